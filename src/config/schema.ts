@@ -1,0 +1,195 @@
+/**
+ * The config contract, defined once. `config.schema.json` is generated from this file
+ * (`npm run build` runs scripts/gen-schema.ts), and `loadConfig` validates against it, so the
+ * editor's completion, `fulcrum check` and the running proxy can never disagree.
+ *
+ * Conventions: camelCase keys, units in the name (Ms, Bytes, Seconds), every key described with
+ * its default, safe defaults, unknown keys refused.
+ */
+import { Type, type Static, type TSchema, type ObjectOptions } from '@sinclair/typebox';
+
+const strict = <T extends Parameters<typeof Type.Object>[0]>(props: T, opts: ObjectOptions) =>
+  Type.Object(props, { additionalProperties: false, ...opts });
+
+const Port = (description: string, dflt: number) =>
+  Type.Integer({ minimum: 1, maximum: 65535, default: dflt, description });
+
+const Ms = (description: string, dflt: number, minimum = 1) =>
+  Type.Integer({ minimum, maximum: 24 * 3600 * 1000, default: dflt, description });
+
+export const ServerSchema = strict(
+  {
+    url: Type.String({
+      minLength: 1,
+      description: 'Address of the backend server: http://host:port (port defaults to 80). Paths are not allowed.',
+      examples: ['http://127.0.0.1:9001'],
+    }),
+    weight: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 1,
+      description: 'Relative share of requests this server gets (default 1). Honoured by round-robin and least-connections.',
+    }),
+    backup: Type.Boolean({
+      default: false,
+      description: 'A backup server gets requests only when no primary server of the upstream is available (default false).',
+    }),
+  },
+  { description: 'One backend server.' },
+);
+
+export const KeepAliveSchema = strict(
+  {
+    maxConnections: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 1024,
+      description:
+        'Most connections each worker opens to one server (default 1024). Requests beyond it wait in a queue for up to timeouts.upstreamConnectMs, then get 503.',
+    }),
+    maxIdle: Type.Integer({
+      minimum: 0,
+      maximum: 100000,
+      default: 128,
+      description: 'Most idle keep-alive connections each worker keeps per server (default 128). 0 disables connection reuse.',
+    }),
+    idleTimeoutMs: Ms('How long an idle upstream connection is kept open (default 60000).', 60000),
+    maxRequestsPerConnection: Type.Integer({
+      minimum: 1,
+      maximum: 100000000,
+      default: 10000,
+      description: 'An upstream connection is closed after serving this many requests (default 10000).',
+    }),
+  },
+  { description: 'Upstream keep-alive connection pool, per worker and per server.', default: {} },
+);
+
+export const UpstreamSchema = strict(
+  {
+    balance: Type.Union(
+      [Type.Literal('round-robin'), Type.Literal('least-connections')],
+      {
+        default: 'round-robin',
+        description:
+          'How a server is picked (default "round-robin"): "round-robin" (smooth weighted, as nginx), "least-connections" (fewest requests in flight per weight; ties go round-robin).',
+      },
+    ),
+    servers: Type.Array(ServerSchema, { minItems: 1, description: 'The backend servers of this upstream.' }),
+    hostHeader: Type.String({
+      minLength: 1,
+      default: 'client',
+      description:
+        'Host header sent to the servers (default "client"): "client" passes the client\'s Host, "server" sends the server URL\'s host:port, any other value is sent as it is.',
+    }),
+    keepAlive: KeepAliveSchema,
+  },
+  { description: 'A named pool of backend servers.' },
+);
+
+export const RouteSchema = strict(
+  {
+    host: Type.String({
+      minLength: 1,
+      default: '*',
+      description:
+        'Host to match (default "*"): an exact name ("api.example.com"), a wildcard ("*.example.com", matching one or more labels), or "*" for any. Case-insensitive; the port is ignored.',
+    }),
+    pathPrefix: Type.String({
+      pattern: '^/',
+      default: '/',
+      description:
+        'Path prefix to match (default "/"), a plain string prefix like nginx\'s `location /api`: "/api" matches "/api", "/api/x" and "/apix"; end it with "/" to match a whole segment. Matched against the normalised path (see README).',
+    }),
+    upstream: Type.String({ minLength: 1, description: 'Name of the upstream (a key of "upstreams") that serves this route.' }),
+  },
+  { description: 'Sends matching requests to an upstream. The most specific route wins: see README "Routing".' },
+);
+
+export const ConfigSchema = strict(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of this file\'s JSON Schema, for editors.' })),
+    listen: strict(
+      {
+        host: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the proxy listens on (default "0.0.0.0").' }),
+        port: Port('Port the proxy listens on (default 8080). Every worker listens on it (SO_REUSEPORT).', 8080),
+      },
+      { description: 'The HTTP listener.', default: {} },
+    ),
+    workers: Type.Union(
+      [
+        Type.Literal('auto'),
+        Type.Integer({ minimum: 1, maximum: 1024 }),
+      ],
+      { default: 'auto', description: 'Number of worker processes (default "auto": one per core, os.availableParallelism()).' },
+    ),
+    admin: strict(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Admin listener address (default "127.0.0.1", loopback only).' }),
+        port: Port('Admin listener port (default 9090).', 9090),
+        token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
+          default: null,
+          description:
+            'Bearer token required by the admin API (default null). Required when admin.host is not a loopback address. Never printed.',
+        }),
+      },
+      { description: 'The admin listener (reserved: the admin API arrives with the operations work).', default: {} },
+    ),
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), UpstreamSchema, {
+      minProperties: 1,
+      description: 'Named pools of backend servers.',
+    }),
+    routes: Type.Array(RouteSchema, { minItems: 1, description: 'Host/path rules that send requests to upstreams.' }),
+    trustedProxies: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Addresses or CIDR ranges of proxies in front of fulcrum (default []). Only from these is an incoming X-Forwarded-For/-Proto/-Host kept and extended; from anyone else it is replaced.',
+    }),
+    timeouts: strict(
+      {
+        upstreamConnectMs: Ms('Time allowed to connect to a server, or to wait for a free pooled connection (default 2000). Then 504 (503 for the pool wait).', 2000),
+        upstreamResponseMs: Ms(
+          'Longest silence allowed from a server while waiting for or reading its response (default 60000). Before the response starts: 504; after: the client connection is closed.',
+          60000,
+        ),
+        drainMs: Ms('On SIGTERM/SIGINT, how long in-flight requests may take to finish before workers exit (default 30000).', 30000, 0),
+      },
+      { description: 'Timeouts.', default: {} },
+    ),
+    logging: strict(
+      {
+        level: Type.Union(
+          [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
+          { default: 'info', description: 'Least severe level written to the log (default "info").' },
+        ),
+      },
+      { description: 'fulcrum\'s own log (JSON lines on stderr).', default: {} },
+    ),
+  },
+  {
+    title: 'fulcrum configuration',
+    description: 'Configuration of the fulcrum reverse proxy and load balancer.',
+  },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type UpstreamConfig = Static<typeof UpstreamSchema>;
+export type ServerConfig = Static<typeof ServerSchema>;
+export type RouteConfig = Static<typeof RouteSchema>;
+
+/** jsonSchema returns the JSON Schema document written to config.schema.json. */
+export function jsonSchema(): TSchema {
+  // Keys with a default may be left out of a config file: they are not "required" for editors.
+  const relax = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(relax);
+    if (typeof node !== 'object' || node === null) return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) out[k] = relax(v);
+    const props = out.properties as Record<string, { default?: unknown }> | undefined;
+    if (props && Array.isArray(out.required)) {
+      out.required = (out.required as string[]).filter((k) => props[k]?.default === undefined);
+      if ((out.required as string[]).length === 0) delete out.required;
+    }
+    return out;
+  };
+  return { $schema: 'http://json-schema.org/draft-07/schema#', ...(relax(ConfigSchema) as TSchema) };
+}

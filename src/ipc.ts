@@ -1,0 +1,78 @@
+/**
+ * The only IPC module: every message between the primary and the workers is declared here, as
+ * one discriminated union, and travels msgpackr-encoded over the node:cluster channel (which is
+ * set to "advanced" serialization so the encoded bytes pass as binary, never as JSON).
+ *
+ * Workers report to the primary in batches, never per request.
+ */
+import { Packr } from 'msgpackr';
+import type { Config } from './config/schema.js';
+
+/** Primary -> worker: the config to run (sent once at start and again on reload). */
+export interface ConfigMsg {
+  type: 'config';
+  /** generation number, increases with every reload */
+  generation: number;
+  config: Config;
+  workers: number;
+}
+/** Primary -> worker: stop accepting, finish in-flight requests within drainMs, exit 0. */
+export interface ShutdownMsg {
+  type: 'shutdown';
+  drainMs: number;
+}
+/** Worker -> primary: the worker's message handler is in place; send it the config. (The primary
+ * must not send on 'online': a message that arrives before the worker's ESM entry has run is lost.) */
+export interface HelloMsg {
+  type: 'hello';
+  pid: number;
+}
+/** Worker -> primary: listening and serving. */
+export interface ReadyMsg {
+  type: 'ready';
+  generation: number;
+  pid: number;
+  uwsBuild: string;
+}
+/** Worker -> primary: the worker cannot run (e.g. the port is taken); the primary must not restart it. */
+export interface FatalMsg {
+  type: 'fatal';
+  reason: string;
+}
+
+export type PrimaryToWorker = ConfigMsg | ShutdownMsg;
+export type WorkerToPrimary = HelloMsg | ReadyMsg | FatalMsg;
+export type Message = PrimaryToWorker | WorkerToPrimary;
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encode(msg: Message): Uint8Array {
+  return packr.pack(msg);
+}
+
+/** decode returns the message, or undefined for anything that is not one of ours. */
+export function decode(raw: unknown): Message | undefined {
+  if (!(raw instanceof Uint8Array)) return undefined;
+  try {
+    const m = packr.unpack(raw) as Message;
+    return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** IpcPort is whatever can send cluster messages: a cluster Worker (from the primary) or process (in a worker). */
+export interface IpcPort {
+  send?(msg: unknown, ...rest: unknown[]): boolean;
+  isConnected?(): boolean;
+  connected?: boolean;
+}
+
+export function sendMsg(port: IpcPort, msg: Message): boolean {
+  if (!port.send) return false;
+  try {
+    return port.send(encode(msg));
+  } catch {
+    return false; // channel closed: the peer is gone, its exit handler deals with it
+  }
+}

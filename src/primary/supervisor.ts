@@ -1,0 +1,146 @@
+/**
+ * Supervisor forks the workers, restarts a crashed one with exponential backoff, rolls them one
+ * at a time when a reload changes what they listen on, and drains them on shutdown.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { decode, sendMsg, type Message } from '../ipc.js';
+import type { LoadedConfig } from '../config/load.js';
+import { log } from '../log.js';
+
+const BACKOFF_START_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+/** a worker that lived this long is considered healthy again: its backoff resets */
+const STABLE_AFTER_MS = 10_000;
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  startedAt: number;
+  backoffMs: number;
+  restarts: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export class Supervisor {
+  private slots: Slot[] = [];
+  private generation = 1;
+  private stopping = false;
+  private readyWaiters = new Map<Worker, (ok: boolean) => void>();
+  uwsBuild = '';
+
+  constructor(
+    private cfg: LoadedConfig,
+    private readonly onFatal: (reason: string) => void,
+  ) {}
+
+  get config(): LoadedConfig {
+    return this.cfg;
+  }
+
+  /** start forks all workers and resolves when every one is listening. */
+  async start(): Promise<void> {
+    const n = this.cfg.workers;
+    this.slots = Array.from({ length: n }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: BACKOFF_START_MS, restarts: 0, timer: null }));
+    await Promise.all(this.slots.map((s) => this.fork(s)));
+  }
+
+  private fork(slot: Slot): Promise<boolean> {
+    slot.timer = null;
+    const w = cluster.fork({ FULCRUM_WORKER_INDEX: String(slot.index) });
+    slot.worker = w;
+    slot.startedAt = Date.now();
+    const ready = new Promise<boolean>((resolve) => this.readyWaiters.set(w, resolve));
+    w.on('message', (raw: unknown) => this.onMessage(slot, w, decode(raw)));
+    w.on('exit', (code, signal) => this.onExit(slot, w, code, signal));
+    return ready;
+  }
+
+  private onMessage(slot: Slot, w: Worker, msg: Message | undefined): void {
+    if (!msg) return;
+    switch (msg.type) {
+      case 'hello':
+        sendMsg(w, { type: 'config', generation: this.generation, config: this.cfg.raw, workers: this.cfg.workers });
+        break;
+      case 'ready':
+        this.uwsBuild = msg.uwsBuild;
+        log.debug('worker ready', { worker: slot.index, pid: msg.pid, generation: msg.generation });
+        this.readyWaiters.get(w)?.(true);
+        this.readyWaiters.delete(w);
+        break;
+      case 'fatal':
+        this.readyWaiters.get(w)?.(false);
+        this.readyWaiters.delete(w);
+        this.onFatal(msg.reason);
+        break;
+    }
+  }
+
+  private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
+    this.readyWaiters.get(w)?.(false);
+    this.readyWaiters.delete(w);
+    if (slot.worker !== w) return; // replaced by a rolling restart
+    slot.worker = null;
+    if (this.stopping) return;
+    const lived = Date.now() - slot.startedAt;
+    if (lived > STABLE_AFTER_MS) slot.backoffMs = BACKOFF_START_MS;
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
+    slot.restarts++;
+    log.warn('worker exited unexpectedly; restarting', { worker: slot.index, pid: w.process.pid, code, signal, restartInMs: delay, restarts: slot.restarts });
+    slot.timer = setTimeout(() => void this.fork(slot), delay);
+  }
+
+  /** workerPids lists the live workers' pids, in slot order. */
+  workerPids(): number[] {
+    return this.slots.map((s) => s.worker?.process.pid).filter((p): p is number => typeof p === 'number');
+  }
+
+  /** reload applies a validated config: pushed to the workers, or rolled through them when the listener or worker count changes. */
+  async reload(next: LoadedConfig): Promise<void> {
+    const prev = this.cfg;
+    this.cfg = next;
+    this.generation++;
+    const relisten = prev.raw.listen.host !== next.raw.listen.host || prev.raw.listen.port !== next.raw.listen.port;
+    if (!relisten && prev.workers === next.workers) {
+      for (const s of this.slots) if (s.worker) sendMsg(s.worker, { type: 'config', generation: this.generation, config: next.raw, workers: next.workers });
+      return;
+    }
+    // Roll: start each new worker before stopping an old one, so the port keeps answering.
+    const old = this.slots;
+    this.slots = Array.from({ length: next.workers }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: BACKOFF_START_MS, restarts: 0, timer: null }));
+    for (let i = 0; i < Math.max(old.length, this.slots.length); i++) {
+      if (i < this.slots.length) await this.fork(this.slots[i]!);
+      const o = old[i];
+      if (o) {
+        if (o.timer) clearTimeout(o.timer);
+        const w = o.worker;
+        o.worker = null; // its exit is expected now
+        if (w) sendMsg(w, { type: 'shutdown', drainMs: prev.raw.timeouts.drainMs });
+      }
+    }
+  }
+
+  /** stop drains every worker and resolves when all have exited (or were killed after the drain time). */
+  stop(): Promise<void> {
+    this.stopping = true;
+    const drainMs = this.cfg.raw.timeouts.drainMs;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
+    for (const s of this.slots) if (s.timer) clearTimeout(s.timer);
+    if (!workers.length) return Promise.resolve();
+    return new Promise((resolve) => {
+      let left = workers.length;
+      const killTimer = setTimeout(() => {
+        for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+      }, drainMs + 5000);
+      for (const w of workers) {
+        w.once('exit', () => {
+          if (--left === 0) {
+            clearTimeout(killTimer);
+            resolve();
+          }
+        });
+        sendMsg(w, { type: 'shutdown', drainMs });
+      }
+    });
+  }
+}

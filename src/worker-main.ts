@@ -1,0 +1,4 @@
+/** Entry point of a worker process (node:cluster `exec`). */
+import { runWorker } from './worker/worker.js';
+
+runWorker();

@@ -1,0 +1,463 @@
+/**
+ * ProxyRequest carries one client request through the worker: pick a server, get a pooled
+ * connection, stream the request body up and the response down, with back-pressure both ways,
+ * and turn every failure into the right status (or, once the response has started, an abrupt
+ * close, so that a client never mistakes a truncated body for a complete one).
+ *
+ * Back-pressure:
+ *   client -> server: a socket.write() that returns false pauses the uWS request (res.pause())
+ *                     until the socket drains.
+ *   server -> client: a uWS write that does not go through pauses the upstream socket until
+ *                     uWS calls onWritable. At most one read (64 KiB) is held per request.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { HttpRequest, HttpResponse } from '../uws.js';
+import type { PoolWaiter } from './upstream/pool.js';
+import type { Exchange, FailureKind, UpstreamConnection } from './upstream/connection.js';
+import { Framing, HeaderKind, type ResponseParser } from './upstream/response-parser.js';
+import type { ServerState } from './upstream/server-state.js';
+import type { Upstream } from './upstream/upstream.js';
+import { BodyMode, buildHead, type HeadInfo } from './request-head.js';
+import type { RouteTarget } from './router.js';
+import { log } from '../log.js';
+
+/** What a ProxyRequest needs from its worker. */
+export interface ProxyHost {
+  requestId(seq: number): string;
+  requestStarted(): void;
+  requestFinished(): void;
+  /** peer fills `peer` with the client's address and whether it is a trusted proxy */
+  peer(res: HttpResponse, out: Peer): void;
+}
+
+export interface Peer {
+  ip: string;
+  trusted: boolean;
+}
+
+const PENDING_BODY_LIMIT = 64 * 1024;
+
+const STATUS_LINES: string[] = [];
+for (const [code, text] of Object.entries(STATUS_CODES)) STATUS_LINES[Number(code)] = `${code} ${text}`;
+
+function statusLine(code: number, reason: string): string {
+  const std = STATUS_LINES[code];
+  if (std !== undefined && std.length === reason.length + 4 && std.endsWith(reason)) return std;
+  return reason ? `${code} ${reason}` : `${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
+}
+
+let seq = 0;
+const peer: Peer = { ip: '', trusted: false };
+const pickCtx = { clientIp: '' };
+const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null };
+
+// Corked writers: uWS runs a cork callback synchronously, so the request being written is held
+// in a module variable instead of a closure per write.
+let corking: ProxyRequest | null = null;
+function corkedHead(): void {
+  corking!.writeHeadCorked();
+}
+function corkedBody(): void {
+  corking!.writeBodyCorked();
+}
+function corkedEnd(): void {
+  corking!.endCorked();
+}
+
+export class ProxyRequest implements Exchange, PoolWaiter {
+  res: HttpResponse | null;
+  readonly seq = ++seq;
+  readonly startedAt = performance.now();
+  private server: ServerState | null = null;
+  private conn: UpstreamConnection | null = null;
+  private head = '';
+  private isHead = false;
+  private bodyMode: BodyMode = BodyMode.None;
+  /** the client's body has been read completely */
+  private bodyDone = true;
+  /** body chunks read before a connection was assigned */
+  private pending: Buffer[] | null = null;
+  private pendingBytes = 0;
+  private clientPaused = false;
+  private aborted = false;
+  /** the response status line has been written to the client */
+  private responded = false;
+  /** the response to the client is complete at the uWS level */
+  private clientDone = false;
+  private upstreamDone = false;
+  private finished = false;
+  private retried = false;
+  // response streaming state
+  private parser: ResponseParser | null = null;
+  private useTryEnd = false;
+  private total = 0;
+  private out: Buffer | null = null;
+  private outBase = 0;
+  private chunk: Buffer | null = null;
+  private upstreamPaused = false;
+  private writableArmed = false;
+  // PoolWaiter
+  poolCancelled = false;
+  poolDeadline = 0;
+
+  constructor(
+    res: HttpResponse,
+    private readonly host: ProxyHost,
+    private readonly route: RouteTarget,
+    private readonly upstream: Upstream,
+  ) {
+    this.res = res;
+  }
+
+  /** start runs inside the uWS handler: everything read from req must be read here. */
+  start(req: HttpRequest, method: string, target: string): void {
+    const res = this.res!;
+    this.host.requestStarted();
+    this.isHead = method === 'HEAD';
+    this.host.peer(res, peer);
+    pickCtx.clientIp = peer.ip;
+    const server = this.upstream.pick(pickCtx);
+    buildHead(
+      req,
+      {
+        method,
+        target,
+        clientIp: peer.ip,
+        trusted: peer.trusted,
+        hostHeader: this.upstream.hostHeader,
+        serverHostPort: server ? server.spec.hostPort : '',
+        proto: 'http',
+      },
+      headInfo,
+    );
+    if (headInfo.reject !== null) {
+      this.respondError(400, headInfo.reject, true);
+      return;
+    }
+    this.head = headInfo.head;
+    this.bodyMode = headInfo.bodyMode;
+    this.bodyDone = this.bodyMode === BodyMode.None;
+    res.onAborted(() => this.onAborted());
+    if (!this.bodyDone) res.onData((ab, isLast) => this.onClientData(ab, isLast));
+    if (!server) {
+      this.respondError(503, 'no server available', false);
+      return;
+    }
+    this.server = server;
+    server.countStart();
+    this.connect(false);
+  }
+
+  private connect(fresh: boolean): void {
+    const got = this.server!.pool.acquire(this, fresh);
+    if (got) this.attach(got.conn, got.fromIdle);
+    // else: queued; onPoolConnection or onPoolTimeout follows
+  }
+
+  private attach(conn: UpstreamConnection, fromIdle: boolean): void {
+    this.conn = conn;
+    conn.assign(this, this.isHead, fromIdle);
+    const pending = this.pending;
+    if (pending === null && this.bodyMode === BodyMode.None) {
+      conn.write(this.head);
+      conn.requestDone = true;
+      return;
+    }
+    const sock = conn.socket;
+    sock.cork();
+    conn.write(this.head);
+    if (pending !== null) {
+      for (const b of pending) this.writeBody(conn, b);
+      this.pending = null;
+      this.pendingBytes = 0;
+    }
+    if (this.bodyDone) this.endBody(conn);
+    sock.uncork();
+    if (this.clientPaused && this.res && sock.writableLength < sock.writableHighWaterMark) {
+      this.clientPaused = false;
+      this.res.resume();
+    }
+  }
+
+  // ---- PoolWaiter -------------------------------------------------------------------------
+
+  onPoolConnection(conn: UpstreamConnection, fromIdle: boolean): void {
+    this.attach(conn, fromIdle);
+  }
+
+  onPoolTimeout(): void {
+    if (this.aborted) return;
+    this.respondError(503, 'no upstream connection free in time', false);
+  }
+
+  // ---- client -> server ---------------------------------------------------------------------
+
+  private onClientData(ab: ArrayBuffer, isLast: boolean): void {
+    if (this.upstreamDone || this.aborted) return;
+    if (ab.byteLength > 0) {
+      // uWS neuters the ArrayBuffer when we return: copy it
+      const b = Buffer.copyBytesFrom(new Uint8Array(ab));
+      const conn = this.conn;
+      if (conn === null) {
+        (this.pending ??= []).push(b);
+        this.pendingBytes += b.length;
+        if (this.pendingBytes > PENDING_BODY_LIMIT) this.pauseClient();
+      } else if (isLast) {
+        conn.socket.cork();
+        this.writeBody(conn, b);
+        this.bodyDone = true;
+        this.endBody(conn);
+        conn.socket.uncork();
+        return;
+      } else if (!this.writeBody(conn, b)) this.pauseClient();
+    }
+    if (isLast) {
+      this.bodyDone = true;
+      if (this.conn !== null) this.endBody(this.conn);
+    }
+  }
+
+  private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
+    if (this.bodyMode === BodyMode.Chunked) {
+      conn.write(b.length.toString(16) + '\r\n');
+      conn.write(b);
+      return conn.write('\r\n');
+    }
+    return conn.write(b);
+  }
+
+  private endBody(conn: UpstreamConnection): void {
+    if (this.bodyMode === BodyMode.Chunked) conn.write('0\r\n\r\n');
+    conn.requestDone = true;
+  }
+
+  private pauseClient(): void {
+    if (!this.clientPaused && this.res) {
+      this.clientPaused = true;
+      this.res.pause();
+    }
+  }
+
+  onUpstreamDrain(): void {
+    if (this.clientPaused && this.res) {
+      this.clientPaused = false;
+      this.res.resume();
+    }
+  }
+
+  // ---- server -> client ---------------------------------------------------------------------
+
+  onResponseHead(p: ResponseParser): boolean {
+    if (this.aborted || !this.res) return false;
+    this.parser = p;
+    this.responded = true;
+    corking = this;
+    this.res.cork(corkedHead);
+    corking = null;
+    return true;
+  }
+
+  /** writeHeadCorked writes status and headers (inside cork). */
+  writeHeadCorked(): void {
+    const res = this.res!;
+    const p = this.parser!;
+    res.writeStatus(statusLine(p.statusCode, p.reason));
+    const h = p.headers;
+    const kinds = p.kinds;
+    const drop = p.connectionTokens;
+    for (let i = 0, k = 0; i < h.length; i += 2, k++) {
+      if (kinds[k] !== HeaderKind.Other) continue; // hop-by-hop, framing, Date (uWS writes its own)
+      const name = h[i] as string;
+      if (drop !== null && drop.includes(name.toLowerCase())) continue;
+      res.writeHeader(name, h[i + 1]!);
+    }
+    switch (p.framing) {
+      case Framing.None:
+        // HEAD, 204, 304: relay the length the server announced, send no body
+        if (p.contentLength >= 0 && p.statusCode !== 204) res.writeHeader('Content-Length', String(p.contentLength));
+        res.endWithoutBody();
+        this.clientDone = true;
+        break;
+      case Framing.Length:
+        if (p.contentLength === 0) {
+          res.end();
+          this.clientDone = true;
+        } else {
+          this.useTryEnd = true;
+          this.total = p.contentLength;
+        }
+        break;
+      default:
+        this.useTryEnd = false;
+    }
+  }
+
+  onResponseBody(buf: Buffer, start: number, end: number): void {
+    const res = this.res;
+    if (res === null || this.clientDone) return;
+    if (this.out !== null) {
+      // still waiting for the client to take the previous part: keep this one too
+      this.out = Buffer.concat([this.out, buf.subarray(start, end)]);
+      return;
+    }
+    this.chunk = buf.subarray(start, end);
+    corking = this;
+    res.cork(corkedBody);
+    corking = null;
+    this.chunk = null;
+  }
+
+  /** writeBodyCorked writes this.chunk (inside cork). */
+  writeBodyCorked(): void {
+    const res = this.res!;
+    const chunk = this.chunk!;
+    if (this.useTryEnd) {
+      const base = res.getWriteOffset();
+      const [ok, done] = res.tryEnd(chunk, this.total);
+      if (done) {
+        this.clientDone = true;
+        return;
+      }
+      if (!ok) {
+        // uWS took only part of it: keep a copy (the read buffer is shared) and wait
+        this.out = Buffer.from(chunk);
+        this.outBase = base;
+        this.waitWritable();
+      }
+      return;
+    }
+    if (!res.write(chunk)) this.waitWritable();
+  }
+
+  private waitWritable(): void {
+    if (!this.upstreamPaused && this.conn) {
+      this.upstreamPaused = true;
+      this.conn.pause();
+    }
+    if (!this.writableArmed) {
+      this.writableArmed = true;
+      this.res!.onWritable((offset) => this.onWritable(offset));
+    }
+  }
+
+  private onWritable(offset: number): boolean {
+    const res = this.res;
+    if (res === null) return true;
+    if (this.out !== null) {
+      const [ok, done] = res.tryEnd(this.out.subarray(offset - this.outBase), this.total);
+      if (done) {
+        this.out = null;
+        this.clientDone = true;
+        this.maybeFinish();
+        return true;
+      }
+      if (!ok) return false;
+      this.out = null;
+    }
+    if (this.upstreamPaused) {
+      this.upstreamPaused = false;
+      this.conn?.resume();
+    }
+    return true;
+  }
+
+  onResponseEnd(): void {
+    this.upstreamDone = true;
+    this.conn = null; // the connection returns itself to the pool
+    if (this.res !== null && !this.clientDone && !this.useTryEnd) {
+      corking = this;
+      this.res.cork(corkedEnd);
+      corking = null;
+    }
+    this.maybeFinish();
+  }
+
+  endCorked(): void {
+    this.res!.end();
+    this.clientDone = true;
+  }
+
+  onUpstreamFailure(kind: FailureKind, detail: string, beforeResponse: boolean, reusedIdle: boolean): void {
+    this.conn = null;
+    if (this.aborted || this.res === null) {
+      this.upstreamDone = true;
+      this.maybeFinish();
+      return;
+    }
+    // A keep-alive connection the server had already closed: resend once on a fresh connection,
+    // when nothing of the request is lost (no body) and nothing of the response arrived.
+    if (reusedIdle && beforeResponse && !this.retried && this.bodyMode === BodyMode.None && kind === 'reset-before-response') {
+      this.retried = true;
+      this.connect(true);
+      return;
+    }
+    if (!this.responded) {
+      const status = kind === 'connect-timeout' || kind === 'response-timeout' ? 504 : 502;
+      this.respondError(status, `${kind}: ${detail}`, false);
+      return;
+    }
+    // The response already started: the client must see a broken response, not a short one.
+    this.logFailure(0, `${kind} after the response started: ${detail}`);
+    this.upstreamDone = true;
+    const res = this.res;
+    this.res = null;
+    this.aborted = true;
+    res.close();
+    this.maybeFinish();
+  }
+
+  private onAborted(): void {
+    this.aborted = true;
+    this.res = null;
+    this.poolCancelled = true;
+    const conn = this.conn;
+    if (conn !== null) {
+      this.conn = null;
+      conn.destroy(); // cancels the upstream request
+    }
+    this.upstreamDone = true;
+    this.maybeFinish();
+  }
+
+  // ---- endings ------------------------------------------------------------------------------
+
+  /** respondError answers the client with a short generic body that carries the request id. */
+  respondError(status: number, reason: string, close: boolean): void {
+    const res = this.res;
+    const id = this.host.requestId(this.seq);
+    this.logFailure(status, reason);
+    this.upstreamDone = true;
+    if (this.conn !== null) {
+      this.conn.destroy();
+      this.conn = null;
+    }
+    if (res !== null && !this.clientDone) {
+      const line = STATUS_LINES[status] ?? `${status}`;
+      res.cork(() => {
+        res.writeStatus(line).writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('X-Request-Id', id);
+        res.end(`${line}\nrequest id: ${id}\n`, close);
+      });
+      this.clientDone = true;
+    }
+    this.maybeFinish();
+  }
+
+  private logFailure(status: number, reason: string): void {
+    log.warn('upstream request failed', {
+      requestId: this.host.requestId(this.seq),
+      status: status || undefined,
+      route: this.route.index,
+      upstream: this.upstream.name,
+      server: this.server?.id,
+      reason,
+    });
+  }
+
+  private maybeFinish(): void {
+    if (this.finished) return;
+    if (!(this.upstreamDone && (this.clientDone || this.aborted))) return;
+    this.finished = true;
+    if (this.server !== null) this.server.countEnd();
+    this.host.requestFinished();
+  }
+}

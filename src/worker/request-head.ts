@@ -1,0 +1,173 @@
+/**
+ * Building the request head sent upstream. The head is re-serialised from what uWS parsed, never
+ * copied from the client's bytes, so the server sees only the request fulcrum understood.
+ *
+ * Removed: hop-by-hop fields (Connection and every field it names, Keep-Alive, Proxy-Connection,
+ * Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) and Expect (uWS answers
+ * 100-continue itself). Replaced: X-Forwarded-For/-Proto/-Host (kept and extended only when the
+ * peer is a trusted proxy), Via (appended), Host (by the upstream's hostHeader), and the body
+ * framing (Content-Length as received, or chunked re-encoded by fulcrum).
+ */
+import type { HttpRequest } from '../uws.js';
+
+export const enum BodyMode {
+  None = 0,
+  Length = 1,
+  Chunked = 2,
+}
+
+/** What buildHead learned about the request besides the head itself. */
+export interface HeadInfo {
+  head: string;
+  bodyMode: BodyMode;
+  contentLength: number;
+  /** a 4xx reason when the request cannot be forwarded safely */
+  reject: string | null;
+}
+
+export interface HeadOptions {
+  method: string;
+  /** path and query exactly as received */
+  target: string;
+  clientIp: string;
+  trusted: boolean;
+  /** "client" | "server" | literal */
+  hostHeader: string;
+  /** the server's host:port, for hostHeader "server" */
+  serverHostPort: string;
+  proto: 'http' | 'https';
+}
+
+// Scratch state for the forEach callback: one request is built at a time, synchronously, so a
+// module-level function avoids a closure per request.
+let acc = '';
+let dropNames: string[] | null = null;
+let xff = '';
+let xfProto = '';
+let xfHost = '';
+let via = '';
+let host = '';
+let cl = '';
+let te = '';
+let clCount = 0;
+
+function visit(k: string, v: string): void {
+  switch (k.length) {
+    case 2:
+      if (k === 'te') return;
+      break;
+    case 3:
+      if (k === 'via') {
+        via = via ? via + ', ' + v : v;
+        return;
+      }
+      break;
+    case 4:
+      if (k === 'host') {
+        host = v;
+        return;
+      }
+      break;
+    case 6:
+      if (k === 'expect') return;
+      break;
+    case 7:
+      if (k === 'upgrade' || k === 'trailer') return;
+      break;
+    case 10:
+      if (k === 'connection' || k === 'keep-alive') return;
+      break;
+    case 14:
+      if (k === 'content-length') {
+        cl = v;
+        clCount++;
+        return;
+      }
+      break;
+    case 15:
+      if (k === 'x-forwarded-for') {
+        xff = xff ? xff + ', ' + v : v;
+        return;
+      }
+      break;
+    case 16:
+      if (k === 'proxy-connection' || k === 'x-forwarded-host') {
+        if (k === 'x-forwarded-host' && !xfHost) xfHost = v;
+        return;
+      }
+      break;
+    case 17:
+      if (k === 'transfer-encoding') {
+        te = te ? te + ', ' + v : v;
+        return;
+      }
+      if (k === 'x-forwarded-proto') {
+        if (!xfProto) xfProto = v;
+        return;
+      }
+      break;
+    case 19:
+      if (k === 'proxy-authorization') return;
+      break;
+  }
+  if (dropNames !== null && dropNames.includes(k)) return;
+  acc += k + ': ' + v + '\r\n';
+}
+
+/** buildHead reads the uWS request (only valid during the handler) and returns the upstream head. */
+export function buildHead(req: HttpRequest, o: HeadOptions, out: HeadInfo): void {
+  const connection = req.getHeader('connection');
+  dropNames = connection && !isPlainConnection(connection) ? connectionTokens(connection) : null;
+  acc = xff = xfProto = xfHost = via = host = cl = te = '';
+  clCount = 0;
+  req.forEach(visit);
+
+  out.reject = null;
+  out.contentLength = -1;
+  if (te) {
+    // uWS de-chunks "chunked" bodies; anything else we cannot frame for the server
+    if (te.toLowerCase() !== 'chunked' || clCount > 0) out.reject = 'unsupported Transfer-Encoding';
+    out.bodyMode = BodyMode.Chunked;
+  } else if (clCount > 0) {
+    const n = clCount === 1 && /^\d{1,15}$/.test(cl) ? Number(cl) : -1;
+    if (n < 0) out.reject = 'invalid Content-Length';
+    out.contentLength = n;
+    out.bodyMode = n > 0 ? BodyMode.Length : BodyMode.None;
+  } else {
+    out.bodyMode = BodyMode.None;
+  }
+
+  let h = o.hostHeader === 'client' ? host : o.hostHeader === 'server' ? o.serverHostPort : o.hostHeader;
+  if (!h) h = o.serverHostPort;
+  let tail = '';
+  if (o.trusted) {
+    tail += 'x-forwarded-for: ' + (xff ? xff + ', ' + o.clientIp : o.clientIp) + '\r\n';
+    tail += 'x-forwarded-proto: ' + (xfProto || o.proto) + '\r\n';
+    const fh = xfHost || host;
+    if (fh) tail += 'x-forwarded-host: ' + fh + '\r\n';
+  } else {
+    tail += 'x-forwarded-for: ' + o.clientIp + '\r\nx-forwarded-proto: ' + o.proto + '\r\n';
+    if (host) tail += 'x-forwarded-host: ' + host + '\r\n';
+  }
+  tail += via ? 'via: ' + via + ', 1.1 fulcrum\r\n' : 'via: 1.1 fulcrum\r\n';
+  if (out.bodyMode === BodyMode.Chunked) tail += 'transfer-encoding: chunked\r\n';
+  else if (out.contentLength >= 0) tail += 'content-length: ' + out.contentLength + '\r\n';
+  // Host goes first, as clients send it; the other fields keep the client's order
+  out.head = o.method + ' ' + o.target + ' HTTP/1.1\r\nhost: ' + h + '\r\n' + acc + tail + '\r\n';
+  acc = '';
+  dropNames = null;
+}
+
+function isPlainConnection(v: string): boolean {
+  const l = v.length;
+  return (l === 10 && v.toLowerCase() === 'keep-alive') || (l === 5 && v.toLowerCase() === 'close');
+}
+
+function connectionTokens(v: string): string[] {
+  const out: string[] = [];
+  for (const t of v.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n) out.push(n);
+  }
+  return out;
+}

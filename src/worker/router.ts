@@ -1,0 +1,133 @@
+/**
+ * Router maps (Host, path) to a route, compiled once per config.
+ *
+ * Rule (documented in README "Routing"): hosts are tried from most to least specific (exact name,
+ * then wildcards with the longest suffix first, then "*"); within the first host class that has a
+ * matching path prefix, the longest prefix wins. Host matching is case-insensitive, ignores the
+ * port and a trailing dot. Paths are matched in their normalised form (see normalizePath) while
+ * the request is forwarded with the path exactly as received.
+ */
+export interface RouteTarget {
+  /** index in config.routes, for logs and metrics */
+  index: number;
+  host: string;
+  pathPrefix: string;
+  upstream: string;
+}
+
+interface PrefixTable<T> {
+  /** sorted longest prefix first */
+  entries: { prefix: string; target: T }[];
+}
+
+export class Router<T extends RouteTarget = RouteTarget> {
+  private readonly exact = new Map<string, PrefixTable<T>>();
+  /** wildcard suffix (".example.com") -> table, longest suffix first */
+  private readonly wildcards: { suffix: string; table: PrefixTable<T> }[] = [];
+  private anyHost: PrefixTable<T> | undefined;
+
+  constructor(targets: T[]) {
+    const add = (table: PrefixTable<T>, t: T) => {
+      table.entries.push({ prefix: t.pathPrefix, target: t });
+      table.entries.sort((a, b) => b.prefix.length - a.prefix.length);
+    };
+    for (const t of targets) {
+      const h = t.host.toLowerCase().replace(/\.$/, '');
+      if (h === '*') {
+        this.anyHost ??= { entries: [] };
+        add(this.anyHost, t);
+      } else if (h.startsWith('*.')) {
+        const suffix = h.slice(1);
+        let w = this.wildcards.find((x) => x.suffix === suffix);
+        if (!w) {
+          w = { suffix, table: { entries: [] } };
+          this.wildcards.push(w);
+          this.wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+        }
+        add(w.table, t);
+      } else {
+        let table = this.exact.get(h);
+        if (!table) this.exact.set(h, (table = { entries: [] }));
+        add(table, t);
+      }
+    }
+  }
+
+  /** match returns the route for a raw Host header value and a normalised path, or undefined (404). */
+  match(hostHeader: string, path: string): T | undefined {
+    const host = hostOnly(hostHeader);
+    if (this.exact.size) {
+      const table = this.exact.get(host);
+      if (table) {
+        const t = matchPrefix(table, path);
+        if (t) return t;
+      }
+    }
+    for (const w of this.wildcards) {
+      // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com"
+      if (host.length > w.suffix.length && host.endsWith(w.suffix)) {
+        const t = matchPrefix(w.table, path);
+        if (t) return t;
+      }
+    }
+    return this.anyHost ? matchPrefix(this.anyHost, path) : undefined;
+  }
+}
+
+function matchPrefix<T>(table: PrefixTable<T>, path: string): T | undefined {
+  for (const e of table.entries) if (path.startsWith(e.prefix)) return e.target;
+  return undefined;
+}
+
+/** hostOnly lowercases a Host header value and strips the port and a trailing dot. */
+export function hostOnly(h: string): string {
+  let end = h.length;
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const close = h.indexOf(']');
+    end = close === -1 ? h.length : close + 1;
+  } else {
+    const colon = h.indexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  if (end > 0 && h.charCodeAt(end - 1) === 46 /* . */) end--;
+  const s = end === h.length ? h : h.slice(0, end);
+  return hasUpper(s) ? s.toLowerCase() : s;
+}
+
+function hasUpper(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
+const UNRESERVED = /%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])/g;
+
+/**
+ * normalizePath returns the form of a request path used for routing: percent-encoded unreserved
+ * characters decoded (%2E -> "."), dot segments resolved, repeated slashes merged. Encoded "/"
+ * (%2F) and other reserved characters stay encoded. Paths without "%", "/." or "//" (nearly all)
+ * are returned as they are, without allocating.
+ */
+export function normalizePath(p: string): string {
+  if (p.indexOf('%') === -1 && p.indexOf('/.') === -1 && p.indexOf('//') === -1) return p;
+  const decoded = p.replace(UNRESERVED, (m) => String.fromCharCode(parseInt(m.slice(1), 16)));
+  const out: string[] = [];
+  const segs = decoded.split('/');
+  for (let i = 1; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s === '' && i < segs.length - 1) continue; // "//" merged
+    if (s === '.') {
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
+    if (s === '..') {
+      out.pop();
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
+    out.push(s);
+  }
+  return '/' + out.join('/');
+}

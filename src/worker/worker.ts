@@ -1,0 +1,180 @@
+/**
+ * A worker: one uWS accept loop on the shared port (SO_REUSEPORT), serving requests with the
+ * config the primary sent. It never blocks on the primary; a reload swaps the routing tables for
+ * new requests while in-flight ones finish on the old ones.
+ */
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { decode, sendMsg, type ConfigMsg, type PrimaryToWorker } from '../ipc.js';
+import { validateConfig, type LoadedConfig } from '../config/load.js';
+import { CidrSet, formatAddress } from '../net/cidr.js';
+import { log, setLogLevel, setLogRole } from '../log.js';
+import { loadUws, type HttpRequest, type HttpResponse, type ListenSocket, type Uws } from '../uws.js';
+import { ProxyRequest, type Peer, type ProxyHost } from './proxy.js';
+import { Router, normalizePath, type RouteTarget } from './router.js';
+import { Upstream } from './upstream/upstream.js';
+
+interface Runtime {
+  generation: number;
+  cfg: LoadedConfig;
+  router: Router;
+  upstreams: Map<string, Upstream>;
+  trusted: CidrSet;
+}
+
+function buildRuntime(msg: ConfigMsg): Runtime {
+  const cfg = validateConfig(msg.config, 'config');
+  const upstreams = new Map<string, Upstream>();
+  for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg));
+  const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream }));
+  return { generation: msg.generation, cfg, router: new Router(targets), upstreams, trusted: CidrSet.fromStrings(cfg.raw.trustedProxies) };
+}
+
+export function runWorker(): void {
+  const index = Number(process.env.FULCRUM_WORKER_INDEX ?? cluster.worker?.id ?? 0);
+  setLogRole(`worker-${index}`);
+
+  let uws: Uws;
+  let uwsBuild: string;
+  try {
+    ({ uws, build: uwsBuild } = loadUws());
+  } catch (err) {
+    sendMsg(process, { type: 'fatal', reason: (err as Error).message });
+    log.error((err as Error).message);
+    process.exit(1);
+  }
+
+  let rt: Runtime | null = null;
+  let listenSocket: ListenSocket | null = null;
+  let inFlight = 0;
+  let draining = false;
+  const idPrefix = randomBytes(4).toString('hex');
+
+  // The client address is looked up once per request; consecutive requests from the same
+  // address (keep-alive, load tests) reuse the formatted string.
+  const lastAddr = new Uint8Array(16);
+  let lastLen = 0;
+  let lastIp = '';
+  let lastTrusted = false;
+  let lastTrustedGen = -1;
+
+  const host: ProxyHost = {
+    requestId: (seq) => `${idPrefix}-${seq.toString(36)}`,
+    requestStarted: () => {
+      inFlight++;
+    },
+    requestFinished: () => {
+      inFlight--;
+      if (draining && inFlight === 0) exitDrained();
+    },
+    peer(res: HttpResponse, out: Peer) {
+      const b = new Uint8Array(res.getRemoteAddress());
+      let same = b.length === lastLen && lastTrustedGen === rt!.generation;
+      for (let i = 0; same && i < b.length; i++) same = b[i] === lastAddr[i];
+      if (!same) {
+        lastAddr.set(b);
+        lastLen = b.length;
+        lastIp = formatAddress(b);
+        lastTrusted = rt!.trusted.has(b);
+        lastTrustedGen = rt!.generation;
+      }
+      out.ip = lastIp;
+      out.trusted = lastTrusted;
+    },
+  };
+
+  const onRequest = (res: HttpResponse, req: HttpRequest): void => {
+    const r = rt!;
+    const method = req.getCaseSensitiveMethod();
+    const url = req.getUrl();
+    const query = req.getQuery();
+    const target = query ? url + '?' + query : url;
+    const route = r.router.match(req.getHeader('host'), normalizePath(url));
+    if (route === undefined) {
+      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain; charset=utf-8').end('404 Not Found\nno route for this host and path\n');
+      return;
+    }
+    new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!).start(req, method, target);
+  };
+
+  function exitDrained(): void {
+    log.info('drained, exiting');
+    process.exit(0);
+  }
+
+  function shutdown(drainMs: number): void {
+    if (draining) return;
+    draining = true;
+    if (listenSocket) {
+      uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+    }
+    for (const u of rt?.upstreams.values() ?? []) u.close();
+    if (inFlight === 0) return exitDrained();
+    log.info('draining', { inFlight, drainMs });
+    setTimeout(() => {
+      log.warn('drain timeout reached, exiting with requests in flight', { inFlight });
+      process.exit(0);
+    }, drainMs).unref();
+  }
+
+  function start(msg: ConfigMsg): void {
+    try {
+      rt = buildRuntime(msg);
+    } catch (err) {
+      sendMsg(process, { type: 'fatal', reason: (err as Error).message });
+      process.exit(1);
+    }
+    setLogLevel(rt.cfg.raw.logging.level);
+    const app = uws.App();
+    app.any('/*', onRequest);
+    const { host: lhost, port } = rt.cfg.raw.listen;
+    app.listen(lhost, port, (ls) => {
+      if (!ls) {
+        const reason = `cannot listen on ${lhost}:${port} (address in use, not available here, or not permitted)`;
+        sendMsg(process, { type: 'fatal', reason });
+        log.error(reason);
+        process.exit(1);
+      }
+      listenSocket = ls;
+      sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
+    });
+  }
+
+  function reload(msg: ConfigMsg): void {
+    let next: Runtime;
+    try {
+      next = buildRuntime(msg);
+    } catch (err) {
+      log.error('reload refused by worker', { error: (err as Error).message });
+      return;
+    }
+    const old = rt;
+    rt = next;
+    setLogLevel(next.cfg.raw.logging.level);
+    // idle connections of the old pools close now; busy ones finish their requests first
+    for (const u of old?.upstreams.values() ?? []) u.close();
+    sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
+  }
+
+  process.on('message', (raw: unknown) => {
+    const msg = decode(raw) as PrimaryToWorker | undefined;
+    if (!msg) return;
+    switch (msg.type) {
+      case 'config':
+        if (rt === null) start(msg);
+        else reload(msg);
+        break;
+      case 'shutdown':
+        shutdown(msg.drainMs);
+        break;
+    }
+  });
+  sendMsg(process, { type: 'hello', pid: process.pid });
+  // the primary is gone: nobody supervises us any more
+  process.on('disconnect', () => process.exit(0));
+  // SIGINT/SIGTERM from a terminal reach the whole process group; the primary coordinates
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => shutdown(rt?.cfg.raw.timeouts.drainMs ?? 0));
+  process.on('SIGHUP', () => {});
+}
