@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/test/**/*.test.js) with node's test runner.
+// Usage: node scripts/run-tests.mjs [filter]   (filter: substring of the file path)
+import { readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const dir = path.join(root, 'dist', 'test');
+const filter = process.argv[2];
+const files = [];
+(function walk(d) {
+  for (const name of readdirSync(d).sort()) {
+    const p = path.join(d, name);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (name.endsWith('.test.js') && (!filter || p.includes(filter))) files.push(p);
+  }
+})(dir);
+if (!files.length) {
+  console.error(`no test files found under ${dir}${filter ? ` matching ${filter}` : ''}`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+process.exit(r.status ?? 1);

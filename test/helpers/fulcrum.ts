@@ -1,0 +1,112 @@
+/**
+ * Runs the real fulcrum process tree (bin/fulcrum.js start) on a config written for the test,
+ * on a free loopback port, and waits until every worker listens.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './origin.js';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = path.join(ROOT, 'bin', 'fulcrum.js');
+
+export interface Fulcrum {
+  port: number;
+  url: string;
+  proc: ChildProcess;
+  configFile: string;
+  /** everything the process tree wrote to stderr (JSON log lines) */
+  logs(): string;
+  /** parsed JSON log lines */
+  logLines(): Record<string, unknown>[];
+  /** pids of the workers, from their log lines and /proc */
+  workerPids(): number[];
+  /** sends a signal and resolves with the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export type ConfigInput = Record<string, unknown>;
+
+/** startFulcrum writes `config` (listen.port filled in) and starts fulcrum on it. */
+export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Fulcrum> {
+  const port = await freePort();
+  const cfg = { ...config, listen: { host: '127.0.0.1', port, ...(config.listen as object | undefined) } };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
+  const configFile = path.join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(cfg, null, 2));
+  const proc = spawn(process.execPath, [BIN, 'start', '-c', configFile], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let out = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const f: Fulcrum = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    configFile,
+    logs: () => err,
+    logLines: () =>
+      err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    workerPids: () => childPids(proc.pid!),
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    exited,
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  while (!err.includes('"fulcrum started"')) {
+    if (proc.exitCode !== null) throw new Error(`fulcrum exited with ${proc.exitCode} before starting:\n${err}\n${out}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`fulcrum did not start in time:\n${err}\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return f;
+}
+
+/** childPids lists the direct children of pid (the workers of a primary). */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** runCli runs `fulcrum <args>` to completion and returns its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** upstreamConfig builds the usual one-upstream config for a list of origin URLs. */
+export function oneUpstream(urls: string[], extra: Record<string, unknown> = {}, upstreamExtra: Record<string, unknown> = {}): ConfigInput {
+  return {
+    workers: 1,
+    upstreams: { app: { balance: 'round-robin', servers: urls.map((url) => ({ url })), ...upstreamExtra } },
+    routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
+    ...extra,
+  };
+}
