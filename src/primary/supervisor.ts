@@ -26,6 +26,8 @@ export class Supervisor {
   private generation = 1;
   private stopping = false;
   private readyWaiters = new Map<Worker, (ok: boolean) => void>();
+  /** workers whose message handler is in place (they said hello); others would lose a message */
+  private listening = new WeakSet<Worker>();
   uwsBuild = '';
 
   constructor(
@@ -59,11 +61,13 @@ export class Supervisor {
     if (!msg) return;
     switch (msg.type) {
       case 'hello':
-        sendMsg(w, { type: 'config', generation: this.generation, config: this.cfg.raw, workers: this.cfg.workers });
+        this.listening.add(w);
+        if (this.stopping) sendMsg(w, { type: 'shutdown', drainMs: this.cfg.raw.timeouts.drainMs });
+        else sendMsg(w, { type: 'config', generation: this.generation, config: this.cfg.raw, workers: this.cfg.workers });
         break;
       case 'ready':
         this.uwsBuild = msg.uwsBuild;
-        log.debug('worker ready', { worker: slot.index, pid: msg.pid, generation: msg.generation });
+        log.debug('worker ready', { worker: slot.index, workerPid: msg.pid, generation: msg.generation });
         this.readyWaiters.get(w)?.(true);
         this.readyWaiters.delete(w);
         break;
@@ -86,7 +90,7 @@ export class Supervisor {
     const delay = slot.backoffMs;
     slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
     slot.restarts++;
-    log.warn('worker exited unexpectedly; restarting', { worker: slot.index, pid: w.process.pid, code, signal, restartInMs: delay, restarts: slot.restarts });
+    log.warn('worker exited unexpectedly; restarting', { worker: slot.index, workerPid: w.process.pid, code, signal, restartInMs: delay, restarts: slot.restarts });
     slot.timer = setTimeout(() => void this.fork(slot), delay);
   }
 
@@ -139,7 +143,8 @@ export class Supervisor {
             resolve();
           }
         });
-        sendMsg(w, { type: 'shutdown', drainMs });
+        // a worker that has not said hello yet gets its shutdown in reply to the hello
+        if (this.listening.has(w)) sendMsg(w, { type: 'shutdown', drainMs });
       }
     });
   }
