@@ -78,11 +78,8 @@ async function start(file: string): Promise<void> {
   try {
     await runPrimary(path.resolve(file));
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`fulcrum: invalid config ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
+    process.stderr.write(err instanceof ConfigError ? `fulcrum: invalid config ${err.message}\n` : `fulcrum: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
   }
 }
 

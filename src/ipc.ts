@@ -40,8 +40,34 @@ export interface FatalMsg {
   reason: string;
 }
 
-export type PrimaryToWorker = ConfigMsg | ShutdownMsg;
-export type WorkerToPrimary = HelloMsg | ReadyMsg | FatalMsg;
+/**
+ * Worker -> primary, batched (src/worker/report.ts flushes every REPORT_INTERVAL_MS): each feature
+ * fills its own optional section, so the primary gets one message per interval per worker,
+ * whatever the request rate.
+ */
+export interface ReportMsg {
+  type: 'report';
+  sections: ReportSections;
+}
+/** Sections of a worker report; features add their own optional field here. */
+export interface ReportSections {
+  /** requests in flight per upstream server id, from this worker */
+  inFlight?: Record<string, Record<string, number>>;
+}
+/** Primary -> worker: shared state the primary owns; features add their own optional field. */
+export interface StateMsg {
+  type: 'state';
+  state: StateSections;
+}
+export interface StateSections {
+  /** placeholder so the interface is never empty; features add fields */
+  generation?: number;
+}
+
+export const REPORT_INTERVAL_MS = 100;
+
+export type PrimaryToWorker = ConfigMsg | ShutdownMsg | StateMsg;
+export type WorkerToPrimary = HelloMsg | ReadyMsg | FatalMsg | ReportMsg;
 export type Message = PrimaryToWorker | WorkerToPrimary;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { createOrigin } from './helpers/origin.js';
+import { createOrigin, freePort } from './helpers/origin.js';
 import { oneUpstream, runCli, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -84,11 +84,17 @@ describe('lifecycle', () => {
     const port = (blocker.address() as net.AddressInfo).port;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
     const file = path.join(dir, 'c.json');
-    writeFileSync(file, JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), listen: { host: '127.0.0.1', port } }));
+    writeFileSync(file, JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), listen: { host: '127.0.0.1', port }, admin: { port: await freePort() } }));
     try {
       const r = await runCli(['start', '-c', file]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+      // the admin port taken is just as clear
+      const file2 = path.join(dir, 'c2.json');
+      writeFileSync(file2, JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), admin: { port } }));
+      const r2 = await runCli(['start', '-c', file2]);
+      assert.equal(r2.code, 1);
+      assert.match(r2.stderr, new RegExp(`cannot listen on admin 127\\.0\\.0\\.1:${port}`));
     } finally {
       blocker.close();
     }
@@ -117,7 +123,7 @@ describe('lifecycle', () => {
     }
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
     const file = path.join(dir, 'c.json');
-    writeFileSync(file, JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), listen: { host: '127.0.0.1', port: 1 } }));
+    writeFileSync(file, JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), listen: { host: '127.0.0.1', port: 1 }, admin: { port: await freePort() } }));
     // the btc-vision build needs glibc >= 2.38; forcing it must fail, never fall back to JS
     const r = await runCli(['start', '-c', file], { FULCRUM_UWS: '@btc-vision/uwebsockets.js' });
     assert.equal(r.code, 1);

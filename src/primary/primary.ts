@@ -4,19 +4,31 @@
  */
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, readConfigFile, type LoadedConfig } from '../config/load.js';
+import { ConfigError, readConfigFile, type ConfigIssue, type LoadedConfig } from '../config/load.js';
+import { AdminServer } from './admin.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
 import { VERSION } from '../version.js';
 
 export interface PrimaryHandle {
   supervisor: Supervisor;
+  admin: AdminServer;
   stop(): Promise<void>;
+}
+
+/** ReloadResult is what a reload (SIGHUP or POST /reload) answers. */
+export interface ReloadResult {
+  ok: boolean;
+  errors?: ConfigIssue[];
+  message: string;
 }
 
 export async function runPrimary(file: string, quiet = false): Promise<PrimaryHandle> {
   const cfg = readConfigFile(file);
   setLogLevel(cfg.raw.logging.level);
+  const startedAt = Date.now();
+  const admin = new AdminServer(cfg.raw.admin.host, cfg.raw.admin.port, cfg.raw.admin.token);
+  await admin.listen();
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)),
     serialization: 'advanced',
@@ -27,12 +39,37 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
     log.error('worker cannot run; stopping', { reason });
     void stop().then(() => process.exit(1));
   });
-  const stop = (): Promise<void> => (stopping ??= sup.stop());
+  const stop = (): Promise<void> => (stopping ??= Promise.all([sup.stop(), admin.close()]).then(() => undefined));
+
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (source: string): Promise<ReloadResult> => {
+    let next: LoadedConfig;
+    try {
+      next = readConfigFile(file);
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.issues : [{ path: '$', value: '', expected: (err as Error).message }];
+      log.error('reload refused: the config has errors; the running config stays', { source, errors: err instanceof ConfigError ? err.message : (err as Error).message });
+      return Promise.resolve({ ok: false, errors, message: 'config has errors; the running config stays' });
+    }
+    const run = reloading.then(() => sup.reload(next));
+    reloading = run.catch(() => {});
+    return run.then(() => {
+      admin.setToken(next.raw.admin.token);
+      log.info('reloaded', { source, config: file, workers: next.workers });
+      return { ok: true, message: 'reloaded' };
+    });
+  };
+
+  admin.route('GET', '/status', () => ({ body: status(sup, startedAt, file) }));
+  admin.route('POST', '/reload', async () => {
+    const r = await reload('admin');
+    return { status: r.ok ? 200 : 422, body: r };
+  });
 
   await sup.start();
-  if (stopping) return { supervisor: sup, stop };
+  if (stopping) return { supervisor: sup, admin, stop };
   const { host, port } = cfg.raw.listen;
-  log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, config: file });
+  log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, admin: admin.address, config: file });
   if (!quiet) process.stdout.write(banner(cfg, sup.uwsBuild));
 
   const onStop = (signal: string) => {
@@ -44,18 +81,25 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   };
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
-  process.on('SIGHUP', () => {
-    let next: LoadedConfig;
-    try {
-      next = readConfigFile(file);
-    } catch (err) {
-      const issues = err instanceof ConfigError ? err.message : (err as Error).message;
-      log.error('reload refused: the config has errors; the running config stays', { errors: issues });
-      return;
-    }
-    void sup.reload(next).then(() => log.info('reloaded', { config: file, workers: next.workers }));
-  });
-  return { supervisor: sup, stop };
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  return { supervisor: sup, admin, stop };
+}
+
+function status(sup: Supervisor, startedAt: number, file: string) {
+  const cfg = sup.config;
+  return {
+    version: VERSION,
+    uws: sup.uwsBuild,
+    config: file,
+    startedAt: new Date(startedAt).toISOString(),
+    uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+    listen: cfg.raw.listen,
+    workers: sup.workers().map((w) => ({ ...w, startedAt: new Date(w.startedAt).toISOString() })),
+    upstreams: Object.fromEntries(
+      Object.values(cfg.upstreams).map((u) => [u.name, { balance: u.balance, servers: u.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup })) }]),
+    ),
+    routes: cfg.raw.routes,
+  };
 }
 
 export function banner(cfg: LoadedConfig, uwsBuild: string): string {
@@ -64,6 +108,7 @@ export function banner(cfg: LoadedConfig, uwsBuild: string): string {
   const lines = [
     `fulcrum ${VERSION}  (uWS ${uwsBuild || 'unknown'}, node ${process.version})`,
     `  listening  http://${host}:${port}  (${cfg.workers} worker${cfg.workers === 1 ? '' : 's'})   try: curl http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
+    `  admin      http://${cfg.raw.admin.host}:${cfg.raw.admin.port}/status${cfg.raw.admin.token ? '  (bearer token required)' : ''}`,
     ...cfg.raw.routes.map((r) => `  route      ${r.host}${r.pathPrefix} -> ${r.upstream}`),
     ...Object.values(cfg.upstreams).map((u) => `  upstream   ${u.name} (${u.balance}): ${u.servers.map((s) => s.url + (s.weight !== 1 ? ` w=${s.weight}` : '') + (s.backup ? ' backup' : '')).join(', ')}`),
   ];

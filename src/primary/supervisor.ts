@@ -3,7 +3,7 @@
  * at a time when a reload changes what they listen on, and drains them on shutdown.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { decode, sendMsg, type Message } from '../ipc.js';
+import { decode, sendMsg, type Message, type ReportSections, type StateSections } from '../ipc.js';
 import type { LoadedConfig } from '../config/load.js';
 import { log } from '../log.js';
 
@@ -29,6 +29,8 @@ export class Supervisor {
   /** workers whose message handler is in place (they said hello); others would lose a message */
   private listening = new WeakSet<Worker>();
   uwsBuild = '';
+  /** called with every batched worker report (slot index, pid, sections) */
+  onReport: ((slot: number, pid: number, sections: ReportSections) => void) | null = null;
 
   constructor(
     private cfg: LoadedConfig,
@@ -71,6 +73,9 @@ export class Supervisor {
         this.readyWaiters.get(w)?.(true);
         this.readyWaiters.delete(w);
         break;
+      case 'report':
+        this.onReport?.(slot.index, w.process.pid ?? 0, msg.sections);
+        break;
       case 'fatal':
         this.readyWaiters.get(w)?.(false);
         this.readyWaiters.delete(w);
@@ -92,6 +97,16 @@ export class Supervisor {
     slot.restarts++;
     log.warn('worker exited unexpectedly; restarting', { worker: slot.index, workerPid: w.process.pid, code, signal, restartInMs: delay, restarts: slot.restarts });
     slot.timer = setTimeout(() => void this.fork(slot), delay);
+  }
+
+  /** broadcastState pushes primary-owned state to every live worker. */
+  broadcastState(state: StateSections): void {
+    for (const s of this.slots) if (s.worker && this.listening.has(s.worker)) sendMsg(s.worker, { type: 'state', state });
+  }
+
+  /** workers describes the live workers (for /status and the dashboard). */
+  workers(): { index: number; pid: number | undefined; startedAt: number; restarts: number }[] {
+    return this.slots.map((s) => ({ index: s.index, pid: s.worker?.process.pid, startedAt: s.startedAt, restarts: s.restarts }));
   }
 
   /** workerPids lists the live workers' pids, in slot order. */

@@ -13,6 +13,7 @@ import { loadUws, type HttpRequest, type HttpResponse, type ListenSocket, type U
 import { ProxyRequest, type Peer, type ProxyHost } from './proxy.js';
 import { Router, normalizePath, type RouteTarget } from './router.js';
 import { Upstream } from './upstream/upstream.js';
+import { applyState, startReporting } from './report.js';
 
 interface Runtime {
   generation: number;
@@ -137,6 +138,7 @@ export function runWorker(): void {
         process.exit(1);
       }
       listenSocket = ls;
+      startReporting();
       sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
     });
   }
@@ -167,6 +169,9 @@ export function runWorker(): void {
         break;
       case 'shutdown':
         shutdown(msg.drainMs);
+        break;
+      case 'state':
+        applyState(msg.state);
         break;
     }
   });

@@ -15,6 +15,8 @@ export const BIN = path.join(ROOT, 'bin', 'fulcrum.js');
 export interface Fulcrum {
   port: number;
   url: string;
+  /** the admin listener, e.g. http://127.0.0.1:40123 */
+  adminUrl: string;
   proc: ChildProcess;
   configFile: string;
   /** everything the process tree wrote to stderr (JSON log lines) */
@@ -33,7 +35,12 @@ export type ConfigInput = Record<string, unknown>;
 /** startFulcrum writes `config` (listen.port filled in) and starts fulcrum on it. */
 export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Fulcrum> {
   const port = await freePort();
-  const cfg = { ...config, listen: { host: '127.0.0.1', port, ...(config.listen as object | undefined) } };
+  const adminPort = await freePort();
+  const cfg = {
+    ...config,
+    listen: { host: '127.0.0.1', port, ...(config.listen as object | undefined) },
+    admin: { host: '127.0.0.1', port: adminPort, ...(config.admin as object | undefined) },
+  };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
   const configFile = path.join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(cfg, null, 2));
@@ -50,6 +57,7 @@ export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.Pro
   const f: Fulcrum = {
     port,
     url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${(cfg.admin as { port: number }).port}`,
     proc,
     configFile,
     logs: () => err,
