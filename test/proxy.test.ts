@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { createOrigin, createRawOrigin, deadPort, type Origin, type RawOrigin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
@@ -285,6 +286,22 @@ describe('upstream keep-alive pool', () => {
     }
   });
 
+  it('answers 503 when no pooled connection frees up in time', async () => {
+    const a = await createOrigin('a', (req, res) => setTimeout(() => res.end('ok'), 1500));
+    const f = await startFulcrum(oneUpstream([a.url], { timeouts: { upstreamConnectMs: 300 } }, { keepAlive: { maxConnections: 1 } }));
+    try {
+      const first = request(`${f.url}/one`);
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await request(`${f.url}/two`);
+      assert.equal(second.status, 503);
+      assert.ok(second.headers['x-request-id']);
+      assert.equal((await first).status, 200);
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
   it('retries once on a fresh connection when a reused one was closed by the server', async () => {
     // the server closes every connection right after answering, without saying so
     const raw = await createRawOrigin((sock) => {
@@ -305,6 +322,8 @@ describe('upstream keep-alive pool', () => {
   });
 });
 
+let slowClosed: ((v: boolean) => void) | undefined;
+
 describe('errors', () => {
   let f: Fulcrum;
   let slow: Origin;
@@ -313,6 +332,10 @@ describe('errors', () => {
     const dead = await deadPort();
     slow = await createOrigin('slow', (req, res) => {
       if (req.url === '/slow/hang') return; // never answers
+      if (req.url === '/slow/wait-for-close') {
+        res.on('close', () => slowClosed?.(true));
+        return;
+      }
       if (req.url === '/slow/half') {
         res.writeHead(200, { 'content-length': '100' });
         res.write('only part');
@@ -413,6 +436,19 @@ describe('errors', () => {
         assert.equal(s, 502, `${name}: ${r.data.toString('latin1').slice(0, 200)}`);
       }
     });
+  });
+
+  it('cancels the upstream request when the client disconnects', async () => {
+    const closed = new Promise<boolean>((resolve) => {
+      slowClosed = resolve;
+    });
+    const sock = net.connect(f.port, '127.0.0.1');
+    sock.write('GET /slow/wait-for-close HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 200));
+    sock.destroy();
+    const t0 = Date.now();
+    assert.equal(await Promise.race([closed, new Promise((r) => setTimeout(() => r(false), 2000))]), true, 'the backend saw its request cancelled');
+    assert.ok(Date.now() - t0 < 2000);
   });
 
   it('keeps serving after all of that', async () => {
