@@ -58,12 +58,12 @@ export class UpstreamConnection implements ResponseSink {
     sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
     this.parser = new ResponseParser(this);
     this.socket = net.connect({
-      host: pool.host,
-      port: pool.port,
+      host: pool.opts.host,
+      port: pool.opts.port,
       noDelay: true,
       onread: { buffer: sharedReadBuffer, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
     });
-    this.socket.setTimeout(pool.connectTimeoutMs);
+    this.socket.setTimeout(pool.opts.connectTimeoutMs);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('timeout', () => this.onTimeout());
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -91,7 +91,7 @@ export class UpstreamConnection implements ResponseSink {
     this.parser.reset(isHeadRequest);
     if (this.phase === Phase.Idle) {
       this.phase = Phase.Busy;
-      this.socket.setTimeout(this.pool.responseTimeoutMs);
+      this.socket.setTimeout(this.pool.opts.responseTimeoutMs);
     }
   }
 
@@ -119,7 +119,7 @@ export class UpstreamConnection implements ResponseSink {
   private onConnect(): void {
     if (this.phase !== Phase.Connecting) return;
     this.phase = this.exchange ? Phase.Busy : Phase.Idle;
-    this.socket.setTimeout(this.exchange ? this.pool.responseTimeoutMs : this.pool.idleTimeoutMs);
+    this.socket.setTimeout(this.exchange ? this.pool.opts.responseTimeoutMs : this.pool.opts.idleTimeoutMs);
   }
 
   private onRead(n: number, buf: Buffer): boolean {
@@ -137,9 +137,9 @@ export class UpstreamConnection implements ResponseSink {
   private onTimeout(): void {
     const ex = this.exchange;
     if (this.phase === Phase.Connecting && ex) {
-      this.fail(ex, 'connect-timeout', `no connection within ${this.pool.connectTimeoutMs} ms`);
+      this.fail(ex, 'connect-timeout', `no connection within ${this.pool.opts.connectTimeoutMs} ms`);
     } else if (this.phase === Phase.Busy && ex) {
-      this.fail(ex, 'response-timeout', `no data from the server for ${this.pool.responseTimeoutMs} ms`);
+      this.fail(ex, 'response-timeout', `no data from the server for ${this.pool.opts.responseTimeoutMs} ms`);
     }
     this.socket.destroy();
   }
@@ -180,7 +180,7 @@ export class UpstreamConnection implements ResponseSink {
       this.requestDone &&
       this.parser.keepAlive &&
       !this.parser.trailingGarbage &&
-      this.requests < this.pool.maxRequestsPerConnection &&
+      this.requests < this.pool.opts.maxRequestsPerConnection &&
       this.phase === Phase.Busy;
     if (!reusable) {
       this.socket.destroy();
@@ -188,7 +188,7 @@ export class UpstreamConnection implements ResponseSink {
     }
     this.phase = Phase.Idle;
     if (this.socket.isPaused()) this.socket.resume(); // paused for a slow client during the last response
-    this.socket.setTimeout(this.pool.idleTimeoutMs);
+    this.socket.setTimeout(this.pool.opts.idleTimeoutMs);
     this.pool.release(this);
   }
 

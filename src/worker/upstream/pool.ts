@@ -29,15 +29,6 @@ export interface PoolOptions {
 }
 
 export class ConnectionPool {
-  readonly host: string;
-  readonly port: number;
-  maxConnections: number;
-  maxIdle: number;
-  idleTimeoutMs: number;
-  maxRequestsPerConnection: number;
-  connectTimeoutMs: number;
-  responseTimeoutMs: number;
-
   /** connections opened in total (for tests and metrics) */
   opened = 0;
   private readonly all = new Set<UpstreamConnection>();
@@ -46,16 +37,7 @@ export class ConnectionPool {
   private waitTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(o: PoolOptions) {
-    this.host = o.host;
-    this.port = o.port;
-    this.maxConnections = o.maxConnections;
-    this.maxIdle = o.maxIdle;
-    this.idleTimeoutMs = o.idleTimeoutMs;
-    this.maxRequestsPerConnection = o.maxRequestsPerConnection;
-    this.connectTimeoutMs = o.connectTimeoutMs;
-    this.responseTimeoutMs = o.responseTimeoutMs;
-  }
+  constructor(readonly opts: PoolOptions) {}
 
   get size(): number {
     return this.all.size;
@@ -76,9 +58,9 @@ export class ConnectionPool {
         if (c.usable) return { conn: c, fromIdle: true };
       }
     }
-    if (this.all.size < this.maxConnections && !this.closed) return { conn: this.open(), fromIdle: false };
+    if (this.all.size < this.opts.maxConnections && !this.closed) return { conn: this.open(), fromIdle: false };
     w.poolCancelled = false;
-    w.poolDeadline = Date.now() + this.connectTimeoutMs;
+    w.poolDeadline = Date.now() + this.opts.connectTimeoutMs;
     this.waiters.push(w);
     this.armWaitTimer();
     return null;
@@ -98,7 +80,7 @@ export class ConnectionPool {
       w.onPoolConnection(c, true);
       return;
     }
-    if (this.idle.length >= this.maxIdle || this.closed) {
+    if (this.idle.length >= this.opts.maxIdle || this.closed) {
       c.destroy();
       return;
     }
