@@ -53,6 +53,29 @@ export interface ReportMsg {
 export interface ReportSections {
   /** requests in flight per upstream server id, from this worker */
   inFlight?: Record<string, Record<string, number>>;
+  /** response cache of this worker: totals since start, and the last purge it applied */
+  cache?: CacheReport;
+}
+export interface CacheReport {
+  entries: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  stored: number;
+  revalidated: number;
+  staleServed: number;
+  coalesced: number;
+  purged: number;
+  /** id of the last purge applied and how many entries it dropped */
+  lastPurge: { id: number; dropped: number } | null;
+}
+/** A purge of the response caches (POST /cache/purge): by URL, or by prefix. */
+export interface CachePurge {
+  /** increases with every purge; a worker applies each id once */
+  id: number;
+  /** "http://host/path?query", "host/path" or "/path" (any host) */
+  value: string;
+  prefix: boolean;
 }
 /** Primary -> worker: shared state the primary owns; features add their own optional field. */
 export interface StateMsg {
@@ -62,6 +85,8 @@ export interface StateMsg {
 export interface StateSections {
   /** placeholder so the interface is never empty; features add fields */
   generation?: number;
+  /** the latest cache purge, for every worker to apply */
+  cachePurge?: CachePurge;
 }
 
 export const REPORT_INTERVAL_MS = 100;

@@ -152,6 +152,9 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
   if (isObject(cfg.admin) && cfg.admin.token === null && typeof cfg.admin.host === 'string' && !isLoopbackHost(cfg.admin.host)) {
     issues.push({ path: '$.admin.token', value: 'null', expected: `a token of at least 16 characters, because admin.host ${JSON.stringify(cfg.admin.host)} is not a loopback address` });
   }
+  if (isObject(cfg.cache) && typeof cfg.cache.maxObjectBytes === 'number' && typeof cfg.cache.maxBytes === 'number' && cfg.cache.maxObjectBytes > cfg.cache.maxBytes) {
+    issues.push({ path: '$.cache.maxObjectBytes', value: String(cfg.cache.maxObjectBytes), expected: `at most cache.maxBytes (${cfg.cache.maxBytes})` });
+  }
   if (issues.length) {
     issues.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     throw new ConfigError(file, issues);

@@ -86,6 +86,55 @@ export const UpstreamSchema = strict(
   { description: 'A named pool of backend servers.' },
 );
 
+const CACHE_POLICY_KEYS = {
+  lockTimeoutMs: Ms(
+    'Request coalescing: concurrent misses for one URL wait this long for the first one to fill the cache, then go to the server on their own (default 5000).',
+    5000,
+    0,
+  ),
+  heuristicPercent: Type.Integer({
+    minimum: 0,
+    maximum: 100,
+    default: 10,
+    description:
+      'Heuristic freshness (RFC 9111 4.2.2) for responses without explicit expiry but with Last-Modified: this percent of the time since Last-Modified (default 10; 0 disables heuristics).',
+  }),
+  heuristicMaxSeconds: Type.Integer({
+    minimum: 0,
+    maximum: 31536000,
+    default: 86400,
+    description: 'Upper bound of a heuristic freshness lifetime, in seconds (default 86400).',
+  }),
+};
+
+export const CacheRouteSchema = strict(
+  {
+    lockTimeoutMs: Type.Optional(CACHE_POLICY_KEYS.lockTimeoutMs),
+    heuristicPercent: Type.Optional(CACHE_POLICY_KEYS.heuristicPercent),
+    heuristicMaxSeconds: Type.Optional(CACHE_POLICY_KEYS.heuristicMaxSeconds),
+  },
+  { description: 'Per-route cache settings; keys left out come from the "cache" section.' },
+);
+
+export const CacheSchema = strict(
+  {
+    maxBytes: Type.Integer({
+      minimum: 0,
+      maximum: 68719476736,
+      default: 268435456,
+      description: 'Most bytes of responses (bodies and headers) each worker keeps in its cache (default 268435456, 256 MiB); least recently used entries are evicted first.',
+    }),
+    maxObjectBytes: Type.Integer({
+      minimum: 0,
+      maximum: 4294967296,
+      default: 8388608,
+      description: 'Largest response body stored (default 8388608, 8 MiB). Larger responses stream through uncached and are never buffered whole.',
+    }),
+    ...CACHE_POLICY_KEYS,
+  },
+  { description: 'Response cache (RFC 9111 shared cache), one per worker; routes turn it on with "cache": true.', default: {} },
+);
+
 export const RouteSchema = strict(
   {
     host: Type.String({
@@ -101,6 +150,12 @@ export const RouteSchema = strict(
         'Path prefix to match (default "/"), a plain string prefix like nginx\'s `location /api`: "/api" matches "/api", "/api/x" and "/apix"; end it with "/" to match a whole segment. Matched against the normalised path (see README).',
     }),
     upstream: Type.String({ minLength: 1, description: 'Name of the upstream (a key of "upstreams") that serves this route.' }),
+    cache: Type.Optional(
+      Type.Union([Type.Boolean(), CacheRouteSchema], {
+        description:
+          'Response cache for this route (default false: caching is off unless a route turns it on). true uses the "cache" section; an object overrides some of its keys for this route.',
+      }),
+    ),
   },
   { description: 'Sends matching requests to an upstream. The most specific route wins: see README "Routing".' },
 );
@@ -155,6 +210,7 @@ export const ConfigSchema = strict(
       },
       { description: 'Timeouts.', default: {} },
     ),
+    cache: CacheSchema,
     logging: strict(
       {
         level: Type.Union(
@@ -175,6 +231,7 @@ export type Config = Static<typeof ConfigSchema>;
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type ServerConfig = Static<typeof ServerSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
+export type CacheConfig = Static<typeof CacheSchema>;
 
 /** jsonSchema returns the JSON Schema document written to config.schema.json. */
 export function jsonSchema(): TSchema {

@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, readConfigFile, type ConfigIssue, type LoadedConfig } from '../config/load.js';
 import { AdminServer } from './admin.js';
+import { registerCacheApi } from './cache-api.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
 import { VERSION } from '../version.js';
@@ -60,7 +61,8 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
     });
   };
 
-  admin.route('GET', '/status', () => ({ body: status(sup, startedAt, file) }));
+  const cacheApi = registerCacheApi(admin, sup);
+  admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file), cache: cacheApi.summary() } }));
   admin.route('POST', '/reload', async () => {
     const r = await reload('admin');
     return { status: r.ok ? 200 : 422, body: r };

@@ -30,6 +30,24 @@ export interface ProxyHost {
   peer(res: HttpResponse, out: Peer): void;
 }
 
+/**
+ * ResponseTap observes a ProxyRequest's response and may answer the client itself: the response
+ * cache's hook (store a copy while streaming, answer from a refreshed or stale entry).
+ */
+export interface ResponseTap {
+  /** the head arrived; true takes the client response over (nothing of this response is relayed) */
+  onHead(p: ResponseParser, res: HttpResponse | null): boolean;
+  /** adds fields to the relayed head or an error response (inside cork) */
+  writeHeaders(res: HttpResponse): void;
+  /** a piece of the body (valid only during the call) */
+  onBody(buf: Buffer, start: number, end: number): void;
+  onEnd(): void;
+  /** the upstream request failed (status 0: after the response started); true when the tap answered the client */
+  onFailure(status: number, res: HttpResponse | null): boolean;
+  /** the client went away */
+  onClientAborted(): void;
+}
+
 export interface Peer {
   ip: string;
   trusted: boolean;
@@ -40,7 +58,7 @@ const PENDING_BODY_LIMIT = 64 * 1024;
 const STATUS_LINES: string[] = [];
 for (const [code, text] of Object.entries(STATUS_CODES)) STATUS_LINES[Number(code)] = `${code} ${text}`;
 
-function statusLine(code: number, reason: string): string {
+export function statusLine(code: number, reason: string): string {
   const std = STATUS_LINES[code];
   if (std !== undefined && std.length === reason.length + 4 && std.endsWith(reason)) return std;
   return reason ? `${code} ${reason}` : `${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
@@ -99,6 +117,8 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   // PoolWaiter
   poolCancelled = false;
   poolDeadline = 0;
+  /** set before start() by the response cache */
+  tap: ResponseTap | null = null;
 
   constructor(
     res: HttpResponse,
@@ -251,6 +271,10 @@ export class ProxyRequest implements Exchange, PoolWaiter {
     if (this.aborted || !this.res) return false;
     this.parser = p;
     this.responded = true;
+    if (this.tap !== null && this.tap.onHead(p, this.res)) {
+      this.clientDone = true;
+      return true;
+    }
     corking = this;
     this.res.cork(corkedHead);
     corking = null;
@@ -271,6 +295,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
       if (drop !== null && drop.includes(name.toLowerCase())) continue;
       res.writeHeader(name, h[i + 1]!);
     }
+    if (this.tap !== null) this.tap.writeHeaders(res);
     switch (p.framing) {
       case Framing.None:
         // HEAD, 204, 304: relay the length the server announced, send no body
@@ -293,6 +318,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   }
 
   onResponseBody(buf: Buffer, start: number, end: number): void {
+    if (this.tap !== null) this.tap.onBody(buf, start, end);
     const res = this.res;
     if (res === null || this.clientDone) return;
     if (this.out !== null) {
@@ -362,6 +388,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   }
 
   onResponseEnd(): void {
+    if (this.tap !== null) this.tap.onEnd();
     this.upstreamDone = true;
     this.conn = null; // the connection returns itself to the pool
     if (this.res !== null && !this.clientDone && !this.useTryEnd) {
@@ -397,6 +424,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
       return;
     }
     // The response already started: the client must see a broken response, not a short one.
+    if (this.tap !== null) this.tap.onFailure(0, null);
     this.logFailure(0, `${kind} after the response started: ${detail}`);
     this.upstreamDone = true;
     const res = this.res;
@@ -407,6 +435,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   }
 
   private onAborted(): void {
+    if (this.tap !== null) this.tap.onClientAborted();
     this.aborted = true;
     this.res = null;
     this.poolCancelled = true;
@@ -431,10 +460,15 @@ export class ProxyRequest implements Exchange, PoolWaiter {
       this.conn.destroy();
       this.conn = null;
     }
+    if (res !== null && !this.clientDone && this.tap !== null && !this.responded && this.tap.onFailure(status, res)) {
+      this.clientDone = true;
+    }
     if (res !== null && !this.clientDone) {
       const line = STATUS_LINES[status] ?? `${status}`;
+      const tap = this.tap;
       res.cork(() => {
         res.writeStatus(line).writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('X-Request-Id', id);
+        if (tap !== null) tap.writeHeaders(res);
         res.end(`${line}\nrequest id: ${id}\n`, close);
       });
       this.clientDone = true;

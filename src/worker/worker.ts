@@ -14,6 +14,8 @@ import { ProxyRequest, type Peer, type ProxyHost } from './proxy.js';
 import { Router, normalizePath, type RouteTarget } from './router.js';
 import { Upstream } from './upstream/upstream.js';
 import { applyState, startReporting } from './report.js';
+import { configureCache, handleCached, routePolicy, type RoutePolicy } from './cache/response-cache.js';
+import { registerCacheState } from './cache/cache-state.js';
 
 interface Runtime {
   generation: number;
@@ -21,6 +23,8 @@ interface Runtime {
   router: Router;
   upstreams: Map<string, Upstream>;
   trusted: CidrSet;
+  /** cache settings per route index, null where the route does not cache */
+  cache: (RoutePolicy | null)[];
 }
 
 function buildRuntime(msg: ConfigMsg): Runtime {
@@ -28,7 +32,9 @@ function buildRuntime(msg: ConfigMsg): Runtime {
   const upstreams = new Map<string, Upstream>();
   for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg));
   const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream }));
-  return { generation: msg.generation, cfg, router: new Router(targets), upstreams, trusted: CidrSet.fromStrings(cfg.raw.trustedProxies) };
+  configureCache(cfg.raw.cache);
+  const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
+  return { generation: msg.generation, cfg, router: new Router(targets), upstreams, trusted: CidrSet.fromStrings(cfg.raw.trustedProxies), cache };
 }
 
 export function runWorker(): void {
@@ -95,6 +101,8 @@ export function runWorker(): void {
       res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain; charset=utf-8').end('404 Not Found\nno route for this host and path\n');
       return;
     }
+    const cachePolicy = r.cache[route.index];
+    if (cachePolicy) return handleCached(res, req, method, target, route, r.upstreams.get(route.upstream)!, cachePolicy, host);
     new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!).start(req, method, target);
   };
 
@@ -175,6 +183,7 @@ export function runWorker(): void {
         break;
     }
   });
+  registerCacheState();
   sendMsg(process, { type: 'hello', pid: process.pid });
   // the primary is gone: nobody supervises us any more
   process.on('disconnect', () => process.exit(0));
