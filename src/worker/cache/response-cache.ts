@@ -473,7 +473,9 @@ class FillTap implements ResponseTap {
       etag: f.etag,
       lastModified: f.lastModified,
       varyNames,
-      authOk: !r.hasAuthorization || f.cc.public || f.cc.sMaxage >= 0 || f.cc.mustRevalidate,
+      // requests with Authorization are answered only from responses that say they may be (fulcrum's
+      // reading of RFC 9111 3.5, as Varnish: an anonymous page is not assumed to suit an authenticated user)
+      authOk: f.cc.public || f.cc.sMaxage >= 0 || f.cc.mustRevalidate,
     };
     this.state = Fill.Collecting;
     this.cacheStatus = `fulcrum; fwd=${this.fwd}; fwd-status=${status}; stored; ttl=${Math.round(lifetime - age)}`;
