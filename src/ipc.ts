@@ -55,6 +55,8 @@ export interface ReportSections {
   inFlight?: Record<string, Record<string, number>>;
   /** response cache of this worker: totals since start, and the last purge it applied */
   cache?: CacheReport;
+  /** compression of this worker: totals since start */
+  compression?: { poolTasks: number; mainThreadTasks: number; bytesIn: number; bytesOut: number };
 }
 export interface CacheReport {
   entries: number;

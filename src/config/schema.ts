@@ -135,6 +135,58 @@ export const CacheSchema = strict(
   { description: 'Response cache (RFC 9111 shared cache), one per worker; routes turn it on with "cache": true.', default: {} },
 );
 
+const COMPRESSION_KEYS = {
+  algorithms: Type.Array(Type.Union([Type.Literal('br'), Type.Literal('gzip'), Type.Literal('deflate')]), {
+    uniqueItems: true,
+    default: ['br', 'gzip', 'deflate'],
+    description:
+      'Encodings offered, in order of preference when the client accepts several with the same q-value (default ["br", "gzip", "deflate"]). [] turns compression off.',
+  }),
+  minBytes: Type.Integer({
+    minimum: 0,
+    maximum: 1073741824,
+    default: 1024,
+    description: 'Smallest response body compressed (default 1024). Smaller responses are sent as they are and never visit the compression pool.',
+  }),
+  maxBytes: Type.Integer({
+    minimum: 0,
+    maximum: 1073741824,
+    default: 4194304,
+    description:
+      'Largest response body compressed (default 4194304, 4 MiB). The body is buffered whole before it is compressed, so larger ones, and bodies without a Content-Length (chunked or streamed), are passed through uncompressed.',
+  }),
+  types: Type.Array(Type.String({ minLength: 1 }), {
+    default: ['text/*', 'application/json', 'application/*+json', 'application/javascript', 'application/xml', 'application/*+xml', 'image/svg+xml'],
+    description:
+      'Content types compressed (default: text/*, JSON, JavaScript, XML, SVG). "type/*" matches a whole type, "type/*+suffix" a structured suffix. text/event-stream is never compressed.',
+  }),
+};
+
+export const CompressionRouteSchema = strict(
+  {
+    algorithms: Type.Optional(COMPRESSION_KEYS.algorithms),
+    minBytes: Type.Optional(COMPRESSION_KEYS.minBytes),
+    maxBytes: Type.Optional(COMPRESSION_KEYS.maxBytes),
+    types: Type.Optional(COMPRESSION_KEYS.types),
+  },
+  { description: 'Per-route compression settings; keys left out come from the "compression" section.' },
+);
+
+export const CompressionSchema = strict(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Compress responses on routes that do not say otherwise (default true).' }),
+    ...COMPRESSION_KEYS,
+    poolSize: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 256 })], {
+      default: 'auto',
+      description:
+        'Compression threads per worker process, on a piscina pool (default "auto": the cores divided by the worker processes, at least 1). 0 compresses on the worker\'s main thread (for comparison; it blocks the event loop).',
+    }),
+    gzipLevel: Type.Integer({ minimum: 1, maximum: 9, default: 6, description: 'gzip and deflate level (default 6).' }),
+    brotliQuality: Type.Integer({ minimum: 0, maximum: 11, default: 5, description: 'Brotli quality (default 5; 11 is much slower).' }),
+  },
+  { description: 'Response compression (gzip, brotli, deflate) by the client\'s Accept-Encoding.', default: {} },
+);
+
 export const RouteSchema = strict(
   {
     host: Type.String({
@@ -154,6 +206,12 @@ export const RouteSchema = strict(
       Type.Union([Type.Boolean(), CacheRouteSchema], {
         description:
           'Response cache for this route (default false: caching is off unless a route turns it on). true uses the "cache" section; an object overrides some of its keys for this route.',
+      }),
+    ),
+    compression: Type.Optional(
+      Type.Union([Type.Boolean(), CompressionRouteSchema], {
+        description:
+          'Compression for this route (default: compression.enabled). false turns it off, true turns it on, an object overrides some keys of the "compression" section.',
       }),
     ),
   },
@@ -211,6 +269,7 @@ export const ConfigSchema = strict(
       { description: 'Timeouts.', default: {} },
     ),
     cache: CacheSchema,
+    compression: CompressionSchema,
     logging: strict(
       {
         level: Type.Union(
@@ -232,6 +291,7 @@ export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type ServerConfig = Static<typeof ServerSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
 export type CacheConfig = Static<typeof CacheSchema>;
+export type CompressionConfig = Static<typeof CompressionSchema>;
 
 /** jsonSchema returns the JSON Schema document written to config.schema.json. */
 export function jsonSchema(): TSchema {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, readConfigFile, type ConfigIssue, type LoadedConfig } from '../config/load.js';
 import { AdminServer } from './admin.js';
 import { registerCacheApi } from './cache-api.js';
+import { registerCompressionStatus } from './compression-api.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
 import { VERSION } from '../version.js';
@@ -62,7 +63,8 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   };
 
   const cacheApi = registerCacheApi(admin, sup);
-  admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file), cache: cacheApi.summary() } }));
+  const compressionSummary = registerCompressionStatus(sup);
+  admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file), cache: cacheApi.summary(), compression: compressionSummary() } }));
   admin.route('POST', '/reload', async () => {
     const r = await reload('admin');
     return { status: r.ok ? 200 : 422, body: r };

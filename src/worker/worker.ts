@@ -16,6 +16,10 @@ import { Upstream } from './upstream/upstream.js';
 import { applyState, startReporting } from './report.js';
 import { configureCache, handleCached, routePolicy, type RoutePolicy } from './cache/response-cache.js';
 import { registerCacheState } from './cache/cache-state.js';
+import { compressionPolicy, negotiate, type CompressPolicy } from './compress/negotiate.js';
+import { CompressTap } from './compress/compress-tap.js';
+import { configureCompression } from './compress/compressor.js';
+import { registerCompressionState } from './compress/compression-state.js';
 
 interface Runtime {
   generation: number;
@@ -25,6 +29,8 @@ interface Runtime {
   trusted: CidrSet;
   /** cache settings per route index, null where the route does not cache */
   cache: (RoutePolicy | null)[];
+  /** compression settings per route index, null where the route does not compress */
+  compress: (CompressPolicy | null)[];
 }
 
 function buildRuntime(msg: ConfigMsg): Runtime {
@@ -34,7 +40,9 @@ function buildRuntime(msg: ConfigMsg): Runtime {
   const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream }));
   configureCache(cfg.raw.cache);
   const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
-  return { generation: msg.generation, cfg, router: new Router(targets), upstreams, trusted: CidrSet.fromStrings(cfg.raw.trustedProxies), cache };
+  configureCompression(cfg.raw.compression, cfg.workers);
+  const compress = cfg.raw.routes.map((r) => compressionPolicy(cfg.raw, r));
+  return { generation: msg.generation, cfg, router: new Router(targets), upstreams, trusted: CidrSet.fromStrings(cfg.raw.trustedProxies), cache, compress };
 }
 
 export function runWorker(): void {
@@ -102,8 +110,14 @@ export function runWorker(): void {
       return;
     }
     const cachePolicy = r.cache[route.index];
-    if (cachePolicy) return handleCached(res, req, method, target, route, r.upstreams.get(route.upstream)!, cachePolicy, host);
-    new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!).start(req, method, target);
+    const cp = r.compress[route.index]!;
+    if (cachePolicy) return handleCached(res, req, method, target, route, r.upstreams.get(route.upstream)!, cachePolicy, host, cp);
+    const pr = new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!);
+    if (cp !== null && method !== 'HEAD') {
+      const alg = negotiate(req.getHeader('accept-encoding'), cp.algorithms);
+      if (alg !== null) pr.tap = new CompressTap(cp, alg, host, null);
+    }
+    pr.start(req, method, target);
   };
 
   function exitDrained(): void {
@@ -184,6 +198,7 @@ export function runWorker(): void {
     }
   });
   registerCacheState();
+  registerCompressionState();
   sendMsg(process, { type: 'hello', pid: process.pid });
   // the primary is gone: nobody supervises us any more
   process.on('disconnect', () => process.exit(0));

@@ -44,6 +44,12 @@ export interface CacheEntry {
   /** a stored response to a request with Authorization, or one that says it may serve them (RFC 9111 3.5) */
   authOk: boolean;
   size: number;
+  /** Content-Type, and whether compression may touch the body (no Content-Encoding, Content-Range, no-transform) */
+  contentType: string | null;
+  compressibleType: boolean;
+  /** compressed variants made from body (by the compression pool), per encoding */
+  encodings: Map<'br' | 'gzip' | 'deflate', Buffer> | null;
+  compressing: Map<'br' | 'gzip' | 'deflate', Promise<Buffer>> | null;
 }
 
 /** ResponseFacts are the fields of a response head the cache decides on. */
@@ -58,6 +64,8 @@ export interface ResponseFacts {
   setCookie: boolean;
   hasCacheControl: boolean;
   contentEncoding: boolean;
+  contentRange: boolean;
+  contentType: string | null;
 }
 
 /** responseFacts reads the cache-relevant fields of a parsed response head. */
@@ -73,6 +81,8 @@ export function responseFacts(p: ResponseParser): ResponseFacts {
     setCookie: false,
     hasCacheControl: false,
     contentEncoding: false,
+    contentRange: false,
+    contentType: null,
   };
   const h = p.headers;
   for (let i = 0, k = 0; i < h.length; i += 2, k++) {
@@ -108,6 +118,12 @@ export function responseFacts(p: ResponseParser): ResponseFacts {
         break;
       case 'content-encoding':
         f.contentEncoding = true;
+        break;
+      case 'content-range':
+        f.contentRange = true;
+        break;
+      case 'content-type':
+        f.contentType = value;
         break;
       case 'pragma':
         // Pragma: no-cache in a response has no defined meaning (RFC 9111 5.4); ignored

@@ -41,6 +41,10 @@ import {
 } from './policy.js';
 import { CacheStore, Miss, variantKey } from './store.js';
 import { NullResponse } from './null-response.js';
+import { BufferWriter } from '../buffer-writer.js';
+import { compress } from '../compress/compressor.js';
+import { CompressTap, writeEncodedHead } from '../compress/compress-tap.js';
+import { compressibleType, negotiate, type Alg, type CompressPolicy } from '../compress/negotiate.js';
 
 /** RoutePolicy is a route's resolved cache settings. */
 export interface RoutePolicy extends PolicyOptions {
@@ -101,7 +105,10 @@ interface Ctx {
   upstream: Upstream;
   host: ProxyHost;
   aborted: boolean;
-  writer: EntryWriter | null;
+  writer: BufferWriter | null;
+  /** the route's compression, and the encoding this client gets (null: identity) */
+  compress: CompressPolicy | null;
+  alg: Alg | null;
 }
 
 /** A fill in progress for one URL, with the requests waiting for it. */
@@ -116,15 +123,26 @@ const pending = new Map<string, Pending>();
 const SAFE_NOT_CACHED = new Set(['OPTIONS', 'TRACE', 'CONNECT']);
 
 /** handleCached answers or forwards a request on a cached route (runs inside the uWS handler). */
-export function handleCached(res: HttpResponse, req: HttpRequest, method: string, target: string, route: RouteTarget, upstream: Upstream, policy: RoutePolicy, host: ProxyHost): void {
+export function handleCached(
+  res: HttpResponse,
+  req: HttpRequest,
+  method: string,
+  target: string,
+  route: RouteTarget,
+  upstream: Upstream,
+  policy: RoutePolicy,
+  host: ProxyHost,
+  cp: CompressPolicy | null,
+): void {
+  const alg = cp !== null && method !== 'HEAD' ? negotiate(req.getHeader('accept-encoding'), cp.algorithms) : null;
   if (method !== 'GET' && method !== 'HEAD') {
     const pr = new ProxyRequest(res, host, route, upstream);
     const unsafe = !SAFE_NOT_CACHED.has(method);
-    pr.tap = new PassTap('fulcrum; fwd=method', unsafe ? hostOnly(req.getHeader('host')) : null, target);
+    pr.tap = new PassTap('fulcrum; fwd=method', unsafe ? hostOnly(req.getHeader('host')) : null, target, alg !== null ? new CompressTap(cp!, alg, host, 'fulcrum; fwd=method') : null);
     pr.start(req, method, target);
     return;
   }
-  const c: Ctx = { res, creq: new CacheRequest(req, method, target), policy, route, upstream, host, aborted: false, writer: null };
+  const c: Ctx = { res, creq: new CacheRequest(req, method, target), policy, route, upstream, host, aborted: false, writer: null, compress: cp, alg };
   decide(c, false, false);
 }
 
@@ -181,7 +199,7 @@ function decide(c: Ctx, noCoalesce: boolean, leaderFailed: boolean): void {
 function pass(c: Ctx, cacheStatus: string): void {
   c.creq.forPass();
   const pr = new ProxyRequest(c.res, c.host, c.route, c.upstream);
-  pr.tap = new PassTap(cacheStatus, null, '');
+  pr.tap = new PassTap(cacheStatus, null, '', null);
   pr.start(c.creq.asHttpRequest(), c.creq.method, c.creq.target);
 }
 
@@ -256,13 +274,55 @@ const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'etag'
 function serveHit(c: Ctx, e: CacheEntry, cacheStatus: string): void {
   if (c.aborted) return;
   const nm = notModified(e, c.creq);
-  writeEntry(c, e, cacheStatus, nm);
+  const cp = c.compress;
+  if (nm || cp === null || c.creq.method !== 'GET' || !entryCompressible(e, cp)) return writeEntry(c, e, cacheStatus, nm, null, null);
+  const alg = c.alg;
+  if (alg === null) return writeEntry(c, e, cacheStatus, false, null, null, true);
+  const enc = e.encodings?.get(alg);
+  if (enc !== undefined) return writeEntry(c, e, cacheStatus, false, alg, enc);
+  // compressed once per entry and encoding: concurrent requests share the pool task, the result is stored with the entry
+  let job = e.compressing?.get(alg);
+  if (job === undefined) {
+    job = compress(e.body, alg, false).then((out) => {
+      (e.encodings ??= new Map()).set(alg, out);
+      e.size = CacheStore.entrySize(e);
+      store?.refreshed(e);
+      return out;
+    });
+    const jobs = (e.compressing ??= new Map());
+    jobs.set(alg, job);
+    const clear = () => jobs.delete(alg);
+    job.then(clear, clear);
+  }
+  c.host.requestStarted();
+  c.res.onAborted(() => {
+    c.aborted = true;
+    c.writer?.abort();
+  });
+  job.then(
+    (out) => {
+      c.host.requestFinished();
+      if (!c.aborted) writeEntry(c, e, cacheStatus, false, alg, out);
+    },
+    () => {
+      c.host.requestFinished();
+      if (!c.aborted) writeEntry(c, e, cacheStatus, false, null, null, true);
+    },
+  );
+}
+
+/** entryCompressible: would the route compress this stored response? */
+function entryCompressible(e: CacheEntry, cp: CompressPolicy): boolean {
+  return e.compressibleType && e.status >= 200 && e.status < 300 && e.status !== 204 && e.body.length >= cp.minBytes && e.body.length <= cp.maxBytes && compressibleType(cp, e.contentType);
 }
 
 let wCtx: Ctx | null = null;
 let wEntry: CacheEntry | null = null;
 let wStatus = '';
 let wNotModified = false;
+let wAlg: Alg | null = null;
+let wBody: Buffer | null = null;
+let wVary = false;
 function corkedEntry(): void {
   const c = wCtx!;
   const e = wEntry!;
@@ -276,9 +336,16 @@ function corkedEntry(): void {
     res.endWithoutBody();
     return;
   }
+  if (wAlg !== null) {
+    writeEncodedHead(res, e.statusLine, h, wAlg);
+    res.writeHeader('Age', age).writeHeader('Cache-Status', wStatus);
+    c.writer = BufferWriter.endBuffered(res, wBody!, c.host);
+    return;
+  }
   res.writeStatus(e.statusLine);
   for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1]!);
   res.writeHeader('Age', age).writeHeader('Cache-Status', wStatus);
+  if (wVary) res.writeHeader('Vary', 'Accept-Encoding');
   if (e.status === 204) {
     res.endWithoutBody();
     return;
@@ -288,52 +355,19 @@ function corkedEntry(): void {
     res.endWithoutBody();
     return;
   }
-  const base = res.getWriteOffset();
-  const [, done] = res.tryEnd(e.body, e.body.length);
-  if (!done) c.writer = new EntryWriter(c, e.body, base);
+  c.writer = BufferWriter.endBuffered(res, e.body, c.host);
 }
 
-function writeEntry(c: Ctx, e: CacheEntry, cacheStatus: string, nm: boolean): void {
+function writeEntry(c: Ctx, e: CacheEntry, cacheStatus: string, nm: boolean, alg: Alg | null, body: Buffer | null, vary = false): void {
   wCtx = c;
   wEntry = e;
   wStatus = cacheStatus;
   wNotModified = nm;
+  wAlg = alg;
+  wBody = body;
+  wVary = vary;
   c.res.cork(corkedEntry);
-  wCtx = wEntry = null;
-}
-
-/** EntryWriter finishes a stored body the client could not take at once (back-pressure). */
-class EntryWriter {
-  private done = false;
-  constructor(
-    private readonly c: Ctx,
-    private readonly body: Buffer,
-    private readonly base: number,
-  ) {
-    c.host.requestStarted();
-    c.res.onAborted(() => {
-      c.aborted = true;
-      this.abort();
-    });
-    c.res.onWritable((offset) => this.onWritable(offset));
-  }
-
-  private onWritable(offset: number): boolean {
-    if (this.done) return true;
-    const [ok, done] = this.c.res.tryEnd(this.body.subarray(offset - this.base), this.body.length);
-    if (done) this.finish();
-    return ok;
-  }
-
-  abort(): void {
-    this.finish();
-  }
-
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    this.c.host.requestFinished();
-  }
+  wCtx = wEntry = wBody = null;
 }
 
 // ---- taps on forwarded requests ---------------------------------------------------------------
@@ -345,9 +379,11 @@ class PassTap implements ResponseTap {
     /** host of an unsafe request, or null */
     private readonly host: string | null,
     private readonly target: string,
+    /** compression of the forwarded response, when the client accepts an encoding */
+    private readonly inner: CompressTap | null,
   ) {}
 
-  onHead(p: ResponseParser): boolean {
+  onHead(p: ResponseParser, res: HttpResponse | null): boolean {
     if (this.host !== null && p.statusCode < 400 && store !== null) {
       store.invalidateUri(this.host + this.target);
       const h = p.headers;
@@ -359,17 +395,24 @@ class PassTap implements ResponseTap {
         }
       }
     }
-    return false;
+    return this.inner !== null && this.inner.onHead(p, res);
   }
   writeHeaders(res: HttpResponse): void {
-    res.writeHeader('Cache-Status', this.cacheStatus);
+    if (this.inner !== null) this.inner.writeHeaders(res);
+    else res.writeHeader('Cache-Status', this.cacheStatus);
   }
-  onBody(): void {}
-  onEnd(): void {}
-  onFailure(): boolean {
-    return false;
+  onBody(buf: Buffer, start: number, end: number): void {
+    this.inner?.onBody(buf, start, end);
   }
-  onClientAborted(): void {}
+  onEnd(): void {
+    this.inner?.onEnd();
+  }
+  onFailure(status: number): boolean {
+    return this.inner !== null && this.inner.onFailure(status);
+  }
+  onClientAborted(): void {
+    this.inner?.onClientAborted();
+  }
 }
 
 /** sameOriginKey returns the store key of a Location-like value on the same host, or null. */
@@ -397,6 +440,10 @@ class FillTap implements ResponseTap {
   private entry: Omit<CacheEntry, 'body' | 'size'> | null = null;
   private chunks: Buffer[] = [];
   private bytes = 0;
+  /** the client is answered from the stored entry once the body is complete (compression) */
+  private answerFromStore = false;
+  /** compression of a response that is not stored */
+  private inner: CompressTap | null = null;
 
   constructor(
     private readonly c: Ctx,
@@ -407,7 +454,7 @@ class FillTap implements ResponseTap {
     this.cacheStatus = `fulcrum; fwd=${fwd}`;
   }
 
-  onHead(p: ResponseParser): boolean {
+  onHead(p: ResponseParser, res: HttpResponse | null): boolean {
     const status = p.statusCode;
     const now = Date.now();
     const st = store!;
@@ -447,6 +494,10 @@ class FillTap implements ResponseTap {
       // the server answered with something else than the stored response: do not serve that one again
       if (stale !== null && status < 500) st.invalidateUri(r.key);
       this.finishPending(false);
+      if (this.c.alg !== null && !this.background) {
+        this.inner = new CompressTap(this.c.compress!, this.c.alg, this.c.host, this.cacheStatus);
+        return this.inner.onHead(p, res);
+      }
       return false;
     }
     const headers: (string | Buffer)[] = [];
@@ -476,11 +527,22 @@ class FillTap implements ResponseTap {
       // requests with Authorization are answered only from responses that say they may be (fulcrum's
       // reading of RFC 9111 3.5, as Varnish: an anonymous page is not assumed to suit an authenticated user)
       authOk: f.cc.public || f.cc.sMaxage >= 0 || f.cc.mustRevalidate,
+      contentType: f.contentType,
+      compressibleType: !f.contentEncoding && !f.contentRange && !f.cc.noTransform,
+      encodings: null,
+      compressing: null,
     };
     this.state = Fill.Collecting;
     this.cacheStatus = `fulcrum; fwd=${this.fwd}; fwd-status=${status}; stored; ttl=${Math.round(lifetime - age)}`;
-    if (p.framing === Framing.None || (p.framing === Framing.Length && p.contentLength === 0)) {
-      // no body will follow (HEAD, 204): onEnd stores it
+    // compressible with a known length: answer this client from the stored entry, compressed once
+    // (chunked bodies stream through uncompressed and are compressed from the store on later hits)
+    const cp = this.c.compress;
+    if (cp !== null && this.c.alg !== null && !this.background && res !== null && p.framing === Framing.Length) {
+      const e = this.entry;
+      if (e.compressibleType && status !== 204 && status < 300 && compressibleType(cp, e.contentType) && p.contentLength >= cp.minBytes && p.contentLength <= cp.maxBytes) {
+        this.answerFromStore = true;
+        return true;
+      }
     }
     return false;
   }
@@ -521,10 +583,12 @@ class FillTap implements ResponseTap {
   }
 
   writeHeaders(res: HttpResponse): void {
-    res.writeHeader('Cache-Status', this.cacheStatus);
+    if (this.inner !== null) this.inner.writeHeaders(res);
+    else res.writeHeader('Cache-Status', this.cacheStatus);
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
+    if (this.inner !== null) return this.inner.onBody(buf, start, end);
     if (this.state !== Fill.Collecting) return;
     this.bytes += end - start;
     if (this.bytes > store!.maxObjectBytes) {
@@ -538,6 +602,7 @@ class FillTap implements ResponseTap {
   }
 
   onEnd(): void {
+    if (this.inner !== null) return this.inner.onEnd();
     if (this.state !== Fill.Collecting) return;
     this.state = Fill.Done;
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
@@ -548,9 +613,11 @@ class FillTap implements ResponseTap {
     store!.set(e);
     cacheStats.stored++;
     this.finishPending(false);
+    if (this.answerFromStore) serveHit(this.c, e, this.cacheStatus);
   }
 
   onFailure(status: number, res: HttpResponse | null): boolean {
+    if (this.inner !== null) return this.inner.onFailure(status);
     const wasHead = this.state === Fill.Head;
     this.state = Fill.Done;
     this.chunks = [];
@@ -565,6 +632,7 @@ class FillTap implements ResponseTap {
   }
 
   onClientAborted(): void {
+    this.inner?.onClientAborted();
     this.c.aborted = true;
     this.c.writer?.abort();
     if (this.state === Fill.Head || this.state === Fill.Collecting) {

@@ -49,6 +49,7 @@ export class CacheStore {
   static entrySize(e: Omit<CacheEntry, 'size'>): number {
     let n = ENTRY_OVERHEAD + e.body.length + e.variantKey.length * 2 + e.statusLine.length;
     for (const h of e.headers) n += h.length;
+    if (e.encodings !== null) for (const b of e.encodings.values()) n += b.length;
     return n;
   }
 

@@ -1,0 +1,25 @@
+/** The primary side of compression: GET /status gets a "compression" summary merged from the workers' reports. */
+import type { ReportSections } from '../ipc.js';
+import type { Supervisor } from './supervisor.js';
+
+type CompressionReport = NonNullable<ReportSections['compression']>;
+
+export function registerCompressionStatus(sup: Supervisor): () => CompressionReport | null {
+  const reports = new Map<number, { pid: number; report: CompressionReport }>();
+  const prev = sup.onReport;
+  sup.onReport = (slot: number, pid: number, sections: ReportSections) => {
+    prev?.(slot, pid, sections);
+    if (sections.compression !== undefined) reports.set(slot, { pid, report: sections.compression });
+  };
+  return () => {
+    const pids = new Set(sup.workerPids());
+    const out = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };
+    let any = false;
+    for (const { pid, report } of reports.values()) {
+      if (!pids.has(pid)) continue;
+      any = true;
+      for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += report[k];
+    }
+    return any ? out : null;
+  };
+}
