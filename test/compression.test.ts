@@ -1,0 +1,189 @@
+/**
+ * Response compression through the real process tree: negotiation by Accept-Encoding q-values,
+ * what is never compressed, per-route overrides, and the piscina pool (counted through
+ * GET /status) including the cache's compress-once behaviour.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import zlib from 'node:zlib';
+import { createOrigin, type Origin } from './helpers/origin.js';
+import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
+import { request, type Reply } from './helpers/client.js';
+
+const JSON_BODY = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['alpha', 'beta'] })));
+
+function decode(r: Reply): Buffer {
+  switch (r.headers['content-encoding']) {
+    case 'br':
+      return zlib.brotliDecompressSync(r.body);
+    case 'gzip':
+      return zlib.gunzipSync(r.body);
+    case 'deflate':
+      return zlib.inflateSync(r.body);
+    default:
+      return r.body;
+  }
+}
+
+async function poolTasks(f: Fulcrum): Promise<{ poolTasks: number; mainThreadTasks: number }> {
+  // reports reach the primary every 100 ms
+  await new Promise((r) => setTimeout(r, 300));
+  const s = JSON.parse((await request(f.adminUrl + '/status')).text);
+  return s.compression ?? { poolTasks: 0, mainThreadTasks: 0 };
+}
+
+describe('compression', () => {
+  let o: Origin;
+  let f: Fulcrum;
+  before(async () => {
+    o = await createOrigin('o', (req, res) => {
+      const u = new URL(req.url!, 'http://x');
+      const h: Record<string, string> = { 'content-type': u.searchParams.get('type') ?? 'application/json; charset=utf-8' };
+      for (const k of ['etag', 'cache-control', 'content-encoding', 'content-range']) {
+        const v = u.searchParams.get(k);
+        if (v) h[k] = v;
+      }
+      const status = Number(u.searchParams.get('status') ?? 200);
+      const size = Number(u.searchParams.get('size') ?? JSON_BODY.length);
+      const body = Buffer.from(JSON_BODY.repeat(Math.ceil(size / JSON_BODY.length)).slice(0, size));
+      if (u.searchParams.has('chunked')) {
+        res.writeHead(status, h);
+        res.write(body.subarray(0, 100));
+        return void setTimeout(() => res.end(body.subarray(100)), 10);
+      }
+      if (status === 304) {
+        res.writeHead(304, h);
+        return void res.end();
+      }
+      res.writeHead(status, { ...h, 'content-length': String(body.length) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+    f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { servers: [{ url: o.url }] } },
+      compression: { maxBytes: 200000 },
+      routes: [
+        { host: '*', pathPrefix: '/', upstream: 'app' },
+        { host: '*', pathPrefix: '/off/', upstream: 'app', compression: false },
+        { host: '*', pathPrefix: '/gzip-only/', upstream: 'app', compression: { algorithms: ['gzip'], minBytes: 50000 } },
+        { host: '*', pathPrefix: '/cached/', upstream: 'app', cache: true },
+      ],
+    });
+  });
+  after(async () => {
+    await f.stop();
+    await o.close();
+  });
+
+  for (const [ae, expected] of [
+    ['gzip, deflate, br', 'br'],
+    ['gzip;q=1, br;q=0.5', 'gzip'],
+    ['deflate', 'deflate'],
+    ['br;q=0, *;q=0.5', 'gzip'],
+    ['identity', undefined],
+    ['gzip;q=0', undefined],
+  ] as const) {
+    it(`Accept-Encoding "${ae}" gets ${expected ?? 'identity'}`, async () => {
+      const r = await request(`${f.url}/a?etag="x1"`, { headers: { 'accept-encoding': ae } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-encoding'], expected);
+      assert.equal(decode(r).toString(), JSON_BODY);
+      assert.equal(r.headers['content-length'], String(r.body.length));
+      if (expected) {
+        assert.ok(r.body.length < JSON_BODY.length / 3);
+        assert.equal(r.headers['vary'], 'Accept-Encoding');
+        assert.equal(r.headers['etag'], 'W/"x1"', 'a strong ETag is weakened');
+      } else {
+        assert.equal(r.headers['etag'], '"x1"');
+      }
+    });
+  }
+
+  it('keeps a weak ETag as it is', async () => {
+    const r = await request(`${f.url}/a?etag=W/"w"`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(r.headers['etag'], 'W/"w"');
+  });
+
+  it('never compresses what must not be (and small bodies never visit the pool)', async () => {
+    const before = await poolTasks(f);
+    const cases: [string, string?][] = [
+      ['/a?size=500'],
+      ['/a?content-encoding=identity-x'],
+      ['/a?cache-control=no-transform'],
+      ['/a?status=206&content-range=bytes 0-9/100'],
+      ['/a?type=image/png'],
+      ['/a?type=text/event-stream'],
+      ['/a?chunked=1'],
+      ['/a?size=300000'],
+      ['/off/a'],
+      ['/gzip-only/a?size=20000'],
+      ['/a?status=204'],
+    ];
+    for (const [path] of cases) {
+      const r = await request(f.url + path, { headers: { 'accept-encoding': 'br, gzip' } });
+      assert.equal(r.headers['content-encoding'], path.includes('content-encoding') ? 'identity-x' : undefined, path);
+    }
+    const head = await request(`${f.url}/a`, { method: 'HEAD', headers: { 'accept-encoding': 'br' } });
+    assert.equal(head.headers['content-encoding'], undefined);
+    const nm = await request(`${f.url}/a?status=304&etag="e"`, { headers: { 'accept-encoding': 'br' } });
+    assert.equal(nm.status, 304);
+    assert.equal(nm.headers['content-encoding'], undefined);
+    assert.equal((await poolTasks(f)).poolTasks, before.poolTasks, 'none of these reached the pool');
+    const big = await request(`${f.url}/a?size=300000`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(big.body.length, 300000, 'above maxBytes: passed through whole, uncompressed');
+  });
+
+  it('per-route settings: algorithms and minBytes', async () => {
+    const r = await request(`${f.url}/gzip-only/a?size=60000`, { headers: { 'accept-encoding': 'br, gzip' } });
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(decode(r).length, 60000);
+  });
+
+  it('a cached object is compressed once per encoding, not once per request', async () => {
+    const before = await poolTasks(f);
+    for (let i = 0; i < 10; i++) {
+      const r = await request(`${f.url}/cached/obj?cache-control=max-age=60`, { headers: { 'accept-encoding': 'br' } });
+      assert.equal(r.headers['content-encoding'], 'br');
+      assert.equal(decode(r).toString(), JSON_BODY);
+      assert.match(String(r.headers['cache-status']), i === 0 ? /fwd=uri-miss; fwd-status=200; stored/ : /hit/);
+    }
+    for (let i = 0; i < 5; i++) {
+      const r = await request(`${f.url}/cached/obj?cache-control=max-age=60`, { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(r.headers['content-encoding'], 'gzip');
+      assert.equal(decode(r).toString(), JSON_BODY);
+    }
+    const plain = await request(`${f.url}/cached/obj?cache-control=max-age=60`);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(plain.headers['vary'], 'Accept-Encoding');
+    assert.equal(plain.text, JSON_BODY);
+    const after = await poolTasks(f);
+    assert.equal(after.poolTasks - before.poolTasks, 2, 'one br and one gzip task');
+    assert.equal(o.requests.filter((r) => r.url!.startsWith('/cached/obj')).length, 1);
+  });
+});
+
+describe('compression on the main thread (poolSize 0)', () => {
+  let o: Origin;
+  let f: Fulcrum;
+  before(async () => {
+    o = await createOrigin('o', (_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(JSON_BODY);
+    });
+    f = await startFulcrum({ workers: 1, compression: { poolSize: 0 }, upstreams: { app: { servers: [{ url: o.url }] } }, routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }] });
+  });
+  after(async () => {
+    await f.stop();
+    await o.close();
+  });
+
+  it('compresses without the pool', async () => {
+    const r = await request(`${f.url}/x`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(r.headers['content-encoding'], 'gzip');
+    assert.equal(decode(r).toString(), JSON_BODY);
+    const s = await poolTasks(f);
+    assert.equal(s.poolTasks, 0);
+    assert.equal(s.mainThreadTasks, 1);
+  });
+});
