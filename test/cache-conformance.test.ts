@@ -256,6 +256,16 @@ describe('response cache conformance', () => {
     assert.equal(hits('/reval-lm'), 2);
   });
 
+  it('a Set-Cookie on a 304 is not merged into the stored response', async () => {
+    serve('/reval-cookie', { headers: { 'cache-control': 'max-age=10', age: '30', etag: '"k1"' }, answer304: { etag: '"k1"', 'cache-control': 'max-age=60', 'set-cookie': 'session=alice' } });
+    await get('/reval-cookie');
+    await get('/reval-cookie');
+    const r = await get('/reval-cookie');
+    assert.equal(hits('/reval-cookie'), 2);
+    assert.match(cacheStatus(r), /hit/);
+    assert.equal(r.headers['set-cookie'], undefined);
+  });
+
   it('answers clients\' conditional requests with 304 from the store', async () => {
     const lm = new Date(Date.now() - 3600_000).toUTCString();
     serve('/cond', { headers: { 'cache-control': 'max-age=60', etag: '"c1"', 'last-modified': lm } });
@@ -488,20 +498,33 @@ describe('response cache conformance', () => {
   });
 });
 
+const BIG = Buffer.alloc(6 * 1024 * 1024);
+for (let i = 0; i < BIG.length; i += 4) BIG.writeUInt32LE(i, i);
+
 describe('response cache purge across workers', () => {
   let o: Origin;
   let f: Fulcrum;
   let version = 1;
   before(async () => {
-    o = await createOrigin('o', (_req, res) => {
+    o = await createOrigin('o', (req, res) => {
       res.setHeader('cache-control', 'max-age=600');
-      res.end(`v${version}`);
+      res.end(req.url === '/big' ? BIG : `v${version}`);
     });
     f = await startFulcrum({ workers: 2, upstreams: { app: { servers: [{ url: o.url }] } }, routes: [{ host: '*', pathPrefix: '/', upstream: 'app', cache: true }] });
   });
   after(async () => {
     await f.stop();
     await o.close();
+  });
+
+  it('sends a large stored body under client back-pressure, byte for byte', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const r1 = await request(f.url + '/big', { agent });
+    const r2 = await request(f.url + '/big', { agent });
+    agent.destroy();
+    assert.ok(r1.body.equals(BIG));
+    assert.ok(r2.body.equals(BIG));
+    assert.match(cacheStatus(r2), /hit/);
   });
 
   it('reaches every worker', async () => {

@@ -6,8 +6,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createOrigin, type Origin } from './helpers/origin.js';
-import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
+import { runCli, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { request, type Reply } from './helpers/client.js';
 
 const JSON_BODY = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['alpha', 'beta'] })));
@@ -185,5 +188,26 @@ describe('compression on the main thread (poolSize 0)', () => {
     const s = await poolTasks(f);
     assert.equal(s.poolTasks, 0);
     assert.equal(s.mainThreadTasks, 1);
+  });
+});
+
+describe('cache and compression config', () => {
+  it('fulcrum check names the path, the value and what was expected', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
+    const file = path.join(dir, 'config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        upstreams: { app: { servers: [{ url: 'http://127.0.0.1:9001' }] } },
+        cache: { maxBytes: 1000, maxObjectBytes: 2000 },
+        compression: { algorithms: ['zstd'] },
+        routes: [{ upstream: 'app', cache: 'yes', compression: { minBytes: -1 } }],
+      }),
+    );
+    const r = await runCli(['check', '-c', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\$\.cache\.maxObjectBytes: got 2000; expected at most cache\.maxBytes \(1000\)/);
+    assert.match(r.stderr, /\$\.compression\.algorithms\[0\]: got "zstd"/);
+    assert.match(r.stderr, /\$\.routes\[0\]\.cache: got "yes"/);
   });
 });

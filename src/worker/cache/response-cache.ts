@@ -555,7 +555,8 @@ class FillTap implements ResponseTap {
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
       if (p.kinds[k] !== HeaderKind.Other) continue;
       const name = (h[i] as string).toLowerCase();
-      if (name === 'age' || name === 'content-length' || name === 'content-encoding' || name === 'content-range') continue;
+      // Set-Cookie of a 304 belongs to the client that triggered it, never to the stored response
+      if (name === 'age' || name === 'set-cookie' || name === 'content-length' || name === 'content-encoding' || name === 'content-range') continue;
       let list = updated.get(name);
       if (list === undefined) updated.set(name, (list = []));
       list.push(h[i]!, h[i + 1]!);

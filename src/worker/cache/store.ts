@@ -37,7 +37,8 @@ export class CacheStore {
   ) {
     this.lru = new LRUCache<string, CacheEntry>({
       maxSize: Math.max(1, maxBytes),
-      maxEntrySize: Math.max(1, Math.min(maxBytes, maxObjectBytes + 65536)),
+      // the identity body plus the compressed variants made from it
+      maxEntrySize: Math.max(1, Math.min(maxBytes, maxObjectBytes * 2 + 65536)),
       sizeCalculation: (e) => e.size,
       dispose: (e, key, reason) => {
         if (reason !== 'set') this.forget(e.primaryKey, key);
