@@ -16,8 +16,8 @@ import { Upstream } from './upstream/upstream.js';
 import { applyState, startReporting } from './report.js';
 import { configureCache, handleCached, routePolicy, type RoutePolicy } from './cache/response-cache.js';
 import { registerCacheState } from './cache/cache-state.js';
-import { compressionPolicy, negotiate, type CompressPolicy } from './compress/negotiate.js';
-import { CompressTap } from './compress/compress-tap.js';
+import { compressionPolicy, type CompressPolicy } from './compress/negotiate.js';
+import { compressTapFor } from './compress/compress-tap.js';
 import { configureCompression } from './compress/compressor.js';
 import { registerCompressionState } from './compress/compression-state.js';
 
@@ -110,13 +110,10 @@ export function runWorker(): void {
       return;
     }
     const cachePolicy = r.cache[route.index];
-    const cp = r.compress[route.index]!;
+    const cp = r.compress[route.index];
     if (cachePolicy) return handleCached(res, req, method, target, route, r.upstreams.get(route.upstream)!, cachePolicy, host, cp);
     const pr = new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!);
-    if (cp !== null && method !== 'HEAD') {
-      const alg = negotiate(req.getHeader('accept-encoding'), cp.algorithms);
-      if (alg !== null) pr.tap = new CompressTap(cp, alg, host, null);
-    }
+    if (cp !== null) pr.tap = compressTapFor(req, method, cp, host);
     pr.start(req, method, target);
   };
 

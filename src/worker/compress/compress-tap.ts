@@ -10,13 +10,20 @@
  * with Content-Encoding, Content-Range or Cache-Control: no-transform, bodies without a
  * Content-Length (chunked or close-delimited: streamed through uncompressed).
  */
-import type { HttpResponse } from '../../uws.js';
+import type { HttpRequest, HttpResponse } from '../../uws.js';
 import type { ResponseTap } from '../proxy.js';
 import { statusLine } from '../proxy.js';
 import { Framing, HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
 import { BufferWriter, type WriterHost } from '../buffer-writer.js';
 import { compress } from './compressor.js';
-import { compressibleType, type Alg, type CompressPolicy } from './negotiate.js';
+import { compressibleType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
+
+/** compressTapFor returns the tap that compresses this request's response, or null (HEAD, no acceptable encoding). */
+export function compressTapFor(req: HttpRequest, method: string, cp: CompressPolicy, host: WriterHost): CompressTap | null {
+  if (method === 'HEAD') return null;
+  const alg = negotiate(req.getHeader('accept-encoding'), cp.algorithms);
+  return alg === null ? null : new CompressTap(cp, alg, host, null);
+}
 
 /** writeEncodedHead writes a head for an encoded body: a strong ETag becomes weak (RFC 9110 8.8.3). */
 export function writeEncodedHead(res: HttpResponse, line: string, headers: (string | Buffer)[], alg: Alg): void {

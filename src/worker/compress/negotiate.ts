@@ -64,8 +64,21 @@ export function compressibleType(p: CompressPolicy, contentType: string | null):
  * policy's algorithms ("*" covers those not named, q=0 refuses), ties broken by the policy's order
  * (br first by default). null: send identity.
  */
+// clients send the same few Accept-Encoding values over and over: remember the last answer
+let lastValue = '';
+let lastAlgorithms: Alg[] | null = null;
+let lastAlg: Alg | null = null;
+
 export function negotiate(acceptEncoding: string, algorithms: Alg[]): Alg | null {
   if (acceptEncoding.length === 0) return null;
+  if (acceptEncoding === lastValue && algorithms === lastAlgorithms) return lastAlg;
+  lastAlg = negotiateUncached(acceptEncoding, algorithms);
+  lastValue = acceptEncoding;
+  lastAlgorithms = algorithms;
+  return lastAlg;
+}
+
+function negotiateUncached(acceptEncoding: string, algorithms: Alg[]): Alg | null {
   let star = -1;
   let qBr = -1;
   let qGzip = -1;
