@@ -313,6 +313,23 @@ describe('response cache conformance', () => {
     assert.equal((await get('/sie-old')).status, 503);
   });
 
+  it('coalesced requests get the stale entry too when the revalidation fails (stale-if-error)', async () => {
+    serve('/sie-coalesced', { headers: { 'cache-control': 'max-age=10, stale-if-error=600', age: '30', etag: '"s"' }, body: 'old' });
+    await get('/sie-coalesced');
+    serve('/sie-coalesced', { status: 503, body: 'down', delayMs: 200 });
+    const rs = await Promise.all(Array.from({ length: 5 }, () => get('/sie-coalesced')));
+    assert.deepEqual(rs.map((r) => [r.status, r.text]), Array(5).fill([200, 'old']));
+    assert.equal(hits('/sie-coalesced'), 2, 'one revalidation for all five');
+  });
+
+  it('a request with Cache-Control: no-store is answered but its response is not stored', async () => {
+    serve('/req-no-store', { headers: { 'cache-control': 'max-age=60' } });
+    const r = await get('/req-no-store', { 'cache-control': 'no-store' });
+    assert.match(cacheStatus(r), /detail=request-no-store/);
+    await get('/req-no-store');
+    assert.equal(hits('/req-no-store'), 2);
+  });
+
   it('stale-while-revalidate serves stale at once and refreshes in the background, once', async () => {
     serve('/swr', { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=600', age: '30' }, body: 'v1' });
     await get('/swr');
