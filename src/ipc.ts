@@ -57,6 +57,12 @@ export interface ReportSections {
   cache?: CacheReport;
   /** compression of this worker: totals since start */
   compression?: { poolTasks: number; mainThreadTasks: number; bytesIn: number; bytesOut: number };
+  /** failed requests per upstream, per server id, since the last report (passive health) */
+  fails?: Record<string, Record<string, number>>;
+  /** sticky sessions created or moved since the last report: [upstream, key, server id] */
+  sticky?: [string, string, string][];
+  /** sticky session keys used since the last report, per upstream (keeps them alive, LRU order) */
+  stickyTouch?: Record<string, string[]>;
 }
 export interface CacheReport {
   entries: number;
@@ -89,7 +95,18 @@ export interface StateSections {
   generation?: number;
   /** the latest cache purge, for every worker to apply */
   cachePurge?: CachePurge;
+  /** per upstream, per server id: [flags (SERVER_DOWN | SERVER_EJECTED | SERVER_DRAINED), slow start end (epoch ms, 0: none)] */
+  servers?: Record<string, Record<string, [number, number]>>;
+  /** per upstream, per server id: requests in flight per worker slot, merged by the primary */
+  inFlight?: Record<string, Record<string, number[]>>;
+  /** sticky session table changes: [upstream, key, server id ("" = forget)]; full = replace the whole table */
+  sticky?: { full: boolean; entries: [string, string, string][] };
 }
+
+/** server flags in StateSections.servers */
+export const SERVER_DOWN = 1;
+export const SERVER_EJECTED = 2;
+export const SERVER_DRAINED = 4;
 
 export const REPORT_INTERVAL_MS = 100;
 

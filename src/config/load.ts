@@ -43,6 +43,8 @@ export interface ServerSpec {
   hostPort: string;
   weight: number;
   backup: boolean;
+  /** most requests in flight cluster-wide (0: no limit) */
+  maxConnections: number;
 }
 
 export interface UpstreamSpec {
@@ -52,6 +54,29 @@ export interface UpstreamSpec {
   /** null = pass the client's Host; otherwise the literal to send ("server" is resolved per server) */
   hostHeader: 'client' | 'server' | string;
   keepAlive: Config['upstreams'][string]['keepAlive'];
+  hashKey: UpstreamConfig['hashKey'];
+  sharedInFlight: boolean;
+  /** active checks, resolved (undefined: none) */
+  healthCheck: HealthCheckSpec | undefined;
+  passiveHealth: UpstreamConfig['passiveHealth'];
+  retries: number;
+  retryOn: UpstreamConfig['retryOn'];
+  slowStartMs: number;
+  sticky: UpstreamConfig['sticky'];
+  queueSize: number;
+  queueTimeoutMs: number;
+}
+
+export interface HealthCheckSpec {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  /** inclusive status ranges that pass */
+  expectStatus: [number, number][];
+  /** body check: substring or regex (undefined: not checked) */
+  expectBody: string | RegExp | undefined;
 }
 
 export interface LoadedConfig {
@@ -122,12 +147,32 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
         return;
       }
       seen.set(parsed.id, i);
-      servers.push({ ...parsed, url: s.url, weight: s.weight, backup: s.backup });
+      servers.push({ ...parsed, url: s.url, weight: s.weight, backup: s.backup, maxConnections: s.maxConnections });
     });
     if (servers.length && servers.every((s) => s.backup)) {
       issues.push({ path: `$.upstreams.${name}.servers`, value: 'only backup servers', expected: 'at least one server with "backup": false' });
     }
-    upstreams[name] = { name, balance: up.balance, servers, hostHeader: up.hostHeader, keepAlive: up.keepAlive };
+    if (up.balance === 'hash' && up.hashKey === undefined) {
+      issues.push({ path: `$.upstreams.${name}.hashKey`, value: 'nothing', expected: 'a hash key ({"header": name}, {"cookie": name} or {"path": true}) because balance is "hash"' });
+    }
+    const healthCheck = resolveHealthCheck(up.healthCheck, `$.upstreams.${name}.healthCheck`, issues);
+    upstreams[name] = {
+      name,
+      balance: up.balance,
+      servers,
+      hostHeader: up.hostHeader,
+      keepAlive: up.keepAlive,
+      hashKey: up.hashKey,
+      sharedInFlight: up.sharedInFlight,
+      healthCheck,
+      passiveHealth: up.passiveHealth,
+      retries: up.retries,
+      retryOn: up.retryOn,
+      slowStartMs: up.slowStartMs,
+      sticky: up.sticky,
+      queueSize: up.queueSize,
+      queueTimeoutMs: up.queueTimeoutMs,
+    };
   }
   const routes = Array.isArray(cfg.routes) ? cfg.routes.filter(isObject) : [];
   routes.forEach((r, i) => {
@@ -164,10 +209,34 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
   return { file, raw: cfg, workers, upstreams };
 }
 
+function resolveHealthCheck(hc: UpstreamConfig['healthCheck'], path: string, issues: ConfigIssue[]): HealthCheckSpec | undefined {
+  if (!isObject(hc)) return undefined;
+  let expectStatus: [number, number][] = [[200, 399]];
+  if (Array.isArray(hc.expectStatus)) expectStatus = hc.expectStatus.map((c) => [c, c]);
+  else if (typeof hc.expectStatus === 'string') {
+    const [lo, hi] = hc.expectStatus.split('-').map(Number) as [number, number];
+    if (lo > hi) issues.push({ path: `${path}.expectStatus`, value: show('', hc.expectStatus), expected: 'a range "low-high" with low <= high, e.g. "200-399"' });
+    expectStatus = [[lo, hi]];
+  }
+  let expectBody: string | RegExp | undefined = hc.expectBody;
+  const m = typeof expectBody === 'string' ? /^\/(.*)\/([a-z]*)$/s.exec(expectBody) : null;
+  if (m) {
+    try {
+      expectBody = new RegExp(m[1]!, m[2]);
+    } catch (err) {
+      issues.push({ path: `${path}.expectBody`, value: show('', hc.expectBody), expected: `a valid /regex/flags (${(err as Error).message})` });
+    }
+  }
+  if (hc.timeoutMs > hc.intervalMs) {
+    issues.push({ path: `${path}.timeoutMs`, value: show('', hc.timeoutMs), expected: `at most intervalMs (${hc.intervalMs})` });
+  }
+  return { path: hc.path, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs, rise: hc.rise, fall: hc.fall, expectStatus, expectBody };
+}
+
 const URL_HINT = 'an http:// URL with a host and an optional port 1-65535 and no path, e.g. "http://127.0.0.1:9001"';
 
 /** parseServerUrl returns the parts of a server URL, or a description of what was expected. */
-export function parseServerUrl(raw: string): Omit<ServerSpec, 'url' | 'weight' | 'backup'> | string {
+export function parseServerUrl(raw: string): Omit<ServerSpec, 'url' | 'weight' | 'backup' | 'maxConnections'> | string {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[0-9a-fA-F:.]+\]|[^/:?#\[\]@]+)(?::(\d{1,5}))?\/?$/.exec(raw);
   if (!m) {
     if (/^https:/i.test(raw)) return `${URL_HINT} (https upstreams are not supported yet)`;

@@ -34,6 +34,13 @@ export const ServerSchema = strict(
       default: false,
       description: 'A backup server gets requests only when no primary server of the upstream is available (default false).',
     }),
+    maxConnections: Type.Integer({
+      minimum: 0,
+      maximum: 1000000,
+      default: 0,
+      description:
+        'Most requests in flight to this server from all workers together (default 0: no limit). When every available server is at its limit, requests wait in the upstream\'s queue (queueSize, queueTimeoutMs). The other workers\' share is the merged view, up to ~200 ms old.',
+    }),
   },
   { description: 'One backend server.' },
 );
@@ -67,13 +74,125 @@ export const KeepAliveSchema = strict(
 export const UpstreamSchema = strict(
   {
     balance: Type.Union(
-      [Type.Literal('round-robin'), Type.Literal('least-connections')],
+      [
+        Type.Literal('round-robin'),
+        Type.Literal('weighted-round-robin'),
+        Type.Literal('least-connections'),
+        Type.Literal('ip-hash'),
+        Type.Literal('hash'),
+        Type.Literal('random-two-choices'),
+        Type.Literal('least-time'),
+      ],
       {
         default: 'round-robin',
         description:
-          'How a server is picked (default "round-robin"): "round-robin" (smooth weighted, as nginx), "least-connections" (fewest requests in flight per weight; ties go round-robin).',
+          'How a server is picked (default "round-robin"): "round-robin" (smooth weighted, as nginx; "weighted-round-robin" is the same), "least-connections" (fewest requests in flight per weight across all workers; ties go round-robin), "ip-hash" (by client address), "hash" (by hashKey, consistent), "random-two-choices" (the less busy of two random servers), "least-time" (lowest peak-EWMA response time x in-flight).',
       },
     ),
+    hashKey: Type.Optional(
+      Type.Union(
+        [
+          strict({ header: Type.String({ minLength: 1, description: 'Request header whose value is the key.' }) }, { description: 'Hash on a request header.' }),
+          strict({ cookie: Type.String({ minLength: 1, description: 'Cookie whose value is the key.' }) }, { description: 'Hash on a cookie.' }),
+          strict({ path: Type.Literal(true, { description: 'Hash on the request path (without the query).' }) }, { description: 'Hash on the path.' }),
+        ],
+        { description: 'The key of balance "hash" (required with it): {"header": name}, {"cookie": name} or {"path": true}. A request without the key goes round-robin.' },
+      ),
+    ),
+    sharedInFlight: Type.Boolean({
+      default: true,
+      description:
+        'Whether least-connections, random-two-choices and least-time count the requests in flight of every worker (merged by the primary every 100 ms) rather than only their own (default true).',
+    }),
+    healthCheck: Type.Optional(
+      strict(
+        {
+          path: Type.String({ pattern: '^/', default: '/', description: 'Path probed with GET (default "/").' }),
+          intervalMs: Ms('Time between two probes of a server (default 2000).', 2000, 50),
+          timeoutMs: Ms('A probe without a complete response within this time fails (default 1000).', 1000),
+          rise: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'Consecutive passing probes that bring a down server back (default 2).' }),
+          fall: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Consecutive failing probes that take an up server down (default 3).' }),
+          expectStatus: Type.Union(
+            [
+              Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1 }),
+              Type.String({ pattern: '^[1-5][0-9][0-9]-[1-5][0-9][0-9]$' }),
+            ],
+            { default: '200-399', description: 'Statuses that pass (default "200-399"): a list such as [200, 204] or a range "200-399".' },
+          ),
+          expectBody: Type.Optional(
+            Type.String({ minLength: 1, description: 'When set, the body must contain this text, or match it when written as /regex/flags (default: not checked).' }),
+          ),
+        },
+        {
+          description:
+            'Active health checks, run by the primary only (never once per worker). Servers start up and go down after `fall` failed probes, as in nginx and HAProxy (default: no active checks).',
+        },
+      ),
+    ),
+    passiveHealth: strict(
+      {
+        maxFails: Type.Integer({
+          minimum: 0,
+          maximum: 10000,
+          default: 3,
+          description: 'Failures (connect errors, timeouts, failStatuses) within failWindowMs that eject a server (default 3; 0 turns passive checks off).',
+        }),
+        failWindowMs: Ms('Window in which maxFails failures count (default 10000).', 10000),
+        ejectMs: Ms('How long an ejected server gets no requests; doubles each time it is ejected again soon after (default 10000).', 10000),
+        maxEjectMs: Ms('Longest ejection after repeated ejections (default 300000).', 300000),
+        failStatuses: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+          default: [],
+          description: 'Response statuses that count as failures, e.g. [502, 503, 504] (default [], as nginx: only errors and timeouts count).',
+        }),
+      },
+      { description: 'Passive health checks: workers count failures of real requests, the primary decides and ejects.', default: {} },
+    ),
+    sticky: strict(
+      {
+        mode: Type.Union([Type.Literal('none'), Type.Literal('cookie'), Type.Literal('ip')], {
+          default: 'none',
+          description:
+            'Session persistence (default "none"): "cookie" (fulcrum sets a cookie with an opaque session id on the first response and sends later requests carrying it to the same server), "ip" (by client address).',
+        }),
+        cookieName: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', default: 'fulcrum_sid', description: 'Name of the session cookie (default "fulcrum_sid").' }),
+        ttlSeconds: Type.Integer({ minimum: 1, maximum: 31536000, default: 3600, description: 'A session unused for this long is forgotten (default 3600).' }),
+        maxEntries: Type.Integer({
+          minimum: 1,
+          maximum: 10000000,
+          default: 100000,
+          description: 'Most sessions kept per upstream; the least recently used goes first (default 100000).',
+        }),
+      },
+      {
+        description:
+          'Sticky sessions. The session table lives in the primary (TTL, LRU bound) and is pushed to every worker, so it survives worker crashes. A session whose server is down or drained moves to another one.',
+        default: {},
+      },
+    ),
+    queueSize: Type.Integer({
+      minimum: 0,
+      maximum: 1000000,
+      default: 100,
+      description: 'Requests each worker queues when every available server is at its maxConnections (default 100); beyond it: 503 at once.',
+    }),
+    queueTimeoutMs: Ms('Longest wait in that queue; then 503 (default 10000).', 10000),
+    slowStartMs: Ms(
+      'When a server comes back (health check up, ejection over, undrained, added), its weight ramps from near 0 to its configured weight over this time (default 0: at once).',
+      0,
+      0,
+    ),
+    retries: Type.Integer({
+      minimum: 0,
+      maximum: 10,
+      default: 2,
+      description:
+        'How many other servers a failed request may be retried on (default 2). Only where safe: see retryOn. A retry never goes to a server this request already tried.',
+    }),
+    retryOn: Type.Array(Type.Union([Type.Literal('connect-error'), Type.Literal('error'), Type.Literal('timeout')]), {
+      default: ['connect-error', 'error', 'timeout'],
+      description:
+        'Failures that are retried (default all): "connect-error" (connection refused or not established: nothing was sent, any method), "error" (connection reset or invalid response before any response byte) and "timeout" (no response head within upstreamResponseMs), both only for idempotent methods (GET HEAD OPTIONS PUT DELETE) or on routes with retryUnsafe.',
+    }),
     servers: Type.Array(ServerSchema, { minItems: 1, description: 'The backend servers of this upstream.' }),
     hostHeader: Type.String({
       minLength: 1,
@@ -212,6 +331,12 @@ export const RouteSchema = strict(
       Type.Union([Type.Boolean(), CompressionRouteSchema], {
         description:
           'Compression for this route (default: compression.enabled). false turns it off, true turns it on, an object overrides some keys of the "compression" section.',
+      }),
+    ),
+    retryUnsafe: Type.Optional(
+      Type.Boolean({
+        description:
+          'Also retry non-idempotent requests (POST, PATCH) after "error"/"timeout" failures, replaying a body of up to 64 KiB (default false: only connection failures, where nothing reached the server).',
       }),
     ),
   },

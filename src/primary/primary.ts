@@ -11,6 +11,10 @@ import { registerCompressionStatus } from './compression-api.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
 import { VERSION } from '../version.js';
+import { UpstreamRegistry } from './upstream-state.js';
+import { HealthChecker } from './health-checker.js';
+import { SessionTable } from './sessions.js';
+import { registerUpstreamsApi } from './upstreams-api.js';
 
 export interface PrimaryHandle {
   supervisor: Supervisor;
@@ -41,7 +45,27 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
     log.error('worker cannot run; stopping', { reason });
     void stop().then(() => process.exit(1));
   });
-  const stop = (): Promise<void> => (stopping ??= Promise.all([sup.stop(), admin.close()]).then(() => undefined));
+  const registry = new UpstreamRegistry(sup, cfg);
+  const checker = new HealthChecker(registry);
+  const sessions = new SessionTable(sup, cfg);
+  registry.onServersChanged = () => checker.sync();
+  const prevReport = sup.onReport;
+  sup.onReport = (slot, pid, sections) => {
+    prevReport?.(slot, pid, sections);
+    registry.onReport(slot, pid, sections);
+    sessions.onReport(sections);
+  };
+  const prevReady = sup.onWorkerReady;
+  sup.onWorkerReady = (slot) => {
+    prevReady?.(slot);
+    sup.sendState(slot, { ...registry.fullState(), ...sessions.fullState() });
+  };
+  const stop = (): Promise<void> =>
+    (stopping ??= Promise.all([sup.stop(), admin.close()]).then(() => {
+      checker.close();
+      registry.close();
+      sessions.close();
+    }));
 
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = (source: string): Promise<ReloadResult> => {
@@ -56,21 +80,32 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
     const run = reloading.then(() => sup.reload(next));
     reloading = run.catch(() => {});
     return run.then(() => {
+      registry.sync(next);
+      sessions.sync(next);
       admin.setToken(next.raw.admin.token);
       log.info('reloaded', { source, config: file, workers: next.workers });
       return { ok: true, message: 'reloaded' };
     });
   };
 
+  registerUpstreamsApi(admin, sup, registry, (next) => {
+    const run = reloading.then(() => sup.reload(next));
+    reloading = run.catch(() => {});
+    return run.then(() => {
+      registry.sync(next);
+      sessions.sync(next);
+    });
+  });
   const cacheApi = registerCacheApi(admin, sup);
   const compressionSummary = registerCompressionStatus(sup);
-  admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file), cache: cacheApi.summary(), compression: compressionSummary() } }));
+  admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary() } }));
   admin.route('POST', '/reload', async () => {
     const r = await reload('admin');
     return { status: r.ok ? 200 : 422, body: r };
   });
 
   await sup.start();
+  checker.sync();
   if (stopping) return { supervisor: sup, admin, stop };
   const { host, port } = cfg.raw.listen;
   log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, admin: admin.address, config: file });
@@ -89,7 +124,7 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   return { supervisor: sup, admin, stop };
 }
 
-function status(sup: Supervisor, startedAt: number, file: string) {
+function status(sup: Supervisor, startedAt: number, file: string, registry?: UpstreamRegistry, sessions?: SessionTable) {
   const cfg = sup.config;
   return {
     version: VERSION,
@@ -100,7 +135,7 @@ function status(sup: Supervisor, startedAt: number, file: string) {
     listen: cfg.raw.listen,
     workers: sup.workers().map((w) => ({ ...w, startedAt: new Date(w.startedAt).toISOString() })),
     upstreams: Object.fromEntries(
-      Object.values(cfg.upstreams).map((u) => [u.name, { balance: u.balance, servers: u.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup })) }]),
+      Object.values(cfg.upstreams).map((u) => [u.name, { balance: u.balance, ...(u.sticky.mode !== 'none' ? { sticky: { mode: u.sticky.mode, sessions: sessions?.size(u.name) ?? 0 } } : {}), servers: u.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup, ...registry?.describe(u.name, s.id) })) }]),
     ),
     routes: cfg.raw.routes,
   };

@@ -29,6 +29,8 @@ export class Supervisor {
   /** workers whose message handler is in place (they said hello); others would lose a message */
   private listening = new WeakSet<Worker>();
   uwsBuild = '';
+  /** called when a worker is listening (at start, after a restart, after a reload): push it the current state */
+  onWorkerReady: ((slot: number) => void) | null = null;
   /** called with every batched worker report (slot index, pid, sections) */
   onReport: ((slot: number, pid: number, sections: ReportSections) => void) | null = null;
 
@@ -72,6 +74,7 @@ export class Supervisor {
         log.debug('worker ready', { worker: slot.index, workerPid: msg.pid, generation: msg.generation });
         this.readyWaiters.get(w)?.(true);
         this.readyWaiters.delete(w);
+        this.onWorkerReady?.(slot.index);
         break;
       case 'report':
         this.onReport?.(slot.index, w.process.pid ?? 0, msg.sections);
@@ -102,6 +105,12 @@ export class Supervisor {
   /** broadcastState pushes primary-owned state to every live worker. */
   broadcastState(state: StateSections): void {
     for (const s of this.slots) if (s.worker && this.listening.has(s.worker)) sendMsg(s.worker, { type: 'state', state });
+  }
+
+  /** sendState pushes primary-owned state to one worker (slot index), e.g. the full state to a new worker. */
+  sendState(slot: number, state: StateSections): void {
+    const w = this.slots[slot]?.worker;
+    if (w && this.listening.has(w)) sendMsg(w, { type: 'state', state });
   }
 
   /** workers describes the live workers (for /status and the dashboard). */

@@ -13,10 +13,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import type { PoolWaiter } from './upstream/pool.js';
+import type { QueueWaiter } from './upstream/server-queue.js';
 import type { Exchange, FailureKind, UpstreamConnection } from './upstream/connection.js';
 import { Framing, HeaderKind, type ResponseParser } from './upstream/response-parser.js';
 import type { ServerState } from './upstream/server-state.js';
-import type { Upstream } from './upstream/upstream.js';
+import { HashKeyKind, type Upstream } from './upstream/upstream.js';
+import { hashKeyOf } from './hash-key.js';
+import { stickyMoved, stickyOut, stickyPick } from './sticky.js';
 import { BodyMode, buildHead, type HeadInfo } from './request-head.js';
 import type { RouteTarget } from './router.js';
 import { log } from '../log.js';
@@ -54,6 +57,13 @@ export interface Peer {
 }
 
 const PENDING_BODY_LIMIT = 64 * 1024;
+/** request bodies up to this size are kept so that a retry can resend them */
+const REPLAY_BODY_LIMIT = 64 * 1024;
+
+/** isIdempotent: RFC 9110 9.2.2 (GET HEAD OPTIONS TRACE PUT DELETE) */
+function isIdempotent(m: string): boolean {
+  return m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || m === 'PUT' || m === 'DELETE' || m === 'TRACE';
+}
 
 const STATUS_LINES: string[] = [];
 for (const [code, text] of Object.entries(STATUS_CODES)) STATUS_LINES[Number(code)] = `${code} ${text}`;
@@ -66,7 +76,7 @@ export function statusLine(code: number, reason: string): string {
 
 let seq = 0;
 const peer: Peer = { ip: '', trusted: false };
-const pickCtx = { clientIp: '' };
+const pickCtx = { clientIp: '', hashKey: '' };
 const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null };
 
 // Corked writers: uWS runs a cork callback synchronously, so the request being written is held
@@ -82,7 +92,7 @@ function corkedEnd(): void {
   corking!.endCorked();
 }
 
-export class ProxyRequest implements Exchange, PoolWaiter {
+export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
   res: HttpResponse | null;
   readonly seq = ++seq;
   readonly startedAt = performance.now();
@@ -105,6 +115,20 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   private upstreamDone = false;
   private finished = false;
   private retried = false;
+  // retries on other servers (see onUpstreamFailure)
+  private idempotent = false;
+  private clientIp = '';
+  private hashKey = '';
+  private attempts = 0;
+  private tried: ServerState[] | null = null;
+  /** the body sent so far is kept for a retry (false: no body, retries off, or too large) */
+  private keepBody = false;
+  private sent: Buffer[] | null = null;
+  private sentBytes = 0;
+  private attemptAt = 0;
+  /** sticky session key ("" when the upstream has none) and the Set-Cookie to send */
+  private stickyKey = '';
+  private setCookie = '';
   // response streaming state
   private parser: ResponseParser | null = null;
   private useTryEnd = false;
@@ -119,6 +143,9 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   poolDeadline = 0;
   /** set before start() by the response cache */
   tap: ResponseTap | null = null;
+  // QueueWaiter
+  queueCancelled = false;
+  queueDeadline = 0;
 
   constructor(
     res: HttpResponse,
@@ -135,8 +162,18 @@ export class ProxyRequest implements Exchange, PoolWaiter {
     this.host.requestStarted();
     this.isHead = method === 'HEAD';
     this.host.peer(res, peer);
-    pickCtx.clientIp = peer.ip;
-    const server = this.upstream.pick(pickCtx);
+    pickCtx.clientIp = this.clientIp = peer.ip;
+    pickCtx.hashKey = this.hashKey = this.upstream.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, this.upstream, target);
+    this.idempotent = isIdempotent(method);
+    let server: ServerState | undefined;
+    const queue = this.upstream.queue;
+    if (queue.length !== 0) server = undefined; // others wait already: queue behind them
+    else if (this.upstream.spec.sticky.mode === 'none') server = this.upstream.pick(pickCtx);
+    else {
+      server = stickyPick(this.upstream, req, pickCtx);
+      this.stickyKey = stickyOut.key;
+      this.setCookie = stickyOut.setCookie;
+    }
     buildHead(
       req,
       {
@@ -157,10 +194,12 @@ export class ProxyRequest implements Exchange, PoolWaiter {
     this.head = headInfo.head;
     this.bodyMode = headInfo.bodyMode;
     this.bodyDone = this.bodyMode === BodyMode.None;
+    this.keepBody = !this.bodyDone && this.upstream.spec.retries > 0;
     res.onAborted(() => this.onAborted());
     if (!this.bodyDone) res.onData((ab, isLast) => this.onClientData(ab, isLast));
     if (!server) {
-      this.respondError(503, 'no server available', false);
+      if ((queue.length !== 0 || this.upstream.allFull) && queue.add(this)) return;
+      this.respondError(503, queue.length !== 0 || this.upstream.allFull ? 'every server at maxConnections and the queue is full' : 'no server available', false);
       return;
     }
     this.server = server;
@@ -169,6 +208,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   }
 
   private connect(fresh: boolean): void {
+    this.attemptAt = performance.now();
     const got = this.server!.pool.acquire(this, fresh);
     if (got) this.attach(got.conn, got.fromIdle);
     // else: queued; onPoolConnection or onPoolTimeout follows
@@ -197,6 +237,31 @@ export class ProxyRequest implements Exchange, PoolWaiter {
       this.clientPaused = false;
       this.res.resume();
     }
+  }
+
+  // ---- QueueWaiter -------------------------------------------------------------------------
+
+  onQueueTurn(): boolean {
+    if (this.aborted) return true;
+    pickCtx.clientIp = this.clientIp;
+    pickCtx.hashKey = this.hashKey;
+    const server = this.upstream.pick(pickCtx);
+    if (server === undefined) {
+      if (this.upstream.allFull) return false; // still full: keep waiting
+      this.respondError(503, 'no server available', false);
+      return true;
+    }
+    this.server = server;
+    this.moveHost('', server.spec.hostPort);
+    if (this.stickyKey !== '') stickyMoved(this.upstream, this.stickyKey, server);
+    server.countStart();
+    this.connect(false);
+    return true;
+  }
+
+  onQueueTimeout(): void {
+    if (this.aborted) return;
+    this.respondError(503, 'no server below maxConnections within queueTimeoutMs', false);
   }
 
   // ---- PoolWaiter -------------------------------------------------------------------------
@@ -238,6 +303,14 @@ export class ProxyRequest implements Exchange, PoolWaiter {
   }
 
   private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
+    if (this.keepBody) {
+      this.sentBytes += b.length;
+      if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(b);
+      else {
+        this.keepBody = false;
+        this.sent = null;
+      }
+    }
     if (this.bodyMode === BodyMode.Chunked) {
       conn.write(b.length.toString(16) + '\r\n');
       conn.write(b);
@@ -271,6 +344,13 @@ export class ProxyRequest implements Exchange, PoolWaiter {
     if (this.aborted || !this.res) return false;
     this.parser = p;
     this.responded = true;
+    const srv = this.server;
+    if (srv !== null) {
+      const now = performance.now();
+      srv.recordLatency(now - this.attemptAt, now);
+      const fs = this.upstream.spec.passiveHealth.failStatuses;
+      if (fs.length !== 0 && fs.includes(p.statusCode)) srv.countFail();
+    }
     if (this.tap !== null && this.tap.onHead(p, this.res)) {
       this.clientDone = true;
       return true;
@@ -296,6 +376,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
       res.writeHeader(name, h[i + 1]!);
     }
     if (this.tap !== null) this.tap.writeHeaders(res);
+    if (this.setCookie !== '') res.writeHeader('Set-Cookie', this.setCookie);
     switch (p.framing) {
       case Framing.None:
         // HEAD, 204, 304: relay the length the server announced, send no body
@@ -418,6 +499,8 @@ export class ProxyRequest implements Exchange, PoolWaiter {
       this.connect(true);
       return;
     }
+    this.server?.countFail();
+    if (!this.responded && this.retryable(kind) && this.retry(kind, detail)) return;
     if (!this.responded) {
       const status = kind === 'connect-timeout' || kind === 'response-timeout' ? 504 : 502;
       this.respondError(status, `${kind}: ${detail}`, false);
@@ -434,11 +517,66 @@ export class ProxyRequest implements Exchange, PoolWaiter {
     this.maybeFinish();
   }
 
+  /**
+   * retryable tells whether a failure may be retried on another server: a connection that was
+   * never established (nothing reached the server) always may; a reset, invalid response or
+   * response timeout before any response byte only for idempotent methods or on a route with
+   * retryUnsafe. A body is resent only if it was kept whole (REPLAY_BODY_LIMIT).
+   */
+  private retryable(kind: FailureKind): boolean {
+    const up = this.upstream.spec;
+    if (this.attempts >= up.retries) return false;
+    if (this.bodyMode !== BodyMode.None && !this.keepBody) return false;
+    const cls = kind === 'connect-refused' || kind === 'connect-timeout' ? 'connect-error' : kind === 'response-timeout' ? 'timeout' : 'error';
+    if (!up.retryOn.includes(cls)) return false;
+    return cls === 'connect-error' || this.idempotent || this.route.retryUnsafe === true;
+  }
+
+  /**
+   * moveHost rewrites the Host sent upstream when it was the server's own host:port (hostHeader
+   * "server", or a client that sent no Host) and the request moves to another server. A client
+   * Host that happens to equal the old server's host:port is rewritten too (harmless: it named
+   * the backend). Off the hot path: only on a retry or a queued request's turn.
+   */
+  private moveHost(from: string, to: string): void {
+    if (this.upstream.hostHeader !== 'server' && this.upstream.hostHeader !== 'client') return;
+    const at = this.head.indexOf('\r\nhost: ');
+    const line = '\r\nhost: ' + from + '\r\n';
+    if (at !== -1 && this.head.startsWith(line, at)) this.head = this.head.slice(0, at) + '\r\nhost: ' + to + '\r\n' + this.head.slice(at + line.length);
+  }
+
+  /** retry moves the request to a server it has not tried yet; false when there is none. */
+  private retry(kind: FailureKind, detail: string): boolean {
+    const old = this.server!;
+    const tried = (this.tried ??= []);
+    tried.push(old);
+    pickCtx.clientIp = this.clientIp;
+    pickCtx.hashKey = this.hashKey;
+    const next = this.upstream.pick(pickCtx, tried);
+    if (next === undefined) return false;
+    this.attempts++;
+    log.debug('retrying on another server', { requestId: this.host.requestId(this.seq), upstream: this.upstream.name, from: old.id, to: next.id, reason: `${kind}: ${detail}` });
+    old.countEnd();
+    next.countStart();
+    this.server = next;
+    if (this.stickyKey !== '') stickyMoved(this.upstream, this.stickyKey, next);
+    this.moveHost(old.spec.hostPort, next.spec.hostPort);
+    if (this.keepBody) {
+      this.pending = this.sent;
+      this.pendingBytes = this.sentBytes;
+      this.sent = null;
+      this.sentBytes = 0;
+    }
+    this.connect(false);
+    return true;
+  }
+
   private onAborted(): void {
     if (this.tap !== null) this.tap.onClientAborted();
     this.aborted = true;
     this.res = null;
     this.poolCancelled = true;
+    this.queueCancelled = true;
     const conn = this.conn;
     if (conn !== null) {
       this.conn = null;
@@ -492,6 +630,7 @@ export class ProxyRequest implements Exchange, PoolWaiter {
     if (!(this.upstreamDone && (this.clientDone || this.aborted))) return;
     this.finished = true;
     if (this.server !== null) this.server.countEnd();
+    if (this.upstream.queue.length !== 0) this.upstream.queue.drain();
     this.host.requestFinished();
   }
 }

@@ -13,6 +13,8 @@ export interface RouteTarget {
   host: string;
   pathPrefix: string;
   upstream: string;
+  /** retry non-idempotent requests after errors too (route opt-in) */
+  retryUnsafe?: boolean;
 }
 
 interface PrefixTable<T> {

@@ -20,6 +20,8 @@ import { compressionPolicy, type CompressPolicy } from './compress/negotiate.js'
 import { compressTapFor } from './compress/compress-tap.js';
 import { configureCompression } from './compress/compressor.js';
 import { registerCompressionState } from './compress/compression-state.js';
+import { attachUpstreams, installSharedState } from './upstream/shared-state.js';
+import { installSticky } from './sticky.js';
 
 interface Runtime {
   generation: number;
@@ -33,11 +35,11 @@ interface Runtime {
   compress: (CompressPolicy | null)[];
 }
 
-function buildRuntime(msg: ConfigMsg): Runtime {
+function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
   const cfg = validateConfig(msg.config, 'config');
   const upstreams = new Map<string, Upstream>();
-  for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg));
-  const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream }));
+  for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg, prev?.upstreams.get(spec.name)));
+  const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream, retryUnsafe: r.retryUnsafe === true }));
   configureCache(cfg.raw.cache);
   const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
   configureCompression(cfg.raw.compression, cfg.workers);
@@ -146,6 +148,9 @@ export function runWorker(): void {
       process.exit(1);
     }
     setLogLevel(rt.cfg.raw.logging.level);
+    installSharedState();
+    installSticky();
+    attachUpstreams(rt.upstreams);
     const app = uws.App();
     app.any('/*', onRequest);
     const { host: lhost, port } = rt.cfg.raw.listen;
@@ -165,16 +170,17 @@ export function runWorker(): void {
   function reload(msg: ConfigMsg): void {
     let next: Runtime;
     try {
-      next = buildRuntime(msg);
+      next = buildRuntime(msg, rt);
     } catch (err) {
       log.error('reload refused by worker', { error: (err as Error).message });
       return;
     }
     const old = rt;
     rt = next;
+    attachUpstreams(next.upstreams);
     setLogLevel(next.cfg.raw.logging.level);
     // idle connections of the old pools close now; busy ones finish their requests first
-    for (const u of old?.upstreams.values() ?? []) u.close();
+    for (const u of old?.upstreams.values() ?? []) u.close(next.upstreams.get(u.name));
     sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
   }
 

@@ -1,0 +1,117 @@
+/**
+ * SessionTable is the sticky-session table, owned by the primary: per upstream, session key
+ * (cookie session id or client address) -> server id, with sliding TTL expiry (ttlSeconds since
+ * last use) and an LRU bound (maxEntries; the least recently used goes first). Workers report
+ * new and moved sessions and the keys they used in their batched reports; changes are pushed to
+ * every worker every REPORT_INTERVAL_MS, and a new or restarted worker gets the whole table, so a
+ * session survives the crash of the worker that created it.
+ */
+import { REPORT_INTERVAL_MS, type ReportSections, type StateSections } from '../ipc.js';
+import type { LoadedConfig, UpstreamSpec } from '../config/load.js';
+import type { Supervisor } from './supervisor.js';
+
+interface Session {
+  server: string;
+  seen: number;
+}
+
+const SWEEP_INTERVAL_MS = 1000;
+
+export class SessionTable {
+  /** per upstream; Map order is LRU order (a use re-inserts the key at the end) */
+  private tables = new Map<string, Map<string, Session>>();
+  private specs = new Map<string, UpstreamSpec>();
+  private pending: [string, string, string][] = [];
+  private readonly flushTimer: NodeJS.Timeout;
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly sup: Supervisor,
+    cfg: LoadedConfig,
+  ) {
+    this.sync(cfg);
+    this.flushTimer = setInterval(() => this.flush(), REPORT_INTERVAL_MS);
+    this.flushTimer.unref();
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** sync keeps the tables of upstreams that still have sticky sessions. */
+  sync(cfg: LoadedConfig): void {
+    this.specs = new Map(Object.values(cfg.upstreams).filter((u) => u.sticky.mode !== 'none').map((u) => [u.name, u]));
+    for (const name of [...this.tables.keys()]) if (!this.specs.has(name)) this.tables.delete(name);
+    for (const name of this.specs.keys()) if (!this.tables.has(name)) this.tables.set(name, new Map());
+  }
+
+  /** size returns the number of sessions of an upstream (for /status). */
+  size(upstream: string): number {
+    return this.tables.get(upstream)?.size ?? 0;
+  }
+
+  onReport(sections: ReportSections): void {
+    const now = Date.now();
+    if (sections.sticky) {
+      for (const [name, key, server] of sections.sticky) {
+        const t = this.tables.get(name);
+        if (!t) continue;
+        const prev = t.get(key);
+        t.delete(key);
+        t.set(key, { server, seen: now });
+        if (!prev || prev.server !== server) this.pending.push([name, key, server]);
+        this.evict(name, t);
+      }
+    }
+    if (sections.stickyTouch) {
+      for (const [name, keys] of Object.entries(sections.stickyTouch)) {
+        const t = this.tables.get(name);
+        if (!t) continue;
+        for (const key of keys) {
+          const s = t.get(key);
+          if (!s) continue;
+          s.seen = now;
+          t.delete(key);
+          t.set(key, s);
+        }
+      }
+    }
+  }
+
+  private evict(name: string, t: Map<string, Session>): void {
+    const max = this.specs.get(name)!.sticky.maxEntries;
+    while (t.size > max) {
+      const oldest = t.keys().next().value as string;
+      t.delete(oldest);
+      this.pending.push([name, oldest, '']);
+    }
+  }
+
+  private sweep(now: number): void {
+    for (const [name, t] of this.tables) {
+      const ttl = this.specs.get(name)!.sticky.ttlSeconds * 1000;
+      for (const [key, s] of t) {
+        if (s.seen + ttl > now) break; // LRU order: the rest were used later
+        t.delete(key);
+        this.pending.push([name, key, '']);
+      }
+    }
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const entries = this.pending;
+    this.pending = [];
+    this.sup.broadcastState({ sticky: { full: false, entries } });
+  }
+
+  /** fullState is the whole table, for a new or restarted worker. */
+  fullState(): StateSections {
+    const entries: [string, string, string][] = [];
+    for (const [name, t] of this.tables) for (const [key, s] of t) entries.push([name, key, s.server]);
+    return { sticky: { full: true, entries } };
+  }
+
+  close(): void {
+    clearInterval(this.flushTimer);
+    clearInterval(this.sweepTimer);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Sticky sessions, the worker's side. The session table is owned by the primary
+ * (src/primary/sessions.ts); each worker holds a copy, pushed to it, so that a lookup is a local
+ * Map.get. A worker that creates or moves a session uses it at once and reports it in its next
+ * batch; the primary stores it and pushes it to every worker.
+ *
+ * Cookie mode: the cookie value is `<random id>.<server hint>`, the hint being the server id's
+ * hash in base 36. A worker that has not yet received a brand-new session from the primary
+ * (the first ~200 ms) routes by the hint, so a client's second request never bounces. The table
+ * wins over the hint: a session that moved stays moved, across worker restarts.
+ */
+import { randomBytes } from 'node:crypto';
+import type { HttpRequest } from '../uws.js';
+import type { PickContext } from './balancer/index.js';
+import { cookieValue } from './hash-key.js';
+import { addReporter, onState } from './report.js';
+import type { ServerState } from './upstream/server-state.js';
+import type { Upstream } from './upstream/upstream.js';
+
+/** per upstream: session key -> server id (survives reloads: keyed by upstream name) */
+const tables = new Map<string, Map<string, string>>();
+let created: [string, string, string][] = [];
+const touched = new Map<string, Set<string>>();
+
+/** stickyOut carries what stickyPick decided besides the server (no allocation per request) */
+export const stickyOut = { key: '', setCookie: '' };
+
+function tableOf(name: string): Map<string, string> {
+  let t = tables.get(name);
+  if (t === undefined) tables.set(name, (t = new Map()));
+  return t;
+}
+
+/**
+ * stickyPick returns the server for a request on an upstream with sticky sessions, creating or
+ * moving the session as needed; stickyOut.key is the session key, stickyOut.setCookie the
+ * Set-Cookie value to send ("" when none).
+ */
+export function stickyPick(up: Upstream, req: HttpRequest, ctx: PickContext): ServerState | undefined {
+  const st = up.spec.sticky;
+  const cookie = st.mode === 'cookie';
+  stickyOut.setCookie = '';
+  const key = cookie ? cookieValue(req.getHeader('cookie'), st.cookieName) : ctx.clientIp;
+  stickyOut.key = key;
+  const table = tableOf(up.name);
+  if (key !== '') {
+    const id = table.get(key);
+    if (id !== undefined) {
+      const s = up.byId(id);
+      if (s !== undefined && s.available()) {
+        touch(up.name, key);
+        return s;
+      }
+      // a known session whose server is gone, down or drained: move it, keep the key
+      const n = up.pick(ctx);
+      if (n !== undefined) record(up.name, key, n.id, table);
+      return n;
+    }
+    if (cookie && isSessionId(key)) {
+      // a session this worker has not received yet (or one the primary forgot): follow the hint
+      const h = byHint(up, key);
+      const n = h !== undefined && h.available() ? h : up.pick(ctx);
+      if (n !== undefined) record(up.name, key, n.id, table);
+      return n;
+    }
+  }
+  const s = up.pick(ctx);
+  if (s === undefined) return undefined;
+  const k = cookie ? newSessionId(s) : key;
+  record(up.name, k, s.id, table);
+  stickyOut.key = k;
+  if (cookie) stickyOut.setCookie = `${st.cookieName}=${k}; Path=/; HttpOnly; SameSite=Lax`;
+  return s;
+}
+
+/** stickyMoved records that a retry moved the session to another server. */
+export function stickyMoved(up: Upstream, key: string, to: ServerState): void {
+  if (key !== '') record(up.name, key, to.id, tableOf(up.name));
+}
+
+const HINT_DIGITS = 9; // 2^32 in base 36 has at most 7 digits; padded to a fixed width
+
+/** a session id: 22 random base64url characters, ".", the server hint (fixed width: 32 in all) */
+function newSessionId(s: ServerState): string {
+  return randomBytes(16).toString('base64url') + '.' + s.idHash.toString(36).padStart(HINT_DIGITS, '0');
+}
+
+function isSessionId(key: string): boolean {
+  return key.length === 32 && key.charCodeAt(22) === 46;
+}
+
+function byHint(up: Upstream, key: string): ServerState | undefined {
+  const h = parseInt(key.slice(23), 36);
+  for (const s of up.servers) if (s.idHash === h) return s;
+  return undefined;
+}
+
+function record(upstream: string, key: string, id: string, table: Map<string, string>): void {
+  table.set(key, id);
+  created.push([upstream, key, id]);
+}
+
+function touch(upstream: string, key: string): void {
+  let t = touched.get(upstream);
+  if (t === undefined) touched.set(upstream, (t = new Set()));
+  t.add(key);
+}
+
+/** installSticky registers the state handler and reporters (once per worker). */
+export function installSticky(): void {
+  onState('sticky', (d) => {
+    if (d.full) tables.clear();
+    for (const [name, key, id] of d.entries) {
+      if (id === '') tables.get(name)?.delete(key);
+      else tableOf(name).set(key, id);
+    }
+  });
+  addReporter('sticky', () => {
+    if (created.length === 0) return undefined;
+    const out = created;
+    created = [];
+    return out;
+  });
+  addReporter('stickyTouch', () => {
+    if (touched.size === 0) return undefined;
+    const out: Record<string, string[]> = {};
+    for (const [name, set] of touched) out[name] = [...set];
+    touched.clear();
+    return out;
+  });
+}
