@@ -63,6 +63,10 @@ export interface ReportSections {
   sticky?: [string, string, string][];
   /** sticky session keys used since the last report, per upstream (keeps them alive, LRU order) */
   stickyTouch?: Record<string, string[]>;
+  /** rate limiting: requests admitted per bucket key since the last report */
+  rateLimit?: Record<string, number>;
+  /** per-client connection limit: this worker's requests in flight per client address, for addresses whose count changed */
+  connections?: Record<string, number>;
 }
 export interface CacheReport {
   entries: number;
@@ -101,6 +105,10 @@ export interface StateSections {
   inFlight?: Record<string, Record<string, number[]>>;
   /** sticky session table changes: [upstream, key, server id ("" = forget)]; full = replace the whole table */
   sticky?: { full: boolean; entries: [string, string, string][] };
+  /** rate limiting: per bucket key, [tokens left in the cluster-wide bucket, requests per report interval over all workers] */
+  rateLimit?: Record<string, [number, number]>;
+  /** per-client connection limit: cluster-wide requests in flight per client address that changed (0: gone) */
+  connections?: Record<string, number>;
 }
 
 /** server flags in StateSections.servers */

@@ -84,7 +84,8 @@ describe('large bodies', () => {
       written = 0;
       writeBlocks(res, blocks, () => res.end(), (i) => (written = i * BLOCK.length));
     });
-    f = await startFulcrum(oneUpstream([origin.url]));
+    // uploads far above limits.maxBodyBytes's default (10 MiB)
+    f = await startFulcrum(oneUpstream([origin.url], { limits: { maxBodyBytes: 4 * 1024 ** 3 } }));
     const pids = f.workerPids();
     assert.equal(pids.length, 1);
     worker = pids[0]!;

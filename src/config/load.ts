@@ -4,10 +4,12 @@
  * compiled-ready, worker count decided).
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { Value } from '@sinclair/typebox/value';
-import { ConfigSchema, ServerSchema, UpstreamSchema, type Config, type ServerConfig, type UpstreamConfig } from './schema.js';
+import { ConfigSchema, ServerSchema, UpstreamSchema, type AccessConfig, type Config, type ServerConfig, type UpstreamConfig } from './schema.js';
 import { parseCidr } from '../net/cidr.js';
+import { checkCertPair } from '../net/cert-pair.js';
 
 /** ConfigIssue is one problem found in a config, located by its JSON path. */
 export interface ConfigIssue {
@@ -100,7 +102,80 @@ export function readConfigFile(file: string): LoadedConfig {
   } catch (err) {
     throw new ConfigError(file, [{ path: '$', value: 'invalid JSON', expected: `valid JSON (${(err as Error).message})` }]);
   }
-  return validateConfig(json, file);
+  const loaded = validateConfig(json, file);
+  expandAccessFiles(loaded);
+  return loaded;
+}
+
+/**
+ * expandAccessFiles appends the CIDRs of access.allowFile/denyFile (global and per route) to the
+ * lists and clears the file keys, so the workers get plain lists. Throws ConfigError naming the
+ * file and line of a bad entry.
+ */
+export function expandAccessFiles(loaded: LoadedConfig): void {
+  const issues: ConfigIssue[] = [];
+  const dir = path.dirname(loaded.file);
+  const expand = (a: AccessConfig | undefined, at: string) => {
+    if (!a) return;
+    for (const [key, list] of [['allowFile', 'allow'], ['denyFile', 'deny']] as const) {
+      const f = a[key];
+      if (!f) continue;
+      const full = path.resolve(dir, f);
+      let text: string;
+      try {
+        text = readFileSync(full, 'utf8');
+      } catch (err) {
+        issues.push({ path: `${at}.${key}`, value: JSON.stringify(f), expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+        continue;
+      }
+      const out = [...a[list]];
+      text.split('\n').forEach((line, i) => {
+        const t = line.replace(/#.*/, '').trim();
+        if (!t) return;
+        if (!parseCidr(t)) issues.push({ path: `${at}.${key}`, value: `${JSON.stringify(t)} (${full}:${i + 1})`, expected: 'one IPv4 or IPv6 address or CIDR range per line' });
+        else out.push(t);
+      });
+      a[list] = out;
+      a[key] = null;
+    }
+  };
+  // error pages: made absolute, so that workers (which do not know the config's folder) can read them
+  const pages = loaded.raw.responses.errorPages;
+  for (const status of Object.keys(pages)) {
+    const full = path.resolve(dir, pages[status]!);
+    try {
+      readFileSync(full);
+      pages[status] = full;
+    } catch (err) {
+      issues.push({ path: `$.responses.errorPages["${status}"]`, value: JSON.stringify(pages[status]), expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+    }
+  }
+  const tls = loaded.raw.tls;
+  if (tls) {
+    const files: [Record<string, unknown>, 'cert' | 'key', string][] = [
+      [tls, 'cert', '$.tls.cert'],
+      [tls, 'key', '$.tls.key'],
+    ];
+    tls.sni.forEach((s, i) => files.push([s, 'cert', `$.tls.sni[${i}].cert`], [s, 'key', `$.tls.sni[${i}].key`]));
+    for (const [obj, key, at] of files) {
+      const full = path.resolve(dir, obj[key] as string);
+      try {
+        readFileSync(full);
+        obj[key] = full;
+      } catch (err) {
+        issues.push({ path: at, value: JSON.stringify(obj[key]), expected: `a readable PEM file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+      }
+    }    if (!issues.some((i) => i.path.startsWith('$.tls'))) {
+      const pairs: [string, string, string | null, string][] = [[tls.cert, tls.key, tls.passphrase, '$.tls'], ...tls.sni.map((s, i) => [s.cert, s.key, s.passphrase, `$.tls.sni[${i}]`] as [string, string, string | null, string])];
+      for (const [cert, key, pass, at] of pairs) {
+        const bad = checkCertPair(cert, key, pass);
+        if (bad) issues.push({ path: at, value: `${JSON.stringify(path.basename(cert))} + ${JSON.stringify(path.basename(key))}`, expected: `a usable certificate and key: ${bad}` });
+      }
+    }
+  }
+  expand(loaded.raw.access, '$.access');
+  loaded.raw.routes.forEach((r, i) => expand(r.access, `$.routes[${i}].access`));
+  if (issues.length) throw new ConfigError(loaded.file, issues);
 }
 
 /** validateConfig checks a parsed config object against the schema and the cross-field rules. */
@@ -191,9 +266,22 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
     if (prev !== undefined) issues.push({ path: `$.routes[${i}]`, value: JSON.stringify({ host: r.host, pathPrefix: r.pathPrefix }), expected: `a host and pathPrefix not already used by routes[${prev}]` });
     else dup.set(key, i);
   });
+  const checkAccess = (a: unknown, at: string) => {
+    if (!isObject(a)) return;
+    for (const key of ['allow', 'deny'] as const) {
+      (Array.isArray(a[key]) ? (a[key] as unknown[]) : []).forEach((c, i) => {
+        if (typeof c === 'string' && !parseCidr(c)) issues.push({ path: `${at}.${key}[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "203.0.113.0/24" or "2001:db8::/32"' });
+      });
+    }
+  };
+  checkAccess(cfg.access, '$.access');
+  routes.forEach((r, i) => checkAccess(r.access, `$.routes[${i}].access`));
   (Array.isArray(cfg.trustedProxies) ? cfg.trustedProxies : []).forEach((c, i) => {
     if (typeof c === 'string' && !parseCidr(c)) issues.push({ path: `$.trustedProxies[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "10.0.0.0/8" or "::1"' });
   });
+  if (isObject(cfg.tls) && isObject(cfg.listen) && cfg.tls.port === cfg.listen.port) {
+    issues.push({ path: '$.tls.port', value: show('', cfg.tls.port), expected: `a port other than listen.port (${cfg.listen.port})` });
+  }
   if (isObject(cfg.admin) && cfg.admin.token === null && typeof cfg.admin.host === 'string' && !isLoopbackHost(cfg.admin.host)) {
     issues.push({ path: '$.admin.token', value: 'null', expected: `a token of at least 16 characters, because admin.host ${JSON.stringify(cfg.admin.host)} is not a loopback address` });
   }

@@ -306,6 +306,102 @@ export const CompressionSchema = strict(
   { description: 'Response compression (gzip, brotli, deflate) by the client\'s Accept-Encoding.', default: {} },
 );
 
+const CidrList = (description: string) => Type.Array(Type.String({ minLength: 1 }), { default: [], description });
+
+export const AccessSchema = strict(
+  {
+    allow: CidrList('Addresses or CIDR ranges (IPv4, IPv6; IPv4-mapped IPv6 matches IPv4 ranges) allowed in (default []: everyone). When not empty, everyone else is denied.'),
+    deny: CidrList('Addresses or CIDR ranges denied (default []). Deny wins over allow.'),
+    allowFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      default: null,
+      description: 'File with one address or CIDR per line (# comments, blank lines ignored) added to "allow" (default null). Relative to the config file. Read at start and on reload.',
+    }),
+    denyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      default: null,
+      description: 'File with one address or CIDR per line added to "deny" (default null). Relative to the config file. Read at start and on reload.',
+    }),
+    denyAction: Type.Union([Type.Literal('403'), Type.Literal('close')], {
+      default: '403',
+      description: 'What a denied client gets (default "403"): a 403 response, or "close": the connection is closed without a response.',
+    }),
+  },
+  { description: 'Client address allow/deny lists. Checked before routing (global) and after (per route); a denied request never reaches a server.' },
+);
+
+export const LimitsSchema = strict(
+  {
+    maxConnectionsPerClient: Type.Integer({
+      minimum: 0,
+      maximum: 1000000,
+      default: 256,
+      description:
+        'Most connections one client address may have busy at once over all workers (default 256; 0: no limit). Counted as requests in flight (uWS 20.30 serves one request at a time per connection); the excess is closed at once. Tolerance: up to workers - 1 over the limit.',
+    }),
+    maxUrlBytes: Type.Integer({ minimum: 16, maximum: 1048576, default: 8192, description: 'Longest request target (path and query) in bytes (default 8192). Longer: 414.' }),
+    maxHeaders: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 100,
+      description: 'Most request header fields (default 100). More: 431. uWS 20.30 itself refuses requests with more than 48 fields (see README).',
+    }),
+    maxHeaderBytes: Type.Integer({
+      minimum: 256,
+      maximum: 1048576,
+      default: 16384,
+      description: 'Most bytes of request header fields, counted as name + value + 4 per field (default 16384). More: 431. uWS 20.30 answers 431 itself above about 19 KiB.',
+    }),
+    maxBodyBytes: Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      default: 10485760,
+      description: 'Largest request body in bytes (default 10485760). Checked against Content-Length before anything is forwarded, and while a chunked body streams: 413 and the connection is closed.',
+    }),
+  },
+  { description: 'Request size limits.', default: {} },
+);
+
+export const RateLimitSchema = strict(
+  {
+    ratePerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1e9, default: 100, description: 'Tokens added to a client\'s bucket per second (default 100): its sustained request rate.' }),
+    burst: Type.Integer({ minimum: 1, maximum: 1e9, default: 200, description: 'Bucket size (default 200): requests a client may send at once after being idle.' }),
+    key: Type.Union([Type.Literal('ip'), strict({ header: Type.String({ minLength: 1, pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Header whose value is the key (e.g. an API key); clients without it are keyed by address.' }) }, { description: 'Key by a request header.' })], {
+      default: 'ip',
+      description: 'What a bucket belongs to (default "ip": the client address): "ip", or { "header": "x-api-key" }.',
+    }),
+  },
+  { description: 'Request rate limit per client (token bucket), shared by all workers through the primary. Over the limit: 429 with Retry-After.' },
+);
+
+const CertFile = (what: string) => Type.String({ minLength: 1, description: `${what} (PEM file, relative to the config file).` });
+const Passphrase = Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Passphrase of an encrypted key (default null). Never printed.' });
+
+export const TlsSchema = strict(
+  {
+    port: Port('HTTPS port (default 8443), on listen.host.', 8443),
+    cert: CertFile('Default certificate chain, for clients without SNI or with an unknown name'),
+    key: CertFile('Private key of the default certificate'),
+    passphrase: Passphrase,
+    sni: Type.Array(
+      strict(
+        { hostname: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$', description: 'Server name (SNI) this certificate is for.' }), cert: CertFile('Certificate chain'), key: CertFile('Private key'), passphrase: Passphrase },
+        { description: 'A certificate chosen by the server name the client asks for.' },
+      ),
+      { default: [], description: 'Certificates chosen by SNI (default []).' },
+    ),
+    minVersion: Type.Literal('TLSv1.2', {
+      default: 'TLSv1.2',
+      description: 'Lowest TLS version accepted (default "TLSv1.2"). The uWS 20.30 build refuses TLS 1.0/1.1 and cannot be told to refuse 1.2, so only "TLSv1.2" is accepted.',
+    }),
+    redirectHttp: Type.Boolean({ default: false, description: 'Answer every request on the HTTP listener with a redirect to HTTPS (default false: serve both).' }),
+    redirectStatus: Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(307), Type.Literal(308)], { default: 301, description: 'Status of that redirect (default 301).' }),
+    hsts: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      default: null,
+      description: 'Strict-Transport-Security value added to HTTPS responses from the servers (default null: none), e.g. "max-age=31536000".',
+    }),
+  },
+  { description: 'TLS termination: an HTTPS listener (uWS SSLApp) beside the HTTP one. Certificates are read again on reload (SIGHUP) without dropping connections.' },
+);
+
 export const RouteSchema = strict(
   {
     host: Type.String({
@@ -339,6 +435,8 @@ export const RouteSchema = strict(
           'Also retry non-idempotent requests (POST, PATCH) after "error"/"timeout" failures, replaying a body of up to 64 KiB (default false: only connection failures, where nothing reached the server).',
       }),
     ),
+    access: Type.Optional(AccessSchema),
+    rateLimit: Type.Optional(Type.Union([RateLimitSchema, Type.Literal(false)], { description: 'This route\'s own rate limit (its own buckets), or false for none; default: the global rateLimit.' })),
   },
   { description: 'Sends matching requests to an upstream. The most specific route wins: see README "Routing".' },
 );
@@ -390,11 +488,48 @@ export const ConfigSchema = strict(
           60000,
         ),
         drainMs: Ms('On SIGTERM/SIGINT, how long in-flight requests may take to finish before workers exit (default 30000).', 30000, 0),
+        headerMs: Type.Literal(10000, {
+          default: 10000,
+          description:
+            'Time allowed to send the request head (default 10000). uWS 20.30 enforces a built-in 10 s (closed, no response, within 10-16 s) that cannot be changed, so only 10000 is accepted.',
+        }),
+        keepAliveMs: Type.Literal(10000, {
+          default: 10000,
+          description: 'Idle time allowed between requests on a client connection (default 10000). Fixed by uWS 20.30 at 10 s, so only 10000 is accepted.',
+        }),
+        bodyIdleMs: Ms('Longest silence allowed while reading a request body (default 30000). Then 408 (or a close once the response started).', 30000),
+        requestMs: Type.Integer({
+          minimum: 0,
+          maximum: 24 * 3600 * 1000,
+          default: 0,
+          description: 'Longest total time of one request, from its head to the end of its response (default 0: no limit). Then 504 before the response started, a close after.',
+        }),
       },
       { description: 'Timeouts.', default: {} },
     ),
     cache: CacheSchema,
     compression: CompressionSchema,
+    access: Type.Optional(AccessSchema),
+    limits: LimitsSchema,
+    responses: strict(
+      {
+        stripHeaders: Type.Array(Type.String({ minLength: 1, pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), {
+          default: ['server', 'x-powered-by'],
+          description: 'Response header fields removed before responses reach clients (default ["server", "x-powered-by"]), case-insensitive.',
+        }),
+        serverHeader: Type.Union([Type.String({ minLength: 1, pattern: '^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$' }), Type.Null()], {
+          default: null,
+          description: 'Server header fulcrum sets on every response (default null: none), e.g. "fulcrum". (uWS 20.30 always adds "uWebSockets: 20".)',
+        }),
+        errorPages: Type.Record(Type.String({ pattern: '^[45][0-9][0-9]$' }), Type.String({ minLength: 1 }), {
+          default: {},
+          description: 'Pages fulcrum sends for the errors it generates, by status: { "502": "errors/502.html" } (default {}: short plain text). Files relative to the config file, read at start and reload; served as text/html.',
+        }),
+      },
+      { description: 'What clients see of the servers: stripped headers, Server header, error pages.', default: {} },
+    ),
+    rateLimit: Type.Optional(RateLimitSchema),
+    tls: Type.Optional(TlsSchema),
     logging: strict(
       {
         level: Type.Union(
@@ -417,6 +552,8 @@ export type ServerConfig = Static<typeof ServerSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
 export type CacheConfig = Static<typeof CacheSchema>;
 export type CompressionConfig = Static<typeof CompressionSchema>;
+export type AccessConfig = Static<typeof AccessSchema>;
+export type RateLimitConfig = Static<typeof RateLimitSchema>;
 
 /** jsonSchema returns the JSON Schema document written to config.schema.json. */
 export function jsonSchema(): TSchema {

@@ -53,17 +53,63 @@ function maskWords(w: Uint32Array, prefix: number): void {
   }
 }
 
-/** CidrSet answers "is this address in any of these ranges?" without allocating. */
+/**
+ * CidrSet answers "is this address in any of these ranges?" without allocating, in O(log n):
+ * the ranges are merged into sorted, disjoint [first, last] intervals (IPv4 as 32-bit numbers,
+ * IPv6 as four 32-bit words compared in order), and a lookup is one binary search.
+ */
 export class CidrSet {
   readonly size: number;
-  private readonly v4: Cidr[];
-  private readonly v6: Cidr[];
+  /** IPv4 interval bounds: v4First[i] <= v4Last[i] < v4First[i + 1] */
+  private readonly v4First: Uint32Array;
+  private readonly v4Last: Uint32Array;
+  /** IPv6 interval bounds, 4 words per interval */
+  private readonly v6First: Uint32Array;
+  private readonly v6Last: Uint32Array;
+  private readonly v6Count: number;
   private readonly scratch = new Uint32Array(4);
 
-  constructor(cidrs: Cidr[]) {
-    this.v4 = cidrs.filter((c) => c.v4);
-    this.v6 = cidrs.filter((c) => !c.v4);
+  constructor(cidrs: readonly Cidr[]) {
     this.size = cidrs.length;
+    const v4 = cidrs
+      .filter((c) => c.v4)
+      .map((c) => [c.words[0]!, (c.words[0]! | (c.prefix === 0 ? 0xffffffff : ~(0xffffffff << (32 - c.prefix)) >>> 0)) >>> 0] as [number, number])
+      .sort((a, b) => a[0] - b[0]);
+    const m4: [number, number][] = [];
+    for (const r of v4) {
+      const last = m4[m4.length - 1];
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else m4.push([r[0], r[1]]);
+    }
+    this.v4First = Uint32Array.from(m4.map((r) => r[0]));
+    this.v4Last = Uint32Array.from(m4.map((r) => r[1]));
+    const v6 = cidrs
+      .filter((c) => !c.v4)
+      .map((c) => {
+        const last = new Uint32Array(4);
+        for (let i = 0; i < 4; i++) {
+          const bits = Math.max(0, Math.min(32, c.prefix - i * 32));
+          const host = bits === 32 ? 0 : bits === 0 ? 0xffffffff : ~(0xffffffff << (32 - bits)) >>> 0;
+          last[i] = (c.words[i]! | host) >>> 0;
+        }
+        return { first: c.words, last };
+      })
+      .sort((a, b) => cmp4(a.first, 0, b.first, 0));
+    const m6: { first: Uint32Array; last: Uint32Array }[] = [];
+    for (const r of v6) {
+      const prev = m6[m6.length - 1];
+      // merge overlapping ranges (adjacent ones stay apart: harmless)
+      if (prev && cmp4(r.first, 0, prev.last, 0) <= 0) {
+        if (cmp4(r.last, 0, prev.last, 0) > 0) prev.last = r.last;
+      } else m6.push({ first: r.first, last: r.last });
+    }
+    this.v6Count = m6.length;
+    this.v6First = new Uint32Array(m6.length * 4);
+    this.v6Last = new Uint32Array(m6.length * 4);
+    m6.forEach((r, i) => {
+      this.v6First.set(r.first, i * 4);
+      this.v6Last.set(r.last, i * 4);
+    });
   }
 
   static fromStrings(list: readonly string[]): CidrSet {
@@ -79,29 +125,46 @@ export class CidrSet {
     if (this.size === 0) return false;
     if (addr.length === 16 && isV4Mapped(addr)) return this.matchV4(word(addr, 12));
     if (addr.length === 4) return this.matchV4(word(addr, 0));
-    if (addr.length !== 16) return false;
+    if (addr.length !== 16 || this.v6Count === 0) return false;
     const w = this.scratch;
     for (let i = 0; i < 4; i++) w[i] = word(addr, i * 4);
-    for (const c of this.v6) {
-      let ok = true;
-      for (let i = 0; i < 4 && ok; i++) {
-        const bits = Math.max(0, Math.min(32, c.prefix - i * 32));
-        if (bits === 0) break;
-        const mask = bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-        ok = ((w[i]! & mask) >>> 0) === c.words[i];
-      }
-      if (ok) return true;
+    // last interval whose first <= w
+    let lo = 0;
+    let hi = this.v6Count - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmp4(this.v6First, mid * 4, w, 0) <= 0) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
-    return false;
+    return found >= 0 && cmp4(w, 0, this.v6Last, found * 4) <= 0;
   }
 
   private matchV4(a: number): boolean {
-    for (const c of this.v4) {
-      const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-      if (((a & mask) >>> 0) === c.words[0]) return true;
+    const first = this.v4First;
+    let lo = 0;
+    let hi = first.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (first[mid]! <= a) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
-    return false;
+    return found >= 0 && a <= this.v4Last[found]!;
   }
+}
+
+function cmp4(a: Uint32Array, ao: number, b: Uint32Array, bo: number): number {
+  for (let i = 0; i < 4; i++) {
+    const x = a[ao + i]!;
+    const y = b[bo + i]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }
 
 function word(b: Uint8Array, o: number): number {

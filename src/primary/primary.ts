@@ -8,6 +8,9 @@ import { ConfigError, readConfigFile, type ConfigIssue, type LoadedConfig } from
 import { AdminServer } from './admin.js';
 import { registerCacheApi } from './cache-api.js';
 import { registerCompressionStatus } from './compression-api.js';
+import { registerAccessApi } from './access-api.js';
+import { RateLimitTable } from './rate-limit-table.js';
+import { ClientTable } from './client-table.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
 import { VERSION } from '../version.js';
@@ -99,6 +102,15 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   const cacheApi = registerCacheApi(admin, sup);
   const compressionSummary = registerCompressionStatus(sup);
   admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary() } }));
+  registerAccessApi(admin, sup);
+  const rateTable = new RateLimitTable(sup);
+  const clientTable = new ClientTable(sup);
+  const prevOnReport = sup.onReport;
+  sup.onReport = (slot, pid, sections) => {
+    prevOnReport?.(slot, pid, sections);
+    rateTable.onReport(sections);
+    clientTable.onReport(slot, pid, sections);
+  };
   admin.route('POST', '/reload', async () => {
     const r = await reload('admin');
     return { status: r.ok ? 200 : 422, body: r };
@@ -138,6 +150,7 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
       Object.values(cfg.upstreams).map((u) => [u.name, { balance: u.balance, ...(u.sticky.mode !== 'none' ? { sticky: { mode: u.sticky.mode, sessions: sessions?.size(u.name) ?? 0 } } : {}), servers: u.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup, ...registry?.describe(u.name, s.id) })) }]),
     ),
     routes: cfg.raw.routes,
+    access: cfg.raw.access ? { allow: cfg.raw.access.allow.length, deny: cfg.raw.access.deny.length, denyAction: cfg.raw.access.denyAction } : null,
   };
 }
 
@@ -147,6 +160,7 @@ export function banner(cfg: LoadedConfig, uwsBuild: string): string {
   const lines = [
     `fulcrum ${VERSION}  (uWS ${uwsBuild || 'unknown'}, node ${process.version})`,
     `  listening  http://${host}:${port}  (${cfg.workers} worker${cfg.workers === 1 ? '' : 's'})   try: curl http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
+    ...(cfg.raw.tls ? [`  tls        https://${host}:${cfg.raw.tls.port}  (${1 + cfg.raw.tls.sni.length} certificate${cfg.raw.tls.sni.length ? 's' : ''}${cfg.raw.tls.redirectHttp ? `; http redirects with ${cfg.raw.tls.redirectStatus}` : ''})`] : []),
     `  admin      http://${cfg.raw.admin.host}:${cfg.raw.admin.port}/status${cfg.raw.admin.token ? '  (bearer token required)' : ''}`,
     ...cfg.raw.routes.map((r) => `  route      ${r.host}${r.pathPrefix} -> ${r.upstream}`),
     ...Object.values(cfg.upstreams).map((u) => `  upstream   ${u.name} (${u.balance}): ${u.servers.map((s) => s.url + (s.weight !== 1 ? ` w=${s.weight}` : '') + (s.backup ? ' backup' : '')).join(', ')}`),

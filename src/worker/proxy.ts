@@ -23,6 +23,10 @@ import { stickyMoved, stickyOut, stickyPick } from './sticky.js';
 import { BodyMode, buildHead, type HeadInfo } from './request-head.js';
 import type { RouteTarget } from './router.js';
 import { log } from '../log.js';
+import { trackRequest, untrackRequest, type EdgeLimits, type Expirable } from './guard/limits.js';
+import { releaseClient } from './guard/client-limiter.js';
+import { responsePolicy } from './guard/response-policy.js';
+import { respondEdge } from './guard/edge-response.js';
 
 /** What a ProxyRequest needs from its worker. */
 export interface ProxyHost {
@@ -31,6 +35,8 @@ export interface ProxyHost {
   requestFinished(): void;
   /** peer fills `peer` with the client's address and whether it is a trusted proxy */
   peer(res: HttpResponse, out: Peer): void;
+  /** the current size limits and timeouts */
+  readonly limits: EdgeLimits;
 }
 
 /**
@@ -75,9 +81,14 @@ export function statusLine(code: number, reason: string): string {
 }
 
 let seq = 0;
+/** the scheme of the request being handled, for starts that do not pass one (the cache's) */
+let requestProto: 'http' | 'https' = 'http';
+export function setRequestProto(p: 'http' | 'https'): void {
+  requestProto = p;
+}
 const peer: Peer = { ip: '', trusted: false };
 const pickCtx = { clientIp: '', hashKey: '' };
-const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null };
+const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectStatus: 400 };
 
 // Corked writers: uWS runs a cork callback synchronously, so the request being written is held
 // in a module variable instead of a closure per write.
@@ -92,7 +103,7 @@ function corkedEnd(): void {
   corking!.endCorked();
 }
 
-export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
+export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirable {
   res: HttpResponse | null;
   readonly seq = ++seq;
   readonly startedAt = performance.now();
@@ -146,6 +157,15 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
   // QueueWaiter
   queueCancelled = false;
   queueDeadline = 0;
+  // edge limits: performance.now() of the last body bytes (-1: not reading a body), bytes read
+  bodyAt = -1;
+  private bodyBytes = 0;
+  /** chunked body: connect only when its first bytes arrived (a malformed first chunk reaches no server) */
+  private deferConnect = false;
+  /** the client address counted by the per-client connection limit (released when finished) */
+  clientKey: string | null = null;
+  /** Strict-Transport-Security for responses over HTTPS (tls.hsts) */
+  private hsts: string | null = null;
 
   constructor(
     res: HttpResponse,
@@ -157,10 +177,13 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
   }
 
   /** start runs inside the uWS handler: everything read from req must be read here. */
-  start(req: HttpRequest, method: string, target: string): void {
+  start(req: HttpRequest, method: string, target: string, proto: 'http' | 'https' = requestProto): void {
     const res = this.res!;
     this.host.requestStarted();
+    trackRequest(this);
+    const limits = this.host.limits;
     this.isHead = method === 'HEAD';
+    if (proto === 'https') this.hsts = limits.hsts;
     this.host.peer(res, peer);
     pickCtx.clientIp = this.clientIp = peer.ip;
     pickCtx.hashKey = this.hashKey = this.upstream.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, this.upstream, target);
@@ -183,18 +206,25 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
         trusted: peer.trusted,
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
-        proto: 'http',
+        proto,
+        maxHeaders: limits.maxHeaders,
+        maxHeaderBytes: limits.maxHeaderBytes,
       },
       headInfo,
     );
     if (headInfo.reject !== null) {
-      this.respondError(400, headInfo.reject, true);
+      this.respondError(headInfo.rejectStatus, headInfo.reject, true);
+      return;
+    }
+    if (headInfo.contentLength > limits.maxBodyBytes) {
+      this.respondError(413, `Content-Length ${headInfo.contentLength} exceeds limits.maxBodyBytes`, true);
       return;
     }
     this.head = headInfo.head;
     this.bodyMode = headInfo.bodyMode;
     this.bodyDone = this.bodyMode === BodyMode.None;
     this.keepBody = !this.bodyDone && this.upstream.spec.retries > 0;
+    if (!this.bodyDone) this.bodyAt = performance.now();
     res.onAborted(() => this.onAborted());
     if (!this.bodyDone) res.onData((ab, isLast) => this.onClientData(ab, isLast));
     if (!server) {
@@ -204,7 +234,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
     }
     this.server = server;
     server.countStart();
-    this.connect(false);
+    if (this.bodyMode === BodyMode.Chunked) this.deferConnect = true;
+    else this.connect(false);
   }
 
   private connect(fresh: boolean): void {
@@ -279,6 +310,21 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
 
   private onClientData(ab: ArrayBuffer, isLast: boolean): void {
     if (this.upstreamDone || this.aborted) return;
+    this.bodyAt = isLast ? -1 : performance.now();
+    if ((this.bodyBytes += ab.byteLength) > this.host.limits.maxBodyBytes) {
+      this.expire(413, 'request body exceeds limits.maxBodyBytes');
+      return;
+    }
+    if (this.deferConnect) {
+      this.deferConnect = false;
+      if (isLast) this.bodyDone = true;
+      if (ab.byteLength > 0) {
+        (this.pending ??= []).push(Buffer.copyBytesFrom(new Uint8Array(ab)));
+        this.pendingBytes += ab.byteLength;
+      }
+      this.connect(false);
+      return;
+    }
     if (ab.byteLength > 0) {
       // uWS neuters the ArrayBuffer when we return: copy it
       const b = Buffer.copyBytesFrom(new Uint8Array(ab));
@@ -366,6 +412,9 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
     const res = this.res!;
     const p = this.parser!;
     res.writeStatus(statusLine(p.statusCode, p.reason));
+    const policy = responsePolicy();
+    if (policy.serverHeader !== null) res.writeHeader('Server', policy.serverHeader);
+    if (this.hsts !== null) res.writeHeader('Strict-Transport-Security', this.hsts);
     const h = p.headers;
     const kinds = p.kinds;
     const drop = p.connectionTokens;
@@ -373,6 +422,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
       if (kinds[k] !== HeaderKind.Other) continue; // hop-by-hop, framing, Date (uWS writes its own)
       const name = h[i] as string;
       if (drop !== null && drop.includes(name.toLowerCase())) continue;
+      if (policy.strips(name)) continue;
       res.writeHeader(name, h[i + 1]!);
     }
     if (this.tap !== null) this.tap.writeHeaders(res);
@@ -571,6 +621,29 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
     return true;
   }
 
+  /** expire ends the request on an edge limit: `status` if nothing was sent yet, else a close. */
+  expire(status: number, reason: string): void {
+    if (this.finished || this.aborted || this.res === null) return;
+    this.bodyAt = -1;
+    this.poolCancelled = true;
+    this.queueCancelled = true;
+    if (!this.responded) {
+      this.respondError(status, reason, true);
+      return;
+    }
+    this.logFailure(0, reason);
+    const res = this.res;
+    this.res = null;
+    this.aborted = true;
+    this.upstreamDone = true;
+    if (this.conn !== null) {
+      this.conn.destroy();
+      this.conn = null;
+    }
+    res.close();
+    this.maybeFinish();
+  }
+
   private onAborted(): void {
     if (this.tap !== null) this.tap.onClientAborted();
     this.aborted = true;
@@ -604,11 +677,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
     if (res !== null && !this.clientDone) {
       const line = STATUS_LINES[status] ?? `${status}`;
       const tap = this.tap;
-      res.cork(() => {
-        res.writeStatus(line).writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('X-Request-Id', id);
-        if (tap !== null) tap.writeHeaders(res);
-        res.end(`${line}\nrequest id: ${id}\n`, close);
-      });
+      res.cork(() => respondEdge(res, status, close, id, `${line}\nrequest id: ${id}\n`, tap));
       this.clientDone = true;
     }
     this.maybeFinish();
@@ -629,6 +698,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter {
     if (this.finished) return;
     if (!(this.upstreamDone && (this.clientDone || this.aborted))) return;
     this.finished = true;
+    untrackRequest(this);
+    if (this.clientKey !== null) releaseClient(this.clientKey);
     if (this.server !== null) this.server.countEnd();
     if (this.upstream.queue.length !== 0) this.upstream.queue.drain();
     this.host.requestFinished();

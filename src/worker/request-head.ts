@@ -23,6 +23,8 @@ export interface HeadInfo {
   contentLength: number;
   /** a 4xx reason when the request cannot be forwarded safely */
   reject: string | null;
+  /** the status for `reject`: 400 (malformed, ambiguous framing), 431 (too many or too large header fields) */
+  rejectStatus: number;
 }
 
 export interface HeadOptions {
@@ -36,6 +38,9 @@ export interface HeadOptions {
   /** the server's host:port, for hostHeader "server" */
   serverHostPort: string;
   proto: 'http' | 'https';
+  /** limits.maxHeaders and limits.maxHeaderBytes */
+  maxHeaders: number;
+  maxHeaderBytes: number;
 }
 
 // Scratch state for the forEach callback: one request is built at a time, synchronously, so a
@@ -50,8 +55,16 @@ let host = '';
 let cl = '';
 let te = '';
 let clCount = 0;
+let hostCount = 0;
+let fieldCount = 0;
+let fieldBytes = 0;
+let badValue = false;
 
 function visit(k: string, v: string): void {
+  fieldCount++;
+  fieldBytes += k.length + v.length + 4;
+  // uWS refuses NUL, CR, LF and other controls in values but lets DEL through
+  if (v.indexOf('\x7f') !== -1) badValue = true;
   switch (k.length) {
     case 2:
       if (k === 'te') return;
@@ -65,6 +78,7 @@ function visit(k: string, v: string): void {
     case 4:
       if (k === 'host') {
         host = v;
+        hostCount++;
         return;
       }
       break;
@@ -119,18 +133,28 @@ export function buildHead(req: HttpRequest, o: HeadOptions, out: HeadInfo): void
   const connection = req.getHeader('connection');
   dropNames = connection && !isPlainConnection(connection) ? connectionTokens(connection) : null;
   acc = xff = xfProto = xfHost = via = host = cl = te = '';
-  clCount = 0;
+  clCount = hostCount = fieldCount = fieldBytes = 0;
+  badValue = false;
   req.forEach(visit);
 
   out.reject = null;
+  out.rejectStatus = 400;
   out.contentLength = -1;
+  if (fieldCount > o.maxHeaders || fieldBytes > o.maxHeaderBytes) {
+    out.reject = fieldCount > o.maxHeaders ? 'too many header fields' : 'header fields too large';
+    out.rejectStatus = 431;
+  } else if (hostCount !== 1 || !validHost(host)) {
+    out.reject = hostCount > 1 ? 'more than one Host' : 'missing or invalid Host';
+  } else if (badValue) {
+    out.reject = 'control character in a header value';
+  }
   if (te) {
     // uWS de-chunks "chunked" bodies; anything else we cannot frame for the server
-    if (te.toLowerCase() !== 'chunked' || clCount > 0) out.reject = 'unsupported Transfer-Encoding';
+    if ((te.toLowerCase() !== 'chunked' || clCount > 0) && out.reject === null) out.reject = 'unsupported Transfer-Encoding';
     out.bodyMode = BodyMode.Chunked;
   } else if (clCount > 0) {
     const n = clCount === 1 && /^\d{1,15}$/.test(cl) ? Number(cl) : -1;
-    if (n < 0) out.reject = 'invalid Content-Length';
+    if (n < 0 && out.reject === null) out.reject = 'invalid Content-Length';
     out.contentLength = n;
     out.bodyMode = n > 0 ? BodyMode.Length : BodyMode.None;
   } else {
@@ -156,6 +180,18 @@ export function buildHead(req: HttpRequest, o: HeadOptions, out: HeadInfo): void
   out.head = o.method + ' ' + o.target + ' HTTP/1.1\r\nhost: ' + h + '\r\n' + acc + tail + '\r\n';
   acc = '';
   dropNames = null;
+}
+
+let lastGoodHost = '';
+// reg-name or IPv4 (RFC 3986 unreserved / pct-encoded / sub-delims) or an IP-literal, then an optional port
+const HOST_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+
+/** validHost checks a Host value's syntax (the last valid one is remembered: clients repeat it). */
+export function validHost(h: string): boolean {
+  if (h === lastGoodHost) return true;
+  if (!HOST_RE.test(h)) return false;
+  lastGoodHost = h;
+  return true;
 }
 
 function isPlainConnection(v: string): boolean {

@@ -10,7 +10,7 @@ import { validateConfig, type LoadedConfig } from '../config/load.js';
 import { CidrSet, formatAddress } from '../net/cidr.js';
 import { log, setLogLevel, setLogRole } from '../log.js';
 import { loadUws, type HttpRequest, type HttpResponse, type ListenSocket, type Uws } from '../uws.js';
-import { ProxyRequest, type Peer, type ProxyHost } from './proxy.js';
+import { ProxyRequest, setRequestProto, type Peer, type ProxyHost } from './proxy.js';
 import { Router, normalizePath, type RouteTarget } from './router.js';
 import { Upstream } from './upstream/upstream.js';
 import { applyState, startReporting } from './report.js';
@@ -22,6 +22,13 @@ import { configureCompression } from './compress/compressor.js';
 import { registerCompressionState } from './compress/compression-state.js';
 import { attachUpstreams, installSharedState } from './upstream/shared-state.js';
 import { installSticky } from './sticky.js';
+import { AccessList } from './guard/access-list.js';
+import { respondEdge, respondTooMany } from './guard/edge-response.js';
+import { ResponsePolicy, setResponsePolicy } from './guard/response-policy.js';
+import { listenTls, redirectToHttps } from './tls-listener.js';
+import { admitClient, registerClientLimiter, setClientLimiterWorkers } from './guard/client-limiter.js';
+import { compileRateScope, registerRateLimiter, setWorkerCount, take, type RateScope } from './guard/rate-limiter.js';
+import { startTimeoutSweep, type EdgeLimits } from './guard/limits.js';
 
 interface Runtime {
   generation: number;
@@ -33,6 +40,14 @@ interface Runtime {
   cache: (RoutePolicy | null)[];
   /** compression settings per route index, null where the route does not compress */
   compress: (CompressPolicy | null)[];
+  /** global allow/deny lists (null: everyone) */
+  access: AccessList | null;
+  /** per-route allow/deny lists, by route index */
+  routeAccess: (AccessList | null)[];
+  limits: EdgeLimits;
+  /** rate limit per route index (the route's own, the global one, or null) */
+  routeRate: (RateScope | null)[];
+  responses: ResponsePolicy;
 }
 
 function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
@@ -44,7 +59,22 @@ function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
   const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
   configureCompression(cfg.raw.compression, cfg.workers);
   const compress = cfg.raw.routes.map((r) => compressionPolicy(cfg.raw, r));
-  return { generation: msg.generation, cfg, router: new Router(targets), upstreams, trusted: CidrSet.fromStrings(cfg.raw.trustedProxies), cache, compress };
+  const { limits, timeouts } = cfg.raw;
+  const globalRate = cfg.raw.rateLimit ? compileRateScope(cfg.raw.rateLimit, 'g:') : null;
+  return {
+    generation: msg.generation,
+    cfg,
+    router: new Router(targets),
+    upstreams,
+    trusted: CidrSet.fromStrings(cfg.raw.trustedProxies),
+    access: AccessList.compile(cfg.raw.access),
+    routeAccess: cfg.raw.routes.map((r) => AccessList.compile(r.access)),
+    limits: { ...limits, bodyIdleMs: timeouts.bodyIdleMs, requestMs: timeouts.requestMs, hsts: cfg.raw.tls?.hsts ?? null },
+    responses: new ResponsePolicy(cfg.raw.responses),
+    cache,
+    compress,
+    routeRate: cfg.raw.routes.map((r, i) => (r.rateLimit === false ? null : r.rateLimit ? compileRateScope(r.rateLimit, `r${i}:`) : globalRate)),
+  };
 }
 
 export function runWorker(): void {
@@ -63,6 +93,8 @@ export function runWorker(): void {
 
   let rt: Runtime | null = null;
   let listenSocket: ListenSocket | null = null;
+  /** the HTTPS listener (tls section), replaced on every reload so certificates are read again */
+  let tlsSocket: ListenSocket | null = null;
   let inFlight = 0;
   let draining = false;
   const idPrefix = randomBytes(4).toString('hex');
@@ -73,7 +105,10 @@ export function runWorker(): void {
   let lastLen = 0;
   let lastIp = '';
   let lastTrusted = false;
+  let lastAllowed = true;
   let lastTrustedGen = -1;
+  /** the current request's address, as uWS handed it out */
+  let curAddr = lastAddr;
 
   const host: ProxyHost = {
     requestId: (seq) => `${idPrefix}-${seq.toString(36)}`,
@@ -84,40 +119,99 @@ export function runWorker(): void {
       inFlight--;
       if (draining && inFlight === 0) exitDrained();
     },
-    peer(res: HttpResponse, out: Peer) {
-      const b = new Uint8Array(res.getRemoteAddress());
-      let same = b.length === lastLen && lastTrustedGen === rt!.generation;
-      for (let i = 0; same && i < b.length; i++) same = b[i] === lastAddr[i];
-      if (!same) {
-        lastAddr.set(b);
-        lastLen = b.length;
-        lastIp = formatAddress(b);
-        lastTrusted = rt!.trusted.has(b);
-        lastTrustedGen = rt!.generation;
-      }
+    // the address was looked up by onRequest, just before (lookupPeer)
+    peer(_res: HttpResponse, out: Peer) {
       out.ip = lastIp;
       out.trusted = lastTrusted;
     },
+    get limits() {
+      return rt!.limits;
+    },
   };
+
+  /** lookupPeer reads the client address and refreshes the per-address cache. */
+  function lookupPeer(res: HttpResponse, r: Runtime): void {
+    const b = new Uint8Array(res.getRemoteAddress());
+    curAddr = b;
+    let same = b.length === lastLen && lastTrustedGen === r.generation;
+    for (let i = 0; same && i < b.length; i++) same = b[i] === lastAddr[i];
+    if (!same) {
+      lastAddr.set(b);
+      lastLen = b.length;
+      lastIp = formatAddress(b);
+      lastTrusted = r.trusted.has(b);
+      lastAllowed = r.access === null || r.access.allows(b);
+      lastTrustedGen = r.generation;
+    }
+  }
+
+  function deny(res: HttpResponse, list: AccessList): void {
+    if (list.closeOnDeny) res.close();
+    else respondEdge(res, 403, false);
+  }
 
   const onRequest = (res: HttpResponse, req: HttpRequest): void => {
     const r = rt!;
+    if (r.cfg.raw.tls?.redirectHttp) {
+      lookupPeer(res, r);
+      if (!lastAllowed) return deny(res, r.access!);
+      return redirectToHttps(res, req, r.cfg.raw.tls);
+    }
+    handle(res, req, 'http');
+  };
+  const onTlsRequest = (res: HttpResponse, req: HttpRequest): void => handle(res, req, 'https');
+
+  function handle(res: HttpResponse, req: HttpRequest, proto: 'http' | 'https'): void {
+    const r = rt!;
+    lookupPeer(res, r);
+    if (!lastAllowed) return deny(res, r.access!);
     const method = req.getCaseSensitiveMethod();
     const url = req.getUrl();
     const query = req.getQuery();
     const target = query ? url + '?' + query : url;
+    if (target.length > r.limits.maxUrlBytes) return respondEdge(res, 414, true);
+    // a fragment is never sent by a client; DEL is the one control character uWS lets through
+    if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return respondEdge(res, 400, true);
     const route = r.router.match(req.getHeader('host'), normalizePath(url));
-    if (route === undefined) {
-      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain; charset=utf-8').end('404 Not Found\nno route for this host and path\n');
-      return;
+    if (route === undefined) return respondEdge(res, 404, false, undefined, '404 Not Found\nno route for this host and path\n');
+    const ra = r.routeAccess[route.index];
+    if (ra != null && !ra.allows(curAddr)) return deny(res, ra);
+    const rs = r.routeRate[route.index];
+    if (rs != null) {
+      const wait = take(rs, rs.prefix + ((rs.header !== null && req.getHeader(rs.header)) || lastIp));
+      if (wait > 0) return respondTooMany(res, wait);
     }
+    setRequestProto(proto);
     const cachePolicy = r.cache[route.index];
     const cp = r.compress[route.index];
     if (cachePolicy) return handleCached(res, req, method, target, route, r.upstreams.get(route.upstream)!, cachePolicy, host, cp);
     const pr = new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!);
     if (cp !== null) pr.tap = compressTapFor(req, method, cp, host);
-    pr.start(req, method, target);
-  };
+    const maxConn = r.limits.maxConnectionsPerClient;
+    if (maxConn > 0) {
+      // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts)
+      if (!admitClient(lastIp, maxConn)) return void res.close();
+      pr.clientKey = lastIp;
+    }
+    pr.start(req, method, target, proto);
+  }
+
+  /** openTls (re)opens the HTTPS listener with the certificates as they are on disk now. */
+  function openTls(r: Runtime): string | null {
+    const tls = r.cfg.raw.tls;
+    const old = tlsSocket;
+    if (!tls) {
+      if (old) uws.us_listen_socket_close(old);
+      tlsSocket = null;
+      return null;
+    }
+    const got = listenTls(uws, r.cfg.raw.listen.host, tls, onTlsRequest);
+    if (typeof got === 'string') return got;
+    // the new listener is up (SO_REUSEPORT): connections of the old one finish where they are
+    tlsSocket = got;
+    if (old) uws.us_listen_socket_close(old);
+    return null;
+  }
 
   function exitDrained(): void {
     log.info('drained, exiting');
@@ -130,6 +224,10 @@ export function runWorker(): void {
     if (listenSocket) {
       uws.us_listen_socket_close(listenSocket);
       listenSocket = null;
+    }
+    if (tlsSocket) {
+      uws.us_listen_socket_close(tlsSocket);
+      tlsSocket = null;
     }
     for (const u of rt?.upstreams.values() ?? []) u.close();
     if (inFlight === 0) return exitDrained();
@@ -151,6 +249,11 @@ export function runWorker(): void {
     installSharedState();
     installSticky();
     attachUpstreams(rt.upstreams);
+    setResponsePolicy(rt.responses);
+    setWorkerCount(msg.workers);
+    registerRateLimiter();
+    setClientLimiterWorkers(msg.workers);
+    registerClientLimiter();
     const app = uws.App();
     app.any('/*', onRequest);
     const { host: lhost, port } = rt.cfg.raw.listen;
@@ -162,7 +265,14 @@ export function runWorker(): void {
         process.exit(1);
       }
       listenSocket = ls;
+      const tlsErr = openTls(rt!);
+      if (tlsErr !== null) {
+        sendMsg(process, { type: 'fatal', reason: tlsErr });
+        log.error(tlsErr);
+        process.exit(1);
+      }
       startReporting();
+      startTimeoutSweep(() => rt!.limits);
       sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
     });
   }
@@ -175,10 +285,18 @@ export function runWorker(): void {
       log.error('reload refused by worker', { error: (err as Error).message });
       return;
     }
+    const tlsErr = openTls(next);
+    if (tlsErr !== null) {
+      log.error('reload refused by worker: the TLS listener cannot start; the running one stays', { error: tlsErr });
+      return;
+    }
     const old = rt;
     rt = next;
     attachUpstreams(next.upstreams);
     setLogLevel(next.cfg.raw.logging.level);
+    setResponsePolicy(next.responses);
+    setWorkerCount(msg.workers);
+    setClientLimiterWorkers(msg.workers);
     // idle connections of the old pools close now; busy ones finish their requests first
     for (const u of old?.upstreams.values() ?? []) u.close(next.upstreams.get(u.name));
     sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });

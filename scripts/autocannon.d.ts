@@ -1,0 +1,2 @@
+// autocannon ships no types; the bench scripts use a small part of its API
+declare module 'autocannon';

@@ -1,0 +1,57 @@
+/**
+ * Size limits and the timeouts fulcrum enforces itself once uWS hands over a request.
+ *
+ * uWS 20.30 owns the socket until the request head is parsed: the header read timeout and the
+ * keep-alive idle timeout are its built-in 10 s (closed without a response, 10-16 s given its
+ * 4 s timer granularity), and a head larger than about 19 KiB or with more than 48 fields is
+ * refused by uWS itself. Everything after the head is ours: the body idle timeout and the total
+ * request time are checked by one sweep per worker (SWEEP_MS granularity), not a timer per request.
+ */
+import type { Config } from '../../config/schema.js';
+
+export type EdgeLimits = Config['limits'] & {
+  /** timeouts.bodyIdleMs */
+  bodyIdleMs: number;
+  /** timeouts.requestMs (0: no limit) */
+  requestMs: number;
+  /** tls.hsts: Strict-Transport-Security for HTTPS responses (null: none) */
+  hsts: string | null;
+};
+
+/** What the sweep needs from a request in flight. */
+export interface Expirable {
+  /** expire ends the request: `status` if nothing was sent yet, else a close */
+  expire(status: number, reason: string): void;
+  readonly startedAt: number;
+  /** performance.now() of the last body bytes while the body is being read; -1 when not reading */
+  bodyAt: number;
+}
+
+/** the sweep's resolution: a timeout fires between its value and its value + SWEEP_MS */
+export const SWEEP_MS = 250;
+
+const active = new Set<Expirable>();
+let timer: NodeJS.Timeout | null = null;
+
+export function trackRequest(r: Expirable): void {
+  active.add(r);
+}
+
+export function untrackRequest(r: Expirable): void {
+  active.delete(r);
+}
+
+/** startTimeoutSweep checks every request in flight every SWEEP_MS against the current limits. */
+export function startTimeoutSweep(limits: () => EdgeLimits): void {
+  if (timer) return;
+  timer = setInterval(() => {
+    if (active.size === 0) return;
+    const { bodyIdleMs, requestMs } = limits();
+    const now = performance.now();
+    for (const r of active) {
+      if (r.bodyAt >= 0 && now - r.bodyAt > bodyIdleMs) r.expire(408, `no request body bytes for ${bodyIdleMs} ms`);
+      else if (requestMs > 0 && now - r.startedAt > requestMs) r.expire(504, `request took longer than ${requestMs} ms`);
+    }
+  }, SWEEP_MS);
+  timer.unref();
+}

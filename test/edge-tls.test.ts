@@ -1,0 +1,194 @@
+/**
+ * TLS termination with real TLS clients and throwaway certificates made at test time (openssl).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { createOrigin, freePort, type Origin } from './helpers/origin.js';
+import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
+import { request } from './helpers/client.js';
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** makeCert writes <name>.crt and <name>.key (self-signed, CN and SAN = cn) into dir. */
+function makeCert(dir: string, name: string, cn: string, passphrase?: string): void {
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn}`,
+      '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`), ...(passphrase ? ['-passout', `pass:${passphrase}`] : ['-nodes'])],
+    { stdio: 'ignore' },
+  );
+}
+
+interface Hello {
+  cn: string | undefined;
+  protocol: string | null;
+  status: number;
+  headers: string;
+  body: string;
+}
+
+/** tlsGet does one HTTP/1.1 GET over a fresh TLS connection and reports the certificate seen. */
+function tlsGet(port: number, servername: string | undefined, opts: tls.ConnectionOptions = {}): Promise<Hello> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false, ...opts }, () => {
+      const cn = s.getPeerCertificate().subject?.CN as string | undefined;
+      const protocol = s.getProtocol();
+      s.write(`GET /hello HTTP/1.1\r\nHost: ${servername ?? 'default.test'}\r\n\r\n`);
+      let got = '';
+      s.setEncoding('latin1');
+      s.on('data', (d: string) => {
+        got += d;
+        const at = got.indexOf('\r\n\r\n');
+        const m = /content-length: (\d+)/i.exec(got);
+        if (at >= 0 && m && got.length >= at + 4 + Number(m[1])) {
+          s.destroy();
+          resolve({ cn, protocol, status: Number(got.slice(9, 12)), headers: got.slice(0, at), body: got.slice(at + 4) });
+        }
+      });
+    });
+    s.on('error', reject);
+    s.setTimeout(5000, () => s.destroy(new Error('timeout')));
+  });
+}
+
+describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not installed' }, () => {
+  let a: Origin;
+  let f: Fulcrum;
+  let tlsPort: number;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-certs-'));
+    makeCert(dir, 'default', 'default.test', 'pem-secret');
+    makeCert(dir, 'a', 'a.test');
+    makeCert(dir, 'b', 'b.test');
+    makeCert(dir, 'a2', 'a.test');
+    a = await createOrigin('a');
+    tlsPort = await freePort();
+    f = await startFulcrum(
+      oneUpstream([a.url], {
+        tls: {
+          port: tlsPort,
+          cert: path.join(dir, 'default.crt'),
+          key: path.join(dir, 'default.key'),
+          passphrase: 'pem-secret',
+          sni: [
+            { hostname: 'a.test', cert: path.join(dir, 'a.crt'), key: path.join(dir, 'a.key') },
+            { hostname: 'b.test', cert: path.join(dir, 'b.crt'), key: path.join(dir, 'b.key') },
+          ],
+          redirectHttp: true,
+          hsts: 'max-age=31536000',
+        },
+      }),
+    );
+  });
+  after(async () => {
+    await f?.stop();
+    await a?.close();
+  });
+
+  it('terminates TLS with the default certificate (encrypted key) and forwards X-Forwarded-Proto: https', async () => {
+    const r = await tlsGet(tlsPort, undefined);
+    assert.equal(r.cn, 'default.test');
+    assert.equal(r.status, 200);
+    const e = JSON.parse(r.body);
+    assert.equal(e.headers['x-forwarded-proto'], 'https');
+    assert.match(r.headers, /strict-transport-security: max-age=31536000/i);
+  });
+
+  it('chooses the certificate by SNI; an unknown name gets the default one', async () => {
+    assert.equal((await tlsGet(tlsPort, 'a.test')).cn, 'a.test');
+    const b = await tlsGet(tlsPort, 'b.test');
+    assert.equal(b.cn, 'b.test');
+    assert.equal(b.status, 200);
+    assert.equal((await tlsGet(tlsPort, 'unknown.test')).cn, 'default.test');
+  });
+
+  it('verifies with a real HTTPS client that trusts the certificate', async () => {
+    const ca = (await import('node:fs')).readFileSync(path.join(dir, 'a.crt'));
+    const body = await new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port: tlsPort, path: '/v', servername: 'a.test', headers: { host: 'a.test' }, ca, checkServerIdentity: () => undefined }, (res) => {
+          let t = '';
+          res.on('data', (d) => (t += d));
+          res.on('end', () => resolve(t));
+        })
+        .on('error', reject);
+    });
+    assert.equal(JSON.parse(body).url, '/v');
+  });
+
+  it('refuses TLS 1.1', async () => {
+    await assert.rejects(tlsGet(tlsPort, 'a.test', { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
+  });
+
+  it('redirects plain HTTP to HTTPS with 301', async () => {
+    const r = await request(`${f.url}/path/x?q=1`, { headers: { host: 'a.test:8080' } });
+    assert.equal(r.status, 301);
+    assert.equal(r.headers.location, `https://a.test:${tlsPort}/path/x?q=1`);
+  });
+
+  it('reloads certificates on SIGHUP without dropping an open TLS connection', async () => {
+    // a keep-alive TLS connection opened before the reload
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    const get = () =>
+      new Promise<{ status: number; port: number }>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: tlsPort, path: '/ka', servername: 'a.test', headers: { host: 'a.test' }, agent }, (res) => {
+            const port = res.socket.localPort!;
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode!, port }));
+          })
+          .on('error', reject);
+      });
+    const first = await get();
+    const serialBefore = (await new Promise<string>((resolve) => {
+      const s = tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.destroy();
+      });
+    }));
+    copyFileSync(path.join(dir, 'a2.crt'), path.join(dir, 'a.crt'));
+    copyFileSync(path.join(dir, 'a2.key'), path.join(dir, 'a.key'));
+    f.proc.kill('SIGHUP');
+    const t0 = Date.now();
+    let serialAfter = serialBefore;
+    while (serialAfter === serialBefore && Date.now() - t0 < 5000) {
+      await new Promise((r) => setTimeout(r, 100));
+      serialAfter = await new Promise<string>((resolve) => {
+        const s = tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false }, () => {
+          resolve(s.getPeerCertificate().serialNumber);
+          s.destroy();
+        });
+      });
+    }
+    assert.notEqual(serialAfter, serialBefore, 'new handshakes get the new certificate');
+    const second = await get();
+    assert.equal(second.status, 200);
+    assert.equal(second.port, first.port, 'the old connection was kept and reused');
+    agent.destroy();
+  });
+
+  it('refuses a reload with a broken certificate and keeps serving with the running one', async () => {
+    writeFileSync(path.join(dir, 'b.crt'), 'not a certificate\n');
+    f.proc.kill('SIGHUP');
+    const t0 = Date.now();
+    while (!/reload refused/.test(f.logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.match(f.logs(), /reload refused.*tls\.sni\[1\]/);
+    const b = await tlsGet(tlsPort, 'b.test');
+    assert.equal(b.cn, 'b.test');
+    assert.equal(b.status, 200);
+  });
+});
