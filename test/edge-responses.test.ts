@@ -10,8 +10,15 @@ import { oneUpstream, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
 
 const leaky = () =>
-  createOrigin('leaky', (_req, res) => {
+  createOrigin('leaky', (req, res) => {
     res.setHeader('Server', 'secret-backend/1.2.3');
+    if (req.url!.startsWith('/cached/')) {
+      res.setHeader('Cache-Control', 'max-age=60');
+      res.setHeader('Content-Type', 'text/plain');
+      res.setHeader('X-Powered-By', 'PHP/5.1');
+      res.end('x'.repeat(4000));
+      return;
+    }
     res.setHeader('X-Powered-By', 'PHP/5.1');
     res.setHeader('X-Backend-Host', '10.1.2.3');
     res.setHeader('X-Kept', 'yes');
@@ -29,6 +36,28 @@ describe('hiding the servers', () => {
       assert.equal(r.headers['x-powered-by'], undefined);
       assert.equal(r.headers['x-backend-host'], '10.1.2.3');
       assert.equal(r.headers['x-kept'], 'yes');
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
+  it('hides the servers on cached and compressed responses too', async () => {
+    const a = await leaky();
+    const f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { servers: [{ url: a.url }] } },
+      routes: [{ host: '*', pathPrefix: '/', upstream: 'app', cache: true }],
+      responses: { serverHeader: 'fulcrum' },
+    });
+    try {
+      for (const enc of ['identity', 'gzip', 'identity', 'gzip']) {
+        const r = await request(`${f.url}/cached/x`, { headers: { 'accept-encoding': enc } });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.server, 'fulcrum', `${enc}: ${r.headers['cache-status']}`);
+        assert.equal(r.headers['x-powered-by'], undefined);
+      }
+      assert.equal(a.hits, 1, 'served from the cache after the first');
     } finally {
       await f.stop();
       await a.close();

@@ -95,6 +95,9 @@ export function runWorker(): void {
   let listenSocket: ListenSocket | null = null;
   /** the HTTPS listener (tls section), replaced on every reload so certificates are read again */
   let tlsSocket: ListenSocket | null = null;
+  /** replaced HTTPS listeners still accepting what is queued for them */
+  const retiring = new Set<ListenSocket>();
+  const TLS_RETIRE_MS = 500;
   let inFlight = 0;
   let draining = false;
   const idPrefix = randomBytes(4).toString('hex');
@@ -207,9 +210,16 @@ export function runWorker(): void {
     }
     const got = listenTls(uws, r.cfg.raw.listen.host, tls, onTlsRequest);
     if (typeof got === 'string') return got;
-    // the new listener is up (SO_REUSEPORT): connections of the old one finish where they are
+    // The new listener is up (SO_REUSEPORT): connections of the old one finish where they are.
+    // The old one stays open a moment so that the handshakes queued in its backlog are accepted
+    // rather than reset when it closes.
     tlsSocket = got;
-    if (old) uws.us_listen_socket_close(old);
+    if (old) {
+      retiring.add(old);
+      setTimeout(() => {
+        if (retiring.delete(old)) uws.us_listen_socket_close(old);
+      }, TLS_RETIRE_MS).unref();
+    }
     return null;
   }
 
@@ -229,6 +239,8 @@ export function runWorker(): void {
       uws.us_listen_socket_close(tlsSocket);
       tlsSocket = null;
     }
+    for (const ls of retiring) uws.us_listen_socket_close(ls);
+    retiring.clear();
     for (const u of rt?.upstreams.values() ?? []) u.close();
     if (inFlight === 0) return exitDrained();
     log.info('draining', { inFlight, drainMs });

@@ -45,6 +45,7 @@ import { BufferWriter } from '../buffer-writer.js';
 import { compress } from '../compress/compressor.js';
 import { CompressTap, writeEncodedHead } from '../compress/compress-tap.js';
 import { compressibleType, negotiate, type Alg, type CompressPolicy } from '../compress/negotiate.js';
+import { responsePolicy } from '../guard/response-policy.js';
 
 /** RoutePolicy is a route's resolved cache settings. */
 export interface RoutePolicy extends PolicyOptions {
@@ -343,6 +344,8 @@ function corkedEntry(): void {
     return;
   }
   res.writeStatus(e.statusLine);
+  const server = responsePolicy().serverHeader;
+  if (server !== null) res.writeHeader('Server', server);
   for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1]!);
   res.writeHeader('Age', age).writeHeader('Cache-Status', wStatus);
   if (wVary) res.writeHeader('Vary', 'Accept-Encoding');
@@ -507,6 +510,7 @@ class FillTap implements ResponseTap {
       if (p.kinds[k] !== HeaderKind.Other) continue;
       const name = (h[i] as string).toLowerCase();
       if (name === 'age' || (drop !== null && drop.includes(name))) continue;
+      if (responsePolicy().strips(name)) continue; // responses.stripHeaders
       headers.push(h[i]!, h[i + 1]!);
     }
     const varyNames = parseVary(f.vary);

@@ -17,6 +17,7 @@ import { Framing, HeaderKind, type ResponseParser } from '../upstream/response-p
 import { BufferWriter, type WriterHost } from '../buffer-writer.js';
 import { compress } from './compressor.js';
 import { compressibleType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
+import { responsePolicy } from '../guard/response-policy.js';
 
 /** compressTapFor returns the tap that compresses this request's response, or null (HEAD, no acceptable encoding). */
 export function compressTapFor(req: HttpRequest, method: string, cp: CompressPolicy, host: WriterHost): CompressTap | null {
@@ -28,6 +29,8 @@ export function compressTapFor(req: HttpRequest, method: string, cp: CompressPol
 /** writeEncodedHead writes a head for an encoded body: a strong ETag becomes weak (RFC 9110 8.8.3). */
 export function writeEncodedHead(res: HttpResponse, line: string, headers: (string | Buffer)[], alg: Alg): void {
   res.writeStatus(line);
+  const server = responsePolicy().serverHeader;
+  if (server !== null) res.writeHeader('Server', server);
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
     const v = headers[i + 1]!;
@@ -94,6 +97,7 @@ export class CompressTap implements ResponseTap {
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
       if (p.kinds[k] !== HeaderKind.Other) continue;
       if (drop !== null && drop.includes((h[i] as string).toLowerCase())) continue;
+      if (responsePolicy().strips(h[i] as string)) continue; // responses.stripHeaders
       this.headers.push(h[i]!, h[i + 1]!);
     }
     // a buffer of its own, so that it can be transferred to the pool thread
