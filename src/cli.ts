@@ -10,7 +10,9 @@ import { VERSION } from './version.js';
 const USAGE = `fulcrum ${VERSION}: reverse proxy and load balancer
 
 usage:
-  fulcrum start [-c config.json]   run in the foreground (SIGTERM/SIGINT drain and exit 0, SIGHUP reloads)
+  fulcrum start [-c config.json] [--watch]
+                                   run in the foreground (SIGTERM/SIGINT drain and exit 0, SIGHUP reloads,
+                                   SIGUSR1 reopens access log files; --watch reloads when the file changes)
   fulcrum check [-c config.json]   validate a config and print what would run; exit 1 on errors
   fulcrum demo  [--port 8080]      start three demo backends on loopback and fulcrum in front of them
   fulcrum bench [options]          benchmark: direct to a backend vs through fulcrum (see --help)
@@ -46,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   switch (args.cmd) {
     case 'start':
-      return start(args.config);
+      return start(args.config, args.rest.includes('--watch'));
     case 'check':
       return check(args.config);
     case 'demo': {
@@ -73,10 +75,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function start(file: string): Promise<void> {
+async function start(file: string, watch: boolean): Promise<void> {
   if (!cluster.isPrimary) return;
   try {
-    await runPrimary(path.resolve(file));
+    await runPrimary(path.resolve(file), false, { watch });
   } catch (err) {
     process.stderr.write(err instanceof ConfigError ? `fulcrum: invalid config ${err.message}\n` : `fulcrum: cannot start: ${(err as Error).message}\n`);
     process.exit(1);

@@ -67,6 +67,8 @@ export interface ReportSections {
   rateLimit?: Record<string, number>;
   /** per-client connection limit: this worker's requests in flight per client address, for addresses whose count changed */
   connections?: Record<string, number>;
+  /** metrics deltas since the previous metrics section (src/worker/metrics.ts), every ~500 ms */
+  metrics?: MetricsReport;
 }
 export interface CacheReport {
   entries: number;
@@ -88,6 +90,22 @@ export interface CachePurge {
   /** "http://host/path?query", "host/path" or "/path" (any host) */
   value: string;
   prefix: boolean;
+}
+
+/** MetricsReport: counters as deltas, gauges as current values, latency as encoded hdr histograms. */
+export interface MetricsReport {
+  /** every registered family: name -> [type, help, label names] */
+  families: Record<string, ['counter' | 'gauge', string, string[]]>;
+  /** [family, label values, delta] */
+  counters: [string, string[], number][];
+  /** [family, label values, value] */
+  gauges: [string, string[], number][];
+  /** fulcrum_requests_total deltas: [route, upstream, server, code class, delta] */
+  requests: [string, string, string, string, number][];
+  /** fulcrum_upstream_errors_total deltas: [upstream, server, kind, delta] (kind "retry": retries) */
+  errors: [string, string, string, number][];
+  /** latency since the previous section: [upstream, server, hdr histogram (encodeIntoCompressedBase64, microseconds), exact sum in microseconds] */
+  latency: [string, string, string, number][];
 }
 /** Primary -> worker: shared state the primary owns; features add their own optional field. */
 export interface StateMsg {

@@ -536,6 +536,17 @@ export const ConfigSchema = strict(
           [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
           { default: 'info', description: 'Least severe level written to the log (default "info").' },
         ),
+        access: Type.String({
+          minLength: 1,
+          default: 'off',
+          description:
+            'Access log, one line per request (default "off"): "stdout", "off", or a file path (opened for append; reopened on SIGUSR1, for logrotate). Written in batches, off the request path.',
+        }),
+        format: Type.Union([Type.Literal('json'), Type.Literal('combined')], {
+          default: 'json',
+          description:
+            'Access log format (default "json"): "json" (one JSON object per line) or "combined" (nginx\'s combined format followed by request id, upstream, server and times).',
+        }),
       },
       { description: 'fulcrum\'s own log (JSON lines on stderr).', default: {} },
     ),

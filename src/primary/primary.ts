@@ -13,6 +13,10 @@ import { RateLimitTable } from './rate-limit-table.js';
 import { ClientTable } from './client-table.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
+import { registerMetricsApi } from './metrics-api.js';
+import { registerDashboard } from './dashboard.js';
+import { watchConfig } from './config-watch.js';
+import { bannerExtras } from './ops-banner.js';
 import { VERSION } from '../version.js';
 import { UpstreamRegistry } from './upstream-state.js';
 import { HealthChecker } from './health-checker.js';
@@ -32,7 +36,7 @@ export interface ReloadResult {
   message: string;
 }
 
-export async function runPrimary(file: string, quiet = false): Promise<PrimaryHandle> {
+export async function runPrimary(file: string, quiet = false, opts: { watch?: boolean } = {}): Promise<PrimaryHandle> {
   const cfg = readConfigFile(file);
   setLogLevel(cfg.raw.logging.level);
   const startedAt = Date.now();
@@ -44,6 +48,7 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   });
 
   let stopping: Promise<void> | null = null;
+  let watcher: { close(): void } | null = null;
   const sup: Supervisor = new Supervisor(cfg, (reason) => {
     log.error('worker cannot run; stopping', { reason });
     void stop().then(() => process.exit(1));
@@ -64,10 +69,12 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
     sup.sendState(slot, { ...registry.fullState(), ...sessions.fullState() });
   };
   const stop = (): Promise<void> =>
-    (stopping ??= Promise.all([sup.stop(), admin.close()]).then(() => {
+    (stopping ??= Promise.all([sup.stop(), (dashboard.close(), admin.close())]).then(() => {
       checker.close();
       registry.close();
       sessions.close();
+      metrics.close();
+      watcher?.close();
     }));
 
   let reloading: Promise<unknown> = Promise.resolve();
@@ -101,7 +108,10 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   });
   const cacheApi = registerCacheApi(admin, sup);
   const compressionSummary = registerCompressionStatus(sup);
-  admin.route('GET', '/status', () => ({ body: { ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary() } }));
+  const metrics = registerMetricsApi(admin, sup);
+  const statusBody = () => ({ ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary(), ...metrics.status() });
+  admin.route('GET', '/status', () => ({ body: statusBody() }));
+  const dashboard = registerDashboard(admin, statusBody);
   registerAccessApi(admin, sup);
   const rateTable = new RateLimitTable(sup);
   const clientTable = new ClientTable(sup);
@@ -121,7 +131,7 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   if (stopping) return { supervisor: sup, admin, stop };
   const { host, port } = cfg.raw.listen;
   log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, admin: admin.address, config: file });
-  if (!quiet) process.stdout.write(banner(cfg, sup.uwsBuild));
+  if (!quiet) process.stdout.write(banner(cfg, sup.uwsBuild) + `  reload     SIGHUP, POST /reload${opts.watch ? ', or save the file (watching it)' : ''}\n`);
 
   const onStop = (signal: string) => {
     log.info('stopping: draining in-flight requests', { signal, drainMs: sup.config.raw.timeouts.drainMs });
@@ -133,6 +143,13 @@ export async function runPrimary(file: string, quiet = false): Promise<PrimaryHa
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGHUP', () => void reload('SIGHUP'));
+  if (opts.watch) {
+    watcher = watchConfig(file, () => void reload('watch'));
+  }
+  // logrotate: the workers reopen their access log files
+  process.on('SIGUSR1', () => {
+    for (const pid of sup.workerPids()) process.kill(pid, 'SIGUSR1');
+  });
   return { supervisor: sup, admin, stop };
 }
 
@@ -162,6 +179,7 @@ export function banner(cfg: LoadedConfig, uwsBuild: string): string {
     `  listening  http://${host}:${port}  (${cfg.workers} worker${cfg.workers === 1 ? '' : 's'})   try: curl http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
     ...(cfg.raw.tls ? [`  tls        https://${host}:${cfg.raw.tls.port}  (${1 + cfg.raw.tls.sni.length} certificate${cfg.raw.tls.sni.length ? 's' : ''}${cfg.raw.tls.redirectHttp ? `; http redirects with ${cfg.raw.tls.redirectStatus}` : ''})`] : []),
     `  admin      http://${cfg.raw.admin.host}:${cfg.raw.admin.port}/status${cfg.raw.admin.token ? '  (bearer token required)' : ''}`,
+    ...bannerExtras(cfg),
     ...cfg.raw.routes.map((r) => `  route      ${r.host}${r.pathPrefix} -> ${r.upstream}`),
     ...Object.values(cfg.upstreams).map((u) => `  upstream   ${u.name} (${u.balance}): ${u.servers.map((s) => s.url + (s.weight !== 1 ? ` w=${s.weight}` : '') + (s.backup ? ' backup' : '')).join(', ')}`),
   ];

@@ -27,9 +27,12 @@ import { trackRequest, untrackRequest, type EdgeLimits, type Expirable } from '.
 import { releaseClient } from './guard/client-limiter.js';
 import { responsePolicy } from './guard/response-policy.js';
 import { respondEdge } from './guard/edge-response.js';
+import { observeFinish, observeStart } from './observe.js';
 
 /** What a ProxyRequest needs from its worker. */
 export interface ProxyHost {
+  /** the worker is draining: responses carry "Connection: close" so keep-alive clients move on */
+  closing: boolean;
   requestId(seq: number): string;
   requestStarted(): void;
   requestFinished(): void;
@@ -107,7 +110,20 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   res: HttpResponse | null;
   readonly seq = ++seq;
   readonly startedAt = performance.now();
-  private server: ServerState | null = null;
+  // what metrics and the access log read when the request finishes (src/worker/observe.ts)
+  /** status sent to the client (0: none, e.g. the client left first) */
+  status = 0;
+  /** when the upstream response head arrived (0: never) */
+  headAt = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  method = '';
+  target = '';
+  clientIp = '';
+  /** read only for the combined access log format */
+  referer = '';
+  userAgent = '';
+  server: ServerState | null = null;
   private conn: UpstreamConnection | null = null;
   private head = '';
   private isHead = false;
@@ -128,7 +144,6 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   private retried = false;
   // retries on other servers (see onUpstreamFailure)
   private idempotent = false;
-  private clientIp = '';
   private hashKey = '';
   private attempts = 0;
   private tried: ServerState[] | null = null;
@@ -170,8 +185,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   constructor(
     res: HttpResponse,
     private readonly host: ProxyHost,
-    private readonly route: RouteTarget,
-    private readonly upstream: Upstream,
+    readonly route: RouteTarget,
+    readonly upstream: Upstream,
   ) {
     this.res = res;
   }
@@ -185,7 +200,10 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     this.isHead = method === 'HEAD';
     if (proto === 'https') this.hsts = limits.hsts;
     this.host.peer(res, peer);
+    this.method = method;
+    this.target = target;
     pickCtx.clientIp = this.clientIp = peer.ip;
+    observeStart(this, req);
     pickCtx.hashKey = this.hashKey = this.upstream.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, this.upstream, target);
     this.idempotent = isIdempotent(method);
     let server: ServerState | undefined;
@@ -302,6 +320,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   }
 
   onPoolTimeout(): void {
+    this.server?.metrics.countError('pool-timeout');
     if (this.aborted) return;
     this.respondError(503, 'no upstream connection free in time', false);
   }
@@ -326,6 +345,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
       return;
     }
     if (ab.byteLength > 0) {
+      this.bytesIn += ab.byteLength;
       // uWS neuters the ArrayBuffer when we return: copy it
       const b = Buffer.copyBytesFrom(new Uint8Array(ab));
       const conn = this.conn;
@@ -397,6 +417,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
       const fs = this.upstream.spec.passiveHealth.failStatuses;
       if (fs.length !== 0 && fs.includes(p.statusCode)) srv.countFail();
     }
+    this.status = p.statusCode;
+    this.headAt = performance.now();
     if (this.tap !== null && this.tap.onHead(p, this.res)) {
       this.clientDone = true;
       return true;
@@ -415,6 +437,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     const policy = responsePolicy();
     if (policy.serverHeader !== null) res.writeHeader('Server', policy.serverHeader);
     if (this.hsts !== null) res.writeHeader('Strict-Transport-Security', this.hsts);
+    if (this.host.closing) res.writeHeader('Connection', 'close');
     const h = p.headers;
     const kinds = p.kinds;
     const drop = p.connectionTokens;
@@ -452,6 +475,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     if (this.tap !== null) this.tap.onBody(buf, start, end);
     const res = this.res;
     if (res === null || this.clientDone) return;
+    this.bytesOut += end - start;
     if (this.out !== null) {
       // still waiting for the client to take the previous part: keep this one too
       this.out = Buffer.concat([this.out, buf.subarray(start, end)]);
@@ -546,9 +570,11 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     // when nothing of the request is lost (no body) and nothing of the response arrived.
     if (reusedIdle && beforeResponse && !this.retried && this.bodyMode === BodyMode.None && kind === 'reset-before-response') {
       this.retried = true;
+      this.server!.metrics.retries++;
       this.connect(true);
       return;
     }
+    this.server?.metrics.countError(kind);
     this.server?.countFail();
     if (!this.responded && this.retryable(kind) && this.retry(kind, detail)) return;
     if (!this.responded) {
@@ -666,6 +692,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     const res = this.res;
     const id = this.host.requestId(this.seq);
     this.logFailure(status, reason);
+    this.status = status;
     this.upstreamDone = true;
     if (this.conn !== null) {
       this.conn.destroy();
@@ -677,7 +704,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     if (res !== null && !this.clientDone) {
       const line = STATUS_LINES[status] ?? `${status}`;
       const tap = this.tap;
-      res.cork(() => respondEdge(res, status, close, id, `${line}\nrequest id: ${id}\n`, tap));
+      res.cork(() => respondEdge(res, status, close || this.host.closing, id, `${line}\nrequest id: ${id}\n`, tap));
       this.clientDone = true;
     }
     this.maybeFinish();
@@ -702,6 +729,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     if (this.clientKey !== null) releaseClient(this.clientKey);
     if (this.server !== null) this.server.countEnd();
     if (this.upstream.queue.length !== 0) this.upstream.queue.drain();
+    observeFinish(this);
     this.host.requestFinished();
   }
 }

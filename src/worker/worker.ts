@@ -29,6 +29,8 @@ import { listenTls, redirectToHttps } from './tls-listener.js';
 import { admitClient, registerClientLimiter, setClientLimiterWorkers } from './guard/client-limiter.js';
 import { compileRateScope, registerRateLimiter, setWorkerCount, take, type RateScope } from './guard/rate-limiter.js';
 import { startTimeoutSweep, type EdgeLimits } from './guard/limits.js';
+import { counter, flushMetrics, gauge, startMetrics } from './metrics.js';
+import { configureAccessLog, hookAccessLogSignals } from './access-log.js';
 
 interface Runtime {
   generation: number;
@@ -77,6 +79,11 @@ function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
   };
 }
 
+/** a draining worker exits after this long without a new request (and none in flight) */
+const DRAIN_QUIET_MS = 150;
+
+const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
+
 export function runWorker(): void {
   const index = Number(process.env.FULCRUM_WORKER_INDEX ?? cluster.worker?.id ?? 0);
   setLogRole(`worker-${index}`);
@@ -113,14 +120,17 @@ export function runWorker(): void {
   /** the current request's address, as uWS handed it out */
   let curAddr = lastAddr;
 
+  /** requests started so far (the drain watches it to see the old connections go quiet) */
+  let started = 0;
   const host: ProxyHost = {
+    closing: false,
     requestId: (seq) => `${idPrefix}-${seq.toString(36)}`,
     requestStarted: () => {
       inFlight++;
+      started++;
     },
     requestFinished: () => {
       inFlight--;
-      if (draining && inFlight === 0) exitDrained();
     },
     // the address was looked up by onRequest, just before (lookupPeer)
     peer(_res: HttpResponse, out: Peer) {
@@ -176,7 +186,10 @@ export function runWorker(): void {
     // a fragment is never sent by a client; DEL is the one control character uWS lets through
     if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return respondEdge(res, 400, true);
     const route = r.router.match(req.getHeader('host'), normalizePath(url));
-    if (route === undefined) return respondEdge(res, 404, false, undefined, '404 Not Found\nno route for this host and path\n');
+    if (route === undefined) {
+      unrouted.inc();
+      return respondEdge(res, 404, false, undefined, '404 Not Found\nno route for this host and path\n');
+    }
     const ra = r.routeAccess[route.index];
     if (ra != null && !ra.allows(curAddr)) return deny(res, ra);
     const rs = r.routeRate[route.index];
@@ -225,7 +238,8 @@ export function runWorker(): void {
 
   function exitDrained(): void {
     log.info('drained, exiting');
-    process.exit(0);
+    // the last metrics go to the primary first, so that counts stay exact across reloads
+    flushMetrics(() => process.exit(0));
   }
 
   function shutdown(drainMs: number): void {
@@ -243,6 +257,18 @@ export function runWorker(): void {
     retiring.clear();
     for (const u of rt?.upstreams.values() ?? []) u.close();
     if (inFlight === 0) return exitDrained();
+    // (the upstream pools stay open: requests still arrive on open client connections)
+    // Keep-alive clients still send on their open connections: answer them with
+    // "Connection: close" (host.closing) so that they reconnect, to the workers that still
+    // listen, and exit once no request has come for DRAIN_QUIET_MS and none is in flight.
+    // A connection that stays idle through all of it is closed on exit, as nginx does.
+    host.closing = true;
+    let seen = started;
+    const quiet = setInterval(() => {
+      if (inFlight === 0 && started === seen) exitDrained();
+      seen = started;
+    }, DRAIN_QUIET_MS);
+    quiet.unref();
     log.info('draining', { inFlight, drainMs });
     setTimeout(() => {
       log.warn('drain timeout reached, exiting with requests in flight', { inFlight });
@@ -266,6 +292,8 @@ export function runWorker(): void {
     registerRateLimiter();
     setClientLimiterWorkers(msg.workers);
     registerClientLimiter();
+    configureAccessLog(rt.cfg.raw.logging, host.requestId);
+    hookAccessLogSignals();
     const app = uws.App();
     app.any('/*', onRequest);
     const { host: lhost, port } = rt.cfg.raw.listen;
@@ -283,6 +311,11 @@ export function runWorker(): void {
         log.error(tlsErr);
         process.exit(1);
       }
+      startMetrics();
+      gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
+        for (const u of rt!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
+      });
+      gauge('fulcrum_requests_in_flight', 'Client requests being proxied.', [], (emit) => emit([], inFlight));
       startReporting();
       startTimeoutSweep(() => rt!.limits);
       sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
@@ -309,6 +342,7 @@ export function runWorker(): void {
     setResponsePolicy(next.responses);
     setWorkerCount(msg.workers);
     setClientLimiterWorkers(msg.workers);
+    configureAccessLog(next.cfg.raw.logging, host.requestId);
     // idle connections of the old pools close now; busy ones finish their requests first
     for (const u of old?.upstreams.values() ?? []) u.close(next.upstreams.get(u.name));
     sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });

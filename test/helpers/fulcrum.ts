@@ -33,7 +33,7 @@ export interface Fulcrum {
 export type ConfigInput = Record<string, unknown>;
 
 /** startFulcrum writes `config` (listen.port filled in) and starts fulcrum on it. */
-export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; /** called with the config's folder before the start (write files the config names) */ beforeStart?: (dir: string) => void } = {}): Promise<Fulcrum> {
+export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; /** called with the config's folder before the start (write files the config names) */ beforeStart?: (dir: string) => void; /** extra command-line arguments to `fulcrum start` */ args?: string[] } = {}): Promise<Fulcrum> {
   const port = await freePort();
   const adminPort = await freePort();
   const cfg = {
@@ -45,7 +45,7 @@ export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.Pro
   const configFile = path.join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(cfg, null, 2));
   opts.beforeStart?.(dir);
-  const proc = spawn(process.execPath, [BIN, 'start', '-c', configFile], {
+  const proc = spawn(process.execPath, [BIN, 'start', '-c', configFile, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,7 @@ import { fnv1a } from '../balancer/hashing.js';
 
 /** time constant of the least-time EWMA decay (Finagle's peak-EWMA default is 10 s) */
 const EWMA_TAU_MS = 10_000;
+import type { ServerMetrics } from '../metrics.js';
 
 export class ServerState {
   /** requests in flight from this worker */
@@ -33,6 +34,10 @@ export class ServerState {
   slowStartUntil = 0;
   /** the upstream's slowStartMs */
   slowStartMs = 0;
+  /** what this server records (set by Upstream; outlives reloads) */
+  metrics!: ServerMetrics;
+  /** per-class request counts of this server, by route index of this config generation */
+  readonly routeCodes: (Float64Array | undefined)[] = [];
 
   constructor(
     readonly spec: ServerSpec,

@@ -14,6 +14,7 @@ export const enum HashKeyKind {
   Cookie,
   Path,
 }
+import { serverMetrics, type ServerMetrics } from '../metrics.js';
 
 export class Upstream {
   readonly name: string;
@@ -32,6 +33,8 @@ export class Upstream {
   allFull = false;
   /** requests waiting for a server below its maxConnections */
   readonly queue: ServerQueue;
+  /** what requests that found no server record (server label "") */
+  readonly noServerMetrics: ServerMetrics;
 
   /**
    * `prev` is the same upstream under the config being replaced: servers whose settings did not
@@ -64,6 +67,8 @@ export class Upstream {
     });
     for (const s of this.servers) this.ids.set(s.id, s);
     this.queue = new ServerQueue(this, spec.queueSize, spec.queueTimeoutMs);
+    for (const s of this.servers) s.metrics = serverMetrics(spec.name, s.id);
+    this.noServerMetrics = serverMetrics(spec.name, '');
   }
 
   /** byId returns the server with this id, if the upstream has it. */

@@ -1,0 +1,34 @@
+/**
+ * The metrics side of the admin listener: feeds worker reports to the MetricsAggregator and
+ * serves GET /metrics (Prometheus text format). status() is what GET /status adds.
+ */
+import type { AdminServer } from './admin.js';
+import type { Supervisor } from './supervisor.js';
+import { MetricsAggregator } from './metrics-agg.js';
+
+export interface MetricsApi {
+  agg: MetricsAggregator;
+  status(): { metrics: ReturnType<MetricsAggregator['summary']> };
+  close(): void;
+}
+
+export function registerMetricsApi(admin: AdminServer, sup: Supervisor): MetricsApi {
+  const agg = new MetricsAggregator();
+  const prev = sup.onReport;
+  sup.onReport = (slot, pid, sections) => {
+    prev?.(slot, pid, sections);
+    if (sections.metrics) agg.ingest(pid, sections.metrics);
+  };
+  admin.route('GET', '/metrics', () => {
+    agg.forgetWorkers(sup.workerPids());
+    return { body: agg.prometheus({ workers: sup.workers() }), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
+  });
+  return {
+    agg,
+    status: () => {
+      agg.forgetWorkers(sup.workerPids());
+      return { metrics: agg.summary() };
+    },
+    close: () => agg.close(),
+  };
+}
