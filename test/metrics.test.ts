@@ -39,7 +39,8 @@ describe('metrics', () => {
     const f = await startFulcrum({
       workers: 2,
       upstreams: {
-        app: { balance: 'round-robin', servers: [{ url: a.url }, { url: `http://127.0.0.1:${dead}` }] },
+        // no retries and no ejection: every second request must fail on the dead server
+        app: { balance: 'round-robin', retries: 0, passiveHealth: { maxFails: 0 }, servers: [{ url: a.url }, { url: `http://127.0.0.1:${dead}` }] },
         only: { servers: [{ url: a.url }] },
       },
       routes: [

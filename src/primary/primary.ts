@@ -168,6 +168,7 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
     ),
     routes: cfg.raw.routes,
     access: cfg.raw.access ? { allow: cfg.raw.access.allow.length, deny: cfg.raw.access.deny.length, denyAction: cfg.raw.access.denyAction } : null,
+    healthTransitions: registry?.transitions ?? [],
   };
 }
 

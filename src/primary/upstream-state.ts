@@ -12,6 +12,17 @@ import { log } from '../log.js';
 
 export type Health = 'up' | 'down' | 'ejected';
 
+export interface HealthTransition {
+  time: string;
+  upstream: string;
+  server: string;
+  from: Health;
+  to: Health;
+  reason: string;
+}
+
+const MAX_TRANSITIONS = 50;
+
 export interface ServerEntry {
   upstream: UpstreamSpec;
   spec: ServerSpec;
@@ -37,6 +48,8 @@ export class UpstreamRegistry {
   private timer: NodeJS.Timeout;
   private inFlightDirty = false;
   private readonly ejectTimers = new Set<NodeJS.Timeout>();
+  /** the latest health transitions, newest last (GET /status, the dashboard) */
+  readonly transitions: HealthTransition[] = [];
   /** called after the servers of an upstream changed (config, admin): health checks follow */
   onServersChanged: (() => void) | null = null;
 
@@ -103,12 +116,21 @@ export class UpstreamRegistry {
   /** setActive records an active check's verdict (called by the HealthChecker on a state change). */
   setActive(e: ServerEntry, up: boolean, detail: string): void {
     if (e.activeUp === up) return;
+    const before = this.health(e);
     e.activeUp = up;
+    this.noteTransition(e, before, `active check: ${detail}`);
     if (up) this.startSlowStart(e);
     const fields = { upstream: e.upstream.name, server: e.spec.id, url: e.spec.url, detail };
     if (up) log.info('server up (active health check)', fields);
     else log.warn('server down (active health check)', fields);
     this.pushFlags(e);
+  }
+
+  private noteTransition(e: ServerEntry, from: Health, reason: string): void {
+    const to = this.health(e);
+    if (to === from) return;
+    this.transitions.push({ time: new Date().toISOString(), upstream: e.upstream.name, server: e.spec.id, from, to, reason });
+    if (this.transitions.length > MAX_TRANSITIONS) this.transitions.shift();
   }
 
   setDrained(e: ServerEntry, drained: boolean): void {
@@ -165,13 +187,17 @@ export class UpstreamRegistry {
     if (e.lastEjectionEnd && now - e.lastEjectionEnd > ph.maxEjectMs) e.ejections = 0;
     e.ejections++;
     const ms = Math.min(ph.ejectMs * 2 ** (e.ejections - 1), ph.maxEjectMs);
+    const before = this.health(e);
     e.ejectedUntil = now + ms;
+    this.noteTransition(e, before, `passive check: ${ph.maxFails} failures within ${ph.failWindowMs} ms`);
     log.warn('server ejected (passive health check)', { upstream: e.upstream.name, server: e.spec.id, url: e.spec.url, failures: ph.maxFails, windowMs: ph.failWindowMs, ejectMs: ms });
     this.pushFlags(e);
     const t = setTimeout(() => {
       this.ejectTimers.delete(t);
       if (e.ejectedUntil === 0 || e.ejectedUntil > Date.now() + 5) return;
+      const before = this.health(e);
       e.ejectedUntil = 0;
+      this.noteTransition(e, before, 'ejection ended');
       e.lastEjectionEnd = Date.now();
       this.startSlowStart(e);
       log.info('server back from ejection', { upstream: e.upstream.name, server: e.spec.id });
