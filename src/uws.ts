@@ -21,6 +21,9 @@ export type HttpResponse = UwsTypes.HttpResponse;
 export type HttpRequest = UwsTypes.HttpRequest;
 export type TemplatedApp = UwsTypes.TemplatedApp;
 export type ListenSocket = UwsTypes.us_listen_socket;
+export type UwsWebSocket<U> = UwsTypes.WebSocket<U>;
+export type WebSocketBehavior<U> = UwsTypes.WebSocketBehavior<U>;
+export type SocketContext = UwsTypes.us_socket_context_t;
 
 const require = createRequire(import.meta.url);
 

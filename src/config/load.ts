@@ -288,6 +288,15 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
   if (isObject(cfg.cache) && typeof cfg.cache.maxObjectBytes === 'number' && typeof cfg.cache.maxBytes === 'number' && cfg.cache.maxObjectBytes > cfg.cache.maxBytes) {
     issues.push({ path: '$.cache.maxObjectBytes', value: String(cfg.cache.maxObjectBytes), expected: `at most cache.maxBytes (${cfg.cache.maxBytes})` });
   }
+  if (isObject(cfg.websocket)) {
+    const w = cfg.websocket;
+    if (typeof w.maxBufferedBytes === 'number' && typeof w.maxMessageBytes === 'number' && w.maxBufferedBytes < w.maxMessageBytes) {
+      issues.push({ path: '$.websocket.maxBufferedBytes', value: String(w.maxBufferedBytes), expected: `at least websocket.maxMessageBytes (${w.maxMessageBytes}), so that one message of the largest size fits` });
+    }
+    if (typeof w.idleTimeoutMs === 'number' && w.idleTimeoutMs !== 0 && w.idleTimeoutMs < 8000) {
+      issues.push({ path: '$.websocket.idleTimeoutMs', value: String(w.idleTimeoutMs), expected: '0 (disabled) or at least 8000' });
+    }
+  }
   if (issues.length) {
     issues.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     throw new ConfigError(file, issues);

@@ -530,6 +530,30 @@ export const ConfigSchema = strict(
     ),
     rateLimit: Type.Optional(RateLimitSchema),
     tls: Type.Optional(TlsSchema),
+    websocket: strict(
+      {
+        maxMessageBytes: Type.Integer({
+          minimum: 125,
+          maximum: 1073741824,
+          default: 16777216,
+          description:
+            'Largest WebSocket message relayed, whole after reassembly of fragments, either way (default 16777216, 16 MiB). A larger message closes the connection with 1009 (Message Too Big). Read at start: a change needs a restart.',
+        }),
+        maxBufferedBytes: Type.Integer({
+          minimum: 1024,
+          maximum: 4294967296,
+          default: 33554432,
+          description:
+            'Most bytes fulcrum holds for one WebSocket connection in one direction while the receiver is not keeping up (default 33554432, 32 MiB; at least maxMessageBytes). Before that, fulcrum stops reading from the server when the client is slow; past it the connection is closed with 1013 (Try Again Later).',
+        }),
+        idleTimeoutMs: Ms(
+          'A WebSocket hop (client or server side) that sends nothing at all, not even a pong, for this long is closed (default 120000; 0 disables; otherwise at least 8000, rounded to seconds on the client side). fulcrum pings a hop that has gone quiet, so live peers stay connected through idle periods.',
+          120000,
+          0,
+        ),
+      },
+      { description: 'WebSocket proxying: upgrades are balanced like HTTP requests and relayed message by message.', default: {} },
+    ),
     logging: strict(
       {
         level: Type.Union(

@@ -74,7 +74,7 @@ function isIdempotent(m: string): boolean {
   return m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || m === 'PUT' || m === 'DELETE' || m === 'TRACE';
 }
 
-const STATUS_LINES: string[] = [];
+export const STATUS_LINES: string[] = [];
 for (const [code, text] of Object.entries(STATUS_CODES)) STATUS_LINES[Number(code)] = `${code} ${text}`;
 
 export function statusLine(code: number, reason: string): string {
@@ -88,6 +88,10 @@ let seq = 0;
 let requestProto: 'http' | 'https' = 'http';
 export function setRequestProto(p: 'http' | 'https'): void {
   requestProto = p;
+}
+/** nextRequestSeq numbers a request that does not go through ProxyRequest (a WebSocket upgrade). */
+export function nextRequestSeq(): number {
+  return ++seq;
 }
 const peer: Peer = { ip: '', trusted: false };
 const pickCtx = { clientIp: '', hashKey: '' };

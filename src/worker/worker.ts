@@ -31,6 +31,7 @@ import { compileRateScope, registerRateLimiter, setWorkerCount, take, type RateS
 import { startTimeoutSweep, type EdgeLimits } from './guard/limits.js';
 import { counter, flushMetrics, gauge, startMetrics } from './metrics.js';
 import { configureAccessLog, hookAccessLogSignals } from './access-log.js';
+import { closeAllWebSockets, createWsBehavior } from './ws/ws-proxy.js';
 
 interface Runtime {
   generation: number;
@@ -271,8 +272,11 @@ export function runWorker(): void {
     quiet.unref();
     log.info('draining', { inFlight, drainMs });
     setTimeout(() => {
-      log.warn('drain timeout reached, exiting with requests in flight', { inFlight });
-      process.exit(0);
+      // open WebSockets get 1001 Going Away; the worker exits when they are closed (or soon after)
+      const sockets = closeAllWebSockets();
+      log.warn('drain timeout reached, exiting with requests in flight', { inFlight, websockets: sockets });
+      if (sockets === 0 || inFlight === 0) process.exit(0);
+      setTimeout(() => process.exit(0), 1000);
     }, drainMs).unref();
   }
 
@@ -295,6 +299,7 @@ export function runWorker(): void {
     configureAccessLog(rt.cfg.raw.logging, host.requestId);
     hookAccessLogSignals();
     const app = uws.App();
+    app.ws('/*', createWsBehavior(host, () => rt!, rt.cfg.raw.websocket));
     app.any('/*', onRequest);
     const { host: lhost, port } = rt.cfg.raw.listen;
     app.listen(lhost, port, (ls) => {

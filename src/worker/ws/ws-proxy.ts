@@ -1,0 +1,513 @@
+/**
+ * WebSocket proxying: a client's upgrade is routed and balanced like an HTTP request, fulcrum
+ * opens the upstream WebSocket first, and only when the server has said 101 does it accept the
+ * client's upgrade, with the subprotocol the server chose. A refusal (any other status) reaches
+ * the client as that status, with the server's body when it is small.
+ *
+ * Once both hops are open, a WsRelay moves whole messages both ways (uWS and the `ws` client both
+ * reassemble fragments), text as text and binary as binary, and relays close codes and reasons.
+ * Each hop keeps itself alive: uWS pings a quiet client, a worker-wide sweep pings a quiet server,
+ * and either side that stays silent past websocket.idleTimeoutMs is closed.
+ *
+ * Back-pressure:
+ *   server -> client: when uWS holds more than HIGH_WATER bytes for a slow client, the upstream
+ *                     socket is paused until uWS drains below LOW_WATER. The server then blocks
+ *                     on its own TCP window; fulcrum holds about HIGH_WATER plus one read.
+ *   client -> server: uWS 20.30 cannot pause a WebSocket's reads, so a client that writes faster
+ *                     than the server reads is bounded by websocket.maxBufferedBytes instead.
+ *   Past websocket.maxBufferedBytes in either direction the connection is closed with 1013.
+ *
+ * A WebSocket counts as one request in flight (for least-connections and for the worker's
+ * drain) from the upgrade until both hops are closed.
+ */
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import type { Config } from '../../config/schema.js';
+import type { LoadedConfig } from '../../config/load.js';
+import { log } from '../../log.js';
+import type { HttpRequest, HttpResponse, SocketContext, UwsWebSocket, WebSocketBehavior } from '../../uws.js';
+import { nextRequestSeq, STATUS_LINES, statusLine, type Peer, type ProxyHost } from '../proxy.js';
+import { BodyMode, buildHead, type HeadInfo } from '../request-head.js';
+import { normalizePath, type RouteTarget, type Router } from '../router.js';
+import type { ServerState } from '../upstream/server-state.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { downstreamHeaders, subprotocols, upstreamHeaders } from './ws-headers.js';
+
+export type WebSocketSettings = Config['websocket'];
+
+/** What the WebSocket proxy reads from the worker's current runtime (swapped on reload). */
+export interface WsRuntime {
+  cfg: LoadedConfig;
+  router: Router;
+  upstreams: Map<string, Upstream>;
+}
+
+/** uWS user data of a proxied WebSocket */
+export interface WsUserData {
+  relay: WsRelay;
+}
+
+/**
+ * wsStats counts WebSocket activity in this worker. The metrics work reads these (open, opened,
+ * closed by code, bytes each way); nothing reports them to the primary yet.
+ */
+export const wsStats = {
+  /** client WebSockets open now */
+  open: 0,
+  /** client WebSockets accepted since start */
+  opened: 0,
+  /** upgrades answered with an HTTP status instead (refused upstream, no server, bad handshake) */
+  refused: 0,
+  /** close code seen on the client hop -> count */
+  closedByCode: new Map<number, number>(),
+  bytesFromClients: 0,
+  bytesToClients: 0,
+};
+
+/** uWS buffers more than this for a client: pause the server's socket */
+const HIGH_WATER = 256 * 1024;
+/** ... and resume it when uWS is down to this */
+const LOW_WATER = 64 * 1024;
+/** a refusal body larger than this is replaced by fulcrum's own short body */
+const REFUSAL_BODY_LIMIT = 64 * 1024;
+/** uWS send() result: message dropped because maxBackpressure was exceeded */
+const SEND_DROPPED = 2;
+
+const BINARY = { binary: true };
+const TEXT = { binary: false };
+
+const peer: Peer = { ip: '', trusted: false };
+const pickCtx = { clientIp: '' };
+const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null };
+
+/** relays whose client hop is open: swept for idle servers, closed with 1001 at shutdown */
+const live = new Set<WsRelay>();
+let tick = 0;
+let sweeper: NodeJS.Timeout | null = null;
+
+// uWS runs cork callbacks synchronously: the relay being answered is held here, not in a closure.
+let corking: WsRelay | null = null;
+function corkedUpgrade(): void {
+  corking!.upgradeCorked();
+}
+
+/** closeCodeSendable reports whether a close code may be put in a close frame (RFC 6455 7.4). */
+function closeCodeSendable(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+export class WsRelay {
+  readonly seq = nextRequestSeq();
+  private res: HttpResponse | null;
+  private client: UwsWebSocket<WsUserData> | null = null;
+  private up: WebSocket | null = null;
+  private server: ServerState | null = null;
+  private key = '';
+  private context: SocketContext | null = null;
+  /** the client got its answer: the upgrade, or an HTTP status */
+  private answered = false;
+  /** the client hop is closed (or the client left before its answer) */
+  private clientDone = false;
+  /** fulcrum itself is closing the client hop: its close handler must not echo upstream */
+  private closingClient = false;
+  /** the upstream WebSocket emitted 'close' (or was never created) */
+  private upstreamDone = false;
+  private finished = false;
+  private upstreamPaused = false;
+  /** headers of the server's 101 to relay (Set-Cookie...) */
+  private upgradeHeaders: string[] | null = null;
+  /** the subprotocol the server chose ('' for none) */
+  private protocol = '';
+  /** server messages that arrived before the client's open handler ran */
+  private early: { data: Buffer; binary: boolean }[] | null = null;
+  /** the sweep tick of the last frame from the server */
+  rxTick = tick;
+
+  constructor(
+    res: HttpResponse,
+    private readonly host: ProxyHost,
+    private readonly settings: WebSocketSettings,
+    private readonly route: RouteTarget,
+    private readonly upstream: Upstream,
+  ) {
+    this.res = res;
+  }
+
+  /** start runs inside the uWS upgrade handler: everything read from req is read here. */
+  start(req: HttpRequest, target: string, context: SocketContext, cfg: LoadedConfig): void {
+    const res = this.res!;
+    this.host.requestStarted();
+    this.key = req.getHeader('sec-websocket-key');
+    this.context = context;
+    const version = req.getHeader('sec-websocket-version');
+    const offered = subprotocols(req.getHeader('sec-websocket-protocol'));
+    this.host.peer(res, peer);
+    pickCtx.clientIp = peer.ip;
+    const server = this.upstream.pick(pickCtx);
+    buildHead(
+      req,
+      {
+        method: 'GET',
+        target,
+        clientIp: peer.ip,
+        trusted: peer.trusted,
+        hostHeader: this.upstream.hostHeader,
+        serverHostPort: server ? server.spec.hostPort : '',
+        proto: 'http',
+      },
+      headInfo,
+    );
+    res.onAborted(() => this.onAborted());
+    if (version !== '13') return this.respondError(426, 'unsupported Sec-WebSocket-Version', [], 'Sec-WebSocket-Version', '13');
+    if (this.key.length !== 24) return this.respondError(400, 'invalid Sec-WebSocket-Key', []);
+    if (headInfo.reject !== null || headInfo.bodyMode !== BodyMode.None) return this.respondError(400, headInfo.reject ?? 'a WebSocket handshake has no body', []);
+    if (!server) return this.respondError(503, 'no server available', []);
+    this.server = server;
+    server.countStart();
+    const t = cfg.raw.timeouts;
+    let up: WebSocket;
+    try {
+      up = new WebSocket(`ws://${server.spec.hostPort}/`, offered, {
+        headers: upstreamHeaders(headInfo.head),
+        perMessageDeflate: false,
+        followRedirects: false,
+        maxPayload: this.settings.maxMessageBytes,
+        handshakeTimeout: t.upstreamConnectMs + t.upstreamResponseMs,
+        skipUTF8Validation: true,
+        // the path goes upstream exactly as the client sent it (a URL would normalise it)
+        finishRequest: (r) => {
+          r.path = target;
+          r.end();
+        },
+      });
+    } catch (err) {
+      // invalid subprotocol offers or header values the HTTP client refuses
+      return this.respondError(400, `invalid WebSocket handshake: ${(err as Error).message}`, []);
+    }
+    this.up = up;
+    up.on('upgrade', (r: IncomingMessage) => {
+      const h = downstreamHeaders(r.rawHeaders);
+      if (h.length) this.upgradeHeaders = h;
+      // RFC 6455 lets a server pick no subprotocol; the `ws` client would fail such a handshake,
+      // so it is shown the first offer while the client gets the server's real answer (none)
+      const chosen = r.headers['sec-websocket-protocol'];
+      if (chosen === undefined && offered.length) r.headers['sec-websocket-protocol'] = offered[0];
+      else this.protocol = chosen ?? '';
+    });
+    up.on('open', () => this.onUpstreamOpen());
+    up.on('unexpected-response', (_req, r: IncomingMessage) => this.onUpstreamRefused(r));
+    up.on('error', (err: Error) => this.onUpstreamError(err));
+    up.on('close', (code: number, reason: Buffer) => this.onUpstreamClose(code, reason));
+    up.on('message', (data: Buffer, isBinary: boolean) => this.onUpstreamMessage(data, isBinary));
+    up.on('ping', () => (this.rxTick = tick));
+    up.on('pong', () => (this.rxTick = tick));
+  }
+
+  // ---- handshake ----------------------------------------------------------------------------
+
+  private onAborted(): void {
+    // the client left before it got an answer
+    this.res = null;
+    this.clientDone = true;
+    this.answered = true;
+    if (this.up !== null) this.up.terminate();
+    else this.upstreamDone = true;
+    this.maybeFinish();
+  }
+
+  private onUpstreamOpen(): void {
+    const res = this.res;
+    if (res === null || this.answered) {
+      this.up!.terminate();
+      return;
+    }
+    this.answered = true;
+    corking = this;
+    res.cork(corkedUpgrade);
+    corking = null;
+    this.res = null; // uWS owns it now
+  }
+
+  /** upgradeCorked accepts the client's upgrade (inside cork). */
+  upgradeCorked(): void {
+    const res = this.res!;
+    const h = this.upgradeHeaders;
+    if (h !== null) {
+      res.writeStatus('101 Switching Protocols');
+      for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
+      this.upgradeHeaders = null;
+    }
+    res.upgrade<WsUserData>({ relay: this }, this.key, this.protocol, '', this.context!);
+    this.context = null;
+  }
+
+  private onUpstreamRefused(r: IncomingMessage): void {
+    let bytes = 0;
+    const chunks: Buffer[] = [];
+    r.on('data', (c: Buffer) => {
+      bytes += c.length;
+      if (bytes <= REFUSAL_BODY_LIMIT) chunks.push(c);
+    });
+    r.on('end', () => {
+      const status = r.statusCode ?? 502;
+      const res = this.res;
+      if (res !== null && !this.answered) {
+        this.answered = true;
+        wsStats.refused++;
+        log.debug('websocket upgrade refused by the server', this.logFields({ status }));
+        const headers = downstreamHeaders(r.rawHeaders);
+        const body = bytes <= REFUSAL_BODY_LIMIT ? Buffer.concat(chunks, bytes) : null;
+        res.cork(() => {
+          res.writeStatus(statusLine(status, r.statusMessage ?? ''));
+          for (let i = 0; i < headers.length; i += 2) {
+            if (body === null && headers[i]!.toLowerCase() === 'content-type') continue;
+            res.writeHeader(headers[i]!, headers[i + 1]!);
+          }
+          if (body !== null) res.end(body);
+          else res.writeHeader('Content-Type', 'text/plain; charset=utf-8').end(`${STATUS_LINES[status] ?? status}\n`);
+        });
+        this.res = null;
+        this.clientDone = true;
+      }
+      this.up?.terminate();
+    });
+    r.on('error', () => this.up?.terminate());
+  }
+
+  private onUpstreamError(err: Error): void {
+    if (this.answered) return; // a 'close' follows and relays the ending
+    const timeout = /timed out/i.test(err.message);
+    this.respondError(timeout ? 504 : 502, `upstream websocket ${timeout ? 'handshake timeout' : 'failure'}: ${err.message}`, []);
+  }
+
+  /** respondError answers the client's upgrade with a short generic body carrying the request id. */
+  private respondError(status: number, reason: string, extra: string[], name?: string, value?: string): void {
+    const res = this.res;
+    const id = this.host.requestId(this.seq);
+    log.warn('websocket upgrade failed', this.logFields({ requestId: id, status, reason }));
+    if (res !== null && !this.answered) {
+      wsStats.refused++;
+      const line = STATUS_LINES[status] ?? `${status}`;
+      res.cork(() => {
+        res.writeStatus(line).writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('X-Request-Id', id);
+        for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+        if (name !== undefined) res.writeHeader(name, value!);
+        res.end(`${line}\nrequest id: ${id}\n`);
+      });
+    }
+    this.answered = true;
+    this.res = null;
+    this.clientDone = true;
+    if (this.up !== null) this.up.terminate();
+    else this.upstreamDone = true;
+    this.maybeFinish();
+  }
+
+  // ---- open relay ---------------------------------------------------------------------------
+
+  /** onClientOpen runs in uWS's open handler. */
+  onClientOpen(ws: UwsWebSocket<WsUserData>): void {
+    this.client = ws;
+    this.rxTick = tick;
+    live.add(this);
+    wsStats.open++;
+    wsStats.opened++;
+    startSweeper(this.settings.idleTimeoutMs);
+    const early = this.early;
+    if (early !== null) {
+      this.early = null;
+      for (const m of early) this.onUpstreamMessage(m.data, m.binary);
+    }
+    // the server may have closed while the client's upgrade was on its way
+    if (this.upstreamDone) this.closeClientForUpstream(1006, null);
+  }
+
+  /** onClientMessage runs in uWS's message handler: the ArrayBuffer dies when it returns. */
+  onClientMessage(ab: ArrayBuffer, isBinary: boolean): void {
+    const up = this.up!;
+    if (up.readyState !== WebSocket.OPEN) return; // the server hop is closing: nothing to relay to
+    const b = Buffer.copyBytesFrom(new Uint8Array(ab));
+    wsStats.bytesFromClients += b.length;
+    up.send(b, isBinary ? BINARY : TEXT);
+    if (up.bufferedAmount > this.settings.maxBufferedBytes) this.overflow('the server is not reading fast enough');
+  }
+
+  private onUpstreamMessage(data: Buffer, isBinary: boolean): void {
+    this.rxTick = tick;
+    const c = this.client;
+    if (c === null) {
+      if (!this.clientDone) (this.early ??= []).push({ data, binary: isBinary });
+      return;
+    }
+    if (this.closingClient) return;
+    wsStats.bytesToClients += data.length;
+    const status = c.send(data, isBinary);
+    const buffered = c.getBufferedAmount();
+    if (buffered > HIGH_WATER) {
+      if (status === SEND_DROPPED || buffered > this.settings.maxBufferedBytes) {
+        this.overflow('the client is not reading fast enough');
+        return;
+      }
+      if (!this.upstreamPaused) {
+        this.upstreamPaused = true;
+        this.up!.pause();
+      }
+    }
+  }
+
+  /** onClientDrain runs in uWS's drain handler. */
+  onClientDrain(): void {
+    const c = this.client;
+    if (this.upstreamPaused && c !== null && c.getBufferedAmount() < LOW_WATER) {
+      this.upstreamPaused = false;
+      this.up!.resume();
+    }
+  }
+
+  /** overflow closes both hops with 1013 when a receiver lets maxBufferedBytes pile up. */
+  private overflow(why: string): void {
+    log.warn('websocket closed: buffer limit reached', this.logFields({ reason: why, maxBufferedBytes: this.settings.maxBufferedBytes }));
+    this.closeBoth(1013, 'buffer limit reached');
+  }
+
+  private closeBoth(code: number, reason: string): void {
+    const c = this.client;
+    if (c !== null && !this.closingClient) {
+      this.closingClient = true;
+      c.end(code, reason);
+    }
+    const up = this.up!;
+    if (up.readyState === WebSocket.OPEN) {
+      // a server that does not read would never see a close frame: do not wait for it
+      if (up.bufferedAmount > LOW_WATER) up.terminate();
+      else up.close(code === 1013 ? 1001 : code, reason);
+    } else if (up.readyState === WebSocket.CONNECTING) up.terminate();
+  }
+
+  /** onClientClose runs in uWS's close handler (also right after fulcrum's own end()). */
+  onClientClose(code: number, message: ArrayBuffer): void {
+    this.client = null;
+    this.clientDone = true;
+    live.delete(this);
+    wsStats.open--;
+    wsStats.closedByCode.set(code, (wsStats.closedByCode.get(code) ?? 0) + 1);
+    const up = this.up!;
+    if (!this.closingClient) {
+      // the client closed (or vanished): tell the server the same
+      if (up.readyState === WebSocket.OPEN) {
+        try {
+          if (code === 1005) up.close();
+          else if (closeCodeSendable(code)) up.close(code, Buffer.copyBytesFrom(new Uint8Array(message)));
+          else up.close(1001, 'client went away');
+        } catch {
+          up.terminate();
+        }
+      } else if (up.readyState === WebSocket.CONNECTING) up.terminate();
+    }
+    this.maybeFinish();
+  }
+
+  private onUpstreamClose(code: number, reason: Buffer): void {
+    this.upstreamDone = true;
+    if (!this.answered) {
+      this.respondError(502, `upstream websocket closed during the handshake (${code})`, []);
+      return;
+    }
+    if (this.client !== null) this.closeClientForUpstream(code, reason);
+    this.maybeFinish();
+  }
+
+  /** closeClientForUpstream relays the server's close to the client. */
+  private closeClientForUpstream(code: number, reason: Buffer | null): void {
+    const c = this.client;
+    if (c === null || this.closingClient) return;
+    this.closingClient = true;
+    if (code === 1005) c.end();
+    else if (closeCodeSendable(code)) c.end(code, reason ?? '');
+    // no close frame from the server: it died, or fulcrum cut it off (idle, too big a message)
+    else c.end(1011, 'upstream connection lost');
+  }
+
+  /** sweep runs every idleTimeoutMs / 2: ping a quiet server, drop one silent for idleTimeoutMs. */
+  sweep(): void {
+    const up = this.up!;
+    if (up.readyState !== WebSocket.OPEN) return;
+    const quiet = tick - this.rxTick;
+    if (quiet >= 3) {
+      log.info('websocket server hop idle, closing', this.logFields({}));
+      up.terminate();
+    } else if (quiet >= 1) up.ping();
+  }
+
+  /** goingAway closes both hops with 1001 (worker shutdown once the drain time is over). */
+  goingAway(): void {
+    this.closeBoth(1001, 'server shutting down');
+  }
+
+  private logFields(extra: Record<string, unknown>): Record<string, unknown> {
+    return { requestId: this.host.requestId(this.seq), route: this.route.index, upstream: this.upstream.name, server: this.server?.id, websocket: true, ...extra };
+  }
+
+  private maybeFinish(): void {
+    if (this.finished || !(this.clientDone && this.upstreamDone)) return;
+    this.finished = true;
+    this.early = null;
+    if (this.server !== null) this.server.countEnd();
+    this.host.requestFinished();
+  }
+}
+
+function startSweeper(idleTimeoutMs: number): void {
+  if (sweeper !== null || idleTimeoutMs === 0) return;
+  sweeper = setInterval(() => {
+    tick++;
+    for (const r of live) r.sweep();
+  }, idleTimeoutMs / 2);
+  sweeper.unref();
+}
+
+/** closeAllWebSockets sends 1001 Going Away on every open WebSocket; returns how many. */
+export function closeAllWebSockets(): number {
+  const n = live.size;
+  for (const r of [...live]) r.goingAway();
+  return n;
+}
+
+/**
+ * createWsBehavior returns the uWS behaviour for `app.ws('/*', ...)`. Message size and the client
+ * hop's idle timeout are fixed when the listener starts (uWS reads them once).
+ */
+export function createWsBehavior(host: ProxyHost, runtime: () => WsRuntime, settings: WebSocketSettings): WebSocketBehavior<WsUserData> {
+  return {
+    maxPayloadLength: settings.maxMessageBytes,
+    maxBackpressure: settings.maxBufferedBytes,
+    closeOnBackpressureLimit: 0,
+    idleTimeout: settings.idleTimeoutMs === 0 ? 0 : Math.max(8, Math.round(settings.idleTimeoutMs / 1000)),
+    sendPingsAutomatically: settings.idleTimeoutMs !== 0,
+    upgrade(res: HttpResponse, req: HttpRequest, context: SocketContext) {
+      const rt = runtime();
+      const url = req.getUrl();
+      const query = req.getQuery();
+      const target = query ? url + '?' + query : url;
+      const route = rt.router.match(req.getHeader('host'), normalizePath(url));
+      if (route === undefined) {
+        res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain; charset=utf-8').end('404 Not Found\nno route for this host and path\n');
+        return;
+      }
+      const ws = rt.cfg.raw.websocket;
+      new WsRelay(res, host, ws, route, rt.upstreams.get(route.upstream)!).start(req, target, context, rt.cfg);
+    },
+    open(ws) {
+      ws.getUserData().relay.onClientOpen(ws);
+    },
+    message(ws, message, isBinary) {
+      ws.getUserData().relay.onClientMessage(message, isBinary);
+    },
+    drain(ws) {
+      ws.getUserData().relay.onClientDrain();
+    },
+    close(ws, code, message) {
+      ws.getUserData().relay.onClientClose(code, message);
+    },
+  };
+}
