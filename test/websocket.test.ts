@@ -271,3 +271,208 @@ describe('websocket: config', () => {
     assert.deepEqual(ok.raw.websocket, { maxMessageBytes: 16777216, maxBufferedBytes: 33554432, idleTimeoutMs: 120000 });
   });
 });
+
+describe('websocket: back-pressure and limits', () => {
+  const MSG = 64 * 1024;
+  const COUNT = 2048; // 128 MiB in all
+  let a: WsOrigin;
+  let f: Fulcrum;
+  /** bytes the flooding server has handed to its socket */
+  let flushed = 0;
+  let sinkSeen = 0;
+  before(async () => {
+    a = await createWsOrigin('a', {
+      onConnection: (ws, req) => {
+        if (req.url === '/flood') {
+          // a fast writer: as fast as its own socket takes it
+          let i = 0;
+          const pump = () => {
+            while (i < COUNT && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 1024 * 1024) {
+              const b = Buffer.alloc(MSG, i & 255);
+              b.writeUInt32BE(i, 0);
+              ws.send(b, { binary: true });
+              i++;
+            }
+            flushed = i * MSG - ws.bufferedAmount;
+            if (i < COUNT && ws.readyState === WebSocket.OPEN) setTimeout(pump, 1);
+          };
+          pump();
+        } else if (req.url === '/sink') {
+          // a slow reader: reads nothing at all
+          ws.on('message', (d: Buffer) => (sinkSeen += d.length));
+          ws.pause();
+        } else if (req.url === '/too-big') {
+          ws.once('message', () => ws.send(Buffer.alloc(2 * 1024 * 1024)));
+        } else ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
+      },
+    });
+    f = await startFulcrum(oneUpstream([a.url], { websocket: { maxMessageBytes: 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024 } }));
+  });
+  after(async () => {
+    await f.stop();
+    await a.close();
+  });
+
+  it('a slow client pauses a fast server: fulcrum RSS stays flat, then every message arrives in order', async () => {
+    const pid = f.workerPids()[0]!;
+    const ws = await wsConnect(wsUrl(f, '/flood'));
+    ws.pause(); // the client reads nothing for a while
+    await sleep(500);
+    const rss0 = rssBytes(pid);
+    const flushed0 = flushed;
+    await sleep(1500);
+    const rss1 = rssBytes(pid);
+    assert.equal(ws.readyState, WebSocket.OPEN);
+    assert.ok(flushed < (COUNT * MSG) / 2, `the server was held back (it flushed ${flushed} of ${COUNT * MSG} bytes)`);
+    assert.ok(flushed - flushed0 < 8 * 1024 * 1024, `the server made little progress while paused (${flushed - flushed0} bytes)`);
+    assert.ok(rss1 - rss0 < 16 * 1024 * 1024, `worker RSS grew by ${rss1 - rss0} bytes`);
+    let next = 0;
+    let bad = -1;
+    const done = new Promise<void>((resolve) =>
+      ws.on('message', (d: Buffer) => {
+        if (d.length !== MSG || d.readUInt32BE(0) !== next) bad = next;
+        if (++next === COUNT) resolve();
+      }),
+    );
+    ws.resume();
+    await done;
+    assert.equal(bad, -1, 'messages in order and whole');
+    ws.close();
+    await closed(ws);
+  });
+
+  it('a fast client and a server that reads nothing: closed with 1013 past maxBufferedBytes, RSS bounded', async () => {
+    const pid = f.workerPids()[0]!;
+    const rss0 = rssBytes(pid);
+    const ws = await wsConnect(wsUrl(f, '/sink'));
+    const c = closed(ws);
+    let stop = false;
+    void c.then(() => (stop = true));
+    const chunk = Buffer.alloc(MSG, 7);
+    for (let i = 0; i < 4096 && !stop; i++) {
+      ws.send(chunk);
+      while (!stop && ws.bufferedAmount > 1024 * 1024) await sleep(2);
+    }
+    const r = await c;
+    assert.equal(r.code, 1013);
+    assert.equal(r.reason, 'buffer limit reached');
+    assert.ok(rssBytes(pid) - rss0 < 48 * 1024 * 1024, `worker RSS grew by ${rssBytes(pid) - rss0} bytes`);
+    assert.match(f.logs(), /buffer limit reached/);
+  });
+
+  it('closes with 1009 when a message exceeds maxMessageBytes, either way', async () => {
+    const ws = await wsConnect(wsUrl(f, '/too-big'));
+    const c = closed(ws);
+    ws.send('send me something big');
+    assert.equal((await c).code, 1009);
+
+    // uWS cuts a client's too-big message without a close frame (1006); the server gets 1009
+    const ws2 = await wsConnect(wsUrl(f, '/echo'));
+    const server = [...a.clients].at(-1)!;
+    const sc = closed(server);
+    const c2 = closed(ws2);
+    ws2.send(Buffer.alloc(2 * 1024 * 1024));
+    const r2 = await c2;
+    assert.ok(r2.code === 1009 || r2.code === 1006, `close code ${r2.code}`);
+    assert.equal((await sc).code, 1009);
+  });
+});
+
+describe('websocket: balancing and lifecycle', () => {
+  it('counts a WebSocket as in flight for least-connections', async () => {
+    const a = await createWsOrigin('a');
+    const b = await createWsOrigin('b');
+    const f = await startFulcrum(oneUpstream([a.url, b.url], {}, { balance: 'least-connections' }));
+    try {
+      const ws = await wsConnect(wsUrl(f, '/hold'));
+      const holder = a.accepted === 1 ? 'a' : 'b';
+      for (let i = 0; i < 6; i++) {
+        const r = await request(`${f.url}/x`);
+        assert.notEqual(r.text, holder, 'HTTP requests avoid the server holding the WebSocket');
+      }
+      ws.close();
+      await closed(ws);
+      await sleep(100);
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) seen.add((await request(`${f.url}/x`)).text);
+      assert.equal(seen.size, 2, 'once it closed, both servers get requests again');
+    } finally {
+      await f.stop();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('carries 1,000 concurrent WebSockets over 2 workers', async () => {
+    const a = await createWsOrigin('a');
+    const f = await startFulcrum(oneUpstream([a.url], { workers: 2 }));
+    const all: WebSocket[] = [];
+    try {
+      for (let batch = 0; batch < 10; batch++) {
+        all.push(...(await Promise.all(Array.from({ length: 100 }, () => wsConnect(wsUrl(f, '/many'))))));
+      }
+      assert.equal(a.clients.size, 1000);
+      const echoes = await Promise.all(
+        all.map((ws, i) => {
+          const m = nextMessage(ws);
+          ws.send(`hello ${i}`);
+          return m;
+        }),
+      );
+      echoes.forEach((m, i) => assert.equal(m.data.toString(), `hello ${i}`));
+      await Promise.all(
+        all.map((ws) => {
+          const c = closed(ws);
+          ws.close(1000, 'done');
+          return c;
+        }),
+      );
+      await until(() => a.clients.size === 0, 5000, 'server sides closed');
+    } finally {
+      for (const ws of all) ws.terminate();
+      await f.stop();
+      await a.close();
+    }
+  });
+
+  it('on shutdown an open WebSocket keeps working until drainMs, then gets 1001 Going Away', async () => {
+    const a = await createWsOrigin('a');
+    const f = await startFulcrum(oneUpstream([a.url], { timeouts: { drainMs: 1500 } }));
+    try {
+      const ws = await wsConnect(wsUrl(f, '/long'));
+      const serverSide = [...a.clients][0]!;
+      const sc = closed(serverSide);
+      const c = closed(ws);
+      const t0 = Date.now();
+      f.proc.kill('SIGTERM');
+      await sleep(500);
+      ws.send('still here');
+      assert.equal((await nextMessage(ws)).data.toString(), 'still here');
+      const r = await c;
+      assert.equal(r.code, 1001);
+      assert.ok(r.at - t0 >= 1200, `closed ${r.at - t0} ms after SIGTERM, not before drainMs`);
+      assert.equal((await sc).code, 1001);
+      assert.equal(await f.exited, 0);
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
+  it('on shutdown the worker exits as soon as its WebSockets have closed', async () => {
+    const a = await createWsOrigin('a');
+    const f = await startFulcrum(oneUpstream([a.url], { timeouts: { drainMs: 20000 } }));
+    try {
+      const ws = await wsConnect(wsUrl(f, '/long'));
+      const t0 = Date.now();
+      f.proc.kill('SIGTERM');
+      await sleep(300);
+      ws.close(1000);
+      assert.equal(await f.exited, 0);
+      assert.ok(Date.now() - t0 < 5000, 'exited well before drainMs');
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+});

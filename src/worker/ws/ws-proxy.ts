@@ -96,6 +96,13 @@ function closeCodeSendable(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
+/** the reason uWS gives when it drops a client for a message over maxPayloadLength */
+const UWS_TOO_BIG = Buffer.from('Received too big message');
+
+function isTooBig(message: ArrayBuffer): boolean {
+  return message.byteLength === UWS_TOO_BIG.length && UWS_TOO_BIG.equals(new Uint8Array(message));
+}
+
 export class WsRelay {
   readonly seq = nextRequestSeq();
   private res: HttpResponse | null;
@@ -275,7 +282,11 @@ export class WsRelay {
   }
 
   private onUpstreamError(err: Error): void {
-    if (this.answered) return; // a 'close' follows and relays the ending
+    if (this.answered) {
+      // a protocol error on the server hop (ws then closes it without waiting): tell the client now
+      if (this.client !== null) this.closeClientForUpstream((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : 1011, null);
+      return; // a 'close' follows and ends the relay
+    }
     const timeout = /timed out/i.test(err.message);
     this.respondError(timeout ? 504 : 502, `upstream websocket ${timeout ? 'handshake timeout' : 'failure'}: ${err.message}`, []);
   }
@@ -398,6 +409,8 @@ export class WsRelay {
         try {
           if (code === 1005) up.close();
           else if (closeCodeSendable(code)) up.close(code, Buffer.copyBytesFrom(new Uint8Array(message)));
+          // uWS cuts a client that sends more than maxPayloadLength without a close frame (1006)
+          else if (isTooBig(message)) up.close(1009, 'message too big');
           else up.close(1001, 'client went away');
         } catch {
           up.terminate();
