@@ -214,9 +214,14 @@ export class WsRelay {
 
   private onAborted(): void {
     // the client left before it got an answer
+    this.endHandshake();
+  }
+
+  /** endHandshake ends a relay whose client got (or can get) no upgrade: the server hop goes too. */
+  private endHandshake(): void {
+    this.answered = true;
     this.res = null;
     this.clientDone = true;
-    this.answered = true;
     if (this.up !== null) this.up.terminate();
     else this.upstreamDone = true;
     this.maybeFinish();
@@ -306,12 +311,7 @@ export class WsRelay {
         res.end(`${line}\nrequest id: ${id}\n`);
       });
     }
-    this.answered = true;
-    this.res = null;
-    this.clientDone = true;
-    if (this.up !== null) this.up.terminate();
-    else this.upstreamDone = true;
-    this.maybeFinish();
+    this.endHandshake();
   }
 
   // ---- open relay ---------------------------------------------------------------------------
