@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { deadPort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
-import { closed, createWsOrigin, nextMessage, wsConnect, type WsOrigin } from './helpers/ws-origin.js';
+import { closed, createWsOrigin, echo, nextMessage, wsConnect, type WsOrigin } from './helpers/ws-origin.js';
 import { validateConfig } from '../src/config/load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -470,6 +470,38 @@ describe('websocket: balancing and lifecycle', () => {
       ws.close(1000);
       assert.equal(await f.exited, 0);
       assert.ok(Date.now() - t0 < 5000, 'exited well before drainMs');
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+});
+
+describe('websocket: idle timeout', () => {
+  it('pings keep quiet hops open; a hop that answers nothing is closed after idleTimeoutMs', { timeout: 40_000 }, async () => {
+    const a = await createWsOrigin('a', {
+      onConnection: (ws, req) => {
+        if (req.url === '/deaf-server') (ws as unknown as { _autoPong: boolean })._autoPong = false; // never answers pings
+        else echo(ws);
+      },
+    });
+    const f = await startFulcrum(oneUpstream([a.url], { websocket: { idleTimeoutMs: 8000 } }));
+    try {
+      const quiet = await wsConnect(wsUrl(f, '/quiet'));
+      const deafServer = await wsConnect(wsUrl(f, '/deaf-server'));
+      const deafClient = await wsConnect(wsUrl(f, '/deaf-client'), [], { autoPong: false });
+      const deafClientServerSide = [...a.clients].at(-1)!;
+      const t0 = Date.now();
+      const [s, c] = await Promise.all([closed(deafServer), closed(deafClientServerSide)]);
+      assert.equal(s.code, 1011, 'the client of a silent server is told the upstream is gone');
+      assert.ok(s.at - t0 >= 7000 && s.at - t0 < 20000, `server hop closed after ${s.at - t0} ms`);
+      assert.equal(c.code, 1001, 'the server of a silent client hears it went away');
+      assert.ok(c.at - t0 >= 7000 && c.at - t0 < 20000, `client hop closed after ${c.at - t0} ms`);
+      assert.equal(quiet.readyState, WebSocket.OPEN, 'a quiet pair that answers pings stays open');
+      quiet.send('still');
+      assert.equal((await nextMessage(quiet)).data.toString(), 'still');
+      quiet.close();
+      deafClient.terminate();
     } finally {
       await f.stop();
       await a.close();

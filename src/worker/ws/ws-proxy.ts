@@ -498,6 +498,7 @@ export function createWsBehavior(host: ProxyHost, runtime: () => WsRuntime, sett
     idleTimeout: settings.idleTimeoutMs === 0 ? 0 : Math.max(8, Math.round(settings.idleTimeoutMs / 1000)),
     sendPingsAutomatically: settings.idleTimeoutMs !== 0,
     upgrade(res: HttpResponse, req: HttpRequest, context: SocketContext) {
+      // edge checks (access lists, per-client limits) belong here too, as for HTTP requests
       const rt = runtime();
       const url = req.getUrl();
       const query = req.getQuery();
