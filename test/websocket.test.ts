@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { deadPort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
@@ -432,6 +432,34 @@ describe('websocket: balancing and lifecycle', () => {
       for (const ws of all) ws.terminate();
       await f.stop();
       await a.close();
+    }
+  });
+
+  it('a reload keeps open WebSockets; new ones follow the new config', async () => {
+    const a = await createWsOrigin('a');
+    const b = await createWsOrigin('b');
+    const f = await startFulcrum(oneUpstream([a.url]));
+    try {
+      const ws = await wsConnect(wsUrl(f, '/kept'));
+      const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));
+      writeFileSync(f.configFile, JSON.stringify({ ...cfg, upstreams: { app: { servers: [{ url: b.url }] } } }));
+      assert.equal((await request(`${f.adminUrl}/reload`, { method: 'POST' })).status, 200);
+      const deadline = Date.now() + 3000;
+      while (b.accepted === 0 && Date.now() < deadline) {
+        const n = await wsConnect(wsUrl(f, '/new'));
+        n.close();
+        if (b.accepted === 0) await sleep(50);
+      }
+      assert.equal(b.accepted > 0, true, 'new WebSockets go to the new server');
+      ws.send('after reload');
+      assert.equal((await nextMessage(ws)).data.toString(), 'after reload', 'the old WebSocket still relays');
+      assert.equal(ws.readyState, WebSocket.OPEN);
+      ws.close();
+      await closed(ws);
+    } finally {
+      await f.stop();
+      await a.close();
+      await b.close();
     }
   });
 
