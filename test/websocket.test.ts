@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { deadPort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
+import { rawExchange, statusOf } from './helpers/raw.js';
 import { closed, createWsOrigin, echo, nextMessage, wsConnect, type WsOrigin } from './helpers/ws-origin.js';
 import { validateConfig } from '../src/config/load.js';
 
@@ -105,6 +106,22 @@ describe('websocket: handshake', () => {
     const r = await request(`${f.url}/plain`);
     assert.equal(r.status, 200);
     assert.equal(r.text, 'a');
+  });
+
+  it('refuses a malformed handshake itself: 426 for another version, 400 for a bad subprotocol list, no upgrade for a bad key', async () => {
+    const head = (extra: string) => `GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
+    const until = (b: Buffer) => b.includes('request id');
+    const before = a.upgrades.length;
+    const v8 = await rawExchange(f.port, head('Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'), { until });
+    assert.equal(statusOf(v8.data), 426);
+    assert.match(v8.data.toString(), /sec-websocket-version: 13/i);
+    // uWS itself does not treat a request with a malformed key as an upgrade: it goes through as
+    // a plain GET (Upgrade removed as hop-by-hop), never as a WebSocket
+    const badKey = await rawExchange(f.port, head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n'), { until: (b) => b.includes('\r\n\r\n') });
+    assert.notEqual(statusOf(badKey.data), 101);
+    const dupProto = await rawExchange(f.port, head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a, a\r\n'), { until });
+    assert.equal(statusOf(dupProto.data), 400);
+    assert.equal(a.upgrades.length, before, 'none of them reached the server');
   });
 
   it('answers 502 when the server is down, 404 without a route', async () => {
