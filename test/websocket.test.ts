@@ -420,6 +420,33 @@ describe('websocket: balancing and lifecycle', () => {
     }
   });
 
+  it('keeps a sticky session: the 101 sets the cookie, later upgrades with it reach the same server', { timeout: 30_000 }, async () => {
+    const os = [await createWsOrigin('a'), await createWsOrigin('b'), await createWsOrigin('c')];
+    const f = await startFulcrum({ workers: 2, upstreams: { app: { sticky: { mode: 'cookie' }, servers: os.map((o) => ({ url: o.url })) } }, routes: [{ upstream: 'app' }] });
+    try {
+      const first = new WebSocket(wsUrl(f, '/s'));
+      const opened = new Promise((r) => first.once('open', r));
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        first.once('upgrade', resolve);
+        first.once('error', reject);
+      });
+      const setCookie = res.headers['set-cookie']?.[0] ?? '';
+      assert.match(setCookie, /^fulcrum_sid=/);
+      await opened;
+      const owner = os.find((o) => o.accepted === 1)!;
+      first.close();
+      for (let i = 0; i < 6; i++) {
+        const ws = await wsConnect(wsUrl(f, '/s'), [], { headers: { cookie: setCookie.split(';')[0]! } });
+        ws.close();
+        await closed(ws);
+      }
+      assert.equal(owner.accepted, 7, 'every upgrade with the cookie reached the same server');
+    } finally {
+      await f.stop();
+      for (const o of os) await o.close();
+    }
+  });
+
   it('carries 1,000 concurrent WebSockets over 2 workers', async () => {
     const a = await createWsOrigin('a');
     const f = await startFulcrum(oneUpstream([a.url], { workers: 2 }));

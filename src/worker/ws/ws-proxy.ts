@@ -30,7 +30,9 @@ import { nextRequestSeq, STATUS_LINES, statusLine, type Peer, type ProxyHost } f
 import { BodyMode, buildHead, type HeadInfo } from '../request-head.js';
 import { normalizePath, type RouteTarget, type Router } from '../router.js';
 import type { ServerState } from '../upstream/server-state.js';
-import type { Upstream } from '../upstream/upstream.js';
+import { HashKeyKind, type Upstream } from '../upstream/upstream.js';
+import { hashKeyOf } from '../hash-key.js';
+import { stickyOut, stickyPick } from '../sticky.js';
 import { downstreamHeaders, subprotocols, upstreamHeaders } from './ws-headers.js';
 
 export type WebSocketSettings = Config['websocket'];
@@ -77,7 +79,7 @@ const BINARY = { binary: true };
 const TEXT = { binary: false };
 
 const peer: Peer = { ip: '', trusted: false };
-const pickCtx = { clientIp: '' };
+const pickCtx = { clientIp: '', hashKey: '' };
 const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null };
 
 /** relays whose client hop is open: swept for idle servers, closed with 1001 at shutdown */
@@ -123,6 +125,8 @@ export class WsRelay {
   private upstreamPaused = false;
   /** headers of the server's 101 to relay (Set-Cookie...) */
   private upgradeHeaders: string[] | null = null;
+  /** the sticky-session cookie to set ("" when none) */
+  private setCookie = '';
   /** the subprotocol the server chose ('' for none) */
   private protocol = '';
   /** server messages that arrived before the client's open handler ran */
@@ -149,8 +153,16 @@ export class WsRelay {
     const version = req.getHeader('sec-websocket-version');
     const offered = subprotocols(req.getHeader('sec-websocket-protocol'));
     this.host.peer(res, peer);
+    // the same pick as HTTP (policy, hash key, sticky session); WebSockets do not wait in the
+    // maxConnections queue: a client would rather hear 503 than hang in its handshake
     pickCtx.clientIp = peer.ip;
-    const server = this.upstream.pick(pickCtx);
+    pickCtx.hashKey = this.upstream.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, this.upstream, target);
+    let server: ServerState | undefined;
+    if (this.upstream.spec.sticky.mode === 'none') server = this.upstream.pick(pickCtx);
+    else {
+      server = stickyPick(this.upstream, req, pickCtx);
+      this.setCookie = stickyOut.setCookie;
+    }
     buildHead(
       req,
       {
@@ -244,9 +256,10 @@ export class WsRelay {
   upgradeCorked(): void {
     const res = this.res!;
     const h = this.upgradeHeaders;
-    if (h !== null) {
+    if (h !== null || this.setCookie !== '') {
       res.writeStatus('101 Switching Protocols');
-      for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
+      if (h !== null) for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
+      if (this.setCookie !== '') res.writeHeader('Set-Cookie', this.setCookie);
       this.upgradeHeaders = null;
     }
     res.upgrade<WsUserData>({ relay: this }, this.key, this.protocol, '', this.context!);
@@ -275,6 +288,7 @@ export class WsRelay {
             if (body === null && headers[i]!.toLowerCase() === 'content-type') continue;
             res.writeHeader(headers[i]!, headers[i + 1]!);
           }
+          if (this.setCookie !== '') res.writeHeader('Set-Cookie', this.setCookie);
           if (body !== null) res.end(body);
           else res.writeHeader('Content-Type', 'text/plain; charset=utf-8').end(`${STATUS_LINES[status] ?? status}\n`);
         });
@@ -293,6 +307,7 @@ export class WsRelay {
       return; // a 'close' follows and ends the relay
     }
     const timeout = /timed out/i.test(err.message);
+    this.server?.countFail();
     this.respondError(timeout ? 504 : 502, `upstream websocket ${timeout ? 'handshake timeout' : 'failure'}: ${err.message}`, []);
   }
 
