@@ -447,9 +447,38 @@ describe('websocket: balancing and lifecycle', () => {
     }
   });
 
+  it('applies the edge checks of HTTP: per-client connection limit, access lists', async () => {
+    const a = await createWsOrigin('a');
+    const f = await startFulcrum(oneUpstream([a.url], { limits: { maxConnectionsPerClient: 3 }, access: { deny: ['10.0.0.0/8'] } }, {}));
+    const g = await startFulcrum({ ...oneUpstream([a.url]), access: { deny: ['127.0.0.0/8'] } });
+    try {
+      const open = [await wsConnect(wsUrl(f, '/1')), await wsConnect(wsUrl(f, '/2')), await wsConnect(wsUrl(f, '/3'))];
+      const fourth = await wsConnect(wsUrl(f, '/4')).then(
+        (ws) => ws,
+        (e: Error) => e,
+      );
+      assert.ok(fourth instanceof Error, 'a fourth WebSocket from the same client is refused');
+      assert.equal(a.accepted, 3);
+      open[0]!.close();
+      await closed(open[0]!);
+      await sleep(50);
+      const again = await wsConnect(wsUrl(f, '/5'));
+      assert.equal(a.accepted, 4, 'a closed WebSocket frees its place');
+      for (const ws of [...open.slice(1), again]) ws.close();
+      const denied = (await wsConnect(wsUrl(g, '/x')).catch((e: unknown) => e)) as { status: number };
+      assert.equal(denied.status, 403);
+      assert.equal(a.accepted, 4);
+    } finally {
+      await f.stop();
+      await g.stop();
+      await a.close();
+    }
+  });
+
   it('carries 1,000 concurrent WebSockets over 2 workers', async () => {
     const a = await createWsOrigin('a');
-    const f = await startFulcrum(oneUpstream([a.url], { workers: 2 }));
+    // one client address here: lift the per-client limit (tested below)
+    const f = await startFulcrum(oneUpstream([a.url], { workers: 2, limits: { maxConnectionsPerClient: 0 } }));
     const all: WebSocket[] = [];
     try {
       for (let batch = 0; batch < 10; batch++) {

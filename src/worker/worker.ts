@@ -31,7 +31,7 @@ import { compileRateScope, registerRateLimiter, setWorkerCount, take, type RateS
 import { startTimeoutSweep, type EdgeLimits } from './guard/limits.js';
 import { counter, flushMetrics, gauge, startMetrics } from './metrics.js';
 import { configureAccessLog, hookAccessLogSignals } from './access-log.js';
-import { closeAllWebSockets, createWsBehavior } from './ws/ws-proxy.js';
+import { closeAllWebSockets, createWsBehavior, type WsGate } from './ws/ws-proxy.js';
 
 interface Runtime {
   generation: number;
@@ -175,29 +175,40 @@ export function runWorker(): void {
   };
   const onTlsRequest = (res: HttpResponse, req: HttpRequest): void => handle(res, req, 'https');
 
+  /**
+   * admit runs the edge checks that requests and WebSocket upgrades share (access lists, URL
+   * limits, routing, the route's access list and rate limit). It answers the client itself and
+   * returns undefined when the request goes no further.
+   */
+  function admit(res: HttpResponse, req: HttpRequest, r: Runtime, url: string, target: string): RouteTarget | undefined {
+    lookupPeer(res, r);
+    if (!lastAllowed) return void deny(res, r.access!);
+    if (target.length > r.limits.maxUrlBytes) return void respondEdge(res, 414, true);
+    // a fragment is never sent by a client; DEL is the one control character uWS lets through
+    if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(res, 400, true);
+    const route = r.router.match(req.getHeader('host'), normalizePath(url));
+    if (route === undefined) {
+      unrouted.inc();
+      return void respondEdge(res, 404, false, undefined, '404 Not Found\nno route for this host and path\n');
+    }
+    const ra = r.routeAccess[route.index];
+    if (ra != null && !ra.allows(curAddr)) return void deny(res, ra);
+    const rs = r.routeRate[route.index];
+    if (rs != null) {
+      const wait = take(rs, rs.prefix + ((rs.header !== null && req.getHeader(rs.header)) || lastIp));
+      if (wait > 0) return void respondTooMany(res, wait);
+    }
+    return route;
+  }
+
   function handle(res: HttpResponse, req: HttpRequest, proto: 'http' | 'https'): void {
     const r = rt!;
-    lookupPeer(res, r);
-    if (!lastAllowed) return deny(res, r.access!);
     const method = req.getCaseSensitiveMethod();
     const url = req.getUrl();
     const query = req.getQuery();
     const target = query ? url + '?' + query : url;
-    if (target.length > r.limits.maxUrlBytes) return respondEdge(res, 414, true);
-    // a fragment is never sent by a client; DEL is the one control character uWS lets through
-    if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return respondEdge(res, 400, true);
-    const route = r.router.match(req.getHeader('host'), normalizePath(url));
-    if (route === undefined) {
-      unrouted.inc();
-      return respondEdge(res, 404, false, undefined, '404 Not Found\nno route for this host and path\n');
-    }
-    const ra = r.routeAccess[route.index];
-    if (ra != null && !ra.allows(curAddr)) return deny(res, ra);
-    const rs = r.routeRate[route.index];
-    if (rs != null) {
-      const wait = take(rs, rs.prefix + ((rs.header !== null && req.getHeader(rs.header)) || lastIp));
-      if (wait > 0) return respondTooMany(res, wait);
-    }
+    const route = admit(res, req, r, url, target);
+    if (route === undefined) return;
     setRequestProto(proto);
     const cachePolicy = r.cache[route.index];
     const cp = r.compress[route.index];
@@ -212,6 +223,25 @@ export function runWorker(): void {
     }
     pr.start(req, method, target, proto);
   }
+
+  /** wsGate admits a WebSocket upgrade as handle() admits a request (see ws/ws-proxy.ts). */
+  const wsGate: WsGate = (res, req, url, target, out) => {
+    const r = rt!;
+    const route = admit(res, req, r, url, target);
+    if (route === undefined) return false;
+    out.route = route;
+    out.upstream = r.upstreams.get(route.upstream)!;
+    out.clientKey = null;
+    const maxConn = r.limits.maxConnectionsPerClient;
+    if (maxConn > 0) {
+      if (!admitClient(lastIp, maxConn)) {
+        res.close(); // over the limit: closed at once, as for requests
+        return false;
+      }
+      out.clientKey = lastIp;
+    }
+    return true;
+  };
 
   /** openTls (re)opens the HTTPS listener with the certificates as they are on disk now. */
   function openTls(r: Runtime): string | null {
@@ -299,7 +329,7 @@ export function runWorker(): void {
     configureAccessLog(rt.cfg.raw.logging, host.requestId);
     hookAccessLogSignals();
     const app = uws.App();
-    app.ws('/*', createWsBehavior(host, () => rt!, rt.cfg.raw.websocket));
+    app.ws('/*', createWsBehavior(host, wsGate, () => rt!, rt.cfg.raw.websocket));
     app.any('/*', onRequest);
     const { host: lhost, port } = rt.cfg.raw.listen;
     app.listen(lhost, port, (ls) => {

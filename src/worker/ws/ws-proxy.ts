@@ -25,10 +25,12 @@ import WebSocket from 'ws';
 import type { Config } from '../../config/schema.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { log } from '../../log.js';
+import { counter, gauge, type CounterChild } from '../metrics.js';
+import { releaseClient } from '../guard/client-limiter.js';
 import type { HttpRequest, HttpResponse, SocketContext, UwsWebSocket, WebSocketBehavior } from '../../uws.js';
 import { nextRequestSeq, STATUS_LINES, statusLine, type Peer, type ProxyHost } from '../proxy.js';
 import { BodyMode, buildHead, type HeadInfo } from '../request-head.js';
-import { normalizePath, type RouteTarget, type Router } from '../router.js';
+import type { RouteTarget } from '../router.js';
 import type { ServerState } from '../upstream/server-state.js';
 import { HashKeyKind, type Upstream } from '../upstream/upstream.js';
 import { hashKeyOf } from '../hash-key.js';
@@ -40,31 +42,41 @@ export type WebSocketSettings = Config['websocket'];
 /** What the WebSocket proxy reads from the worker's current runtime (swapped on reload). */
 export interface WsRuntime {
   cfg: LoadedConfig;
-  router: Router;
-  upstreams: Map<string, Upstream>;
 }
+
+/** what the worker's edge checks decided for an upgrade (filled by WsGate) */
+export interface WsAdmission {
+  route: RouteTarget;
+  upstream: Upstream;
+  /** the client address counted by the per-client limit (released when the relay ends), or null */
+  clientKey: string | null;
+}
+
+/**
+ * WsGate runs the worker's edge checks for an upgrade, as for an HTTP request (access lists, URL
+ * limits, routing, rate limit, per-client connection limit); false when it answered the client.
+ */
+export type WsGate = (res: HttpResponse, req: HttpRequest, url: string, target: string, out: WsAdmission) => boolean;
 
 /** uWS user data of a proxied WebSocket */
 export interface WsUserData {
   relay: WsRelay;
 }
 
-/**
- * wsStats counts WebSocket activity in this worker. The metrics work reads these (open, opened,
- * closed by code, bytes each way); nothing reports them to the primary yet.
- */
-export const wsStats = {
-  /** client WebSockets open now */
-  open: 0,
-  /** client WebSockets accepted since start */
-  opened: 0,
-  /** upgrades answered with an HTTP status instead (refused upstream, no server, bad handshake) */
-  refused: 0,
-  /** close code seen on the client hop -> count */
-  closedByCode: new Map<number, number>(),
-  bytesFromClients: 0,
-  bytesToClients: 0,
-};
+// metrics (merged by the primary into GET /metrics; fulcrum_websockets_open is a gauge, below)
+const opened = counter('fulcrum_websockets_opened_total', 'WebSocket connections accepted (both hops open).').labels();
+const refused = counter('fulcrum_websocket_upgrades_refused_total', 'WebSocket upgrades answered with an HTTP status instead (server refusal, no server, bad handshake).').labels();
+const closedFamily = counter('fulcrum_websockets_closed_total', 'WebSocket connections closed, by the close code on the client hop (1006: no close frame).', ['code']);
+const bytesFamily = counter('fulcrum_websocket_bytes_total', 'WebSocket message payload bytes relayed.', ['direction']);
+const bytesFromClients = bytesFamily.labels('from_client');
+const bytesToClients = bytesFamily.labels('to_client');
+const closedByCode = new Map<number, CounterChild>();
+
+function countClosed(code: number): void {
+  let c = closedByCode.get(code);
+  if (c === undefined) closedByCode.set(code, (c = closedFamily.labels(String(code))));
+  c.inc();
+}
 
 /** uWS buffers more than this for a client: pause the server's socket */
 const HIGH_WATER = 256 * 1024;
@@ -80,7 +92,7 @@ const TEXT = { binary: false };
 
 const peer: Peer = { ip: '', trusted: false };
 const pickCtx = { clientIp: '', hashKey: '' };
-const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null };
+const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectStatus: 400 };
 
 /** relays whose client hop is open: swept for idle servers, closed with 1001 at shutdown */
 const live = new Set<WsRelay>();
@@ -131,6 +143,8 @@ export class WsRelay {
   private protocol = '';
   /** server messages that arrived before the client's open handler ran */
   private early: { data: Buffer; binary: boolean }[] | null = null;
+  /** the per-client limit's key to release at the end, or null */
+  clientKey: string | null = null;
   /** the sweep tick of the last frame from the server */
   rxTick = tick;
 
@@ -173,13 +187,16 @@ export class WsRelay {
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
         proto: 'http',
+        maxHeaders: this.host.limits.maxHeaders,
+        maxHeaderBytes: this.host.limits.maxHeaderBytes,
       },
       headInfo,
     );
     res.onAborted(() => this.onAborted());
     if (version !== '13') return this.respondError(426, 'unsupported Sec-WebSocket-Version', [], 'Sec-WebSocket-Version', '13');
     if (this.key.length !== 24) return this.respondError(400, 'invalid Sec-WebSocket-Key', []);
-    if (headInfo.reject !== null || headInfo.bodyMode !== BodyMode.None) return this.respondError(400, headInfo.reject ?? 'a WebSocket handshake has no body', []);
+    if (headInfo.reject !== null) return this.respondError(headInfo.rejectStatus, headInfo.reject, []);
+    if (headInfo.bodyMode !== BodyMode.None) return this.respondError(400, 'a WebSocket handshake has no body', []);
     if (!server) return this.respondError(503, 'no server available', []);
     this.server = server;
     server.countStart();
@@ -278,7 +295,7 @@ export class WsRelay {
       const res = this.res;
       if (res !== null && !this.answered) {
         this.answered = true;
-        wsStats.refused++;
+        refused.inc();
         log.debug('websocket upgrade refused by the server', this.logFields({ status }));
         const headers = downstreamHeaders(r.rawHeaders);
         const body = bytes <= REFUSAL_BODY_LIMIT ? Buffer.concat(chunks, bytes) : null;
@@ -317,7 +334,7 @@ export class WsRelay {
     const id = this.host.requestId(this.seq);
     log.warn('websocket upgrade failed', this.logFields({ requestId: id, status, reason }));
     if (res !== null && !this.answered) {
-      wsStats.refused++;
+      refused.inc();
       const line = STATUS_LINES[status] ?? `${status}`;
       res.cork(() => {
         res.writeStatus(line).writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('X-Request-Id', id);
@@ -336,8 +353,7 @@ export class WsRelay {
     this.client = ws;
     this.rxTick = tick;
     live.add(this);
-    wsStats.open++;
-    wsStats.opened++;
+    opened.inc();
     startSweeper(this.settings.idleTimeoutMs);
     const early = this.early;
     if (early !== null) {
@@ -353,7 +369,7 @@ export class WsRelay {
     const up = this.up!;
     if (up.readyState !== WebSocket.OPEN) return; // the server hop is closing: nothing to relay to
     const b = Buffer.copyBytesFrom(new Uint8Array(ab));
-    wsStats.bytesFromClients += b.length;
+    bytesFromClients.inc(b.length);
     up.send(b, isBinary ? BINARY : TEXT);
     if (up.bufferedAmount > this.settings.maxBufferedBytes) this.overflow('the server is not reading fast enough');
   }
@@ -366,7 +382,7 @@ export class WsRelay {
       return;
     }
     if (this.closingClient) return;
-    wsStats.bytesToClients += data.length;
+    bytesToClients.inc(data.length);
     const status = c.send(data, isBinary);
     const buffered = c.getBufferedAmount();
     if (buffered > HIGH_WATER) {
@@ -415,8 +431,7 @@ export class WsRelay {
     this.client = null;
     this.clientDone = true;
     live.delete(this);
-    wsStats.open--;
-    wsStats.closedByCode.set(code, (wsStats.closedByCode.get(code) ?? 0) + 1);
+    countClosed(code);
     const up = this.up!;
     if (!this.closingClient) {
       // the client closed (or vanished): tell the server the same
@@ -481,6 +496,7 @@ export class WsRelay {
     this.finished = true;
     this.early = null;
     if (this.server !== null) this.server.countEnd();
+    if (this.clientKey !== null) releaseClient(this.clientKey);
     this.host.requestFinished();
   }
 }
@@ -505,7 +521,9 @@ export function closeAllWebSockets(): number {
  * createWsBehavior returns the uWS behaviour for `app.ws('/*', ...)`. Message size and the client
  * hop's idle timeout are fixed when the listener starts (uWS reads them once).
  */
-export function createWsBehavior(host: ProxyHost, runtime: () => WsRuntime, settings: WebSocketSettings): WebSocketBehavior<WsUserData> {
+export function createWsBehavior(host: ProxyHost, gate: WsGate, runtime: () => WsRuntime, settings: WebSocketSettings): WebSocketBehavior<WsUserData> {
+  gauge('fulcrum_websockets_open', 'WebSocket connections open (client hop).', [], (emit) => emit([], live.size));
+  const admission: WsAdmission = { route: null as unknown as RouteTarget, upstream: null as unknown as Upstream, clientKey: null };
   return {
     maxPayloadLength: settings.maxMessageBytes,
     maxBackpressure: settings.maxBufferedBytes,
@@ -513,18 +531,14 @@ export function createWsBehavior(host: ProxyHost, runtime: () => WsRuntime, sett
     idleTimeout: settings.idleTimeoutMs === 0 ? 0 : Math.max(8, Math.round(settings.idleTimeoutMs / 1000)),
     sendPingsAutomatically: settings.idleTimeoutMs !== 0,
     upgrade(res: HttpResponse, req: HttpRequest, context: SocketContext) {
-      // edge checks (access lists, per-client limits) belong here too, as for HTTP requests
-      const rt = runtime();
       const url = req.getUrl();
       const query = req.getQuery();
       const target = query ? url + '?' + query : url;
-      const route = rt.router.match(req.getHeader('host'), normalizePath(url));
-      if (route === undefined) {
-        res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain; charset=utf-8').end('404 Not Found\nno route for this host and path\n');
-        return;
-      }
-      const ws = rt.cfg.raw.websocket;
-      new WsRelay(res, host, ws, route, rt.upstreams.get(route.upstream)!).start(req, target, context, rt.cfg);
+      if (!gate(res, req, url, target, admission)) return;
+      const rt = runtime();
+      const relay = new WsRelay(res, host, rt.cfg.raw.websocket, admission.route, admission.upstream);
+      relay.clientKey = admission.clientKey;
+      relay.start(req, target, context, rt.cfg);
     },
     open(ws) {
       ws.getUserData().relay.onClientOpen(ws);
