@@ -264,6 +264,21 @@ describe('websocket: relay', () => {
     assert.ok(s.at - t0 < 1000, `server closed after ${s.at - t0} ms`);
   });
 
+  it('counts WebSockets in GET /metrics: opened, open, closed by code, bytes each way', async () => {
+    let text = '';
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline) {
+      text = (await request(`${f.adminUrl}/metrics`)).text;
+      if (/fulcrum_websockets_closed_total\{code="4001"\} 1/.test(text)) break;
+      await sleep(100);
+    }
+    assert.match(text, /fulcrum_websockets_opened_total \d+/);
+    assert.match(text, /fulcrum_websockets_closed_total\{code="4001"\} 1/);
+    assert.match(text, /fulcrum_websockets_open \d+/);
+    assert.match(text, /fulcrum_websocket_bytes_total\{direction="from_client"\} [1-9]\d{6,}/, 'the 8 MiB message counted');
+    assert.match(text, /fulcrum_websocket_bytes_total\{direction="to_client"\} [1-9]\d{6,}/);
+  });
+
   it('answers pings on the client hop', async () => {
     const ws = await wsConnect(wsUrl(f, '/ping'));
     const pong = new Promise<Buffer>((resolve) => ws.once('pong', resolve));
