@@ -1,0 +1,60 @@
+/**
+ * The benchmark backend: one uWS process answering fixed bodies, fast enough that the proxy in
+ * front of it is what a benchmark measures.
+ *
+ *   GET  /bytes/<n>   n bytes of 'x' (Content-Length), n <= 16 MiB; the buffers are built once
+ *   POST <any path>   reads the whole body, answers "<length>\n"
+ *   anything else     404
+ *
+ * Run as a process: `node dist/scripts/bench/backend.js <port>`; it prints "listening <port>"
+ * on stdout once it accepts connections.
+ */
+import { loadUws, type HttpResponse } from '../../src/uws.js';
+
+const MAX_BYTES = 16 * 1024 * 1024;
+const bodies = new Map<number, Buffer>();
+
+function body(n: number): Buffer {
+  let b = bodies.get(n);
+  if (b === undefined) {
+    b = Buffer.alloc(n, 'x');
+    bodies.set(n, b);
+  }
+  return b;
+}
+
+export function runBackend(port: number): void {
+  const { uws } = loadUws();
+  const app = uws.App();
+  app.get('/bytes/:n', (res, req) => {
+    const n = Number(req.getParameter(0));
+    if (!Number.isInteger(n) || n < 0 || n > MAX_BYTES) {
+      res.writeStatus('400 Bad Request').end('bad size\n');
+      return;
+    }
+    res.end(body(n));
+  });
+  app.post('/*', (res: HttpResponse) => {
+    let len = 0;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    res.onData((ab, isLast) => {
+      len += ab.byteLength;
+      if (isLast && !aborted) res.cork(() => res.end(`${len}\n`));
+    });
+  });
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').end('not found\n');
+  });
+  app.listen('127.0.0.1', port, (ls) => {
+    if (!ls) {
+      process.stderr.write(`backend: cannot listen on 127.0.0.1:${port}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`listening ${port}\n`);
+  });
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) runBackend(Number(process.argv[2] ?? 9101));

@@ -1,0 +1,113 @@
+/**
+ * One load run with autocannon, driven in-process, with every response's latency recorded in
+ * microseconds in an HdrHistogram (autocannon's own histogram has 1 ms resolution, too coarse
+ * for a proxy on loopback).
+ */
+import autocannon from 'autocannon';
+import * as hdr from 'hdr-histogram-js';
+import type { Workload } from './workloads.js';
+
+export interface LoadResult {
+  requests: number;
+  rps: number;
+  errors: number;
+  /** bytes per second received */
+  throughput: number;
+  durationS: number;
+  latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** the latency percentile curve: [percentile, microseconds] */
+  curve: [number, number][];
+  /** counts per latency bin: [upper bound in microseconds, count] */
+  bins: [number, number][];
+  /** the whole histogram, HdrHistogram compressed base64 (hdr.decodeFromCompressedBase64) */
+  histogram: string;
+}
+
+export interface LoadOptions {
+  url: string;
+  workload: Workload;
+  durationS: number;
+  /** called about once a second with the requests completed so far and the seconds elapsed */
+  onTick?: (requests: number, elapsedS: number) => void;
+}
+
+export function requestBody(w: Workload): Buffer | undefined {
+  return w.bodyBytes ? Buffer.alloc(w.bodyBytes, 'y') : undefined;
+}
+
+export function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const w = o.workload;
+  const hist = hdr.build({ bitBucketSize: 32, useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const bins = new Float64Array(BIN_COUNT);
+  const body = requestBody(w);
+  const headers: Record<string, string> = { ...w.headers };
+  if (body) headers['content-type'] = 'application/octet-stream';
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    let elapsed = 0;
+    const inst = autocannon(
+      { url: o.url + w.path, connections: w.connections, duration: o.durationS, method: w.method, headers, body, timeout: 10 },
+      (err, r) => {
+        if (err) return reject(err);
+        const result: LoadResult = {
+          requests: r.requests.total,
+          rps: r.requests.total / (r.duration || o.durationS),
+          errors: r.errors + r.timeouts + r.non2xx + r.mismatches,
+          throughput: r.throughput.total / (r.duration || o.durationS),
+          durationS: r.duration,
+          latencyUs: {
+            p50: hist.getValueAtPercentile(50),
+            p90: hist.getValueAtPercentile(90),
+            p99: hist.getValueAtPercentile(99),
+            p999: hist.getValueAtPercentile(99.9),
+            max: hist.maxValue,
+            mean: Math.round(hist.mean),
+          },
+          curve: percentileCurve(hist),
+          bins: binList(bins),
+          histogram: hdr.encodeIntoCompressedBase64(hist),
+        };
+        hist.destroy();
+        resolve(result);
+      },
+    );
+    inst.on('response', (_c: unknown, status: number, _bytes: number, ms: number) => {
+      if (status < 400) {
+        const us = Math.max(1, Math.round(ms * 1000));
+        hist.recordValue(us);
+        bins[Math.min(BIN_COUNT - 1, Math.floor(Math.log2(us) * BINS_PER_OCTAVE))]!++;
+      }
+      done++;
+    });
+    inst.on('tick', () => {
+      elapsed++;
+      o.onTick?.(done, elapsed);
+    });
+  });
+}
+
+/** percentileCurve samples the histogram at percentiles spaced evenly on a log(1/(1-p)) axis, up to 99.999. */
+function percentileCurve(h: hdr.Histogram): [number, number][] {
+  const out: [number, number][] = [];
+  if (h.totalCount === 0) return out;
+  for (let i = 0; i <= 100; i++) {
+    const p = (1 - Math.pow(10, (-i * 5) / 100)) * 100;
+    out.push([Number(p.toFixed(4)), h.getValueAtPercentile(p)]);
+  }
+  return out;
+}
+
+const BINS_PER_OCTAVE = 4;
+const BIN_COUNT = 27 * BINS_PER_OCTAVE; // up to 2^27 us (134 s)
+
+/** binList turns the quarter-octave bins into [upper bound in microseconds, count], trimmed to the used range. */
+function binList(bins: Float64Array): [number, number][] {
+  let first = bins.findIndex((c) => c > 0);
+  if (first < 0) return [];
+  let last = BIN_COUNT - 1;
+  while (bins[last] === 0) last--;
+  first = Math.max(0, first - 1);
+  const out: [number, number][] = [];
+  for (let i = first; i <= Math.min(BIN_COUNT - 1, last + 1); i++) out.push([Math.round(Math.pow(2, (i + 1) / BINS_PER_OCTAVE)), bins[i]!]);
+  return out;
+}

@@ -1,0 +1,48 @@
+/**
+ * The named benchmark workloads, shared by `fulcrum bench` and native-bench. Adding one is one
+ * entry here: a request (method, path on the bench backend, body size, headers) and a connection
+ * count; `fulcrumConfig` adjusts fulcrum's config for it (e.g. turn a cache or compression on) and
+ * `direct: false` skips the direct-to-backend baseline when it would mean nothing.
+ */
+
+export interface Workload {
+  /** short id used on the command line (--workloads get-100b,post-16k) */
+  name: string;
+  /** what the table shows */
+  title: string;
+  method: 'GET' | 'POST';
+  /** path on the bench backend (scripts/bench/backend.ts) */
+  path: string;
+  /** request body size in bytes (POST) */
+  bodyBytes?: number;
+  /** expected response body size, for a sanity check of the first response */
+  responseBytes: number;
+  connections: number;
+  headers?: Record<string, string>;
+  /** changes to fulcrum's config for this workload (called with a copy of the base config) */
+  fulcrumConfig?: (cfg: Record<string, unknown>) => Record<string, unknown>;
+  /** run the direct-to-backend baseline too (default true) */
+  direct?: boolean;
+  /** part of native-bench's comparison with nginx and HAProxy (default true) */
+  native?: boolean;
+}
+
+export const WORKLOADS: Workload[] = [
+  { name: 'get-100b', title: 'GET 100 B, 64 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 64 },
+  { name: 'get-16k', title: 'GET 16 KiB, 64 conns', method: 'GET', path: '/bytes/16384', responseBytes: 16384, connections: 64 },
+  { name: 'get-256k', title: 'GET 256 KiB, 64 conns', method: 'GET', path: '/bytes/262144', responseBytes: 262144, connections: 64 },
+  { name: 'post-16k', title: 'POST 16 KiB, 64 conns', method: 'POST', path: '/upload', bodyBytes: 16384, responseBytes: 6, connections: 64 },
+  { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000 },
+];
+
+/** selectWorkloads resolves a comma-separated list of names (empty: all). */
+export function selectWorkloads(list: string | undefined, all: Workload[] = WORKLOADS): Workload[] {
+  if (!list) return all;
+  const out: Workload[] = [];
+  for (const n of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const w = all.find((x) => x.name === n);
+    if (!w) throw new Error(`unknown workload ${JSON.stringify(n)}; known: ${all.map((x) => x.name).join(', ')}`);
+    out.push(w);
+  }
+  return out;
+}
