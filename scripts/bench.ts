@@ -28,6 +28,8 @@ percentiles, errors, and fulcrum's CPU and peak RSS.
   --no-direct        skip the direct-to-backend runs
   --pin              pin fulcrum to CPU 0 and the backend and load generator to CPU 1 (taskset)
   --out DIR          where the JSON and HTML reports go (default bench-results)
+  --profile DIR      run fulcrum's workers under node --cpu-prof, profiles written to DIR on exit
+                     (summarise one with: node dist/scripts/bench/profile-summary.js FILE)
 `;
 
 export interface BenchOptions {
@@ -38,6 +40,7 @@ export interface BenchOptions {
   direct: boolean;
   pin: boolean;
   out: string;
+  profileDir: string | null;
 }
 
 export interface BenchRun {
@@ -52,7 +55,7 @@ export interface BenchRun {
 }
 
 function parse(argv: string[]): BenchOptions | null {
-  const o: BenchOptions = { workers: 1, durationS: 10, warmupS: 2, workloads: WORKLOADS, direct: true, pin: false, out: 'bench-results' };
+  const o: BenchOptions = { workers: 1, durationS: 10, warmupS: 2, workloads: WORKLOADS, direct: true, pin: false, out: 'bench-results', profileDir: null };
   const num = (a: string, v: string | undefined): number => {
     const n = Number(v);
     if (!v || !Number.isFinite(n) || n < 0) throw new Error(`${a} needs a number, got ${JSON.stringify(v)}`);
@@ -85,6 +88,9 @@ function parse(argv: string[]): BenchOptions | null {
         break;
       case '--out':
         o.out = argv[++i] ?? o.out;
+        break;
+      case '--profile':
+        o.profileDir = path.resolve(argv[++i] ?? 'prof');
         break;
       case '-h':
       case '--help':
@@ -148,7 +154,8 @@ export async function bench(o: BenchOptions): Promise<BenchRun[]> {
       if (target === 'fulcrum') {
         let f = fulcrums.get(w.fulcrumConfig);
         if (!f) {
-          f = await startFulcrum(backend.port, o.workers, { cpus: cpusFulcrum, config: w.fulcrumConfig });
+          const env = o.profileDir ? { FULCRUM_WORKER_NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profileDir}` } : undefined;
+          f = await startFulcrum(backend.port, o.workers, { cpus: cpusFulcrum, config: w.fulcrumConfig, env });
           fulcrums.set(w.fulcrumConfig, f);
         }
         url = `http://127.0.0.1:${f.port}`;

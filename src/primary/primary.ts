@@ -45,6 +45,8 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)),
     serialization: 'advanced',
+    // e.g. FULCRUM_WORKER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" to profile the workers only
+    execArgv: [...process.execArgv, ...(process.env.FULCRUM_WORKER_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)],
   });
 
   let stopping: Promise<void> | null = null;
