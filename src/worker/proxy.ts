@@ -410,6 +410,12 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
 
   // ---- server -> client ---------------------------------------------------------------------
 
+  corked(fn: () => void): void {
+    const res = this.res;
+    if (res !== null && !this.clientDone) res.cork(fn);
+    else fn();
+  }
+
   onResponseHead(p: ResponseParser): boolean {
     if (this.aborted || !this.res) return false;
     this.parser = p;

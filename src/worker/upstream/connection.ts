@@ -28,10 +28,22 @@ export interface Exchange extends Omit<ResponseSink, 'onResponseError'> {
   onUpstreamFailure(kind: FailureKind, detail: string, beforeResponse: boolean, reusedIdle: boolean): void;
   /** the socket's write buffer drained: more request body may flow */
   onUpstreamDrain(): void;
+  /** corked runs fn at once, inside the client response's cork when there is one (one send per read) */
+  corked(fn: () => void): void;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
 let sharedReadBuffer: Buffer | null = null;
+
+// The read being parsed, for feedRead: exchanges run it inside their client's cork, so that
+// everything one read produces (head, body, end) reaches the client in one send. A module
+// variable and function instead of a closure per read.
+let reading: UpstreamConnection | null = null;
+let readBuf: Buffer | null = null;
+let readLen = 0;
+function feedRead(): void {
+  reading!.parser.feed(readBuf!, 0, readLen);
+}
 
 const enum Phase {
   Connecting,
@@ -129,7 +141,11 @@ export class UpstreamConnection implements ResponseSink {
       this.socket.destroy();
       return false;
     }
-    this.parser.feed(buf, 0, n);
+    reading = this;
+    readBuf = buf;
+    readLen = n;
+    ex.corked(feedRead);
+    reading = readBuf = null;
     if (this.finished) this.release();
     return true;
   }
