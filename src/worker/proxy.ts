@@ -137,6 +137,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   /** body chunks read before a connection was assigned */
   private pending: Buffer[] | null = null;
   private pendingBytes = 0;
+  /** the request head has been written to the connection */
+  private headSent = false;
   private clientPaused = false;
   private aborted = false;
   /** the response status line has been written to the client */
@@ -273,12 +275,15 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     const pending = this.pending;
     if (pending === null && this.bodyMode === BodyMode.None) {
       conn.write(this.head);
+      this.headSent = true;
       conn.requestDone = true;
       return;
     }
+    // no body bytes yet: the head leaves with the first of them, in one send
+    if (pending === null && !this.bodyDone) return;
     const sock = conn.socket;
     sock.cork();
-    conn.write(this.head);
+    this.sendHead(conn);
     if (pending !== null) {
       for (const b of pending) this.writeBody(conn, b);
       this.pending = null;
@@ -357,19 +362,34 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
         (this.pending ??= []).push(b);
         this.pendingBytes += b.length;
         if (this.pendingBytes > PENDING_BODY_LIMIT) this.pauseClient();
-      } else if (isLast) {
+      } else if (isLast || !this.headSent) {
         conn.socket.cork();
-        this.writeBody(conn, b);
-        this.bodyDone = true;
-        this.endBody(conn);
+        if (!this.headSent) this.sendHead(conn);
+        const ok = this.writeBody(conn, b);
+        if (isLast) {
+          this.bodyDone = true;
+          this.endBody(conn);
+        }
         conn.socket.uncork();
+        if (!ok && !isLast) this.pauseClient();
         return;
       } else if (!this.writeBody(conn, b)) this.pauseClient();
     }
     if (isLast) {
       this.bodyDone = true;
-      if (this.conn !== null) this.endBody(this.conn);
+      const conn = this.conn;
+      if (conn !== null) {
+        conn.socket.cork();
+        if (!this.headSent) this.sendHead(conn);
+        this.endBody(conn);
+        conn.socket.uncork();
+      }
     }
+  }
+
+  private sendHead(conn: UpstreamConnection): void {
+    conn.write(this.head);
+    this.headSent = true;
   }
 
   private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
