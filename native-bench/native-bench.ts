@@ -32,10 +32,11 @@ const HELP = `usage: npm run bench:native -- [options]
   --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0)
   --load-gen NAME    wrk or autocannon (default: wrk when available)
   --no-install       never run apt-get; skip what is missing
+  --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
 
-type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy';
+type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy' | 'baseline';
 const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'nginx', 'haproxy'];
 
 interface Options {
@@ -48,6 +49,7 @@ interface Options {
   loadGen: 'wrk' | 'autocannon' | null;
   install: boolean;
   out: string;
+  baseline: string | null;
 }
 
 interface Sample {
@@ -62,7 +64,7 @@ interface Sample {
 }
 
 function parse(argv: string[]): Options | null {
-  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results' };
+  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null };
   const num = (a: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (!v || !Number.isInteger(n) || n < min) throw new Error(`${a} needs an integer >= ${min}, got ${JSON.stringify(v)}`);
@@ -98,6 +100,9 @@ function parse(argv: string[]): Options | null {
         o.loadGen = v;
         break;
       }
+      case '--baseline':
+        o.baseline = path.resolve(argv[++i] ?? '.');
+        break;
       case '--no-install':
         o.install = false;
         break;
@@ -301,6 +306,7 @@ export async function main(argv: string[]): Promise<void> {
     say('wrk asked for but not available');
     process.exit(1);
   }
+  if (o.baseline && !o.targets.includes('baseline')) o.targets = [...o.targets.filter((t) => t !== 'fulcrum'), 'fulcrum', 'baseline'];
   const targets = o.targets.filter((t) => (t === 'nginx' ? ensure('nginx', 'nginx', o!.install) : t === 'haproxy' ? ensure('haproxy', 'haproxy', o!.install) : true));
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'native-bench-'));
@@ -316,6 +322,9 @@ export async function main(argv: string[]): Promise<void> {
       if (t === 'fulcrum') {
         const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: (c) => ({ ...c, logging: { level: 'info' } }) });
         running.set('fulcrum', { target: t, port: f.port, proc: f, pids: f.pids, version: 'fulcrum (this checkout)' });
+      } else if (t === 'baseline' && o.baseline) {
+        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, bin: path.join(o.baseline, 'bin', 'fulcrum.js') });
+        running.set('baseline', { target: t, port: f.port, proc: f, pids: f.pids, version: `fulcrum at ${o.baseline}` });
       } else if (t === 'nginx') running.set(t, await startNginx(dir, backend.port, o.workers, cpuProxy));
       else if (t === 'haproxy') running.set(t, await startHaproxy(dir, backend.port, o.workers, cpuProxy));
     }

@@ -91,7 +91,11 @@ export interface FulcrumProc extends Proc {
 }
 
 /** startFulcrum runs `fulcrum start` in front of one backend with `workers` workers. */
-export async function startFulcrum(backendPort: number, workers: number, opts: { cpus?: string | null; env?: NodeJS.ProcessEnv; config?: (c: Record<string, unknown>) => Record<string, unknown> } = {}): Promise<FulcrumProc> {
+export async function startFulcrum(
+  backendPort: number,
+  workers: number,
+  opts: { cpus?: string | null; env?: NodeJS.ProcessEnv; config?: (c: Record<string, unknown>) => Record<string, unknown>; bin?: string } = {},
+): Promise<FulcrumProc> {
   const port = await freePort();
   const adminPort = await freePort();
   let cfg: Record<string, unknown> = {
@@ -106,7 +110,7 @@ export async function startFulcrum(backendPort: number, workers: number, opts: {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-'));
   const file = path.join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(cfg, null, 2));
-  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [FULCRUM_BIN, 'start', '-c', file]);
+  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [opts.bin ?? FULCRUM_BIN, 'start', '-c', file]);
   const p = await launch(cmd, args, (o) => o.includes('"fulcrum started"'), { what: 'fulcrum', env: opts.env });
   return { ...p, port, pids: () => [p.pid, ...descendants(p.pid)] };
 }
