@@ -65,6 +65,7 @@ export class UpstreamConnection implements ResponseSink {
   /** the response of the current exchange completed during the current read */
   private finished = false;
   private reusedIdle = false;
+  private timeoutMs = -1;
 
   constructor(readonly pool: ConnectionPool) {
     sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -75,7 +76,7 @@ export class UpstreamConnection implements ResponseSink {
       noDelay: true,
       onread: { buffer: sharedReadBuffer, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
     });
-    this.socket.setTimeout(pool.opts.connectTimeoutMs);
+    this.armTimeout(pool.opts.connectTimeoutMs);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('timeout', () => this.onTimeout());
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -103,7 +104,7 @@ export class UpstreamConnection implements ResponseSink {
     this.parser.reset(isHeadRequest);
     if (this.phase === Phase.Idle) {
       this.phase = Phase.Busy;
-      this.socket.setTimeout(this.pool.opts.responseTimeoutMs);
+      this.armTimeout(this.pool.opts.responseTimeoutMs);
     }
   }
 
@@ -126,12 +127,23 @@ export class UpstreamConnection implements ResponseSink {
     this.socket.resume();
   }
 
+  /**
+   * armTimeout sets the socket's inactivity timeout. An unchanged value is left alone: node
+   * allocates a new timer and bound function per setTimeout call, and every read and write
+   * restarts the running timer anyway (the request written next restarts it).
+   */
+  private armTimeout(ms: number): void {
+    if (ms === this.timeoutMs) return;
+    this.timeoutMs = ms;
+    this.socket.setTimeout(ms);
+  }
+
   // ---- socket events ----------------------------------------------------------------------
 
   private onConnect(): void {
     if (this.phase !== Phase.Connecting) return;
     this.phase = this.exchange ? Phase.Busy : Phase.Idle;
-    this.socket.setTimeout(this.exchange ? this.pool.opts.responseTimeoutMs : this.pool.opts.idleTimeoutMs);
+    this.armTimeout(this.exchange ? this.pool.opts.responseTimeoutMs : this.pool.opts.idleTimeoutMs);
   }
 
   private onRead(n: number, buf: Buffer): boolean {
@@ -204,7 +216,7 @@ export class UpstreamConnection implements ResponseSink {
     }
     this.phase = Phase.Idle;
     if (this.socket.isPaused()) this.socket.resume(); // paused for a slow client during the last response
-    this.socket.setTimeout(this.pool.opts.idleTimeoutMs);
+    this.armTimeout(this.pool.opts.idleTimeoutMs);
     this.pool.release(this);
   }
 
