@@ -19,7 +19,7 @@ import path from 'node:path';
 import { requestBody } from '../scripts/bench/load.js';
 import { cpuSeconds, freePort, hasCommand, launch, loadAverage, machine, pinned, ROOT, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs, markdownTable, table } from '../scripts/bench/report.js';
-import { selectWorkloads, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
+import { selectWorkloads, withIdle, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
 import { haproxyConf, nginxConf, wrkScript } from './configs.js';
 
 const HELP = `usage: npm run bench:native -- [options]
@@ -32,6 +32,8 @@ const HELP = `usage: npm run bench:native -- [options]
   --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0)
   --load-gen NAME    wrk or autocannon (default: wrk when available)
   --no-install       never run apt-get; skip what is missing
+  --upstream-idle N  idle upstream connections kept per worker by nginx (keepalive) and fulcrum
+                     (keepAlive.maxIdle) (default 1024: no reconnects at 1,000 clients)
   --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
@@ -50,6 +52,7 @@ interface Options {
   install: boolean;
   out: string;
   baseline: string | null;
+  upstreamIdle: number;
 }
 
 interface Sample {
@@ -64,7 +67,7 @@ interface Sample {
 }
 
 function parse(argv: string[]): Options | null {
-  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null };
+  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
   const num = (a: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (!v || !Number.isInteger(n) || n < min) throw new Error(`${a} needs an integer >= ${min}, got ${JSON.stringify(v)}`);
@@ -100,6 +103,9 @@ function parse(argv: string[]): Options | null {
         o.loadGen = v;
         break;
       }
+      case '--upstream-idle':
+        o.upstreamIdle = num(a, argv[++i], 0);
+        break;
       case '--baseline':
         o.baseline = path.resolve(argv[++i] ?? '.');
         break;
@@ -182,11 +188,11 @@ function childTree(pid: number): number[] {
   }
 }
 
-async function startNginx(dir: string, backendPort: number, workers: number, cpus: string | null): Promise<Running> {
+async function startNginx(dir: string, backendPort: number, workers: number, idle: number, cpus: string | null): Promise<Running> {
   const port = await freePort();
   const bin = findBinary('nginx');
   const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(conf, nginxConf(dir, port, backendPort, workers));
+  writeFileSync(conf, nginxConf(dir, port, backendPort, workers, idle));
   const [cmd, args] = pinned(cpus, bin, ['-p', dir, '-c', conf]);
   const proc = await launch(cmd, args, () => portOpen(port), { what: 'nginx' });
   return { target: 'nginx', port, proc, pids: () => childTree(proc.pid), version: versionOf(bin, ['-v']) };
@@ -320,12 +326,12 @@ export async function main(argv: string[]): Promise<void> {
     running.set('direct', { target: 'direct', port: backend.port, proc: null, pids: () => [], version: 'uWS backend' });
     for (const t of targets) {
       if (t === 'fulcrum') {
-        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: (c) => ({ ...c, logging: { level: 'info' } }) });
+        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: withIdle(o.upstreamIdle) });
         running.set('fulcrum', { target: t, port: f.port, proc: f, pids: f.pids, version: 'fulcrum (this checkout)' });
       } else if (t === 'baseline' && o.baseline) {
-        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, bin: path.join(o.baseline, 'bin', 'fulcrum.js') });
+        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: withIdle(o.upstreamIdle), bin: path.join(o.baseline, 'bin', 'fulcrum.js') });
         running.set('baseline', { target: t, port: f.port, proc: f, pids: f.pids, version: `fulcrum at ${o.baseline}` });
-      } else if (t === 'nginx') running.set(t, await startNginx(dir, backend.port, o.workers, cpuProxy));
+      } else if (t === 'nginx') running.set(t, await startNginx(dir, backend.port, o.workers, o.upstreamIdle, cpuProxy));
       else if (t === 'haproxy') running.set(t, await startHaproxy(dir, backend.port, o.workers, cpuProxy));
     }
     const order = targets.filter((t) => running.has(t));
@@ -410,6 +416,7 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
     `date: ${new Date().toISOString()}`,
     `machine: ${m.cpu}, ${m.cores} CPUs, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}`,
     `versions: ${Object.entries(versions).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
+    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited)`,
     `load generator: ${gen}, one thread; ${o.rounds} alternating rounds of ${o.durationS} s (+${o.warmupS} s warm-up) per target and workload; ${o.workers} worker(s) per proxy${pin ? '; proxies pinned to CPU 0, backend and load generator to CPU 1' : ''}`,
     `load average (1, 5, 15 min) at the first and last run: ${loads[0]} / ${loads[loads.length - 1]}`,
   ];

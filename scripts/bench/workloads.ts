@@ -32,8 +32,19 @@ export const WORKLOADS: Workload[] = [
   { name: 'get-16k', title: 'GET 16 KiB, 64 conns', method: 'GET', path: '/bytes/16384', responseBytes: 16384, connections: 64 },
   { name: 'get-256k', title: 'GET 256 KiB, 64 conns', method: 'GET', path: '/bytes/262144', responseBytes: 262144, connections: 64 },
   { name: 'post-16k', title: 'POST 16 KiB, 64 conns', method: 'POST', path: '/upload', bodyBytes: 16384, responseBytes: 6, connections: 64 },
-  { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000 },
+  // keep as many idle upstream connections as there are clients: with the default (128), the
+  // connections above it are closed on release and reopened by the next burst of requests
+  { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: withIdle(1024) },
 ];
+
+/** withIdle returns a fulcrumConfig that keeps `n` idle connections per server (keepAlive.maxIdle). */
+export function withIdle(n: number): (cfg: Record<string, unknown>) => Record<string, unknown> {
+  return (cfg) => {
+    const ups = cfg.upstreams as Record<string, Record<string, unknown>>;
+    for (const u of Object.values(ups)) u.keepAlive = { ...(u.keepAlive as object | undefined), maxIdle: n };
+    return cfg;
+  };
+}
 
 /** selectWorkloads resolves a comma-separated list of names (empty: all). */
 export function selectWorkloads(list: string | undefined, all: Workload[] = WORKLOADS): Workload[] {
