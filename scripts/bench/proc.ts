@@ -205,5 +205,5 @@ export function loadAverage(): string {
 export function machine(): { cpu: string; cores: number; memGiB: number; kernel: string; node: string; load: string } {
   let cpu = os.cpus()[0]?.model ?? 'unknown';
   cpu = cpu.replace(/\s+/g, ' ').trim();
-  return { cpu, cores: os.availableParallelism(), memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}`, node: process.version, load: loadAverage() };
+  return { cpu, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}`, node: process.version, load: loadAverage() };
 }

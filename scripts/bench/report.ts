@@ -48,7 +48,7 @@ function svgChart(title: string, xLabel: string, yLabel: string, x: Axis, y: Axi
   const W = 520;
   const H = 260;
   const L = 60;
-  const R = 10;
+  const R = 28;
   const T = 24;
   const B = 40;
   const tx = (v: number) => (x.log ? Math.log10(v) : v);
@@ -88,7 +88,10 @@ function niceTicks(max: number, count = 5): [number, string][] {
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const out: [number, string][] = [];
-  for (let v = 0; v <= max + step / 2; v += step) out.push([v, Number(v.toPrecision(6)).toString()]);
+  for (let v = 0; ; v += step) {
+    out.push([v, Number(v.toPrecision(6)).toString()]);
+    if (v >= max) break;
+  }
   return out;
 }
 
