@@ -63,6 +63,11 @@ interface Sample {
   p999Us: number;
   /** CPU time of the proxy's processes per request (null for direct) */
   cpuUsPerRequest: number | null;
+  /** the user and system parts of it */
+  cpuUserUsPerRequest: number | null;
+  cpuSystemUsPerRequest: number | null;
+  /** minor page faults of the proxy's processes per request */
+  faultsPerRequest: number | null;
   load: string;
 }
 
@@ -357,11 +362,14 @@ export async function main(argv: string[]): Promise<void> {
             p99Us: g.p99Us,
             p999Us: g.p999Us,
             cpuUsPerRequest: t === 'direct' || !g.requests ? null : (cpu / g.requests) * 1e6,
+            cpuUserUsPerRequest: t === 'direct' || !g.requests ? null : ((c1.user - c0.user) / g.requests) * 1e6,
+            cpuSystemUsPerRequest: t === 'direct' || !g.requests ? null : ((c1.system - c0.system) / g.requests) * 1e6,
+            faultsPerRequest: t === 'direct' || !g.requests ? null : (c1.minorFaults - c0.minorFaults) / g.requests,
             load: loadAverage(),
           };
           const key = `${w.name}/${t}`;
           samples.set(key, [...(samples.get(key) ?? []), s]);
-          say(`[${k}/${total}] ${w.name} round ${r + 1} ${t}: ${fmtInt(s.rps)} req/s, p99 ${fmtMs(s.p99Us)} ms, ${s.errors} errors${s.cpuUsPerRequest !== null ? `, ${s.cpuUsPerRequest.toFixed(1)} µs CPU/req` : ''}`);
+          say(`[${k}/${total}] ${w.name} round ${r + 1} ${t}: ${fmtInt(s.rps)} req/s, p99 ${fmtMs(s.p99Us)} ms, ${s.errors} errors${s.cpuUsPerRequest !== null ? `, ${s.cpuUsPerRequest.toFixed(1)} µs CPU/req, ${s.faultsPerRequest!.toFixed(2)} faults/req` : ''}`);
         }
       }
     }
@@ -396,7 +404,7 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
       ...(order.includes('fulcrum') && order.includes('direct') ? [(f / med('direct')).toFixed(2)] : []),
     ];
   });
-  const head2 = ['workload', ...order.map((t) => `${t} p50 / p99 / p99.9 ms`), ...order.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req`), 'errors'];
+  const head2 = ['workload', ...order.map((t) => `${t} p50 / p99 / p99.9 ms`), ...order.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req (user+sys)`), 'errors'];
   const rows2 = o.workloads.map((w) => {
     const get = (t: Target) => samples.get(`${w.name}/${t}`) ?? [];
     const lat = (t: Target) => {
@@ -405,8 +413,10 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
       return `${fmtMs(median(xs.map((x) => x.p50Us)))} / ${fmtMs(median(xs.map((x) => x.p99Us)))} / ${fmtMs(median(xs.map((x) => x.p999Us)))}`;
     };
     const cpu = (t: Target) => {
-      const xs = get(t).map((x) => x.cpuUsPerRequest ?? NaN);
-      return xs.length ? median(xs).toFixed(1) : '-';
+      const xs = get(t);
+      if (!xs.length) return '-';
+      const med = (f: (x: Sample) => number | null) => median(xs.map((x) => f(x) ?? NaN)).toFixed(1);
+      return `${med((x) => x.cpuUsPerRequest)} (${med((x) => x.cpuUserUsPerRequest)}+${med((x) => x.cpuSystemUsPerRequest)})`;
     };
     const errors = order.map((t) => get(t).reduce((a, x) => a + x.errors, 0));
     return [w.title, ...order.map(lat), ...order.filter((t) => t !== 'direct').map(cpu), errors.some((e) => e > 0) ? order.map((t, i) => `${t} ${errors[i]}`).join(', ') : '0'];

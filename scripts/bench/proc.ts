@@ -136,21 +136,23 @@ const CLK_TCK = (() => {
   }
 })();
 
-/** cpuSeconds sums user and system time of the given processes (those still alive). */
-export function cpuSeconds(pids: number[]): { user: number; system: number } {
+/** cpuSeconds sums user and system time (and minor page faults) of the given processes (those still alive). */
+export function cpuSeconds(pids: number[]): { user: number; system: number; minorFaults: number } {
   let user = 0;
   let system = 0;
+  let minorFaults = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      minorFaults += Number(f[7]);
       user += Number(f[11]);
       system += Number(f[12]);
     } catch {
       /* gone */
     }
   }
-  return { user: user / CLK_TCK, system: system / CLK_TCK };
+  return { user: user / CLK_TCK, system: system / CLK_TCK, minorFaults };
 }
 
 export function rssBytes(pids: number[]): number {
@@ -168,7 +170,7 @@ export function rssBytes(pids: number[]): number {
 
 /** ResourceMeter measures CPU time and peak RSS (summed over the processes) between start and stop. */
 export class ResourceMeter {
-  private cpu0 = { user: 0, system: 0 };
+  private cpu0 = { user: 0, system: 0, minorFaults: 0 };
   private peak = 0;
   private timer: NodeJS.Timeout | null = null;
   private t0 = 0;
