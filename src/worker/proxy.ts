@@ -179,6 +179,16 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   private chunk: Buffer | null = null;
   private upstreamPaused = false;
   private writableArmed = false;
+  /** inside corked(): requestFinished waits until the cork is released */
+  private inCork = false;
+  private finishPending = false;
+  /**
+   * Pieces of a chunked or close-delimited response that came in the head's read, written after
+   * its cork: uWS 20.30 drops a res.write() that overflows a non-empty cork buffer while the
+   * client socket is backed up (AsyncSocket::uncork returns before writing it).
+   */
+  private deferred: Buffer[] | null = null;
+  private endDeferred = false;
   // PoolWaiter
   poolCancelled = false;
   poolDeadline = 0;
@@ -439,10 +449,25 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
 
   // ---- server -> client ---------------------------------------------------------------------
 
+  /**
+   * corked wraps the read that carries the response head in one cork, so that status, headers
+   * and a body that came with them leave in one send. Later reads need no outer cork: each body
+   * write corks itself.
+   */
   corked(fn: () => void): void {
     const res = this.res;
-    if (res !== null && !this.clientDone) res.cork(fn);
-    else fn();
+    if (res !== null && !this.clientDone && !this.responded) {
+      this.inCork = true;
+      res.cork(fn);
+      this.inCork = false;
+      if (this.deferred !== null || this.endDeferred) this.flushDeferred();
+      // reported only now: a draining worker exits on its last request, and the response
+      // must have left the cork buffer by then
+      if (this.finishPending) {
+        this.finishPending = false;
+        this.host.requestFinished();
+      }
+    } else fn();
   }
 
   onResponseHead(p: ResponseParser): boolean {
@@ -515,6 +540,10 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     const res = this.res;
     if (res === null || this.clientDone) return;
     this.bytesOut += end - start;
+    if (this.inCork && !this.useTryEnd) {
+      (this.deferred ??= []).push(Buffer.from(buf.subarray(start, end)));
+      return;
+    }
     if (this.out !== null) {
       // still waiting for the client to take the previous part: keep this one too
       this.out = Buffer.concat([this.out, buf.subarray(start, end)]);
@@ -605,11 +634,40 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     this.upstreamDone = true;
     this.conn = null; // the connection returns itself to the pool
     if (this.res !== null && !this.clientDone && !this.useTryEnd) {
+      if (this.inCork) {
+        this.endDeferred = true;
+        return;
+      }
       corking = this;
       this.res.cork(corkedEnd);
       corking = null;
     }
     this.maybeFinish();
+  }
+
+  /** flushDeferred writes what the head's read left for after its cork (see `deferred`). */
+  private flushDeferred(): void {
+    const pieces = this.deferred;
+    const end = this.endDeferred;
+    this.deferred = null;
+    this.endDeferred = false;
+    const res = this.res;
+    if (res === null || this.clientDone) return; // aborted or failed meanwhile
+    if (pieces !== null) {
+      for (const b of pieces) {
+        this.chunk = b;
+        corking = this;
+        res.cork(corkedBody);
+        corking = null;
+        this.chunk = null;
+      }
+    }
+    if (end) {
+      corking = this;
+      res.cork(corkedEnd);
+      corking = null;
+      this.maybeFinish();
+    }
   }
 
   endCorked(): void {
@@ -788,6 +846,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     if (this.server !== null) this.server.countEnd();
     if (this.upstream.queue.length !== 0) this.upstream.queue.drain();
     observeFinish(this);
-    this.host.requestFinished();
+    if (this.inCork) this.finishPending = true;
+    else this.host.requestFinished();
   }
 }
