@@ -72,7 +72,7 @@ interface Sample {
 }
 
 function parse(argv: string[]): Options | null {
-  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
+  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false && !w.run), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
   const num = (a: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (!v || !Number.isInteger(n) || n < min) throw new Error(`${a} needs an integer >= ${min}, got ${JSON.stringify(v)}`);

@@ -165,10 +165,10 @@ export async function bench(o: BenchOptions): Promise<BenchRun[]> {
       const label = `[${k}/${plan.length}] ${w.name} ${target === 'direct' ? 'direct' : 'via fulcrum'}`;
       if (o.warmupS > 0) {
         progress.update(`${label}: warming up`);
-        await runLoad({ url, workload: w, durationS: o.warmupS });
+        await (w.run ?? runLoad)({ url, workload: w, durationS: o.warmupS });
       }
       meter?.start();
-      const load = await runLoad({
+      const load = await (w.run ?? runLoad)({
         url,
         workload: w,
         durationS: o.durationS,

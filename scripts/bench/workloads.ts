@@ -2,8 +2,10 @@
  * The named benchmark workloads, shared by `fulcrum bench` and native-bench. Adding one is one
  * entry here: a request (method, path on the bench backend, body size, headers) and a connection
  * count; `fulcrumConfig` adjusts fulcrum's config for it (e.g. turn a cache or compression on) and
- * `direct: false` skips the direct-to-backend baseline when it would mean nothing.
+ * `direct: false` skips the direct-to-backend baseline when it would mean nothing, and `run`
+ * replaces the HTTP load generator (e.g. a WebSocket echo driver; see load.ts for the contract).
  */
+import type { LoadOptions, LoadResult } from './load.js';
 
 export interface Workload {
   /** short id used on the command line (--workloads get-100b,post-16k) */
@@ -25,6 +27,8 @@ export interface Workload {
   direct?: boolean;
   /** part of native-bench's comparison with nginx and HAProxy (default true) */
   native?: boolean;
+  /** a load driver of its own instead of autocannon (its results feed the same table and charts) */
+  run?: (o: LoadOptions) => Promise<LoadResult>;
 }
 
 export const WORKLOADS: Workload[] = [
