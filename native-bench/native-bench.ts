@@ -16,6 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { intArg, parseOptions } from '../scripts/bench/args.js';
 import { requestBody } from '../scripts/bench/load.js';
 import { cpuSeconds, freePort, hasCommand, launch, loadAverage, machine, pinned, ROOT, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs, markdownTable, table } from '../scripts/bench/report.js';
@@ -73,62 +74,32 @@ interface Sample {
 
 function parse(argv: string[]): Options | null {
   const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false && !w.run), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
-  const num = (a: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (!v || !Number.isInteger(n) || n < min) throw new Error(`${a} needs an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case '--duration':
-        o.durationS = num(a, argv[++i], 1);
-        break;
-      case '--warmup':
-        o.warmupS = num(a, argv[++i], 0);
-        break;
-      case '--rounds':
-        o.rounds = num(a, argv[++i], 1);
-        break;
-      case '--workloads':
-        o.workloads = selectWorkloads(argv[++i]);
-        break;
-      case '--targets': {
-        const t = (argv[++i] ?? '').split(',').filter(Boolean);
+  const ok = parseOptions(
+    argv,
+    {
+      '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
+      '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
+      '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
+      '--workloads': (v) => (o.workloads = selectWorkloads(v())),
+      '--targets': (v) => {
+        const t = v().split(',').filter(Boolean);
         for (const x of t) if (!ALL_TARGETS.includes(x as Target)) throw new Error(`unknown target ${JSON.stringify(x)}; known: ${ALL_TARGETS.join(', ')}`);
         o.targets = t as Target[];
-        break;
-      }
-      case '--workers':
-        o.workers = num(a, argv[++i], 1);
-        break;
-      case '--load-gen': {
-        const v = argv[++i];
-        if (v !== 'wrk' && v !== 'autocannon') throw new Error(`--load-gen is wrk or autocannon, got ${JSON.stringify(v)}`);
-        o.loadGen = v;
-        break;
-      }
-      case '--upstream-idle':
-        o.upstreamIdle = num(a, argv[++i], 0);
-        break;
-      case '--baseline':
-        o.baseline = path.resolve(argv[++i] ?? '.');
-        break;
-      case '--no-install':
-        o.install = false;
-        break;
-      case '--out':
-        o.out = argv[++i] ?? o.out;
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(HELP);
-        return null;
-      default:
-        throw new Error(`unknown option ${JSON.stringify(a)}\n\n${HELP}`);
-    }
-  }
-  return o;
+      },
+      '--workers': (v) => (o.workers = intArg('--workers', v(), 1)),
+      '--load-gen': (v) => {
+        const g = v();
+        if (g !== 'wrk' && g !== 'autocannon') throw new Error(`--load-gen is wrk or autocannon, got ${JSON.stringify(g)}`);
+        o.loadGen = g;
+      },
+      '--upstream-idle': (v) => (o.upstreamIdle = intArg('--upstream-idle', v(), 0)),
+      '--baseline': (v) => (o.baseline = path.resolve(v())),
+      '--no-install': () => (o.install = false),
+      '--out': (v) => (o.out = v()),
+    },
+    HELP,
+  );
+  return ok ? o : null;
 }
 
 const say = (s: string) => process.stderr.write(`native-bench: ${s}\n`);

@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { intArg, parseOptions } from './bench/args.js';
 import { runLoad, type LoadResult } from './bench/load.js';
 import { loadAverage, machine, ResourceMeter, startBackend, startFulcrum, type FulcrumProc } from './bench/proc.js';
 import { fmtInt, fmtMiB, fmtMs, htmlReport, table, type ChartGroup } from './bench/report.js';
@@ -56,51 +57,25 @@ export interface BenchRun {
 
 function parse(argv: string[]): BenchOptions | null {
   const o: BenchOptions = { workers: 1, durationS: 10, warmupS: 2, workloads: WORKLOADS, direct: true, pin: false, out: 'bench-results', profileDir: null };
-  const num = (a: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (!v || !Number.isFinite(n) || n < 0) throw new Error(`${a} needs a number, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case '--workers':
-        o.workers = Math.max(1, Math.floor(num(a, argv[++i])));
-        break;
-      case '--duration':
-        o.durationS = Math.max(1, Math.floor(num(a, argv[++i])));
-        break;
-      case '--warmup':
-        o.warmupS = Math.floor(num(a, argv[++i]));
-        break;
-      case '--quick':
+  const ok = parseOptions(
+    argv,
+    {
+      '--workers': (v) => (o.workers = intArg('--workers', v(), 1)),
+      '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
+      '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
+      '--quick': () => {
         o.durationS = 3;
         o.warmupS = 1;
-        break;
-      case '--workloads':
-        o.workloads = selectWorkloads(argv[++i]);
-        break;
-      case '--no-direct':
-        o.direct = false;
-        break;
-      case '--pin':
-        o.pin = true;
-        break;
-      case '--out':
-        o.out = argv[++i] ?? o.out;
-        break;
-      case '--profile':
-        o.profileDir = path.resolve(argv[++i] ?? 'prof');
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(HELP);
-        return null;
-      default:
-        throw new Error(`unknown option ${JSON.stringify(a)}\n\n${HELP}`);
-    }
-  }
-  return o;
+      },
+      '--workloads': (v) => (o.workloads = selectWorkloads(v())),
+      '--no-direct': () => (o.direct = false),
+      '--pin': () => (o.pin = true),
+      '--out': (v) => (o.out = v()),
+      '--profile': (v) => (o.profileDir = path.resolve(v())),
+    },
+    HELP,
+  );
+  return ok ? o : null;
 }
 
 /** Progress prints one updating line on a terminal, and nothing per second otherwise. */
