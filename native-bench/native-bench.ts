@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { intArg, parseOptions } from '../scripts/bench/args.js';
 import { requestBody } from '../scripts/bench/load.js';
-import { cpuSeconds, freePort, hasCommand, launch, loadAverage, machine, pinned, ROOT, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
+import { cpuSeconds, freePort, hasCommand, launch, loadAverage, machine, onInterrupt, pinned, ROOT, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs, markdownTable, table } from '../scripts/bench/report.js';
 import { selectWorkloads, withIdle, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
 import { haproxyConf, nginxConf, wrkScript } from './configs.js';
@@ -296,6 +296,12 @@ export async function main(argv: string[]): Promise<void> {
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, d));
   const backend = await startBackend(cpuOther);
   const running = new Map<Target, Running>();
+  const stopAll = async () => {
+    for (const r of running.values()) await r.proc?.stop();
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const unregister = onInterrupt(stopAll);
   const samples = new Map<string, Sample[]>(); // `${workload}/${target}`
   const m = machine();
   try {
@@ -347,9 +353,8 @@ export async function main(argv: string[]): Promise<void> {
     const versions = Object.fromEntries([...running.values()].map((r) => [r.target, r.version]));
     report(o, gen, pin, order, samples, m, versions);
   } finally {
-    for (const r of running.values()) await r.proc?.stop();
-    await backend.stop();
-    rmSync(dir, { recursive: true, force: true });
+    unregister();
+    await stopAll();
   }
 }
 

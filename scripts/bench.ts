@@ -12,7 +12,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { intArg, parseOptions } from './bench/args.js';
 import { runLoad, type LoadResult } from './bench/load.js';
-import { loadAverage, machine, ResourceMeter, startBackend, startFulcrum, type FulcrumProc } from './bench/proc.js';
+import { loadAverage, machine, onInterrupt, ResourceMeter, startBackend, startFulcrum, type FulcrumProc } from './bench/proc.js';
 import { fmtInt, fmtMiB, fmtMs, htmlReport, table, type ChartGroup } from './bench/report.js';
 import { selectWorkloads, WORKLOADS, type Workload } from './bench/workloads.js';
 
@@ -115,6 +115,11 @@ export async function bench(o: BenchOptions): Promise<BenchRun[]> {
   const backend = await startBackend(cpusOther);
   const direct = `http://127.0.0.1:${backend.port}`;
   const fulcrums = new Map<Workload['fulcrumConfig'] | undefined, FulcrumProc>();
+  const stopAll = async () => {
+    for (const f of fulcrums.values()) await f.stop();
+    await backend.stop();
+  };
+  const unregister = onInterrupt(stopAll);
   const runs: BenchRun[] = [];
   const progress = new Progress();
   const plan = o.workloads.flatMap((w) => [...(o.direct && w.direct !== false ? [[w, 'direct'] as const] : []), [w, 'fulcrum'] as const]);
@@ -163,8 +168,8 @@ export async function bench(o: BenchOptions): Promise<BenchRun[]> {
       progress.done(`${label}: ${fmtInt(load.rps)} req/s, p99 ${fmtMs(load.latencyUs.p99)} ms, ${load.errors} errors`);
     }
   } finally {
-    for (const f of fulcrums.values()) await f.stop();
-    await backend.stop();
+    unregister();
+    await stopAll();
   }
   return runs;
 }

@@ -209,3 +209,21 @@ export function machine(): { cpu: string; cores: number; memGiB: number; kernel:
   cpu = cpu.replace(/\s+/g, ' ').trim();
   return { cpu, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}`, node: process.version, load: loadAverage() };
 }
+
+/**
+ * onInterrupt runs `cleanup` (stop what a benchmark started) when the user presses Ctrl-C or the
+ * process is terminated, then exits 130; the returned function unregisters it.
+ */
+export function onInterrupt(cleanup: () => Promise<void>): () => void {
+  const handler = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\n${sig}: stopping the processes the benchmark started\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
