@@ -24,6 +24,10 @@ test('the bench backend answers sized bodies and reads POST bodies', async () =>
     }
     const p = await request(`${base}/upload`, { method: 'POST', body: Buffer.alloc(16384, 'y') });
     assert.equal(p.text, '16384\n');
+    const j = await request(`${base}/cached/65536`);
+    assert.equal(j.body.length, 65536);
+    assert.equal(j.headers['cache-control'], 'public, max-age=3600');
+    assert.ok(Array.isArray(JSON.parse(j.text)));
     assert.equal((await request(`${base}/nope`)).status, 404);
   } finally {
     await b.stop();

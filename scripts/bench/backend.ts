@@ -3,6 +3,8 @@
  * front of it is what a benchmark measures.
  *
  *   GET  /bytes/<n>   n bytes of 'x' (Content-Length), n <= 16 MiB; the buffers are built once
+ *   GET  /json/<n>    n bytes of compressible JSON (Content-Type: application/json)
+ *   GET  /cached/<n>  the same, cacheable (Cache-Control: public, max-age=3600)
  *   POST <any path>   reads the whole body, answers "<length>\n"
  *   anything else     404
  *
@@ -23,6 +25,30 @@ function body(n: number): Buffer {
   return b;
 }
 
+const jsonBodies = new Map<number, Buffer>();
+
+/** json returns n bytes of a JSON array of small records (compresses like a typical API answer). */
+function json(n: number): Buffer {
+  let b = jsonBodies.get(n);
+  if (b === undefined) {
+    // whole records while they fit, then spaces: valid JSON of exactly n bytes (n >= 2)
+    let s = '[';
+    for (let i = 0; ; i++) {
+      const rec = `${i ? ',' : ''}{"id":${i},"name":"item ${i}","price":${((i * 1.37) % 100).toFixed(2)},"tags":["alpha","beta"]}`;
+      if (s.length + rec.length + 1 > n) break;
+      s += rec;
+    }
+    b = Buffer.from(s.padEnd(Math.max(1, n - 1), ' ') + ']');
+    jsonBodies.set(n, b);
+  }
+  return b;
+}
+
+function sized(req: { getParameter(i: number): string | undefined }): number {
+  const n = Number(req.getParameter(0));
+  return Number.isInteger(n) && n >= 2 && n <= MAX_BYTES ? n : -1;
+}
+
 export function runBackend(port: number): void {
   const { uws } = loadUws();
   const app = uws.App();
@@ -33,6 +59,16 @@ export function runBackend(port: number): void {
       return;
     }
     res.end(body(n));
+  });
+  app.get('/json/:n', (res, req) => {
+    const n = sized(req);
+    if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
+    res.writeHeader('Content-Type', 'application/json').end(json(n));
+  });
+  app.get('/cached/:n', (res, req) => {
+    const n = sized(req);
+    if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
+    res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'public, max-age=3600').end(json(n));
   });
   app.post('/*', (res: HttpResponse) => {
     let len = 0;

@@ -39,7 +39,18 @@ export const WORKLOADS: Workload[] = [
   // keep as many idle upstream connections as there are clients: with the default (128), the
   // connections above it are closed on release and reopened by the next burst of requests
   { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: withIdle(1024) },
+  // fulcrum's own features: nothing to compare with in native-bench's peer configs
+  { name: 'get-64k-cached', title: 'GET 64 KiB JSON, cache hit', method: 'GET', path: '/cached/65536', responseBytes: 65536, connections: 64, fulcrumConfig: withRouteKey('cache', true), native: false },
+  { name: 'get-64k-br', title: 'GET 64 KiB JSON, br compressed', method: 'GET', path: '/json/65536', headers: { 'accept-encoding': 'br' }, responseBytes: 65536, connections: 64, direct: false, native: false },
 ];
+
+/** withRouteKey returns a fulcrumConfig that sets `key` on every route (e.g. cache: true). */
+export function withRouteKey(key: string, value: unknown): (cfg: Record<string, unknown>) => Record<string, unknown> {
+  return (cfg) => {
+    for (const r of cfg.routes as Record<string, unknown>[]) r[key] = value;
+    return cfg;
+  };
+}
 
 /** withIdle returns a fulcrumConfig that keeps `n` idle connections per server (keepAlive.maxIdle). */
 export function withIdle(n: number): (cfg: Record<string, unknown>) => Record<string, unknown> {
