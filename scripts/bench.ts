@@ -24,7 +24,7 @@ percentiles, errors, and fulcrum's CPU and peak RSS.
   --workers N        fulcrum workers (default 1)
   --duration S       seconds measured per run (default 10)
   --warmup S         seconds of unmeasured load before each run (default 2)
-  --quick            --duration 3 --warmup 1 (all workloads in under a minute)
+  --quick            --duration 2 --warmup 1 (all workloads in under a minute)
   --workloads LIST   comma-separated names (default all): ${WORKLOADS.map((w) => w.name).join(', ')}
   --no-direct        skip the direct-to-backend runs
   --pin              pin fulcrum to CPU 0 and the backend and load generator to CPU 1 (taskset)
@@ -64,7 +64,7 @@ function parse(argv: string[]): BenchOptions | null {
       '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
       '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
       '--quick': () => {
-        o.durationS = 3;
+        o.durationS = 2;
         o.warmupS = 1;
       },
       '--workloads': (v) => (o.workloads = selectWorkloads(v())),
