@@ -291,6 +291,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   private attach(conn: UpstreamConnection, fromIdle: boolean): void {
     this.conn = conn;
     conn.assign(this, this.isHead, fromIdle);
+    this.headSent = false; // a new connection (a retry too) has seen nothing of this request
     const pending = this.pending;
     if (pending === null && this.bodyMode === BodyMode.None) {
       conn.write(this.head);
