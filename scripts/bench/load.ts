@@ -3,9 +3,27 @@
  * microseconds in an HdrHistogram (autocannon's own histogram has 1 ms resolution, too coarse
  * for a proxy on loopback).
  */
-import autocannon from 'autocannon';
+import type { EventEmitter } from 'node:events';
+import autocannonUntyped from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import type { Workload } from './workloads.js';
+
+// The part of autocannon's API used here (the package ships no types; scripts/autocannon.d.ts
+// declares the module as untyped).
+interface AutocannonResult {
+  requests: { total: number };
+  throughput: { total: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  mismatches: number;
+  duration: number;
+}
+type Autocannon = (
+  opts: { url: string; connections: number; duration: number; method: string; headers: Record<string, string>; body?: Buffer; timeout: number },
+  cb: (err: Error | null, r: AutocannonResult) => void,
+) => EventEmitter;
+const autocannon = autocannonUntyped as Autocannon;
 
 export interface LoadResult {
   requests: number;
