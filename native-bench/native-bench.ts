@@ -20,7 +20,7 @@ import { intArg, parseOptions } from '../scripts/bench/args.js';
 import { requestBody } from '../scripts/bench/load.js';
 import { cpuSeconds, freePort, hasCommand, launch, loadAverage, machine, onInterrupt, pinned, ROOT, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs, markdownTable, table } from '../scripts/bench/report.js';
-import { selectWorkloads, withIdle, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
+import { manyClients, selectWorkloads, withIdle, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
 import { haproxyConf, nginxConf, wrkScript } from './configs.js';
 
 const HELP = `usage: npm run bench:native -- [options]
@@ -308,7 +308,7 @@ export async function main(argv: string[]): Promise<void> {
     running.set('direct', { target: 'direct', port: backend.port, proc: null, pids: () => [], version: 'uWS backend' });
     for (const t of targets) {
       if (t === 'fulcrum') {
-        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: withIdle(o.upstreamIdle) });
+        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: manyClients(o.upstreamIdle) });
         running.set('fulcrum', { target: t, port: f.port, proc: f, pids: f.pids, version: 'fulcrum (this checkout)' });
       } else if (t === 'baseline' && o.baseline) {
         const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: withIdle(o.upstreamIdle), bin: path.join(o.baseline, 'bin', 'fulcrum.js') });
@@ -402,7 +402,7 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
     `date: ${new Date().toISOString()}`,
     `machine: ${m.cpu}, ${m.cores} CPUs, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}`,
     `versions: ${Object.entries(versions).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
-    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited)`,
+    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers)`,
     `load generator: ${gen}, one thread; ${o.rounds} alternating rounds of ${o.durationS} s (+${o.warmupS} s warm-up) per target and workload; ${o.workers} worker(s) per proxy${pin ? '; proxies pinned to CPU 0, backend and load generator to CPU 1' : ''}`,
     `load average (1, 5, 15 min) at the first and last run: ${loads[0]} / ${loads[loads.length - 1]}`,
   ];

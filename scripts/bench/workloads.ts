@@ -36,13 +36,27 @@ export const WORKLOADS: Workload[] = [
   { name: 'get-16k', title: 'GET 16 KiB, 64 conns', method: 'GET', path: '/bytes/16384', responseBytes: 16384, connections: 64 },
   { name: 'get-256k', title: 'GET 256 KiB, 64 conns', method: 'GET', path: '/bytes/262144', responseBytes: 262144, connections: 64 },
   { name: 'post-16k', title: 'POST 16 KiB, 64 conns', method: 'POST', path: '/upload', bodyBytes: 16384, responseBytes: 6, connections: 64 },
-  // keep as many idle upstream connections as there are clients: with the default (128), the
-  // connections above it are closed on release and reopened by the next burst of requests
-  { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: withIdle(1024) },
+  // one client address with 1,000 connections: see manyClients
+  { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: manyClients(1024) },
   // fulcrum's own features: nothing to compare with in native-bench's peer configs
   { name: 'get-64k-cached', title: 'GET 64 KiB JSON, cache hit', method: 'GET', path: '/cached/65536', responseBytes: 65536, connections: 64, fulcrumConfig: withRouteKey('cache', true), native: false },
   { name: 'get-64k-br', title: 'GET 64 KiB JSON, br compressed', method: 'GET', path: '/json/65536', headers: { 'accept-encoding': 'br' }, responseBytes: 65536, connections: 64, direct: false, native: false },
 ];
+
+/**
+ * manyClients is the config for n connections from one address: n idle upstream connections kept
+ * (with the default 128, the connections above it are closed on release and reopened by the next
+ * burst of requests) and no per-client connection cap (limits.maxConnectionsPerClient, default
+ * 256, would close the excess at once; nginx and HAProxy have no such cap unless configured).
+ */
+export function manyClients(n: number): (cfg: Record<string, unknown>) => Record<string, unknown> {
+  const idle = withIdle(n);
+  return (cfg) => {
+    idle(cfg);
+    cfg.limits = { ...(cfg.limits as object | undefined), maxConnectionsPerClient: 0 };
+    return cfg;
+  };
+}
 
 /** withRouteKey returns a fulcrumConfig that sets `key` on every route (e.g. cache: true). */
 export function withRouteKey(key: string, value: unknown): (cfg: Record<string, unknown>) => Record<string, unknown> {
