@@ -86,6 +86,8 @@ describe('reload under load', () => {
       // 2: two workers, web moves to c (rolled: new workers start before old ones stop)
       await reload({ ...cfg, workers: 2, upstreams: { web: { servers: [{ url: c.url }] }, api: { servers: [{ url: b.url }] } }, routes: [...cfg.routes, { host: '*', pathPrefix: '/api/', upstream: 'api' }] });
       await until(() => (h.seen.get('web:c') ?? 0) > 50, 10_000);
+      // the old worker exits once its keep-alive clients have moved (150 ms without a request)
+      await until(() => f.workerPids().length === 2, 10_000);
       assert.equal(f.workerPids().length, 2);
       // 3: back to one worker, the api route removed (its requests now go to web)
       await reload({ ...cfg, workers: 1, upstreams: { web: { servers: [{ url: c.url }] } } });
