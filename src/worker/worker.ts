@@ -286,7 +286,6 @@ export function runWorker(): void {
     }
     for (const ls of retiring) uws.us_listen_socket_close(ls);
     retiring.clear();
-    for (const u of rt?.upstreams.values() ?? []) u.close();
     if (inFlight === 0) return exitDrained();
     // (the upstream pools stay open: requests still arrive on open client connections)
     // Keep-alive clients still send on their open connections: answer them with
