@@ -194,6 +194,16 @@ export const UpstreamSchema = strict(
         'Failures that are retried (default all): "connect-error" (connection refused or not established: nothing was sent, any method), "error" (connection reset or invalid response before any response byte) and "timeout" (no response head within upstreamResponseMs), both only for idempotent methods (GET HEAD OPTIONS PUT DELETE) or on routes with retryUnsafe.',
     }),
     servers: Type.Array(ServerSchema, { minItems: 1, description: 'The backend servers of this upstream.' }),
+    discovery: Type.Optional(
+      strict(
+        {
+          dnsRefreshMs: Ms('How often host names are resolved again (default 30000).', 30000, 100),
+          srv: Type.Boolean({ default: false, description: 'Resolve "_http._tcp.<host>" SRV records, which give each server\'s port and weight (default false: A/AAAA records, the URL\'s port).' }),
+          resolvers: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'DNS servers to ask, "ip" or "ip:port" (default []: the system\'s, from /etc/resolv.conf).' }),
+        },
+        { description: 'Servers given by host name are resolved at start and every dnsRefreshMs: each address becomes a server (same weight, backup and maxConnections), addresses that disappear are removed (their requests in flight finish). Default: none (a host name is resolved per connection).' },
+      ),
+    ),
     hostHeader: Type.String({
       minLength: 1,
       default: 'client',
@@ -372,6 +382,24 @@ export const RateLimitSchema = strict(
   { description: 'Request rate limit per client (token bucket), shared by all workers through the primary. Over the limit: 429 with Retry-After.' },
 );
 
+export const SharedStateSchema = strict(
+  {
+    redis: strict(
+      {
+        url: Type.String({
+          minLength: 1,
+          pattern: '^rediss?://',
+          description: 'Redis or Valkey server (required): "redis://[user:password@]host:port[/db]", or "rediss://..." for TLS. The password is never printed.',
+        }),
+        keyPrefix: Type.String({ default: 'fulcrum:', description: 'Prefix of every key and channel fulcrum uses (default "fulcrum:"); hosts that share state use the same one.' }),
+        commandTimeoutMs: Ms('A Redis command that takes longer fails and fulcrum carries on with its local state (default 500).', 500),
+      },
+      { description: 'The Redis server the hosts share. Requests never wait for it: the primary talks to it in the background.' },
+    ),
+  },
+  { description: 'State shared by several fulcrum hosts (default: none; each host keeps its own in the primary): sticky sessions, rate-limit buckets, cache purges.' },
+);
+
 const CertFile = (what: string) => Type.String({ minLength: 1, description: `${what} (PEM file, relative to the config file).` });
 const Passphrase = Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Passphrase of an encrypted key (default null). Never printed.' });
 
@@ -529,6 +557,7 @@ export const ConfigSchema = strict(
       { description: 'What clients see of the servers: stripped headers, Server header, error pages.', default: {} },
     ),
     rateLimit: Type.Optional(RateLimitSchema),
+    sharedState: Type.Optional(SharedStateSchema),
     tls: Type.Optional(TlsSchema),
     websocket: strict(
       {
@@ -589,6 +618,7 @@ export type CacheConfig = Static<typeof CacheSchema>;
 export type CompressionConfig = Static<typeof CompressionSchema>;
 export type AccessConfig = Static<typeof AccessSchema>;
 export type RateLimitConfig = Static<typeof RateLimitSchema>;
+export type SharedStateConfig = Static<typeof SharedStateSchema>;
 
 /** jsonSchema returns the JSON Schema document written to config.schema.json. */
 export function jsonSchema(): TSchema {

@@ -7,6 +7,7 @@
 import type { CacheReport, ReportSections } from '../ipc.js';
 import type { AdminServer } from './admin.js';
 import type { Supervisor } from './supervisor.js';
+import type { SharedState } from './shared-state.js';
 
 const PURGE_WAIT_MS = 2000;
 
@@ -15,7 +16,7 @@ export interface CacheApi {
   summary(): Omit<CacheReport, 'lastPurge'> | null;
 }
 
-export function registerCacheApi(admin: AdminServer, sup: Supervisor): CacheApi {
+export function registerCacheApi(admin: AdminServer, sup: Supervisor, shared?: SharedState | null): CacheApi {
   const reports = new Map<number, { pid: number; report: CacheReport }>();
   let purgeId = 0;
   let waiters: (() => void)[] = [];
@@ -28,6 +29,11 @@ export function registerCacheApi(admin: AdminServer, sup: Supervisor): CacheApi 
     waiters = [];
     for (const fn of w) fn();
   };
+  // sharedState: purges are published to the other hosts, whose workers drop the entries too
+  shared?.onMessage('purge', (p) => {
+    const [value, prefix] = p as [string, boolean];
+    sup.broadcastState({ cachePurge: { id: ++purgeId, value, prefix } });
+  });
   const live = () => {
     const pids = new Set(sup.workerPids());
     return [...reports.values()].filter((r) => pids.has(r.pid));
@@ -42,6 +48,7 @@ export function registerCacheApi(admin: AdminServer, sup: Supervisor): CacheApi 
     }
     const id = ++purgeId;
     sup.broadcastState({ cachePurge: { id, value: (url ?? prefix)!, prefix: prefix !== null } });
+    shared?.publish('purge', [(url ?? prefix)!, prefix !== null]);
     const deadline = Date.now() + PURGE_WAIT_MS;
     const expected = sup.workerPids().length;
     for (;;) {

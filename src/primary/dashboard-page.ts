@@ -154,7 +154,7 @@ function render(st) {
       req += m.requests || 0;
     }
     ups.append(el("section", { class: "upstream", "data-upstream": name },
-      el("h2", {}, name, el("span", { class: "sub" }, up.balance + " \\u00b7 " + rps.toFixed(1) + " req/s \\u00b7 " + req + " requests" + cacheText(st))),
+      el("h2", {}, name, el("span", { class: "sub" }, up.balance + " \\u00b7 " + rps.toFixed(1) + " req/s \\u00b7 " + req + " requests" + cacheText(st) + sharedText(st))),
       el("table", {}, el("thead", {}, el("tr", {}, ...["state", "server", "weight", "in flight", "req/s", "errors", "p50", "p99", "req/s (60 s)", "latency", ""].map((t) => el("th", {}, t)))), body)));
   }
   $("upstreams").replaceChildren(ups);
@@ -170,6 +170,11 @@ function cacheText(st) {
   const c = st.cache;
   if (!c || !(c.hits + c.misses > 0)) return "";
   return " \\u00b7 cache hit ratio " + (c.hits / (c.hits + c.misses) * 100).toFixed(1) + "%";
+}
+function sharedText(st) {
+  const s = st.sharedState;
+  if (!s) return "";
+  return s.connected ? " \\u00b7 shared state: redis" : " \\u00b7 shared state: DEGRADED, redis unreachable (local state)";
 }
 function connect() {
   const es = new EventSource("events" + (token ? "?token=" + encodeURIComponent(token) : ""));

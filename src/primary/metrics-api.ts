@@ -12,7 +12,8 @@ export interface MetricsApi {
   close(): void;
 }
 
-export function registerMetricsApi(admin: AdminServer, sup: Supervisor): MetricsApi {
+/** extra: more Prometheus text appended to GET /metrics (e.g. fulcrum_shared_state_up) */
+export function registerMetricsApi(admin: AdminServer, sup: Supervisor, extra?: () => string): MetricsApi {
   const agg = new MetricsAggregator();
   const prev = sup.onReport;
   sup.onReport = (slot, pid, sections) => {
@@ -21,7 +22,7 @@ export function registerMetricsApi(admin: AdminServer, sup: Supervisor): Metrics
   };
   admin.route('GET', '/metrics', () => {
     agg.forgetWorkers(sup.workerPids());
-    return { body: agg.prometheus({ workers: sup.workers() }), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
+    return { body: agg.prometheus({ workers: sup.workers() }) + (extra?.() ?? ''), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
   });
   return {
     agg,

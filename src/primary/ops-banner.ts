@@ -1,5 +1,6 @@
 /** The operations lines of the start banner (and of `fulcrum check`). */
 import type { LoadedConfig } from '../config/load.js';
+import { maskUrl } from './redis-url.js';
 
 /** bannerExtras are the operations lines of the start banner: dashboard, metrics, access log. */
 export function bannerExtras(cfg: LoadedConfig): string[] {
@@ -10,5 +11,6 @@ export function bannerExtras(cfg: LoadedConfig): string[] {
     `  dashboard  ${base}/${token ? '?token=<admin.token>' : ''}`,
     `  metrics    ${base}/metrics  (Prometheus)`,
     `  access log ${access === 'off' ? 'off' : `${access} (${format})`}`,
+    ...(cfg.raw.sharedState ? [`  shared     ${maskUrl(cfg.raw.sharedState.redis.url)}  (sticky sessions, rate limits, cache purges)`] : []),
   ];
 }

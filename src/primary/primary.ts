@@ -22,6 +22,10 @@ import { UpstreamRegistry } from './upstream-state.js';
 import { HealthChecker } from './health-checker.js';
 import { SessionTable } from './sessions.js';
 import { registerUpstreamsApi } from './upstreams-api.js';
+import { SharedState } from './shared-state.js';
+import { shareSessions } from './shared-sessions.js';
+import { shareRateLimits } from './shared-rate-limit.js';
+import { DnsDiscovery } from './dns-discovery.js';
 
 export interface PrimaryHandle {
   supervisor: Supervisor;
@@ -58,6 +62,9 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const registry = new UpstreamRegistry(sup, cfg);
   const checker = new HealthChecker(registry);
   const sessions = new SessionTable(sup, cfg);
+  // sharedState is read at start (changing it needs a restart)
+  const shared = cfg.raw.sharedState ? new SharedState(cfg.raw.sharedState.redis) : null;
+  const sharedSessions = shared ? shareSessions(shared, sessions, () => Object.keys(sup.config.upstreams)) : null;
   registry.onServersChanged = () => checker.sync();
   const prevReport = sup.onReport;
   sup.onReport = (slot, pid, sections) => {
@@ -75,6 +82,10 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
       checker.close();
       registry.close();
       sessions.close();
+      sharedSessions?.close();
+      sharedRates?.close();
+      discovery.close();
+      shared?.close();
       metrics.close();
       watcher?.close();
     }));
@@ -94,28 +105,32 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
     return run.then(() => {
       registry.sync(next);
       sessions.sync(next);
+      void discovery.sync(next);
       admin.setToken(next.raw.admin.token);
       log.info('reloaded', { source, config: file, workers: next.workers });
       return { ok: true, message: 'reloaded' };
     });
   };
 
-  registerUpstreamsApi(admin, sup, registry, (next) => {
+  const applyServers = (next: LoadedConfig) => {
     const run = reloading.then(() => sup.reload(next));
     reloading = run.catch(() => {});
     return run.then(() => {
       registry.sync(next);
       sessions.sync(next);
     });
-  });
-  const cacheApi = registerCacheApi(admin, sup);
+  };
+  registerUpstreamsApi(admin, sup, registry, applyServers);
+  const discovery = new DnsDiscovery(cfg, () => sup.config, applyServers);
+  const cacheApi = registerCacheApi(admin, sup, shared);
   const compressionSummary = registerCompressionStatus(sup);
-  const metrics = registerMetricsApi(admin, sup);
-  const statusBody = () => ({ ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary(), ...metrics.status() });
+  const metrics = registerMetricsApi(admin, sup, shared ? () => shared.prometheus() : undefined);
+  const statusBody = () => ({ ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary(), ...metrics.status(), ...(shared ? { sharedState: shared.status() } : {}) });
   admin.route('GET', '/status', () => ({ body: statusBody() }));
   const dashboard = registerDashboard(admin, statusBody);
   registerAccessApi(admin, sup);
   const rateTable = new RateLimitTable(sup);
+  const sharedRates = shared ? shareRateLimits(shared, rateTable) : null;
   const clientTable = new ClientTable(sup);
   const prevOnReport = sup.onReport;
   sup.onReport = (slot, pid, sections) => {
@@ -130,6 +145,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
 
   await sup.start();
   checker.sync();
+  await discovery.sync(cfg);
   if (stopping) return { supervisor: sup, admin, stop };
   const { host, port } = cfg.raw.listen;
   log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, admin: admin.address, config: file });

@@ -23,6 +23,8 @@ export class RateLimitTable {
   private readonly entries = new Map<string, Entry>();
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  /** sharedState hook (src/primary/shared-rate-limit.ts): requests admitted by this host's workers */
+  onDebit: ((key: string, n: number, rate: number, burst: number) => void) | null = null;
 
   constructor(private readonly sup: Supervisor) {}
 
@@ -56,6 +58,7 @@ export class RateLimitTable {
       e.tokens = Math.max(-e.burst, e.tokens - n);
       e.cur += n;
       this.dirty.add(k);
+      this.onDebit?.(k, n, e.rate, e.burst);
     }
     this.start();
   }
@@ -83,6 +86,22 @@ export class RateLimitTable {
       clearInterval(this.timer);
       this.timer = null;
     }
+  }
+
+  /** setTokens replaces a bucket's tokens with the shared (Redis) value; pushed to the workers with the next push. */
+  setTokens(k: string, tokens: number): void {
+    const now = performance.now();
+    let e = this.entries.get(k);
+    if (e === undefined) {
+      const sc = this.scope(this.sup.config, k);
+      if (!sc) return;
+      e = { tokens: sc[1], at: now, load: 0, cur: 0, rate: sc[0], burst: sc[1] };
+      this.entries.set(k, e);
+    }
+    e.tokens = Math.max(-e.burst, Math.min(e.burst, tokens));
+    e.at = now;
+    this.dirty.add(k);
+    this.start();
   }
 
   /** stats for /status */

@@ -24,6 +24,9 @@ export class SessionTable {
   private pending: [string, string, string][] = [];
   private readonly flushTimer: NodeJS.Timeout;
   private readonly sweepTimer: NodeJS.Timeout;
+  /** sharedState hooks (src/primary/shared-sessions.ts): a worker created (isNew) or moved a session; keys used */
+  onLocalChange: ((name: string, key: string, server: string, isNew: boolean) => void) | null = null;
+  onTouch: ((name: string, keys: string[]) => void) | null = null;
 
   constructor(
     private readonly sup: Supervisor,
@@ -57,7 +60,10 @@ export class SessionTable {
         const prev = t.get(key);
         t.delete(key);
         t.set(key, { server, seen: now });
-        if (!prev || prev.server !== server) this.pending.push([name, key, server]);
+        if (!prev || prev.server !== server) {
+          this.pending.push([name, key, server]);
+          this.onLocalChange?.(name, key, server, !prev);
+        }
         this.evict(name, t);
       }
     }
@@ -65,6 +71,7 @@ export class SessionTable {
       for (const [name, keys] of Object.entries(sections.stickyTouch)) {
         const t = this.tables.get(name);
         if (!t) continue;
+        this.onTouch?.(name, keys);
         for (const key of keys) {
           const s = t.get(key);
           if (!s) continue;
@@ -74,6 +81,28 @@ export class SessionTable {
         }
       }
     }
+  }
+
+  /** apply sets a session learnt from another host (shared state), pushed to the workers with the next flush. */
+  apply(name: string, key: string, server: string): void {
+    const t = this.tables.get(name);
+    if (!t) return;
+    const prev = t.get(key);
+    if (prev?.server === server) return;
+    t.delete(key);
+    t.set(key, { server, seen: Date.now() });
+    this.pending.push([name, key, server]);
+    this.evict(name, t);
+  }
+
+  /** ttlMs of an upstream's sessions (0: the upstream has none) */
+  ttlMs(name: string): number {
+    return (this.specs.get(name)?.sticky.ttlSeconds ?? 0) * 1000;
+  }
+
+  /** maxEntries of an upstream's table (0: the upstream has none) */
+  maxEntries(name: string): number {
+    return this.specs.get(name)?.sticky.maxEntries ?? 0;
   }
 
   private evict(name: string, t: Map<string, Session>): void {
