@@ -14,6 +14,7 @@ import { ClientTable } from './client-table.js';
 import { log, setLogLevel } from '../log.js';
 import { Supervisor } from './supervisor.js';
 import { registerMetricsApi } from './metrics-api.js';
+import { opsMetrics } from './ops-metrics.js';
 import { registerDashboard } from './dashboard.js';
 import { watchConfig } from './config-watch.js';
 import { bannerExtras } from './ops-banner.js';
@@ -124,7 +125,8 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const discovery = new DnsDiscovery(cfg, () => sup.config, applyServers);
   const cacheApi = registerCacheApi(admin, sup, shared);
   const compressionSummary = registerCompressionStatus(sup);
-  const metrics = registerMetricsApi(admin, sup, shared ? () => shared.prometheus() : undefined);
+  const ops = opsMetrics(registry, () => cacheApi.summary(), () => compressionSummary());
+  const metrics = registerMetricsApi(admin, sup, () => ops() + (shared ? shared.prometheus() : ''));
   const statusBody = () => ({ ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary(), ...metrics.status(), ...(shared ? { sharedState: shared.status() } : {}) });
   admin.route('GET', '/status', () => ({ body: statusBody() }));
   const dashboard = registerDashboard(admin, statusBody);

@@ -5,6 +5,18 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from '../../uws.js';
 import { responsePolicy } from './response-policy.js';
+import { counter, type CounterChild } from '../metrics.js';
+
+/** rejections by reason, for fulcrum_rejections_total (edge answers that never reach a server) */
+const REASONS: Record<number, string> = { 400: 'parse', 403: 'deny', 408: 'timeout', 413: 'size', 414: 'size', 429: 'rate', 431: 'size' };
+const rejections = new Map<string, CounterChild>();
+function countRejection(status: number): void {
+  const reason = REASONS[status];
+  if (reason === undefined) return;
+  let c = rejections.get(reason);
+  if (c === undefined) rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
+  c.inc();
+}
 
 const LINES: string[] = [];
 const BODIES: string[] = [];
@@ -20,6 +32,7 @@ export interface HeaderWriter {
 
 /** respondEdge answers `status` with the configured page or a plain-text body; `close` ends the connection after it. */
 export function respondEdge(res: HttpResponse, status: number, close: boolean, requestId?: string, text?: string, extra?: HeaderWriter | null): void {
+  if (requestId === undefined) countRejection(status);
   const policy = responsePolicy();
   const page = policy.page(status);
   res.writeStatus(LINES[status] ?? String(status)).writeHeader('Content-Type', page !== undefined ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
@@ -33,6 +46,7 @@ const RETRY_AFTER: string[] = [];
 
 /** respondTooMany answers 429 with Retry-After (seconds); the connection stays open. */
 export function respondTooMany(res: HttpResponse, retryAfterSeconds: number): void {
+  countRejection(429);
   const s = (RETRY_AFTER[retryAfterSeconds] ??= String(retryAfterSeconds));
   const policy = responsePolicy();
   const page = policy.page(429);
