@@ -3,25 +3,11 @@
  * carry: server health and its transitions, and the cache and compression totals the workers
  * report. Appended to GET /metrics.
  */
+import type { CacheReport, ReportSections } from '../ipc.js';
 import type { UpstreamRegistry } from './upstream-state.js';
 
-interface CacheTotals {
-  entries: number;
-  bytes: number;
-  hits: number;
-  misses: number;
-  stored: number;
-  revalidated: number;
-  staleServed: number;
-  coalesced: number;
-  purged: number;
-}
-interface CompressionTotals {
-  poolTasks: number;
-  mainThreadTasks: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+type CacheTotals = Omit<CacheReport, 'lastPurge'>;
+type CompressionTotals = NonNullable<ReportSections['compression']>;
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
