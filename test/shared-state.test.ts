@@ -9,22 +9,10 @@ import { Redis } from 'ioredis';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
+import { sleep, status, until } from './helpers/wait.js';
 import { redisMissing, startRedis, type RedisServer } from './helpers/redis.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const skip = redisMissing();
-
-async function status(f: Fulcrum) {
-  return JSON.parse((await request(`${f.adminUrl}/status`)).text);
-}
-
-async function until(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('shared state on redis (two hosts)', { skip }, () => {
   let redis: RedisServer;

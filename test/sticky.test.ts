@@ -6,22 +6,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createOrigin, echoHandler, type Origin } from './helpers/origin.js';
-import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
+import { startFulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
+import { sleep, status, until } from './helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function status(f: Fulcrum) {
-  return JSON.parse((await request(`${f.adminUrl}/status`)).text);
-}
-
-async function until(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('sticky sessions', () => {
   it('cookie mode: sets an HttpOnly SameSite=Lax cookie and keeps the session on one server across workers', async () => {
