@@ -2,7 +2,7 @@
 // Bench for shared sticky sessions (issue 8): what a first-seen session costs with
 // sharedState.redis against without. Every request comes without a cookie, so each one creates a
 // new session (the worst case: every session is written to Redis and published). One fulcrum
-// worker, a local redis-server on a free port (Debian's, see scripts/ensure-redis.sh).
+// worker, a local redis-server on a free port (Debian's, see scripts/ensure-test-deps.sh).
 // Usage (after `npm run build`): node scripts/bench-shared-sessions.mjs [seconds=5] [connections=16]
 import http from 'node:http';
 import net from 'node:net';

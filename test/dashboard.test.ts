@@ -1,7 +1,7 @@
 /**
  * The dashboard: the page and its event stream over plain HTTP, then the page in a real browser
  * (Debian's Chromium driven by playwright-core) against a running fulcrum with real backends.
- * The browser test skips, saying why, when /usr/bin/chromium is missing (scripts/ensure-chromium.sh
+ * The browser test skips, saying why, when /usr/bin/chromium is missing (scripts/ensure-test-deps.sh
  * installs it before `npm test`).
  */
 import { describe, it } from 'node:test';
@@ -64,7 +64,7 @@ describe('dashboard', () => {
     }
   });
 
-  it('shows live traffic in Chromium, a killed backend failing, and the drain button', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-chromium.sh as root)`, timeout: 60_000 }, async () => {
+  it('shows live traffic in Chromium, a killed backend failing, and the drain button', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`, timeout: 60_000 }, async () => {
     const { chromium } = await import('playwright-core');
     const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
     const f = await startFulcrum({

@@ -1,6 +1,6 @@
 /**
  * A real redis-server for the shared-state tests, on a free loopback port, with persistence off
- * (`--save "" --appendonly no`). scripts/ensure-redis.sh (npm pretest) installs Debian's
+ * (`--save "" --appendonly no`). scripts/ensure-test-deps.sh (npm pretest) installs Debian's
  * redis-server when it is missing; `redisMissing()` says why a test skips when it could not.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +24,7 @@ export function redisMissing(): string | false {
     execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
     return false;
   } catch {
-    return 'redis-server is not installed (npm test installs it with scripts/ensure-redis.sh when run as root)';
+    return 'redis-server is not installed (npm test installs it with scripts/ensure-test-deps.sh when run as root)';
   }
 }
 
