@@ -199,6 +199,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
   queueDeadline = 0;
   // edge limits: performance.now() of the last body bytes (-1: not reading a body), bytes read
   bodyAt = -1;
+  trackSlot = -1;
   private bodyBytes = 0;
   /** chunked body: connect only when its first bytes arrived (a malformed first chunk reaches no server) */
   private deferConnect = false;
