@@ -7,14 +7,21 @@
  */
 import { Packr } from 'msgpackr';
 import type { Config } from './config/schema.js';
+import type { UpstreamSpec } from './config/load.js';
 
 /** Primary -> worker: the config to run (sent once at start and again on reload). */
 export interface ConfigMsg {
   type: 'config';
   /** generation number, increases with every reload */
   generation: number;
+  /** validated, with every default filled in */
   config: Config;
   workers: number;
+  /**
+   * the upstreams as the primary derived them (without health checks: the primary runs those), so
+   * that workers never load the config schema and its validator (~8 MiB of memory per worker)
+   */
+  upstreams: Record<string, UpstreamSpec>;
 }
 /** Primary -> worker: stop accepting, finish in-flight requests within drainMs, exit 0. */
 export interface ShutdownMsg {
@@ -92,7 +99,7 @@ export interface CachePurge {
   prefix: boolean;
 }
 
-/** MetricsReport: counters as deltas, gauges as current values, latency as encoded hdr histograms. */
+/** MetricsReport: counters as deltas, gauges as current values, latency as bucket counts. */
 export interface MetricsReport {
   /** every registered family: name -> [type, help, label names] */
   families: Record<string, ['counter' | 'gauge', string, string[]]>;
@@ -104,8 +111,8 @@ export interface MetricsReport {
   requests: [string, string, string, string, number][];
   /** fulcrum_upstream_errors_total deltas: [upstream, server, kind, delta] (kind "retry": retries) */
   errors: [string, string, string, number][];
-  /** latency since the previous section: [upstream, server, hdr histogram (encodeIntoCompressedBase64, microseconds), exact sum in microseconds] */
-  latency: [string, string, string, number][];
+  /** latency since the previous section: [upstream, server, [value, count, ...] in microseconds (HdrHistogram buckets, src/util/latency-recorder.ts), sum in microseconds] */
+  latency: [string, string, number[], number][];
 }
 /** Primary -> worker: shared state the primary owns; features add their own optional field. */
 export interface StateMsg {

@@ -4,20 +4,21 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+import { build } from 'hdr-histogram-js';
+import { LatencyRecorder } from '../src/util/latency-recorder.js';
 import { MetricsAggregator } from '../src/primary/metrics-agg.js';
 import type { MetricsReport } from '../src/ipc.js';
 
 function report(latenciesUs: number[], requests: number): MetricsReport {
-  const h = build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
-  for (const v of latenciesUs) h.recordValue(v);
+  const h = new LatencyRecorder();
+  for (const v of latenciesUs) h.record(v);
   return {
     families: {},
     counters: [],
     gauges: [],
     requests: [['*/', 'app', 's1', '2xx', requests]],
     errors: [],
-    latency: [['app', 's1', encodeIntoCompressedBase64(h), latenciesUs.reduce((a, b) => a + b, 0)]],
+    latency: [['app', 's1', h.drain(), latenciesUs.reduce((a, b) => a + b, 0)]],
   };
 }
 
@@ -42,5 +43,33 @@ describe('metrics merge', () => {
     } finally {
       agg.close();
     }
+  });
+
+  it('the worker recorder buckets values exactly as hdr-histogram-js does', () => {
+    const hdr = build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
+    const merged = build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
+    const rec = new LatencyRecorder();
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    // every power of two and its neighbours, then random values over 1 us .. 1 h
+    const values: number[] = [];
+    for (let p = 0; p < 32; p++) values.push(2 ** p - 1, 2 ** p, 2 ** p + 1);
+    for (let i = 0; i < 20_000; i++) values.push(Math.max(1, Math.round(Math.exp(rnd() * Math.log(3_600_000_000)))));
+    for (const v of values) {
+      if (v < 1) continue;
+      hdr.recordValue(v);
+      rec.record(v);
+    }
+    const pairs = rec.drain();
+    for (let i = 0; i < pairs.length; i += 2) merged.recordValueWithCount(pairs[i]!, pairs[i + 1]!);
+    assert.equal(merged.totalCount, hdr.totalCount);
+    for (const q of [1, 10, 50, 90, 99, 99.9, 99.99, 100]) assert.equal(merged.getValueAtPercentile(q), hdr.getValueAtPercentile(q), `p${q}`);
+    // bucket by bucket (JsHistogram internals, not in the package's types)
+    type Raw = { countsArrayLength: number; getCountAtIndex(i: number): number };
+    const a = merged as unknown as Raw;
+    const b = hdr as unknown as Raw;
+    assert.equal(a.countsArrayLength, b.countsArrayLength);
+    for (let i = 0; i < b.countsArrayLength; i++) assert.equal(a.getCountAtIndex(i), b.getCountAtIndex(i), `bucket ${i}`);
+    assert.deepEqual(rec.drain(), [], 'drained');
   });
 });

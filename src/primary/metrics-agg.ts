@@ -8,7 +8,8 @@
  * and the latency histogram of that second, for rates, error ratios, recent percentiles and the
  * dashboard's sparklines.
  */
-import { build, decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { build, type Histogram } from 'hdr-histogram-js';
+import { MAX_LATENCY_US } from '../util/latency-recorder.js';
 import type { MetricsReport } from '../ipc.js';
 
 /** Prometheus buckets of fulcrum_request_duration_seconds (upper bounds, seconds) */
@@ -18,7 +19,6 @@ export const HISTORY_SECONDS = 60;
 /** seconds over which recent rates and percentiles are computed */
 export const WINDOW_SECONDS = 10;
 
-const MAX_LATENCY_US = 3_600_000_000;
 const newHistogram = (): Histogram => build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 2 });
 
 interface Series {
@@ -158,8 +158,9 @@ export class MetricsAggregator {
       if (isError(codeClass)) s.history[0]!.errors += delta;
     }
     for (const [upstream, server, kind, delta] of r.errors) add(this.errors, [upstream, server, kind], delta);
-    for (const [upstream, server, encoded, sumUs] of r.latency) {
-      const h = decodeFromCompressedBase64(encoded);
+    for (const [upstream, server, pairs, sumUs] of r.latency) {
+      const h = newHistogram();
+      for (let i = 0; i + 1 < pairs.length; i += 2) h.recordValueWithCount(pairs[i]!, pairs[i + 1]!);
       const s = this.server(upstream, server);
       s.latency.add(h);
       s.latencySumUs += sumUs;

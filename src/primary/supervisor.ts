@@ -3,8 +3,8 @@
  * at a time when a reload changes what they listen on, and drains them on shutdown.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { decode, sendMsg, type Message, type ReportSections, type StateSections } from '../ipc.js';
-import type { LoadedConfig } from '../config/load.js';
+import { decode, sendMsg, type ConfigMsg, type Message, type ReportSections, type StateSections } from '../ipc.js';
+import type { LoadedConfig, UpstreamSpec } from '../config/load.js';
 import { log } from '../log.js';
 
 const BACKOFF_START_MS = 100;
@@ -67,7 +67,7 @@ export class Supervisor {
       case 'hello':
         this.listening.add(w);
         if (this.stopping) sendMsg(w, { type: 'shutdown', drainMs: this.cfg.raw.timeouts.drainMs });
-        else sendMsg(w, { type: 'config', generation: this.generation, config: this.cfg.raw, workers: this.cfg.workers });
+        else sendMsg(w, configMsg(this.generation, this.cfg));
         break;
       case 'ready':
         this.uwsBuild = msg.uwsBuild;
@@ -130,7 +130,7 @@ export class Supervisor {
     this.generation++;
     const relisten = prev.raw.listen.host !== next.raw.listen.host || prev.raw.listen.port !== next.raw.listen.port;
     if (!relisten && prev.workers === next.workers) {
-      for (const s of this.slots) if (s.worker) sendMsg(s.worker, { type: 'config', generation: this.generation, config: next.raw, workers: next.workers });
+      for (const s of this.slots) if (s.worker) sendMsg(s.worker, configMsg(this.generation, next));
       return;
     }
     // Roll: start each new worker before stopping an old one, so the port keeps answering.
@@ -172,4 +172,11 @@ export class Supervisor {
       }
     });
   }
+}
+
+/** configMsg is what a worker needs of a config (see ConfigMsg). */
+function configMsg(generation: number, cfg: LoadedConfig): ConfigMsg {
+  const upstreams: Record<string, UpstreamSpec> = {};
+  for (const [name, spec] of Object.entries(cfg.upstreams)) upstreams[name] = { ...spec, healthCheck: undefined };
+  return { type: 'config', generation, config: cfg.raw, workers: cfg.workers, upstreams };
 }

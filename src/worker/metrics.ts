@@ -1,7 +1,7 @@
 /**
  * The worker's metrics: a small registry of counters and gauges, plus one latency histogram
- * (hdr-histogram-js) per upstream server. Recording is a number increment or a recordValue, never
- * an allocation; the registry sends deltas to the primary in the batched report (ReportSections
+ * per upstream server (HdrHistogram's bucket layout, src/util/latency-recorder.ts). Recording is a
+ * number increment, never an allocation; the registry sends deltas to the primary in the batched report (ReportSections
  * "metrics"), and the primary merges them exactly (src/primary/metrics-agg.ts).
  *
  * Adding a counter is one line where the event happens, with the child looked up once:
@@ -12,7 +12,7 @@
  *
  * A gauge is read when a report is built: `gauge(name, help, labels, (emit) => emit([..labels], value))`.
  */
-import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { LatencyRecorder } from '../util/latency-recorder.js';
 import { encode, type MetricsReport } from '../ipc.js';
 import { addReporter } from './report.js';
 
@@ -90,13 +90,6 @@ export const ERROR_KINDS = [
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
-/** Longest latency the histograms hold (1 h, in microseconds); longer ones are recorded as this. */
-const MAX_LATENCY_US = 3_600_000_000;
-
-function newHistogram(): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 2 });
-}
-
 /**
  * ServerMetrics is what one upstream server records in this worker; it outlives reloads (the
  * registry keeps it by upstream and server id), so counters stay cumulative.
@@ -109,8 +102,7 @@ export class ServerMetrics {
   retries = 0;
   retriesSent = 0;
   /** latency of finished requests since the last report, in microseconds */
-  readonly latency: Histogram = newHistogram();
-  latencySumUs = 0;
+  readonly latency = new LatencyRecorder();
 
   constructor(
     readonly upstream: string,
@@ -129,9 +121,7 @@ export class ServerMetrics {
 
   /** recordLatency records one finished request's total time in milliseconds. */
   recordLatency(ms: number): void {
-    const us = Math.round(ms * 1000);
-    this.latency.recordValue(us < 1 ? 1 : us > MAX_LATENCY_US ? MAX_LATENCY_US : us);
-    this.latencySumUs += us;
+    this.latency.record(ms * 1000);
   }
 
   countError(kind: ErrorKind): void {
@@ -198,10 +188,9 @@ export function snapshot(): MetricsReport | undefined {
       r.errors.push([m.upstream, m.server, 'retry', m.retries - m.retriesSent]);
       m.retriesSent = m.retries;
     }
-    if (m.latency.totalCount > 0) {
-      r.latency.push([m.upstream, m.server, encodeIntoCompressedBase64(m.latency), m.latencySumUs]);
-      m.latency.reset();
-      m.latencySumUs = 0;
+    if (m.latency.count > 0) {
+      const sumUs = m.latency.sumUs;
+      r.latency.push([m.upstream, m.server, m.latency.drain(), sumUs]);
     }
   }
   return r;

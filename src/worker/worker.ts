@@ -6,7 +6,7 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { decode, sendMsg, type ConfigMsg, type PrimaryToWorker } from '../ipc.js';
-import { validateConfig, type LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/load.js';
 import { CidrSet, formatAddress } from '../net/cidr.js';
 import { log, setLogLevel, setLogRole } from '../log.js';
 import { loadUws, type HttpRequest, type HttpResponse, type ListenSocket, type Uws } from '../uws.js';
@@ -54,7 +54,8 @@ interface Runtime {
 }
 
 function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
-  const cfg = validateConfig(msg.config, 'config');
+  // validated and derived by the primary (ConfigMsg)
+  const cfg: LoadedConfig = { file: 'config', raw: msg.config, workers: msg.workers, upstreams: msg.upstreams };
   const upstreams = new Map<string, Upstream>();
   for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg, prev?.upstreams.get(spec.name)));
   const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream, retryUnsafe: r.retryUnsafe === true }));

@@ -21,7 +21,8 @@
  * drain) from the upgrade until both hops are closed.
  */
 import type { IncomingMessage } from 'node:http';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocketType from 'ws';
 import type { Config } from '../../config/schema.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { log } from '../../log.js';
@@ -38,6 +39,17 @@ import { stickyOut, stickyPick } from '../sticky.js';
 import { downstreamHeaders, subprotocols, upstreamHeaders } from './ws-headers.js';
 
 export type WebSocketSettings = Config['websocket'];
+
+// The `ws` client is loaded on the first upgrade, not at start: ~3 MiB of memory in every worker
+// that never proxies a WebSocket. It is CommonJS, so a synchronous require works inside the uWS
+// handler (the first upgrade of a worker pays a few milliseconds).
+type WebSocket = WebSocketType;
+let WebSocketClass: typeof WebSocketType | null = null;
+function wsClient(): typeof WebSocketType {
+  return (WebSocketClass ??= createRequire(import.meta.url)('ws') as typeof WebSocketType);
+}
+const WS_OPEN = 1;
+const WS_CONNECTING = 0;
 
 /** What the WebSocket proxy reads from the worker's current runtime (swapped on reload). */
 export interface WsRuntime {
@@ -203,7 +215,7 @@ export class WsRelay {
     const t = cfg.raw.timeouts;
     let up: WebSocket;
     try {
-      up = new WebSocket(`ws://${server.spec.hostPort}/`, offered, {
+      up = new (wsClient())(`ws://${server.spec.hostPort}/`, offered, {
         headers: upstreamHeaders(headInfo.head),
         perMessageDeflate: false,
         followRedirects: false,
@@ -367,7 +379,7 @@ export class WsRelay {
   /** onClientMessage runs in uWS's message handler: the ArrayBuffer dies when it returns. */
   onClientMessage(ab: ArrayBuffer, isBinary: boolean): void {
     const up = this.up!;
-    if (up.readyState !== WebSocket.OPEN) return; // the server hop is closing: nothing to relay to
+    if (up.readyState !== WS_OPEN) return; // the server hop is closing: nothing to relay to
     const b = Buffer.copyBytesFrom(new Uint8Array(ab));
     bytesFromClients.inc(b.length);
     up.send(b, isBinary ? BINARY : TEXT);
@@ -419,11 +431,11 @@ export class WsRelay {
       c.end(code, reason);
     }
     const up = this.up!;
-    if (up.readyState === WebSocket.OPEN) {
+    if (up.readyState === WS_OPEN) {
       // a server that does not read would never see a close frame: do not wait for it
       if (up.bufferedAmount > LOW_WATER) up.terminate();
       else up.close(code === 1013 ? 1001 : code, reason);
-    } else if (up.readyState === WebSocket.CONNECTING) up.terminate();
+    } else if (up.readyState === WS_CONNECTING) up.terminate();
   }
 
   /** onClientClose runs in uWS's close handler (also right after fulcrum's own end()). */
@@ -435,7 +447,7 @@ export class WsRelay {
     const up = this.up!;
     if (!this.closingClient) {
       // the client closed (or vanished): tell the server the same
-      if (up.readyState === WebSocket.OPEN) {
+      if (up.readyState === WS_OPEN) {
         try {
           if (code === 1005) up.close();
           else if (closeCodeSendable(code)) up.close(code, Buffer.copyBytesFrom(new Uint8Array(message)));
@@ -445,7 +457,7 @@ export class WsRelay {
         } catch {
           up.terminate();
         }
-      } else if (up.readyState === WebSocket.CONNECTING) up.terminate();
+      } else if (up.readyState === WS_CONNECTING) up.terminate();
     }
     this.maybeFinish();
   }
@@ -474,7 +486,7 @@ export class WsRelay {
   /** sweep runs every idleTimeoutMs / 2: ping a quiet server, drop one silent for idleTimeoutMs. */
   sweep(): void {
     const up = this.up!;
-    if (up.readyState !== WebSocket.OPEN) return;
+    if (up.readyState !== WS_OPEN) return;
     const quiet = tick - this.rxTick;
     if (quiet >= 3) {
       log.info('websocket server hop idle, closing', this.logFields({}));
