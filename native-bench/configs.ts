@@ -3,7 +3,9 @@
  * the settings a performance-minded user of each would pick for a keep-alive reverse proxy of
  * one backend (see BENCHMARKS.md): upstream keep-alive with as many idle connections kept as
  * the benchmark has clients (nginx `keepalive`, fulcrum `keepAlive.maxIdle`; HAProxy keeps every
- * idle connection by default), no access log, bodies kept in memory.
+ * idle connection by default), no access log, bodies kept in memory, and WebSocket upgrades
+ * passed on for the ws-echo workload (nginx: Upgrade and Connection on /echo; HAProxy does it in
+ * http mode by default).
  */
 
 export function nginxConf(dir: string, port: number, backendPort: number, workers: number, idle: number): string {
@@ -39,6 +41,14 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }
+    # the ws-echo workload: WebSocket upgrades passed through
+    location /echo {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 1h;
+    }
   }
 }
 `;
@@ -55,6 +65,8 @@ defaults
   timeout connect 5s
   timeout client 30s
   timeout server 30s
+  # WebSockets (ws-echo) need nothing else in http mode: an upgraded connection is a tunnel
+  timeout tunnel 1h
   option http-keep-alive
   http-reuse always
 frontend fe

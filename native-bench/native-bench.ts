@@ -1,60 +1,35 @@
 /**
- * native-bench: the bench workloads direct to the backend, through fulcrum, nginx and HAProxy,
- * with equal resources, alternating runs (A B C D, A B C D, ...), medians with min-max, and the
- * ratio of fulcrum to each peer. Answers "how much slower or faster than nginx is this, here?".
+ * native-bench: the bench workloads direct to the backend, through fulcrum, nginx, HAProxy and
+ * two Node peers (node:http + http-proxy, fastify + @fastify/http-proxy), with equal resources,
+ * alternating runs (A B C D, A B C D, ...), medians with min-max, and the ratio of fulcrum to
+ * each peer. Answers "how much slower or faster than nginx is this, here?".
  *
  *   npm run bench:native -- [--duration 5] [--rounds 3] [--workloads get-100b,...] [--workers 1]
  *
- * Equal resources: one worker each (nginx worker_processes, HAProxy nbthread, fulcrum workers);
- * with one worker, every proxy is pinned to CPU 0 and the backend and load generator to CPU 1
- * (taskset). The load generator is wrk when installed (it costs less CPU than autocannon), else
- * autocannon in its own process. nginx, HAProxy and wrk are Debian packages: when one is
+ * Equal resources: one worker each (nginx worker_processes, HAProxy nbthread, fulcrum workers,
+ * one Node process per Node peer, node:cluster workers with more); with one worker, every proxy
+ * is pinned to CPU 0 and the backend and load generator to CPU 1 (taskset). The load generator
+ * is wrk when installed (it costs less CPU than autocannon), else autocannon in its own process;
+ * a workload with a driver of its own (ws-echo) runs it in a process of its own
+ * (scripts/bench/run-workload.ts). nginx, HAProxy and wrk are Debian packages: when one is
  * missing, it is installed with apt-get if we can (root, apt-get present), else its runs are
- * skipped with a message.
+ * skipped with a message; the Node peers are dev dependencies (npm ci), skipped when missing.
+ * Before the runs, each target answers each workload once and the answer is checked (status and
+ * body size, or the echo's size), so that a misconfigured peer cannot win by answering errors.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { intArg, parseOptions } from '../scripts/bench/args.js';
-import { requestBody } from '../scripts/bench/load.js';
-import { cpuSeconds, freePort, hasCommand, launch, loadAverage, machine, onInterrupt, pinned, ROOT, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
+import { requestBody, type LoadResult } from '../scripts/bench/load.js';
+import { cpuSeconds, descendants, freePort, hasCommand, launch, loadAverage, machine, onInterrupt, pinned, ROOT, RUN_WORKLOAD_JS, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs, markdownTable, table } from '../scripts/bench/report.js';
-import { manyClients, selectWorkloads, withIdle, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
+import { manyClients, withIdle, type Workload } from '../scripts/bench/workloads.js';
+import { checkWsEcho } from '../scripts/bench/ws-load.js';
 import { haproxyConf, nginxConf, wrkScript } from './configs.js';
-
-const HELP = `usage: npm run bench:native -- [options]
-
-  --duration S       seconds per measured run (default 5)
-  --warmup S         seconds of unmeasured load before each run (default 1)
-  --rounds N         alternations (default 3, at least 1)
-  --workloads LIST   comma-separated (default all): ${WORKLOADS.filter((w) => w.native !== false).map((w) => w.name).join(', ')}
-  --targets LIST     any of direct,fulcrum,nginx,haproxy (default all)
-  --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0)
-  --load-gen NAME    wrk or autocannon (default: wrk when available)
-  --no-install       never run apt-get; skip what is missing
-  --upstream-idle N  idle upstream connections kept per worker by nginx (keepalive) and fulcrum
-                     (keepAlive.maxIdle) (default 1024: no reconnects at 1,000 clients)
-  --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
-  --out DIR          where the JSON and Markdown results go (default bench-results)
-`;
-
-type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy' | 'baseline';
-const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'nginx', 'haproxy'];
-
-interface Options {
-  durationS: number;
-  warmupS: number;
-  rounds: number;
-  workloads: Workload[];
-  targets: Target[];
-  workers: number;
-  loadGen: 'wrk' | 'autocannon' | null;
-  install: boolean;
-  out: string;
-  baseline: string | null;
-  upstreamIdle: number;
-}
+import { NODE_PEERS, parse, type NodePeer, type Options, type Target } from './options.js';
 
 interface Sample {
   rps: number;
@@ -70,36 +45,6 @@ interface Sample {
   /** minor page faults of the proxy's processes per request */
   faultsPerRequest: number | null;
   load: string;
-}
-
-function parse(argv: string[]): Options | null {
-  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: WORKLOADS.filter((w) => w.native !== false && !w.run), targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
-  const ok = parseOptions(
-    argv,
-    {
-      '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
-      '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
-      '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
-      '--workloads': (v) => (o.workloads = selectWorkloads(v())),
-      '--targets': (v) => {
-        const t = v().split(',').filter(Boolean);
-        for (const x of t) if (!ALL_TARGETS.includes(x as Target)) throw new Error(`unknown target ${JSON.stringify(x)}; known: ${ALL_TARGETS.join(', ')}`);
-        o.targets = t as Target[];
-      },
-      '--workers': (v) => (o.workers = intArg('--workers', v(), 1)),
-      '--load-gen': (v) => {
-        const g = v();
-        if (g !== 'wrk' && g !== 'autocannon') throw new Error(`--load-gen is wrk or autocannon, got ${JSON.stringify(g)}`);
-        o.loadGen = g;
-      },
-      '--upstream-idle': (v) => (o.upstreamIdle = intArg('--upstream-idle', v(), 0)),
-      '--baseline': (v) => (o.baseline = path.resolve(v())),
-      '--no-install': () => (o.install = false),
-      '--out': (v) => (o.out = v()),
-    },
-    HELP,
-  );
-  return ok ? o : null;
 }
 
 const say = (s: string) => process.stderr.write(`native-bench: ${s}\n`);
@@ -184,6 +129,45 @@ async function startHaproxy(dir: string, backendPort: number, workers: number, c
   return { target: 'haproxy', port, proc, pids: () => childTree(proc.pid), version: versionOf(bin, ['-v']).split('\n')[0] ?? '' };
 }
 
+const require = createRequire(import.meta.url);
+
+/** the npm packages each Node peer needs (dev dependencies) */
+const PEER_PACKAGES: Record<NodePeer, string[]> = { 'http-proxy': ['http-proxy'], 'fastify-proxy': ['fastify', '@fastify/http-proxy'] };
+
+function packageVersion(pkg: string): string | null {
+  try {
+    const main = require.resolve(pkg);
+    // the package.json of the package that holds `main`
+    for (let d = path.dirname(main); d !== path.dirname(d); d = path.dirname(d)) {
+      try {
+        const j = JSON.parse(readFileSync(path.join(d, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (j.name === pkg) return j.version ?? '?';
+      } catch {
+        /* up */
+      }
+    }
+    return '?';
+  } catch {
+    return null;
+  }
+}
+
+/** nodePeerInstalled says whether the peer's packages resolve, and why it is skipped when not. */
+function nodePeerInstalled(peer: NodePeer): boolean {
+  const missing = PEER_PACKAGES[peer].filter((p) => packageVersion(p) === null);
+  if (missing.length) say(`${peer}: the npm package${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not installed (dev dependencies: run npm ci without --omit=dev): skipping it`);
+  return missing.length === 0;
+}
+
+async function startNodePeer(peer: NodePeer, backendPort: number, workers: number, cpus: string | null): Promise<Running> {
+  const port = await freePort();
+  const script = path.join(ROOT, 'dist', 'native-bench', 'peers', `${peer}.js`);
+  const [cmd, args] = pinned(cpus, process.execPath, [script, String(port), String(backendPort), String(workers)]);
+  const proc = await launch(cmd, args, (out) => out.includes('listening'), { what: peer });
+  const version = PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ') + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
+  return { target: peer, port, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
+}
+
 function versionOf(bin: string, args: string[]): string {
   try {
     const r = execFileSync('sh', ['-c', `"${bin}" ${args.join(' ')} 2>&1`], { encoding: 'utf8' });
@@ -219,7 +203,51 @@ interface GenResult {
   p999Us: number;
 }
 
+/** checkHttp sends the workload's request once; an error message, or null when the answer is right. */
+function checkHttp(url: string, w: Workload): Promise<string | null> {
+  const body = requestBody(w);
+  const headers: Record<string, string> = { ...w.headers };
+  if (body) headers['content-type'] = 'application/octet-stream';
+  return new Promise((resolve) => {
+    const req = http.request(url + w.path, { method: w.method, headers, agent: false, timeout: 10_000 }, (res) => {
+      let n = 0;
+      res.on('data', (d: Buffer) => (n += d.length));
+      res.on('end', () => resolve(res.statusCode !== 200 ? `status ${res.statusCode}` : n !== w.responseBytes ? `a body of ${n} bytes, expected ${w.responseBytes}` : null));
+      res.on('error', (err) => resolve(err.message));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', (err) => resolve(err.message));
+    req.end(body);
+  });
+}
+
+/** checkAnswer checks one target's answer to one workload (HTTP status and body size, or the WebSocket echo). */
+function checkAnswer(url: string, w: Workload): Promise<string | null> {
+  return w.messageBytes !== undefined ? checkWsEcho(url, w) : checkHttp(url, w);
+}
+
+/** runDriver runs a workload's own load driver (e.g. the WebSocket echo) in a process of its own, pinned like wrk. */
+function runDriver(url: string, w: Workload, durationS: number, cpus: string | null): Promise<GenResult> {
+  const [cmd, args] = pinned(cpus, process.execPath, [RUN_WORKLOAD_JS, w.name, url, String(durationS)]);
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    p.on('exit', (code) => {
+      try {
+        const r = JSON.parse(out) as LoadResult;
+        resolve({ requests: r.requests, durationS: r.durationS, errors: r.errors, p50Us: r.latencyUs.p50, p99Us: r.latencyUs.p99, p999Us: r.latencyUs.p999 });
+      } catch {
+        reject(new Error(`the ${w.name} driver printed no result (exit ${code}):\n${out}${err}`));
+      }
+    });
+  });
+}
+
 function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: number, cpus: string | null, dir: string): Promise<GenResult> {
+  if (w.run) return runDriver(url, w, durationS, cpus);
   let cmd: string;
   let args: string[];
   if (gen === 'wrk') {
@@ -289,7 +317,8 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   if (o.baseline && !o.targets.includes('baseline')) o.targets = [...o.targets.filter((t) => t !== 'fulcrum'), 'fulcrum', 'baseline'];
-  const targets = o.targets.filter((t) => (t === 'nginx' ? ensure('nginx', 'nginx', o!.install) : t === 'haproxy' ? ensure('haproxy', 'haproxy', o!.install) : true));
+  const isNodePeer = (t: Target): t is NodePeer => (NODE_PEERS as readonly string[]).includes(t);
+  const targets = o.targets.filter((t) => (t === 'nginx' ? ensure('nginx', 'nginx', o!.install) : t === 'haproxy' ? ensure('haproxy', 'haproxy', o!.install) : isNodePeer(t) ? nodePeerInstalled(t) : true));
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'native-bench-'));
   chmodSync(dir, 0o755); // nginx workers run as nobody
@@ -315,6 +344,25 @@ export async function main(argv: string[]): Promise<void> {
         running.set('baseline', { target: t, port: f.port, proc: f, pids: f.pids, version: `fulcrum at ${o.baseline}` });
       } else if (t === 'nginx') running.set(t, await startNginx(dir, backend.port, o.workers, o.upstreamIdle, cpuProxy));
       else if (t === 'haproxy') running.set(t, await startHaproxy(dir, backend.port, o.workers, cpuProxy));
+      else if (isNodePeer(t)) {
+        try {
+          running.set(t, await startNodePeer(t, backend.port, o.workers, cpuProxy));
+        } catch (err) {
+          say(`${t} did not start (${(err as Error).message.trim().split('\n').slice(0, 3).join(' | ')}): skipping it`);
+        }
+      }
+    }
+    // every target answers every workload right before anything is measured
+    for (const [t, run] of running) {
+      for (const w of o.workloads) {
+        const wrong = await checkAnswer(`http://127.0.0.1:${run.port}`, w);
+        if (wrong === null) continue;
+        if (t === 'direct' || t === 'fulcrum' || t === 'baseline') throw new Error(`${t} answered ${w.name} wrongly: ${wrong}`);
+        say(`${t} answered ${w.name} wrongly (${wrong}): skipping ${t}`);
+        await run.proc?.stop();
+        running.delete(t);
+        break;
+      }
     }
     const order = targets.filter((t) => running.has(t));
     const total = o.workloads.length * o.rounds * order.length;
@@ -403,7 +451,12 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
     `machine: ${m.cpu}, ${m.cores} CPUs, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}`,
     `versions: ${Object.entries(versions).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
     `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers)`,
-    `load generator: ${gen}, one thread; ${o.rounds} alternating rounds of ${o.durationS} s (+${o.warmupS} s warm-up) per target and workload; ${o.workers} worker(s) per proxy${pin ? '; proxies pinned to CPU 0, backend and load generator to CPU 1' : ''}`,
+    ...(order.some((t) => (NODE_PEERS as readonly string[]).includes(t))
+      ? [
+          `Node peers: http-proxy = node:http + http-proxy (proxy.web, proxy.ws) with an http.Agent({ keepAlive: true, maxSockets: 1024 }) to the backend; fastify-proxy = fastify + @fastify/http-proxy (undici pool, its defaults: 128 keep-alive connections), logger off, websocket: true; ${o.workers > 1 ? `node:cluster with ${o.workers} workers each (plus the primary, counted in CPU/request)` : 'one Node process each'}`,
+        ]
+      : []),
+    `load generator: ${gen}, one thread${o.workloads.some((w) => w.run) ? ` (${o.workloads.filter((w) => w.run).map((w) => w.name).join(', ')}: its own driver, scripts/bench/ws-load.ts, in one Node process; messages/s reported as req/s)` : ''}; ${o.rounds} alternating rounds of ${o.durationS} s (+${o.warmupS} s warm-up) per target and workload; ${o.workers} worker(s) per proxy${pin ? '; proxies pinned to CPU 0, backend and load generator to CPU 1' : ''}`,
     `load average (1, 5, 15 min) at the first and last run: ${loads[0]} / ${loads[loads.length - 1]}`,
   ];
   const text = `${setup.join('\n')}\n\nreq/s: median (min–max)\n${table(head1, rows1)}\nlatency (medians) and proxy CPU per request\n${table(head2, rows2)}`;

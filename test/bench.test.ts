@@ -1,17 +1,21 @@
 /**
  * `fulcrum bench` end to end (tiny durations: it checks the harness, never speed), the bench
- * backend's answers, and the peers' generated configs.
+ * backend's answers, native-bench's targets (a 1 s run through the Node peers), and the peers'
+ * generated configs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from './helpers/fulcrum.js';
+import { ROOT, runCli } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
 import { startBackend } from '../scripts/bench/proc.js';
+import { checkWsEcho } from '../scripts/bench/ws-load.js';
 import { haproxyConf, nginxConf, wrkScript } from '../native-bench/configs.js';
-import { selectWorkloads, WORKLOADS } from '../scripts/bench/workloads.js';
+import { ALL_TARGETS, parse } from '../native-bench/options.js';
+import { selectWorkloads, WORKLOADS, wsEcho } from '../scripts/bench/workloads.js';
 
 test('the bench backend answers sized bodies and reads POST bodies', async () => {
   const b = await startBackend();
@@ -29,6 +33,8 @@ test('the bench backend answers sized bodies and reads POST bodies', async () =>
     assert.equal(j.headers['cache-control'], 'public, max-age=3600');
     assert.ok(Array.isArray(JSON.parse(j.text)));
     assert.equal((await request(`${base}/nope`)).status, 404);
+    assert.equal(await checkWsEcho(base, wsEcho(1, 64)), null, 'WebSocket echo on /echo');
+    assert.equal(await checkWsEcho(base, wsEcho(1, 100_000)), null, 'a large message echoed whole');
   } finally {
     await b.stop();
   }
@@ -36,10 +42,11 @@ test('the bench backend answers sized bodies and reads POST bodies', async () =>
 
 test('fulcrum bench runs workloads direct and through fulcrum and writes the reports', async () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-test-'));
-  const r = await runCli(['bench', '--duration', '1', '--warmup', '0', '--workloads', 'get-100b,post-16k', '--out', out]);
+  const r = await runCli(['bench', '--duration', '1', '--warmup', '0', '--workloads', 'get-100b,post-16k,ws-echo', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /GET 100 B, 64 conns\s+direct/);
   assert.match(r.stdout, /POST 16 KiB, 64 conns\s+fulcrum \(1w\)/);
+  assert.match(r.stdout, /WebSocket echo 64 B, 64 conns\s+fulcrum \(1w\)/);
   const files = readdirSync(out);
   const json = files.find((f) => f.endsWith('.json'));
   const html = files.find((f) => f.endsWith('.html'));
@@ -47,7 +54,7 @@ test('fulcrum bench runs workloads direct and through fulcrum and writes the rep
   const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as { runs: { workload: string; target: string; load: { requests: number; errors: number; curve: unknown[] }; proxy: { peakRssBytes: number } | null }[] };
   assert.deepEqual(
     report.runs.map((x) => `${x.workload}/${x.target}`),
-    ['get-100b/direct', 'get-100b/fulcrum', 'post-16k/direct', 'post-16k/fulcrum'],
+    ['get-100b/direct', 'get-100b/fulcrum', 'post-16k/direct', 'post-16k/fulcrum', 'ws-echo/direct', 'ws-echo/fulcrum'],
   );
   for (const run of report.runs) {
     assert.ok(run.load.requests > 0, `${run.workload}/${run.target} completed requests`);
@@ -77,4 +84,46 @@ test('peer configs listen on 127.0.0.1 only and keep upstream connections alive'
   assert.deepEqual(h.match(/^\s*bind .*$/gm)?.map((l) => l.trim()), ['bind 127.0.0.1:18081']);
   assert.match(h, /nbthread 1/);
   assert.match(wrkScript('POST', 16384), /string\.rep\("y", 16384\)/);
+});
+
+test('peer configs pass WebSocket upgrades on (ws-echo)', () => {
+  const n = nginxConf('/tmp/x', 18080, 19000, 1, 1024);
+  assert.match(n, /location \/echo \{[^}]*proxy_set_header Upgrade \$http_upgrade;[^}]*proxy_set_header Connection "upgrade";/);
+  assert.match(haproxyConf(18081, 19000, 1), /mode http/);
+});
+
+test('native-bench knows the Node peers and the ws-echo workload', () => {
+  const d = parse([])!;
+  assert.deepEqual(d.targets, ALL_TARGETS);
+  for (const t of ['http-proxy', 'fastify-proxy']) assert.ok(d.targets.includes(t as never), `${t} is a default target`);
+  assert.ok(d.workloads.some((w) => w.name === 'ws-echo'), 'ws-echo is a default workload');
+  assert.ok(!d.workloads.some((w) => w.native === false), 'fulcrum-only workloads are not in the default list');
+  assert.deepEqual(parse(['--targets', 'fulcrum,http-proxy,fastify-proxy'])!.targets, ['fulcrum', 'http-proxy', 'fastify-proxy']);
+  assert.throws(() => parse(['--targets', 'fulcrum,express']), /unknown target "express"; known: direct, fulcrum, nginx, haproxy, http-proxy, fastify-proxy/);
+});
+
+test('native-bench runs the Node peers (HTTP and WebSocket) and writes their samples', async () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
+  const args = ['--targets', 'http-proxy,fastify-proxy', '--workloads', 'get-100b,ws-echo', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /skipping/, 'both peers installed, started and answered right');
+  assert.match(r.stdout, /http-proxy req\/s\s+fastify-proxy req\/s/);
+  const json = readdirSync(out).find((f) => f.endsWith('.json'));
+  assert.ok(json);
+  const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as { samples: Record<string, { rps: number; errors: number; cpuUsPerRequest: number | null }[]>; versions: Record<string, string> };
+  assert.deepEqual(Object.keys(report.samples).sort(), ['get-100b/fastify-proxy', 'get-100b/http-proxy', 'ws-echo/fastify-proxy', 'ws-echo/http-proxy']);
+  for (const [k, [s]] of Object.entries(report.samples)) {
+    assert.ok(s!.rps > 0, `${k} answered`);
+    assert.equal(s!.errors, 0, `${k} had errors`);
+    assert.ok(s!.cpuUsPerRequest !== null && s!.cpuUsPerRequest > 0, `${k} CPU measured`);
+  }
+  assert.match(report.versions['fastify-proxy']!, /fastify \d+\.\d+\.\d+ \+ @fastify\/http-proxy/);
 });

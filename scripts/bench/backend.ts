@@ -6,6 +6,7 @@
  *   GET  /json/<n>    n bytes of compressible JSON (Content-Type: application/json)
  *   GET  /cached/<n>  the same, cacheable (Cache-Control: public, max-age=3600)
  *   POST <any path>   reads the whole body, answers "<length>\n"
+ *   WS   /echo        a WebSocket that echoes every message (text as text, binary as binary)
  *   anything else     404
  *
  * Run as a process: `node dist/scripts/bench/backend.js <port>`; it prints "listening <port>"
@@ -69,6 +70,11 @@ export function runBackend(port: number): void {
     const n = sized(req);
     if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
     res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'public, max-age=3600').end(json(n));
+  });
+  app.ws('/echo', {
+    maxPayloadLength: 16 * 1024 * 1024,
+    idleTimeout: 0,
+    message: (ws, msg, isBinary) => void ws.send(msg, isBinary),
   });
   app.post('/*', (res: HttpResponse) => {
     let len = 0;

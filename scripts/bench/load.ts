@@ -53,10 +53,44 @@ export function requestBody(w: Workload): Buffer | undefined {
   return w.bodyBytes ? Buffer.alloc(w.bodyBytes, 'y') : undefined;
 }
 
+/**
+ * LatencyRecorder collects latencies in microseconds (an HdrHistogram and quarter-octave bins)
+ * and turns them into the latency part of a LoadResult; every load driver uses it.
+ */
+export class LatencyRecorder {
+  private readonly hist = hdr.build({ bitBucketSize: 32, useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  private readonly bins = new Float64Array(BIN_COUNT);
+
+  record(us: number): void {
+    us = Math.max(1, Math.round(us));
+    this.hist.recordValue(us);
+    this.bins[Math.min(BIN_COUNT - 1, Math.floor(Math.log2(us) * BINS_PER_OCTAVE))]!++;
+  }
+
+  /** summary returns the percentiles, curve, bins and encoded histogram, and frees the histogram. */
+  summary(): Pick<LoadResult, 'latencyUs' | 'curve' | 'bins' | 'histogram'> {
+    const h = this.hist;
+    const out = {
+      latencyUs: {
+        p50: h.getValueAtPercentile(50),
+        p90: h.getValueAtPercentile(90),
+        p99: h.getValueAtPercentile(99),
+        p999: h.getValueAtPercentile(99.9),
+        max: h.maxValue,
+        mean: Math.round(h.mean),
+      },
+      curve: percentileCurve(h),
+      bins: binList(this.bins),
+      histogram: hdr.encodeIntoCompressedBase64(h),
+    };
+    h.destroy();
+    return out;
+  }
+}
+
 export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const w = o.workload;
-  const hist = hdr.build({ bitBucketSize: 32, useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  const bins = new Float64Array(BIN_COUNT);
+  const lat = new LatencyRecorder();
   const body = requestBody(w);
   const headers: Record<string, string> = { ...w.headers };
   if (body) headers['content-type'] = 'application/octet-stream';
@@ -67,34 +101,18 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
       { url: o.url + w.path, connections: w.connections, duration: o.durationS, method: w.method, headers, body, timeout: 10 },
       (err, r) => {
         if (err) return reject(err);
-        const result: LoadResult = {
+        resolve({
           requests: r.requests.total,
           rps: r.requests.total / (r.duration || o.durationS),
           errors: r.errors + r.timeouts + r.non2xx + r.mismatches,
           throughput: r.throughput.total / (r.duration || o.durationS),
           durationS: r.duration,
-          latencyUs: {
-            p50: hist.getValueAtPercentile(50),
-            p90: hist.getValueAtPercentile(90),
-            p99: hist.getValueAtPercentile(99),
-            p999: hist.getValueAtPercentile(99.9),
-            max: hist.maxValue,
-            mean: Math.round(hist.mean),
-          },
-          curve: percentileCurve(hist),
-          bins: binList(bins),
-          histogram: hdr.encodeIntoCompressedBase64(hist),
-        };
-        hist.destroy();
-        resolve(result);
+          ...lat.summary(),
+        });
       },
     );
     inst.on('response', (_c: unknown, status: number, _bytes: number, ms: number) => {
-      if (status < 400) {
-        const us = Math.max(1, Math.round(ms * 1000));
-        hist.recordValue(us);
-        bins[Math.min(BIN_COUNT - 1, Math.floor(Math.log2(us) * BINS_PER_OCTAVE))]!++;
-      }
+      if (status < 400) lat.record(ms * 1000);
       done++;
     });
     inst.on('tick', () => {

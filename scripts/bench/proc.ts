@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 /** the checkout's root (dist/scripts/bench/ -> ../../..) */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BACKEND_JS = path.join(ROOT, 'dist', 'scripts', 'bench', 'backend.js');
+/** runs a workload's own load driver in a process of its own (native-bench) */
+export const RUN_WORKLOAD_JS = path.join(ROOT, 'dist', 'scripts', 'bench', 'run-workload.js');
 export const FULCRUM_BIN = path.join(ROOT, 'bin', 'fulcrum.js');
 
 export function freePort(): Promise<number> {
@@ -94,7 +96,7 @@ export interface FulcrumProc extends Proc {
 export async function startFulcrum(
   backendPort: number,
   workers: number,
-  opts: { cpus?: string | null; env?: NodeJS.ProcessEnv; config?: (c: Record<string, unknown>) => Record<string, unknown>; bin?: string } = {},
+  opts: { cpus?: string | null; env?: NodeJS.ProcessEnv; config?: (c: Record<string, unknown>) => Record<string, unknown>; bin?: string; /** node flags for fulcrum's processes (workers inherit them) */ nodeArgs?: string[] } = {},
 ): Promise<FulcrumProc> {
   const port = await freePort();
   const adminPort = await freePort();
@@ -110,7 +112,7 @@ export async function startFulcrum(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-'));
   const file = path.join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(cfg, null, 2));
-  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [opts.bin ?? FULCRUM_BIN, 'start', '-c', file]);
+  const [cmd, args] = pinned(opts.cpus ?? null, process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? FULCRUM_BIN, 'start', '-c', file]);
   const p = await launch(cmd, args, (o) => o.includes('"fulcrum started"'), { what: 'fulcrum', env: opts.env });
   return { ...p, port, pids: () => [p.pid, ...descendants(p.pid)] };
 }

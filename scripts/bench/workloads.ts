@@ -6,6 +6,7 @@
  * replaces the HTTP load generator (e.g. a WebSocket echo driver; see load.ts for the contract).
  */
 import type { LoadOptions, LoadResult } from './load.js';
+import { runWsEcho } from './ws-load.js';
 
 export interface Workload {
   /** short id used on the command line (--workloads get-100b,post-16k) */
@@ -17,6 +18,8 @@ export interface Workload {
   path: string;
   /** request body size in bytes (POST) */
   bodyBytes?: number;
+  /** a WebSocket workload: the size of each message in bytes (see ws-load.ts) */
+  messageBytes?: number;
   /** expected response body size, for a sanity check of the first response */
   responseBytes: number;
   connections: number;
@@ -38,10 +41,20 @@ export const WORKLOADS: Workload[] = [
   { name: 'post-16k', title: 'POST 16 KiB, 64 conns', method: 'POST', path: '/upload', bodyBytes: 16384, responseBytes: 6, connections: 64 },
   // one client address with 1,000 connections: see manyClients
   { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: manyClients(1024) },
+  // messages per second, reported as req/s
+  wsEcho(64, 64),
   // fulcrum's own features: nothing to compare with in native-bench's peer configs
   { name: 'get-64k-cached', title: 'GET 64 KiB JSON, cache hit', method: 'GET', path: '/cached/65536', responseBytes: 65536, connections: 64, fulcrumConfig: withRouteKey('cache', true), native: false },
   { name: 'get-64k-br', title: 'GET 64 KiB JSON, br compressed', method: 'GET', path: '/json/65536', headers: { 'accept-encoding': 'br' }, responseBytes: 65536, connections: 64, direct: false, native: false },
 ];
+
+/**
+ * wsEcho is the WebSocket echo workload: `connections` WebSockets to the backend's /echo, each
+ * sending its next `bytes`-byte message when the previous one's echo arrives (scripts/bench/ws-load.ts).
+ */
+export function wsEcho(connections: number, bytes: number): Workload {
+  return { name: 'ws-echo', title: `WebSocket echo ${bytes} B, ${connections} conns`, method: 'GET', path: '/echo', messageBytes: bytes, responseBytes: bytes, connections, run: runWsEcho };
+}
 
 /**
  * manyClients is the config for n connections from one address: n idle upstream connections kept

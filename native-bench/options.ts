@@ -1,0 +1,75 @@
+/** native-bench's command line: targets, workloads and the options (a module of its own so tests can check it). */
+import path from 'node:path';
+import { intArg, parseOptions } from '../scripts/bench/args.js';
+import { selectWorkloads, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
+
+/** the workloads native-bench can run on every target (the others use fulcrum-only features) */
+export const NATIVE_WORKLOADS = WORKLOADS.filter((w) => w.native !== false);
+
+export const HELP = `usage: npm run bench:native -- [options]
+
+  --duration S       seconds per measured run (default 5)
+  --warmup S         seconds of unmeasured load before each run (default 1)
+  --rounds N         alternations (default 3, at least 1)
+  --workloads LIST   comma-separated (default all): ${NATIVE_WORKLOADS.map((w) => w.name).join(', ')}
+  --targets LIST     any of direct,fulcrum,nginx,haproxy,http-proxy,fastify-proxy (default all)
+  --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0);
+                     the Node peers run N node:cluster workers
+  --load-gen NAME    wrk or autocannon (default: wrk when available; ws-echo has its own driver)
+  --no-install       never run apt-get; skip what is missing
+  --upstream-idle N  idle upstream connections kept per worker by nginx (keepalive) and fulcrum
+                     (keepAlive.maxIdle) (default 1024: no reconnects at 1,000 clients)
+  --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
+  --out DIR          where the JSON and Markdown results go (default bench-results)
+`;
+
+export type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy' | 'http-proxy' | 'fastify-proxy' | 'baseline';
+export const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy'];
+/** the Node peers: a script each under native-bench/peers/ */
+export const NODE_PEERS = ['http-proxy', 'fastify-proxy'] as const;
+export type NodePeer = (typeof NODE_PEERS)[number];
+
+export interface Options {
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  workloads: Workload[];
+  targets: Target[];
+  workers: number;
+  loadGen: 'wrk' | 'autocannon' | null;
+  install: boolean;
+  out: string;
+  baseline: string | null;
+  upstreamIdle: number;
+}
+
+/** parse reads the command line; null after printing the help; throws on a bad option. */
+export function parse(argv: string[]): Options | null {
+  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: NATIVE_WORKLOADS, targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
+  const ok = parseOptions(
+    argv,
+    {
+      '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
+      '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
+      '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
+      '--workloads': (v) => (o.workloads = selectWorkloads(v())),
+      '--targets': (v) => {
+        const t = v().split(',').map((x) => x.trim()).filter(Boolean);
+        for (const x of t) if (!ALL_TARGETS.includes(x as Target)) throw new Error(`unknown target ${JSON.stringify(x)}; known: ${ALL_TARGETS.join(', ')}`);
+        o.targets = t as Target[];
+      },
+      '--workers': (v) => (o.workers = intArg('--workers', v(), 1)),
+      '--load-gen': (v) => {
+        const g = v();
+        if (g !== 'wrk' && g !== 'autocannon') throw new Error(`--load-gen is wrk or autocannon, got ${JSON.stringify(g)}`);
+        o.loadGen = g;
+      },
+      '--upstream-idle': (v) => (o.upstreamIdle = intArg('--upstream-idle', v(), 0)),
+      '--baseline': (v) => (o.baseline = path.resolve(v())),
+      '--no-install': () => (o.install = false),
+      '--out': (v) => (o.out = v()),
+    },
+    HELP,
+  );
+  return ok ? o : null;
+}
