@@ -568,7 +568,8 @@ describe('websocket: balancing and lifecycle', () => {
       assert.equal(r.code, 1001);
       assert.ok(r.at - t0 >= 1200, `closed ${r.at - t0} ms after SIGTERM, not before drainMs`);
       assert.equal((await sc).code, 1001);
-      assert.equal(await f.exited, 0);
+      const code = await f.exited;
+      assert.equal(code, 0, `fulcrum exited with ${code}; its log:\n${f.logs().slice(-4000)}`);
     } finally {
       await f.stop();
       await a.close();
