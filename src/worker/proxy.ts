@@ -489,9 +489,14 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
       this.clientDone = true;
       return true;
     }
-    corking = this;
-    this.res.cork(corkedHead);
-    corking = null;
+    // inside the read's cork already (corked()): a nested res.cork would cost a call into uWS
+    // and back into JavaScript for nothing
+    if (this.inCork) this.writeHeadCorked();
+    else {
+      corking = this;
+      this.res.cork(corkedHead);
+      corking = null;
+    }
     return true;
   }
 
@@ -553,9 +558,12 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
       return;
     }
     this.chunk = buf.subarray(start, end);
-    corking = this;
-    res.cork(corkedBody);
-    corking = null;
+    if (this.inCork) this.writeBodyCorked();
+    else {
+      corking = this;
+      res.cork(corkedBody);
+      corking = null;
+    }
     this.chunk = null;
   }
 
