@@ -572,6 +572,14 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     const res = this.res!;
     const chunk = this.chunk!;
     if (this.useTryEnd) {
+      if (chunk.length === this.total && this.bytesOut === this.total) {
+        // the whole body in one piece (most responses): end() sends what the socket takes and
+        // keeps the rest (at most one 64 KiB read) in uWS's buffer; no offset bookkeeping, and no
+        // [ok, done] array from tryEnd
+        res.end(chunk);
+        this.clientDone = true;
+        return;
+      }
       const base = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.total);
       if (done) {
