@@ -132,7 +132,7 @@ async function startHaproxy(dir: string, backendPort: number, workers: number, c
 const require = createRequire(import.meta.url);
 
 /** the npm packages each Node peer needs (dev dependencies) */
-const PEER_PACKAGES: Record<NodePeer, string[]> = { 'http-proxy': ['http-proxy'], 'fastify-proxy': ['fastify', '@fastify/http-proxy'] };
+const PEER_PACKAGES: Record<NodePeer, string[]> = { 'http-proxy': ['http-proxy'], 'fastify-proxy': ['fastify', '@fastify/http-proxy'], 'uws-floor': [] };
 
 function packageVersion(pkg: string): string | null {
   try {
@@ -164,7 +164,8 @@ async function startNodePeer(peer: NodePeer, backendPort: number, workers: numbe
   const script = path.join(ROOT, 'dist', 'native-bench', 'peers', `${peer}.js`);
   const [cmd, args] = pinned(cpus, process.execPath, [script, String(port), String(backendPort), String(workers)]);
   const proc = await launch(cmd, args, (out) => out.includes('listening'), { what: peer });
-  const version = PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ') + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
+  const what = peer === 'uws-floor' ? 'bare uWS front + node:net keep-alive client (native-bench/peers/uws-floor.ts)' : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
+  const version = what + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
   return { target: peer, port, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
 }
 

@@ -12,7 +12,10 @@ export const HELP = `usage: npm run bench:native -- [options]
   --warmup S         seconds of unmeasured load before each run (default 1)
   --rounds N         alternations (default 3, at least 1)
   --workloads LIST   comma-separated (default all): ${NATIVE_WORKLOADS.map((w) => w.name).join(', ')}
-  --targets LIST     any of direct,fulcrum,nginx,haproxy,http-proxy,fastify-proxy (default all)
+  --targets LIST     any of direct,fulcrum,nginx,haproxy,http-proxy,fastify-proxy (default all),
+                     and uws-floor (opt-in: a bare uWS + node:net proxy, the floor of
+                     fulcrum's architecture; GET and Content-Length POST only: leave
+                     ws-echo out of --workloads when it runs)
   --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0);
                      the Node peers run N node:cluster workers
   --load-gen NAME    wrk or autocannon (default: wrk when available; ws-echo has its own driver)
@@ -23,10 +26,12 @@ export const HELP = `usage: npm run bench:native -- [options]
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
 
-export type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy' | 'http-proxy' | 'fastify-proxy' | 'baseline';
+export type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy' | 'http-proxy' | 'fastify-proxy' | 'uws-floor' | 'baseline';
 export const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy'];
+/** targets run only when named in --targets */
+export const OPT_IN_TARGETS: Target[] = ['uws-floor'];
 /** the Node peers: a script each under native-bench/peers/ */
-export const NODE_PEERS = ['http-proxy', 'fastify-proxy'] as const;
+export const NODE_PEERS = ['http-proxy', 'fastify-proxy', 'uws-floor'] as const;
 export type NodePeer = (typeof NODE_PEERS)[number];
 
 export interface Options {
@@ -55,7 +60,8 @@ export function parse(argv: string[]): Options | null {
       '--workloads': (v) => (o.workloads = selectWorkloads(v())),
       '--targets': (v) => {
         const t = v().split(',').map((x) => x.trim()).filter(Boolean);
-        for (const x of t) if (!ALL_TARGETS.includes(x as Target)) throw new Error(`unknown target ${JSON.stringify(x)}; known: ${ALL_TARGETS.join(', ')}`);
+        const known = [...ALL_TARGETS, ...OPT_IN_TARGETS];
+        for (const x of t) if (!known.includes(x as Target)) throw new Error(`unknown target ${JSON.stringify(x)}; known: ${known.join(', ')}`);
         o.targets = t as Target[];
       },
       '--workers': (v) => (o.workers = intArg('--workers', v(), 1)),

@@ -75,6 +75,11 @@ describe('metrics', () => {
       assert.equal(metric(text, 'fulcrum_upstream_in_flight', { upstream: 'app', server: sa }), 0);
       assert.equal(metric(text, 'fulcrum_workers'), 2);
       assert.equal(metric(text, 'fulcrum_worker_restarts_total', { worker: '0' }), 0);
+      // each worker's resident memory, reported by the worker itself (a Node process: tens of MiB)
+      for (const w of ['0', '1']) {
+        const rss = metric(text, 'fulcrum_worker_resident_memory_bytes', { worker: w });
+        assert.ok(rss !== undefined && rss > 20 * 2 ** 20 && rss < 1024 * 2 ** 20, `worker ${w} rss ${rss}`);
+      }
       assert.match(text, /# TYPE fulcrum_request_duration_seconds histogram/);
 
       const s = JSON.parse((await request(`${f.adminUrl}/status`)).text);

@@ -347,6 +347,7 @@ export function runWorker(): void {
         process.exit(1);
       }
       startMetrics();
+      gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) => emit([String(index)], process.memoryUsage.rss()));
       gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
         for (const u of rt!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
       });
