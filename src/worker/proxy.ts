@@ -376,25 +376,18 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     }
     if (ab.byteLength > 0) {
       this.bytesIn += ab.byteLength;
-      // uWS neuters the ArrayBuffer when we return: copy it
-      const b = Buffer.copyBytesFrom(new Uint8Array(ab));
       const conn = this.conn;
       if (conn === null) {
+        // uWS neuters the ArrayBuffer when we return: copy it
+        const b = Buffer.copyBytesFrom(new Uint8Array(ab));
         (this.pending ??= []).push(b);
         this.pendingBytes += b.length;
         if (this.pendingBytes > PENDING_BODY_LIMIT) this.pauseClient();
-      } else if (isLast || !this.headSent) {
-        conn.socket.cork();
-        if (!this.headSent) this.sendHead(conn);
-        const ok = this.writeBody(conn, b);
-        if (isLast) {
-          this.bodyDone = true;
-          this.endBody(conn);
-        }
-        conn.socket.uncork();
-        if (!ok && !isLast) this.pauseClient();
-        return;
-      } else if (!this.writeBody(conn, b)) this.pauseClient();
+      } else {
+        const ok = this.sendPiece(conn, ab, isLast); // sets bodyDone and ends the body when isLast
+        if (isLast) return;
+        if (!ok) this.pauseClient();
+      }
     }
     if (isLast) {
       this.bodyDone = true;
@@ -413,15 +406,58 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     this.headSent = true;
   }
 
-  private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
-    if (this.keepBody) {
-      this.sentBytes += b.length;
-      if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(b);
-      else {
-        this.keepBody = false;
-        this.sent = null;
-      }
+  /**
+   * sendPiece copies a piece of the client's body out of uWS's buffer (uWS reuses it when the
+   * handler returns) into one new buffer, together with what goes before and after it on the wire
+   * (the request head if it has not left yet, chunk framing, the last chunk), and writes that in
+   * one call: one copy and one plain write, instead of a copy plus cork/uncork (node's Writable
+   * then builds a writev, copying the head string once more).
+   */
+  private sendPiece(conn: UpstreamConnection, ab: ArrayBuffer, isLast: boolean): boolean {
+    const n = ab.byteLength;
+    const chunked = this.bodyMode === BodyMode.Chunked;
+    const head = this.headSent ? '' : this.head;
+    const hex = chunked ? n.toString(16) + '\r\n' : '';
+    // UTF-8 takes at most 3 bytes per UTF-16 unit
+    const out = Buffer.allocUnsafe(head.length * 3 + hex.length + n + (chunked ? 2 : 0) + (chunked && isLast ? 5 : 0));
+    let at = head.length === 0 ? 0 : out.write(head, 0, 'utf8');
+    if (chunked) at += out.write(hex, at, 'latin1');
+    const dataAt = at;
+    out.set(new Uint8Array(ab), at);
+    at += n;
+    if (chunked) {
+      out[at++] = 13;
+      out[at++] = 10;
+      if (isLast) at += out.write('0\r\n\r\n', at, 'latin1');
     }
+    this.headSent = true;
+    this.keep(conn, out.subarray(dataAt, dataAt + n));
+    if (isLast) {
+      this.bodyDone = true;
+      conn.requestDone = true;
+    }
+    return conn.write(out.subarray(0, at));
+  }
+
+  /** keep holds on to a piece of the body sent, for a retry (up to REPLAY_BODY_LIMIT). */
+  private keep(conn: UpstreamConnection, b: Buffer): void {
+    // Only a connect failure lets a non-idempotent request be retried (retryable()): once its
+    // connection is up, a kept copy of the body could never be resent.
+    if (this.keepBody && !conn.connecting && !this.idempotent && this.route.retryUnsafe !== true) {
+      this.keepBody = false;
+      this.sent = null;
+    }
+    if (!this.keepBody) return;
+    this.sentBytes += b.length;
+    if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(b);
+    else {
+      this.keepBody = false;
+      this.sent = null;
+    }
+  }
+
+  private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
+    this.keep(conn, b);
     if (this.bodyMode === BodyMode.Chunked) {
       conn.write(b.length.toString(16) + '\r\n');
       conn.write(b);
