@@ -57,6 +57,21 @@ export interface ResponseSink {
 
 const CR = 13;
 const LF = 10;
+/** the end of a head, as bytes: a string needle is converted on every indexOf call */
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * Header names seen recently, by a hash of their bytes: a backend sends the same few names on
+ * every response, and reusing the string (and its kind) saves a latin1 decode and, for the names
+ * the proxy looks at, a toLowerCase per field. Bounded (NAME_SLOTS entries, replaced on collision).
+ */
+interface NameEntry {
+  bytes: Uint8Array;
+  name: string;
+  kind: HeaderKind;
+}
+const NAME_SLOTS = 512;
+const names: (NameEntry | undefined)[] = new Array<NameEntry | undefined>(NAME_SLOTS);
 const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILER_BYTES = 16384;
 
@@ -203,7 +218,7 @@ export class ResponseParser {
 
   private feedHead(buf: Buffer, start: number, end: number): number {
     if (this.headLen === 0) {
-      const at = buf.indexOf('\r\n\r\n', start, 'latin1');
+      const at = buf.indexOf(HEAD_END, start);
       if (at !== -1 && at < end) {
         const headEnd = at + 4;
         if (headEnd - start > this.maxHeadBytes) {
@@ -221,7 +236,7 @@ export class ResponseParser {
     this.appendHead(buf, start, end);
     if (this.state === State.Error) return end;
     const from = Math.max(0, prevLen - 3);
-    const at = this.head!.indexOf('\r\n\r\n', from, 'latin1');
+    const at = this.head!.indexOf(HEAD_END, from);
     if (at === -1 || at >= this.headLen) return end;
     const headEnd = at + 4;
     const consumed = headEnd - prevLen; // bytes of this buf that belong to the head
@@ -291,8 +306,10 @@ export class ResponseParser {
     let count = 0;
     const last = end - 2; // the final CRLF
     while (p < last) {
-      const le = buf.indexOf(LF, p);
-      if (le === -1 || le >= end || buf[le - 1] !== CR) {
+      // the line end, found here: header lines are short, and a call into C++ per line costs more
+      let le = p;
+      while (le < end && buf[le] !== LF) le++;
+      if (le >= end || buf[le - 1] !== CR) {
         this.fail('bare LF or unterminated header line');
         return false;
       }
@@ -306,7 +323,12 @@ export class ResponseParser {
         return false;
       }
       let colon = p;
-      while (colon < le && isTchar(buf[colon]!)) colon++;
+      let h = 0;
+      for (; colon < le; colon++) {
+        const c = buf[colon]!;
+        if (TCHAR[c] !== 1) break;
+        h = (Math.imul(h, 31) + c) | 0;
+      }
       if (colon === p || buf[colon] !== 0x3a) {
         this.fail('invalid header name');
         return false;
@@ -328,10 +350,17 @@ export class ResponseParser {
           return false;
         } else if (c > 0x7f) high = true;
       }
-      const name = buf.toString('latin1', p, colon);
+      const slot = (h ^ (h >>> 9)) & (NAME_SLOTS - 1);
+      let entry = names[slot];
+      if (entry === undefined || !sameBytes(entry.bytes, buf, p, colon)) {
+        const n = buf.toString('latin1', p, colon);
+        entry = { bytes: Uint8Array.prototype.slice.call(buf, p, colon), name: n, kind: classify(n) };
+        names[slot] = entry;
+      }
+      const name = entry.name;
+      const kind = entry.kind;
       // obs-text is relayed as the exact bytes (a latin1 string would be re-encoded as UTF-8)
       const value: string | Buffer = high ? Buffer.from(buf.subarray(vs, ve)) : buf.toString('latin1', vs, ve);
-      const kind = classify(name);
       switch (kind) {
         case HeaderKind.ContentLength: {
           const n = parseContentLength(value as string);
@@ -504,6 +533,13 @@ export class ResponseParser {
     this.fail(reason);
     return false;
   }
+}
+
+/** sameBytes tells whether buf[start, end) holds exactly the bytes of b. */
+function sameBytes(b: Uint8Array, buf: Buffer, start: number, end: number): boolean {
+  if (b.length !== end - start) return false;
+  for (let i = 0; i < b.length; i++) if (b[i] !== buf[start + i]) return false;
+  return true;
 }
 
 /** tchar per RFC 9110 5.6.2 */
