@@ -71,6 +71,23 @@ export function runBackend(port: number): void {
     if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
     res.writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'public, max-age=3600').end(json(n));
   });
+  // an application-like answer: n bytes of JSON with the fields a web framework typically sends
+  app.get('/fields/:n', (res, req) => {
+    const n = sized(req);
+    if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
+    res.cork(() => {
+      res
+        .writeHeader('Content-Type', 'application/json; charset=utf-8')
+        .writeHeader('Cache-Control', 'no-cache')
+        .writeHeader('X-Request-Id', '7f3a9c1e-2b44-4f1a-9d2e-5c0b8a6e1f37')
+        .writeHeader('ETag', 'W/"64-5Ky3kT0Lr1bXjS7r5Hq2ZQ"')
+        .writeHeader('Vary', 'Accept-Encoding')
+        .writeHeader('X-Content-Type-Options', 'nosniff')
+        .writeHeader('Strict-Transport-Security', 'max-age=15552000; includeSubDomains')
+        .writeHeader('Set-Cookie', 'sid=s%3Aabc123; Path=/; HttpOnly')
+        .end(json(n));
+    });
+  });
   app.ws('/echo', {
     maxPayloadLength: 16 * 1024 * 1024,
     idleTimeout: 0,

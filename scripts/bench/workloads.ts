@@ -39,6 +39,8 @@ export const WORKLOADS: Workload[] = [
   { name: 'get-16k', title: 'GET 16 KiB, 64 conns', method: 'GET', path: '/bytes/16384', responseBytes: 16384, connections: 64 },
   { name: 'get-256k', title: 'GET 256 KiB, 64 conns', method: 'GET', path: '/bytes/262144', responseBytes: 262144, connections: 64 },
   { name: 'post-16k', title: 'POST 16 KiB, 64 conns', method: 'POST', path: '/upload', bodyBytes: 16384, responseBytes: 6, connections: 64 },
+  // what an application answers: 1 KiB of JSON with ten header fields (Content-Type, Cache-Control, ETag, Set-Cookie, ...)
+  { name: 'get-app', title: 'GET 1 KiB app JSON, 10 fields', method: 'GET', path: '/fields/1024', responseBytes: 1024, connections: 64 },
   // one client address with 1,000 connections: see manyClients
   { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: manyClients(1024) },
   // messages per second, reported as req/s
