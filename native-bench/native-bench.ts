@@ -230,20 +230,26 @@ function checkAnswer(url: string, w: Workload): Promise<string | null> {
 /** runDriver runs a workload's own load driver (e.g. the WebSocket echo) in a process of its own, pinned like wrk. */
 function runDriver(url: string, w: Workload, durationS: number, cpus: string | null): Promise<GenResult> {
   const [cmd, args] = pinned(cpus, process.execPath, [RUN_WORKLOAD_JS, w.name, url, String(durationS)]);
-  return new Promise((resolve, reject) => {
+  return runToExit(cmd, args).then(({ code, out, err }) => {
+    let r: LoadResult;
+    try {
+      r = JSON.parse(out) as LoadResult;
+    } catch {
+      throw new Error(`the ${w.name} driver printed no result (exit ${code}):\n${out}${err}`);
+    }
+    return { requests: r.requests, durationS: r.durationS, errors: r.errors, p50Us: r.latencyUs.p50, p99Us: r.latencyUs.p99, p999Us: r.latencyUs.p999 };
+  });
+}
+
+/** runToExit runs a load generator and resolves with its exit code and everything it printed. */
+function runToExit(cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    p.on('exit', (code) => {
-      try {
-        const r = JSON.parse(out) as LoadResult;
-        resolve({ requests: r.requests, durationS: r.durationS, errors: r.errors, p50Us: r.latencyUs.p50, p99Us: r.latencyUs.p99, p999Us: r.latencyUs.p999 });
-      } catch {
-        reject(new Error(`the ${w.name} driver printed no result (exit ${code}):\n${out}${err}`));
-      }
-    });
+    p.on('exit', (code) => resolve({ code, out, err }));
   });
 }
 
@@ -265,28 +271,16 @@ function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: 
     }
     [cmd, args] = pinned(cpus, process.execPath, [ac, '-j', '-c', String(w.connections), '-d', String(durationS), '-t', '10', ...extra, url + w.path]);
   }
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    p.on('exit', (code) => {
-      try {
-        if (gen === 'wrk') {
-          const line = out.split('\n').find((l) => l.startsWith('JSON '));
-          if (!line) throw new Error(`wrk printed no result (exit ${code}):\n${out}${err}`);
-          const j = JSON.parse(line.slice(5)) as { requests: number; durationUs: number; errors: number; p50: number; p99: number; p999: number };
-          // wrk counts non-2xx/3xx statuses in errors.status
-          resolve({ requests: j.requests, durationS: j.durationUs / 1e6, errors: j.errors, p50Us: j.p50, p99Us: j.p99, p999Us: j.p999 });
-        } else {
-          const j = JSON.parse(out) as { requests: { total: number }; duration: number; errors: number; timeouts: number; non2xx: number; latency: Record<string, number> };
-          resolve({ requests: j.requests.total, durationS: j.duration, errors: j.errors + j.timeouts + j.non2xx, p50Us: j.latency.p50! * 1000, p99Us: j.latency.p99! * 1000, p999Us: (j.latency.p99_9 ?? 0) * 1000 });
-        }
-      } catch (e) {
-        reject(e instanceof Error ? e : new Error(String(e)));
-      }
-    });
+  return runToExit(cmd, args).then(({ code, out, err }) => {
+    if (gen === 'wrk') {
+      const line = out.split('\n').find((l) => l.startsWith('JSON '));
+      if (!line) throw new Error(`wrk printed no result (exit ${code}):\n${out}${err}`);
+      const j = JSON.parse(line.slice(5)) as { requests: number; durationUs: number; errors: number; p50: number; p99: number; p999: number };
+      // wrk counts non-2xx/3xx statuses in errors.status
+      return { requests: j.requests, durationS: j.durationUs / 1e6, errors: j.errors, p50Us: j.p50, p99Us: j.p99, p999Us: j.p999 };
+    }
+    const j = JSON.parse(out) as { requests: { total: number }; duration: number; errors: number; timeouts: number; non2xx: number; latency: Record<string, number> };
+    return { requests: j.requests.total, durationS: j.duration, errors: j.errors + j.timeouts + j.non2xx, p50Us: j.latency.p50! * 1000, p99Us: j.latency.p99! * 1000, p999Us: (j.latency.p99_9 ?? 0) * 1000 };
   });
 }
 

@@ -159,17 +159,15 @@ export class MetricsAggregator {
     }
     for (const [upstream, server, kind, delta] of r.errors) add(this.errors, [upstream, server, kind], delta);
     for (const [upstream, server, pairs, sumUs] of r.latency) {
-      const h = newHistogram();
-      for (let i = 0; i + 1 < pairs.length; i += 2) h.recordValueWithCount(pairs[i]!, pairs[i + 1]!);
       const s = this.server(upstream, server);
-      s.latency.add(h);
-      s.latencySumUs += sumUs;
       const now = s.history[0]!;
-      if (now.latency === null) now.latency = h;
-      else {
-        now.latency.add(h);
-        h.destroy();
+      const recent = (now.latency ??= newHistogram());
+      // the worker's buckets are hdr's own (src/util/latency-recorder.ts): recorded as they come
+      for (let i = 0; i + 1 < pairs.length; i += 2) {
+        s.latency.recordValueWithCount(pairs[i]!, pairs[i + 1]!);
+        recent.recordValueWithCount(pairs[i]!, pairs[i + 1]!);
       }
+      s.latencySumUs += sumUs;
     }
   }
 

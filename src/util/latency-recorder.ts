@@ -18,7 +18,7 @@ export const MAX_LATENCY_US = 3_600_000_000;
 const BUCKETS = 25; // 256 * 2^24 > MAX_LATENCY_US
 const LENGTH = (BUCKETS + 1) * SUB_HALF;
 
-/** bucketIndexOf is hdr's countsArrayIndex for unitMagnitude 0 and 2 significant digits. */
+/** indexOf is hdr's countsArrayIndex for unitMagnitude 0 and 2 significant digits. */
 function indexOf(v: number): number {
   const log2 = v < 0x80000000 ? 31 - Math.clz32(v) : Math.floor(Math.log2(v));
   const bucket = log2 > SUB_HALF_MAGNITUDE ? log2 - SUB_HALF_MAGNITUDE : 0;
@@ -27,7 +27,7 @@ function indexOf(v: number): number {
 }
 
 /** valueAt is the lowest value of the bucket at `index` (hdr's valueFromIndex). */
-export function valueAt(index: number): number {
+function valueAt(index: number): number {
   let bucket = (index >> SUB_HALF_MAGNITUDE) - 1;
   let sub = (index & (SUB_HALF - 1)) + SUB_HALF;
   if (bucket < 0) {
@@ -50,7 +50,7 @@ export class LatencyRecorder {
     this.sumUs += v;
   }
 
-  /** drain returns [value, count, value, count, ...] for the buckets hit since the last drain, and resets. */
+  /** drain returns [value, count, value, count, ...] for the buckets hit since the last drain, and resets (count and sumUs too). */
   drain(): number[] {
     const out: number[] = [];
     const c = this.counts;

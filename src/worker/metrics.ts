@@ -1,8 +1,8 @@
 /**
  * The worker's metrics: a small registry of counters and gauges, plus one latency histogram
  * per upstream server (HdrHistogram's bucket layout, src/util/latency-recorder.ts). Recording is a
- * number increment, never an allocation; the registry sends deltas to the primary in the batched report (ReportSections
- * "metrics"), and the primary merges them exactly (src/primary/metrics-agg.ts).
+ * number increment, never an allocation; the registry sends deltas to the primary in the batched
+ * report (ReportSections "metrics"), and the primary merges them exactly (src/primary/metrics-agg.ts).
  *
  * Adding a counter is one line where the event happens, with the child looked up once:
  *
