@@ -79,7 +79,8 @@ backend be
 
 /** wrkScript is a wrk Lua script: the request, and a done() that prints one JSON line. */
 export function wrkScript(method: string, bodyBytes: number): string {
-  const req = method === 'POST' ? `wrk.method = "POST"\nwrk.body = string.rep("y", ${bodyBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n` : '';
+  const req =
+    method === 'POST' ? `wrk.method = "POST"\nwrk.body = string.rep("y", ${bodyBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n` : '';
   return `${req}
 done = function(summary, latency, requests)
   local e = summary.errors

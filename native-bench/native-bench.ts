@@ -24,7 +24,22 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { requestBody, type LoadResult } from '../scripts/bench/load.js';
-import { cpuSeconds, descendants, freePort, hasCommand, launch, loadAverage, machine, onInterrupt, pinned, ROOT, RUN_WORKLOAD_JS, startBackend, startFulcrum, type Proc } from '../scripts/bench/proc.js';
+import {
+  cpuSeconds,
+  descendants,
+  freePort,
+  hasCommand,
+  launch,
+  loadAverage,
+  machine,
+  onInterrupt,
+  pinned,
+  ROOT,
+  RUN_WORKLOAD_JS,
+  startBackend,
+  startFulcrum,
+  type Proc,
+} from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs, markdownTable, table } from '../scripts/bench/report.js';
 import { manyClients, withIdle, type Workload } from '../scripts/bench/workloads.js';
 import { checkWsEcho } from '../scripts/bench/ws-load.js';
@@ -55,7 +70,9 @@ function ensure(cmd: string, pkg: string, install: boolean): boolean {
   if (hasCommand(cmd)) return true;
   const canApt = install && hasCommand('apt-get') && process.getuid?.() === 0;
   if (!canApt) {
-    say(`${cmd} not found and cannot be installed here (${install ? 'needs root and apt-get' : '--no-install'}): skipping it. Install the Debian package "${pkg}" to include it.`);
+    say(
+      `${cmd} not found and cannot be installed here (${install ? 'needs root and apt-get' : '--no-install'}): skipping it. Install the Debian package "${pkg}" to include it.`,
+    );
     return false;
   }
   say(`${cmd} not found: installing the Debian package "${pkg}" with apt-get`);
@@ -102,7 +119,10 @@ interface Running {
 
 function childTree(pid: number): number[] {
   try {
-    const kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    const kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
     return [pid, ...kids.flatMap(childTree)];
   } catch {
     return [pid];
@@ -155,7 +175,10 @@ function packageVersion(pkg: string): string | null {
 /** nodePeerInstalled says whether the peer's packages resolve, and why it is skipped when not. */
 function nodePeerInstalled(peer: NodePeer): boolean {
   const missing = PEER_PACKAGES[peer].filter((p) => packageVersion(p) === null);
-  if (missing.length) say(`${peer}: the npm package${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not installed (dev dependencies: run npm ci without --omit=dev): skipping it`);
+  if (missing.length)
+    say(
+      `${peer}: the npm package${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not installed (dev dependencies: run npm ci without --omit=dev): skipping it`,
+    );
   return missing.length === 0;
 }
 
@@ -164,7 +187,10 @@ async function startNodePeer(peer: NodePeer, backendPort: number, workers: numbe
   const script = path.join(ROOT, 'dist', 'native-bench', 'peers', `${peer}.js`);
   const [cmd, args] = pinned(cpus, process.execPath, [script, String(port), String(backendPort), String(workers)]);
   const proc = await launch(cmd, args, (out) => out.includes('listening'), { what: peer });
-  const what = peer === 'uws-floor' ? 'bare uWS front + node:net keep-alive client (native-bench/peers/uws-floor.ts)' : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
+  const what =
+    peer === 'uws-floor'
+      ? 'bare uWS front + node:net keep-alive client (native-bench/peers/uws-floor.ts)'
+      : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
   const version = what + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
   return { target: peer, port, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
 }
@@ -213,7 +239,9 @@ function checkHttp(url: string, w: Workload): Promise<string | null> {
     const req = http.request(url + w.path, { method: w.method, headers, agent: false, timeout: 10_000 }, (res) => {
       let n = 0;
       res.on('data', (d: Buffer) => (n += d.length));
-      res.on('end', () => resolve(res.statusCode !== 200 ? `status ${res.statusCode}` : n !== w.responseBytes ? `a body of ${n} bytes, expected ${w.responseBytes}` : null));
+      res.on('end', () =>
+        resolve(res.statusCode !== 200 ? `status ${res.statusCode}` : n !== w.responseBytes ? `a body of ${n} bytes, expected ${w.responseBytes}` : null),
+      );
       res.on('error', (err) => resolve(err.message));
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
@@ -279,8 +307,22 @@ function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: 
       // wrk counts non-2xx/3xx statuses in errors.status
       return { requests: j.requests, durationS: j.durationUs / 1e6, errors: j.errors, p50Us: j.p50, p99Us: j.p99, p999Us: j.p999 };
     }
-    const j = JSON.parse(out) as { requests: { total: number }; duration: number; errors: number; timeouts: number; non2xx: number; latency: Record<string, number> };
-    return { requests: j.requests.total, durationS: j.duration, errors: j.errors + j.timeouts + j.non2xx, p50Us: j.latency.p50! * 1000, p99Us: j.latency.p99! * 1000, p999Us: (j.latency.p99_9 ?? 0) * 1000 };
+    const j = JSON.parse(out) as {
+      requests: { total: number };
+      duration: number;
+      errors: number;
+      timeouts: number;
+      non2xx: number;
+      latency: Record<string, number>;
+    };
+    return {
+      requests: j.requests.total,
+      durationS: j.duration,
+      errors: j.errors + j.timeouts + j.non2xx,
+      p50Us: j.latency.p50! * 1000,
+      p99Us: j.latency.p99! * 1000,
+      p999Us: (j.latency.p99_9 ?? 0) * 1000,
+    };
   });
 }
 
@@ -313,7 +355,15 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (o.baseline && !o.targets.includes('baseline')) o.targets = [...o.targets.filter((t) => t !== 'fulcrum'), 'fulcrum', 'baseline'];
   const isNodePeer = (t: Target): t is NodePeer => (NODE_PEERS as readonly string[]).includes(t);
-  const targets = o.targets.filter((t) => (t === 'nginx' ? ensure('nginx', 'nginx', o!.install) : t === 'haproxy' ? ensure('haproxy', 'haproxy', o!.install) : isNodePeer(t) ? nodePeerInstalled(t) : true));
+  const targets = o.targets.filter((t) =>
+    t === 'nginx'
+      ? ensure('nginx', 'nginx', o!.install)
+      : t === 'haproxy'
+        ? ensure('haproxy', 'haproxy', o!.install)
+        : isNodePeer(t)
+          ? nodePeerInstalled(t)
+          : true,
+  );
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'native-bench-'));
   chmodSync(dir, 0o755); // nginx workers run as nobody
@@ -335,7 +385,11 @@ export async function main(argv: string[]): Promise<void> {
         const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: manyClients(o.upstreamIdle) });
         running.set('fulcrum', { target: t, port: f.port, proc: f, pids: f.pids, version: 'fulcrum (this checkout)' });
       } else if (t === 'baseline' && o.baseline) {
-        const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: withIdle(o.upstreamIdle), bin: path.join(o.baseline, 'bin', 'fulcrum.js') });
+        const f = await startFulcrum(backend.port, o.workers, {
+          cpus: cpuProxy,
+          config: withIdle(o.upstreamIdle),
+          bin: path.join(o.baseline, 'bin', 'fulcrum.js'),
+        });
         running.set('baseline', { target: t, port: f.port, proc: f, pids: f.pids, version: `fulcrum at ${o.baseline}` });
       } else if (t === 'nginx') running.set(t, await startNginx(dir, backend.port, o.workers, o.upstreamIdle, cpuProxy));
       else if (t === 'haproxy') running.set(t, await startHaproxy(dir, backend.port, o.workers, cpuProxy));
@@ -361,7 +415,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     const order = targets.filter((t) => running.has(t));
     const total = o.workloads.length * o.rounds * order.length;
-    say(`${total} runs of ${o.durationS} s (+${o.warmupS} s warm-up) with ${gen}, ${order.join(' ')} alternating, ${o.rounds} rounds; about ${Math.ceil((total * (o.durationS + o.warmupS + 0.5)) / 60)} min; load ${loadAverage()}`);
+    say(
+      `${total} runs of ${o.durationS} s (+${o.warmupS} s warm-up) with ${gen}, ${order.join(' ')} alternating, ${o.rounds} rounds; about ${Math.ceil((total * (o.durationS + o.warmupS + 0.5)) / 60)} min; load ${loadAverage()}`,
+    );
     let k = 0;
     for (const w of o.workloads) {
       for (let r = 0; r < o.rounds; r++) {
@@ -389,7 +445,9 @@ export async function main(argv: string[]): Promise<void> {
           };
           const key = `${w.name}/${t}`;
           samples.set(key, [...(samples.get(key) ?? []), s]);
-          say(`[${k}/${total}] ${w.name} round ${r + 1} ${t}: ${fmtInt(s.rps)} req/s, p99 ${fmtMs(s.p99Us)} ms, ${s.errors} errors${s.cpuUsPerRequest !== null ? `, ${s.cpuUsPerRequest.toFixed(1)} µs CPU/req, ${s.faultsPerRequest!.toFixed(2)} faults/req` : ''}`);
+          say(
+            `[${k}/${total}] ${w.name} round ${r + 1} ${t}: ${fmtInt(s.rps)} req/s, p99 ${fmtMs(s.p99Us)} ms, ${s.errors} errors${s.cpuUsPerRequest !== null ? `, ${s.cpuUsPerRequest.toFixed(1)} µs CPU/req, ${s.faultsPerRequest!.toFixed(2)} faults/req` : ''}`,
+          );
         }
       }
     }
@@ -401,14 +459,27 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function report(o: Options, gen: string, pin: boolean, order: Target[], samples: Map<string, Sample[]>, m: ReturnType<typeof machine>, versions: Record<string, string>): void {
+function report(
+  o: Options,
+  gen: string,
+  pin: boolean,
+  order: Target[],
+  samples: Map<string, Sample[]>,
+  m: ReturnType<typeof machine>,
+  versions: Record<string, string>,
+): void {
   const peers = order.filter((t) => t !== 'direct' && t !== 'fulcrum');
   const rpsCell = (xs: Sample[] | undefined) => {
     if (!xs?.length) return '-';
     const r = xs.map((x) => x.rps);
     return `${fmtInt(median(r))} (${fmtInt(Math.min(...r))}–${fmtInt(Math.max(...r))})`;
   };
-  const head1 = ['workload', ...order.map((t) => `${t} req/s`), ...(order.includes('fulcrum') ? peers.map((p) => `fulcrum ÷ ${p}`) : []), ...(order.includes('fulcrum') && order.includes('direct') ? ['fulcrum ÷ direct'] : [])];
+  const head1 = [
+    'workload',
+    ...order.map((t) => `${t} req/s`),
+    ...(order.includes('fulcrum') ? peers.map((p) => `fulcrum ÷ ${p}`) : []),
+    ...(order.includes('fulcrum') && order.includes('direct') ? ['fulcrum ÷ direct'] : []),
+  ];
   const rows1 = o.workloads.map((w) => {
     const get = (t: Target) => samples.get(`${w.name}/${t}`);
     const med = (t: Target) => {
@@ -423,7 +494,12 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
       ...(order.includes('fulcrum') && order.includes('direct') ? [(f / med('direct')).toFixed(2)] : []),
     ];
   });
-  const head2 = ['workload', ...order.map((t) => `${t} p50 / p99 / p99.9 ms`), ...order.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req (user+sys)`), 'errors'];
+  const head2 = [
+    'workload',
+    ...order.map((t) => `${t} p50 / p99 / p99.9 ms`),
+    ...order.filter((t) => t !== 'direct').map((t) => `${t} CPU µs/req (user+sys)`),
+    'errors',
+  ];
   const rows2 = o.workloads.map((w) => {
     const get = (t: Target) => samples.get(`${w.name}/${t}`) ?? [];
     const lat = (t: Target) => {
@@ -438,20 +514,34 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
       return `${med((x) => x.cpuUsPerRequest)} (${med((x) => x.cpuUserUsPerRequest)}+${med((x) => x.cpuSystemUsPerRequest)})`;
     };
     const errors = order.map((t) => get(t).reduce((a, x) => a + x.errors, 0));
-    return [w.title, ...order.map(lat), ...order.filter((t) => t !== 'direct').map(cpu), errors.some((e) => e > 0) ? order.map((t, i) => `${t} ${errors[i]}`).join(', ') : '0'];
+    return [
+      w.title,
+      ...order.map(lat),
+      ...order.filter((t) => t !== 'direct').map(cpu),
+      errors.some((e) => e > 0) ? order.map((t, i) => `${t} ${errors[i]}`).join(', ') : '0',
+    ];
   });
   const loads = [...samples.values()].flat().map((s) => s.load);
   const setup = [
     `date: ${new Date().toISOString()}`,
     `machine: ${m.cpu}, ${m.cores} CPUs, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}`,
-    `versions: ${Object.entries(versions).map(([k, v]) => `${k}: ${v}`).join('; ')}`,
+    `versions: ${Object.entries(versions)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
     `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers)`,
     ...(order.some((t) => (NODE_PEERS as readonly string[]).includes(t))
       ? [
           `Node peers: http-proxy = node:http + http-proxy (proxy.web, proxy.ws) with an http.Agent({ keepAlive: true, maxSockets: 1024 }) to the backend; fastify-proxy = fastify + @fastify/http-proxy (undici pool, its defaults: 128 keep-alive connections), logger off, websocket: true; ${o.workers > 1 ? `node:cluster with ${o.workers} workers each (plus the primary, counted in CPU/request)` : 'one Node process each'}`,
         ]
       : []),
-    `load generator: ${gen}, one thread${o.workloads.some((w) => w.run) ? ` (${o.workloads.filter((w) => w.run).map((w) => w.name).join(', ')}: its own driver, scripts/bench/ws-load.ts, in one Node process; messages/s reported as req/s)` : ''}; ${o.rounds} alternating rounds of ${o.durationS} s (+${o.warmupS} s warm-up) per target and workload; ${o.workers} worker(s) per proxy${pin ? '; proxies pinned to CPU 0, backend and load generator to CPU 1' : ''}`,
+    `load generator: ${gen}, one thread${
+      o.workloads.some((w) => w.run)
+        ? ` (${o.workloads
+            .filter((w) => w.run)
+            .map((w) => w.name)
+            .join(', ')}: its own driver, scripts/bench/ws-load.ts, in one Node process; messages/s reported as req/s)`
+        : ''
+    }; ${o.rounds} alternating rounds of ${o.durationS} s (+${o.warmupS} s warm-up) per target and workload; ${o.workers} worker(s) per proxy${pin ? '; proxies pinned to CPU 0, backend and load generator to CPU 1' : ''}`,
     `load average (1, 5, 15 min) at the first and last run: ${loads[0]} / ${loads[loads.length - 1]}`,
   ];
   const text = `${setup.join('\n')}\n\nreq/s: median (min–max)\n${table(head1, rows1)}\nlatency (medians) and proxy CPU per request\n${table(head2, rows2)}`;
@@ -460,7 +550,10 @@ function report(o: Options, gen: string, pin: boolean, order: Target[], samples:
   mkdirSync(o.out, { recursive: true });
   const base = path.join(o.out, `native-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
   writeFileSync(`${base}.md`, md);
-  writeFileSync(`${base}.json`, JSON.stringify({ setup, versions, options: { ...o, workloads: o.workloads.map((w) => w.name) }, samples: Object.fromEntries(samples) }, null, 2) + '\n');
+  writeFileSync(
+    `${base}.json`,
+    JSON.stringify({ setup, versions, options: { ...o, workloads: o.workloads.map((w) => w.name) }, samples: Object.fromEntries(samples) }, null, 2) + '\n',
+  );
   process.stdout.write(`\nresults: ${base}.md, ${base}.json\n`);
 }
 

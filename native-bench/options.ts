@@ -50,7 +50,19 @@ export interface Options {
 
 /** parse reads the command line; null after printing the help; throws on a bad option. */
 export function parse(argv: string[]): Options | null {
-  const o: Options = { durationS: 5, warmupS: 1, rounds: 3, workloads: NATIVE_WORKLOADS, targets: ALL_TARGETS, workers: 1, loadGen: null, install: true, out: 'bench-results', baseline: null, upstreamIdle: 1024 };
+  const o: Options = {
+    durationS: 5,
+    warmupS: 1,
+    rounds: 3,
+    workloads: NATIVE_WORKLOADS,
+    targets: ALL_TARGETS,
+    workers: 1,
+    loadGen: null,
+    install: true,
+    out: 'bench-results',
+    baseline: null,
+    upstreamIdle: 1024,
+  };
   const ok = parseOptions(
     argv,
     {
@@ -59,7 +71,10 @@ export function parse(argv: string[]): Options | null {
       '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
       '--workloads': (v) => (o.workloads = selectWorkloads(v())),
       '--targets': (v) => {
-        const t = v().split(',').map((x) => x.trim()).filter(Boolean);
+        const t = v()
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
         const known = [...ALL_TARGETS, ...OPT_IN_TARGETS];
         for (const x of t) if (!known.includes(x as Target)) throw new Error(`unknown target ${JSON.stringify(x)}; known: ${known.join(', ')}`);
         o.targets = t as Target[];

@@ -16,7 +16,8 @@ const encoding = process.argv[4] ?? 'br';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 const items = [];
-for (let i = 0; Buffer.byteLength(JSON.stringify(items)) < 65536; i++) items.push({ id: i, name: `item ${i}`, price: (i * 1.37).toFixed(2), tags: ['alpha', 'beta', 'gamma'] });
+for (let i = 0; Buffer.byteLength(JSON.stringify(items)) < 65536; i++)
+  items.push({ id: i, name: `item ${i}`, price: (i * 1.37).toFixed(2), tags: ['alpha', 'beta', 'gamma'] });
 const body = Buffer.from(JSON.stringify(items).slice(0, 65536 - 2) + '[]');
 const origin = http.createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
@@ -30,17 +31,22 @@ const originUrl = `http://127.0.0.1:${origin.address().port}`;
 async function startFulcrum(port, adminPort, poolSize) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-'));
   const file = path.join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({
-    listen: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: adminPort }, workers: 1,
-    logging: { level: 'warn' },
-    compression: { poolSize },
-    upstreams: { app: { servers: [{ url: originUrl }] } },
-    routes: [
-      { host: '*', pathPrefix: '/plain', upstream: 'app', compression: false },
-      { host: '*', pathPrefix: '/gz', upstream: 'app' },
-      { host: '*', pathPrefix: '/cached', upstream: 'app', cache: true },
-    ],
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port },
+      admin: { host: '127.0.0.1', port: adminPort },
+      workers: 1,
+      logging: { level: 'warn' },
+      compression: { poolSize },
+      upstreams: { app: { servers: [{ url: originUrl }] } },
+      routes: [
+        { host: '*', pathPrefix: '/plain', upstream: 'app', compression: false },
+        { host: '*', pathPrefix: '/gz', upstream: 'app' },
+        { host: '*', pathPrefix: '/cached', upstream: 'app', cache: true },
+      ],
+    }),
+  );
   const p = spawn(process.execPath, [path.join(root, 'bin/fulcrum.js'), 'start', '-c', file], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve) => p.stdout.on('data', (d) => d.toString().includes('listening') && resolve()));
   return p;
@@ -56,7 +62,13 @@ const rows = [];
 async function bench(name, url, headers = {}) {
   await run(url, headers, 1); // 1 s warm-up (JIT, pool threads, connections), then the measured run
   const r = await run(url, headers);
-  rows.push({ case: name, 'req/s': Math.round(r.requests.average), 'p99 ms': r.latency.p99, 'MB/s': (r.throughput.average / 1e6).toFixed(1), errors: r.errors + r.non2xx });
+  rows.push({
+    case: name,
+    'req/s': Math.round(r.requests.average),
+    'p99 ms': r.latency.p99,
+    'MB/s': (r.throughput.average / 1e6).toFixed(1),
+    errors: r.errors + r.non2xx,
+  });
 }
 
 const pool = await startFulcrum(19170, 19171, 'auto');

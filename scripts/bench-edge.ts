@@ -63,7 +63,9 @@ for (let i = 0; i < rounds; i++) {
   ons.push(b);
   offCpu.push(ac);
   onCpu.push(bc);
-  process.stdout.write(`round ${i + 1}: off ${a.toFixed(0)} req/s ${ac.toFixed(1)} us CPU/req, on ${b.toFixed(0)} req/s ${bc.toFixed(1)} us CPU/req, req/s on/off ${(b / a).toFixed(3)}\n`);
+  process.stdout.write(
+    `round ${i + 1}: off ${a.toFixed(0)} req/s ${ac.toFixed(1)} us CPU/req, on ${b.toFixed(0)} req/s ${bc.toFixed(1)} us CPU/req, req/s on/off ${(b / a).toFixed(3)}\n`,
+  );
 }
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 process.stdout.write(

@@ -16,12 +16,24 @@ const seconds = Number(process.argv[2] ?? 5);
 const connections = Number(process.argv[3] ?? 16);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () => new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
 
-const origins = await Promise.all([0, 1].map(() => new Promise((resolve) => {
-  const o = http.createServer((req, res) => res.end('ok'));
-  o.listen(0, '127.0.0.1', () => resolve(o));
-})));
+const origins = await Promise.all(
+  [0, 1].map(
+    () =>
+      new Promise((resolve) => {
+        const o = http.createServer((req, res) => res.end('ok'));
+        o.listen(0, '127.0.0.1', () => resolve(o));
+      }),
+  ),
+);
 const redisPort = await freePort();
 const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 await sleep(300);
@@ -30,13 +42,18 @@ async function run(shared) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-bench-'));
   const file = path.join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({
-    listen: { host: '127.0.0.1', port }, admin: { host: '127.0.0.1', port: await freePort() }, workers: 1,
-    logging: { level: 'warn' },
-    upstreams: { app: { sticky: { mode: 'cookie' }, servers: origins.map((o) => ({ url: `http://127.0.0.1:${o.address().port}` })) } },
-    routes: [{ upstream: 'app' }],
-    ...(shared ? { sharedState: { redis: { url: `redis://127.0.0.1:${redisPort}` } } } : {}),
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port },
+      admin: { host: '127.0.0.1', port: await freePort() },
+      workers: 1,
+      logging: { level: 'warn' },
+      upstreams: { app: { sticky: { mode: 'cookie' }, servers: origins.map((o) => ({ url: `http://127.0.0.1:${o.address().port}` })) } },
+      routes: [{ upstream: 'app' }],
+      ...(shared ? { sharedState: { redis: { url: `redis://127.0.0.1:${redisPort}` } } } : {}),
+    }),
+  );
   const p = spawn(process.execPath, [path.join(root, 'bin', 'fulcrum.js'), 'start', '-c', file], { stdio: 'ignore' });
   await sleep(1500);
   await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: 1 }); // warm-up
@@ -49,7 +66,9 @@ async function run(shared) {
 const rows = [];
 for (const shared of [false, true, false, true]) {
   const r = await run(shared);
-  rows.push(`| ${shared ? 'sharedState.redis' : 'local table only'} | ${Math.round(r.requests.average)} | ${r.latency.p50} ms | ${r.latency.p99} ms | ${r.non2xx + r.errors} |`);
+  rows.push(
+    `| ${shared ? 'sharedState.redis' : 'local table only'} | ${Math.round(r.requests.average)} | ${r.latency.p50} ms | ${r.latency.p99} ms | ${r.non2xx + r.errors} |`,
+  );
 }
 console.log('| new session on every request | req/s | p50 | p99 | failed |\n|---|---|---|---|---|\n' + rows.join('\n'));
 redis.kill('SIGTERM');

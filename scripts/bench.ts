@@ -124,7 +124,9 @@ export async function bench(o: BenchOptions): Promise<BenchRun[]> {
   const progress = new Progress();
   const plan = o.workloads.flatMap((w) => [...(o.direct && w.direct !== false ? [[w, 'direct'] as const] : []), [w, 'fulcrum'] as const]);
   const total = (o.warmupS + o.durationS) * plan.length;
-  process.stderr.write(`fulcrum bench: ${plan.length} runs of ${o.durationS} s (+${o.warmupS} s warm-up), about ${Math.ceil(total / 60)} min; fulcrum with ${o.workers} worker${o.workers === 1 ? '' : 's'}; load ${loadAverage()}\n`);
+  process.stderr.write(
+    `fulcrum bench: ${plan.length} runs of ${o.durationS} s (+${o.warmupS} s warm-up), about ${Math.ceil(total / 60)} min; fulcrum with ${o.workers} worker${o.workers === 1 ? '' : 's'}; load ${loadAverage()}\n`,
+  );
   try {
     let k = 0;
     for (const [w, target] of plan) {
@@ -207,7 +209,9 @@ function writeReports(o: BenchOptions, runs: BenchRun[]): void {
   writeFileSync(`${base}.json`, JSON.stringify({ ...meta, runs }, null, 2) + '\n');
   const groups: ChartGroup[] = o.workloads.map((w) => ({
     title: w.title,
-    series: runs.filter((x) => x.workload === w.name).map((x) => ({ label: x.target === 'direct' ? 'direct' : `fulcrum (${x.workers}w)`, curve: x.load.curve, bins: x.load.bins })),
+    series: runs
+      .filter((x) => x.workload === w.name)
+      .map((x) => ({ label: x.target === 'direct' ? 'direct' : `fulcrum (${x.workers}w)`, curve: x.load.curve, bins: x.load.bins })),
   }));
   const notes = [
     `${meta.date}: ${m.cpu}, ${m.cores} CPUs, ${m.memGiB} GiB, ${m.kernel}, Node ${m.node}; load average at the end ${m.load}.`,

@@ -20,5 +20,12 @@ if (!files.length) {
   console.error(`no test files found under ${dir}${filter ? ` matching ${filter}` : ''}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+// the spec reporter as the tests run, then a summary naming every skipped test with its reason
+const reporters = [
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${path.join(root, 'scripts', 'test-summary.mjs')}`,
+  '--test-reporter-destination=stdout',
+];
+const r = spawnSync(process.execPath, ['--test', ...reporters, ...files], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

@@ -39,24 +39,31 @@ async function main(): Promise<void> {
   const workers = arg('workers', 1);
   const workload = wsEcho(connections, size);
   const backend = await startBackend();
-  const fulcrum = await startFulcrum(backend.port, workers, { nodeArgs: process.env.FULCRUM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) }).catch(async (err: unknown) => {
-    await backend.stop();
-    throw err;
-  });
+  const fulcrum = await startFulcrum(backend.port, workers, { nodeArgs: process.env.FULCRUM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) }).catch(
+    async (err: unknown) => {
+      await backend.stop();
+      throw err;
+    },
+  );
   const round = async (label: string, url: string): Promise<Result> => {
     await runWsEcho({ url, workload, durationS: 0.5 });
     const r = await runWsEcho({ url, workload, durationS: seconds });
     return { label, msgsPerSec: Math.round(r.rps), p50: r.latencyUs.p50 / 1000, p99: r.latencyUs.p99 / 1000, max: r.latencyUs.max / 1000, errors: r.errors };
   };
   try {
-    console.log(`WebSocket echo, ${size}-byte messages, ${connections} connections, ${seconds} s per round, fulcrum workers: ${workers}, cpus: ${os.cpus().length}, load before: ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log(
+      `WebSocket echo, ${size}-byte messages, ${connections} connections, ${seconds} s per round, fulcrum workers: ${workers}, cpus: ${os.cpus().length}, load before: ${os.loadavg()[0]!.toFixed(2)}`,
+    );
     const results: Result[] = [];
     for (let i = 0; i < rounds; i++) {
       results.push(await round('direct', `http://127.0.0.1:${backend.port}`));
       results.push(await round('fulcrum', `http://127.0.0.1:${fulcrum.port}`));
     }
     console.log('target    msgs/s    p50 ms   p99 ms   max ms  errors');
-    for (const r of results) console.log(`${r.label.padEnd(8)} ${String(r.msgsPerSec).padStart(8)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)} ${r.max.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`);
+    for (const r of results)
+      console.log(
+        `${r.label.padEnd(8)} ${String(r.msgsPerSec).padStart(8)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)} ${r.max.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`,
+      );
   } finally {
     await fulcrum.stop();
     await backend.stop();

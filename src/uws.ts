@@ -19,7 +19,6 @@ import type * as UwsTypes from '@trufflesuite/uws-js-unofficial';
 export type Uws = typeof UwsTypes;
 export type HttpResponse = UwsTypes.HttpResponse;
 export type HttpRequest = UwsTypes.HttpRequest;
-export type TemplatedApp = UwsTypes.TemplatedApp;
 export type ListenSocket = UwsTypes.us_listen_socket;
 export type UwsWebSocket<U> = UwsTypes.WebSocket<U>;
 export type WebSocketBehavior<U> = UwsTypes.WebSocketBehavior<U>;

@@ -52,7 +52,12 @@ describe('access log', () => {
       const fresh = await waitLines(file, 10);
       assert.equal(fresh.length, 10);
       assert.ok(fresh.every((l) => JSON.parse(l).path.startsWith('/after/')));
-      assert.equal(readFileSync(file + '.1', 'utf8').split('\n').filter(Boolean).length, 1);
+      assert.equal(
+        readFileSync(file + '.1', 'utf8')
+          .split('\n')
+          .filter(Boolean).length,
+        1,
+      );
     } finally {
       await f.stop();
       await a.close();

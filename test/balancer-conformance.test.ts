@@ -18,7 +18,16 @@ interface Srv extends ServerView {
   ewmaMs: number;
 }
 
-const srv = (id: string, weight = 1, extra: Partial<Srv> = {}): Srv => ({ id, weight, inFlight: 0, remoteInFlight: 0, idHash: fnv1a(id), ewmaMs: 0, currentWeight: 0, ...extra });
+const srv = (id: string, weight = 1, extra: Partial<Srv> = {}): Srv => ({
+  id,
+  weight,
+  inFlight: 0,
+  remoteInFlight: 0,
+  idHash: fnv1a(id),
+  ewmaMs: 0,
+  currentWeight: 0,
+  ...extra,
+});
 const ctx = (i: number): PickContext => ({ clientIp: `10.0.${(i >> 8) & 255}.${i & 255}`, hashKey: `user-${i}` });
 
 /** simulate picks `n` times with distinct keys; each pick stays in flight for `hold` more picks */
@@ -121,7 +130,7 @@ describe('balancing policy conformance', () => {
       }
 
       if (c.loadAware) {
-        it('avoids the busier server, counting the other workers\' requests too', () => {
+        it("avoids the busier server, counting the other workers' requests too", () => {
           const p = POLICIES[c.name as keyof typeof POLICIES]();
           const local = [srv('a', 1, { inFlight: 10 }), srv('b')];
           for (let i = 0; i < 10; i++) assert.equal(p.pick(local, ctx(i))!.id, 'b');

@@ -64,7 +64,11 @@ describe('balancing policies end to end', () => {
   it('least-time sends almost everything to the faster server', async () => {
     const slow = await createOrigin('slow', (req, res) => setTimeout(() => res.end('slow'), 60));
     const fast = await createOrigin('fast', (req, res) => res.end('fast'));
-    const f = await startFulcrum({ workers: 1, upstreams: { app: { balance: 'least-time', servers: [{ url: slow.url }, { url: fast.url }] } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { balance: 'least-time', servers: [{ url: slow.url }, { url: fast.url }] } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       let toSlow = 0;
       for (let i = 0; i < 30; i++) if ((await request(`${f.url}/`)).text === 'slow') toSlow++;

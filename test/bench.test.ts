@@ -51,7 +51,9 @@ test('fulcrum bench runs workloads direct and through fulcrum and writes the rep
   const json = files.find((f) => f.endsWith('.json'));
   const html = files.find((f) => f.endsWith('.html'));
   assert.ok(json && html, `reports written: ${files.join(', ')}`);
-  const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as { runs: { workload: string; target: string; load: { requests: number; errors: number; curve: unknown[] }; proxy: { peakRssBytes: number } | null }[] };
+  const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as {
+    runs: { workload: string; target: string; load: { requests: number; errors: number; curve: unknown[] }; proxy: { peakRssBytes: number } | null }[];
+  };
   assert.deepEqual(
     report.runs.map((x) => `${x.workload}/${x.target}`),
     ['get-100b/direct', 'get-100b/fulcrum', 'post-16k/direct', 'post-16k/fulcrum', 'ws-echo/direct', 'ws-echo/fulcrum'],
@@ -77,11 +79,17 @@ test('fulcrum bench refuses unknown options and workloads', async () => {
 
 test('peer configs listen on 127.0.0.1 only and keep upstream connections alive', () => {
   const n = nginxConf('/tmp/x', 18080, 19000, 1, 1024);
-  assert.deepEqual(n.match(/^\s*listen .*$/gm)?.map((l) => l.trim()), ['listen 127.0.0.1:18080 backlog=4096;']);
+  assert.deepEqual(
+    n.match(/^\s*listen .*$/gm)?.map((l) => l.trim()),
+    ['listen 127.0.0.1:18080 backlog=4096;'],
+  );
   assert.match(n, /keepalive 1024;/);
   assert.match(n, /proxy_set_header Connection "";/);
   const h = haproxyConf(18081, 19000, 1);
-  assert.deepEqual(h.match(/^\s*bind .*$/gm)?.map((l) => l.trim()), ['bind 127.0.0.1:18081']);
+  assert.deepEqual(
+    h.match(/^\s*bind .*$/gm)?.map((l) => l.trim()),
+    ['bind 127.0.0.1:18081'],
+  );
   assert.match(h, /nbthread 1/);
   assert.match(wrkScript('POST', 16384), /string\.rep\("y", 16384\)/);
 });
@@ -96,7 +104,10 @@ test('native-bench knows the Node peers and the ws-echo workload', () => {
   const d = parse([])!;
   assert.deepEqual(d.targets, ALL_TARGETS);
   for (const t of ['http-proxy', 'fastify-proxy']) assert.ok(d.targets.includes(t as never), `${t} is a default target`);
-  assert.ok(d.workloads.some((w) => w.name === 'ws-echo'), 'ws-echo is a default workload');
+  assert.ok(
+    d.workloads.some((w) => w.name === 'ws-echo'),
+    'ws-echo is a default workload',
+  );
   assert.ok(!d.workloads.some((w) => w.native === false), 'fulcrum-only workloads are not in the default list');
   assert.deepEqual(parse(['--targets', 'fulcrum,http-proxy,fastify-proxy'])!.targets, ['fulcrum', 'http-proxy', 'fastify-proxy']);
   assert.throws(() => parse(['--targets', 'fulcrum,express']), /unknown target "express"; known: direct, fulcrum, nginx, haproxy, http-proxy, fastify-proxy/);
@@ -104,7 +115,21 @@ test('native-bench knows the Node peers and the ws-echo workload', () => {
 
 test('native-bench runs the Node peers (HTTP and WebSocket) and writes their samples', async () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
-  const args = ['--targets', 'http-proxy,fastify-proxy', '--workloads', 'get-100b,ws-echo', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
+  const args = [
+    '--targets',
+    'http-proxy,fastify-proxy',
+    '--workloads',
+    'get-100b,ws-echo',
+    '--duration',
+    '1',
+    '--rounds',
+    '1',
+    '--warmup',
+    '0',
+    '--no-install',
+    '--out',
+    out,
+  ];
   const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -114,13 +139,21 @@ test('native-bench runs the Node peers (HTTP and WebSocket) and writes their sam
     p.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
   assert.equal(r.code, 0, r.stderr);
-  assert.doesNotMatch(r.stderr, /skipping/, 'both peers installed, started and answered right');
+  // Both peers started and answered the check request: a peer that could not is reported as
+  // "skipping <peer>". Whichever load generator ran (wrk when installed, autocannon otherwise)
+  // is not this test's concern: a missing wrk is not a failure.
+  assert.doesNotMatch(r.stderr, /(http-proxy|fastify-proxy)(: the npm package| did not start| answered)/, 'both peers started and answered');
   assert.match(r.stdout, /http-proxy req\/s\s+fastify-proxy req\/s/);
   const json = readdirSync(out).find((f) => f.endsWith('.json'));
   assert.ok(json);
-  const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as { samples: Record<string, { rps: number; errors: number; cpuUsPerRequest: number | null }[]>; versions: Record<string, string> };
+  const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as {
+    samples: Record<string, { rps: number; errors: number; cpuUsPerRequest: number | null }[]>;
+    versions: Record<string, string>;
+  };
   assert.deepEqual(Object.keys(report.samples).sort(), ['get-100b/fastify-proxy', 'get-100b/http-proxy', 'ws-echo/fastify-proxy', 'ws-echo/http-proxy']);
-  for (const [k, [s]] of Object.entries(report.samples)) {
+  for (const [k, runs] of Object.entries(report.samples)) {
+    assert.equal(runs.length, 1, `${k}: one sample per round`);
+    const s = runs[0];
     assert.ok(s!.rps > 0, `${k} answered`);
     assert.equal(s!.errors, 0, `${k} had errors`);
     assert.ok(s!.cpuUsPerRequest !== null && s!.cpuUsPerRequest > 0, `${k} CPU measured`);

@@ -106,7 +106,7 @@ describe('response cache conformance', () => {
     assert.equal(r2.status, 200);
     assert.equal(r2.text, r1.text);
     assert.equal(r2.headers['x-extra'], 'kept');
-    assert.equal(r2.headers['age'], '0');
+    assert.equal(r2.headers.age, '0');
     assert.match(cacheStatus(r2), /^fulcrum; hit; ttl=(59|60)$/);
     assert.equal(r2.headers['content-length'], String(r1.body.length));
   });
@@ -116,13 +116,13 @@ describe('response cache conformance', () => {
     await get('/age');
     const r = await get('/age');
     assert.equal(hits('/age'), 1);
-    assert.ok(Number(r.headers['age']) >= 20 && Number(r.headers['age']) <= 22, `age ${r.headers['age']}`);
+    assert.ok(Number(r.headers.age) >= 20 && Number(r.headers.age) <= 22, `age ${r.headers.age}`);
     assert.match(cacheStatus(r), /hit; ttl=(38|39|40)$/);
     // a Date in the past makes the apparent age count
     serve('/age-date', { headers: { 'cache-control': 'max-age=600', date: new Date(Date.now() - 100_000).toUTCString() } });
     await get('/age-date');
     const r2 = await get('/age-date');
-    assert.ok(Number(r2.headers['age']) >= 99, `age ${r2.headers['age']}`);
+    assert.ok(Number(r2.headers.age) >= 99, `age ${r2.headers.age}`);
   });
 
   it('s-maxage overrides max-age for a shared cache', async () => {
@@ -148,7 +148,7 @@ describe('response cache conformance', () => {
     });
   }
 
-  it('does not store responses with Set-Cookie, so one user\'s cookie never reaches another', async () => {
+  it("does not store responses with Set-Cookie, so one user's cookie never reaches another", async () => {
     serve('/cookie', { headers: { 'cache-control': 'max-age=60', 'set-cookie': 'session=alice' } });
     await get('/cookie');
     const r = await get('/cookie');
@@ -237,7 +237,7 @@ describe('response cache conformance', () => {
     const r1 = await get('/reval-etag');
     const r2 = await get('/reval-etag', { 'if-none-match': '"client-tag"' });
     assert.equal(hits('/reval-etag'), 2);
-    assert.equal(lastHeaders('/reval-etag')['if-none-match'], '"e1"', 'the cache sends its own validator, not the client\'s');
+    assert.equal(lastHeaders('/reval-etag')['if-none-match'], '"e1"', "the cache sends its own validator, not the client's");
     assert.equal(r2.status, 200);
     assert.equal(r2.text, r1.text);
     assert.match(cacheStatus(r2), /^fulcrum; fwd=stale; fwd-status=304; ttl=(59|60)$/);
@@ -257,7 +257,10 @@ describe('response cache conformance', () => {
   });
 
   it('a Set-Cookie on a 304 is not merged into the stored response', async () => {
-    serve('/reval-cookie', { headers: { 'cache-control': 'max-age=10', age: '30', etag: '"k1"' }, answer304: { etag: '"k1"', 'cache-control': 'max-age=60', 'set-cookie': 'session=alice' } });
+    serve('/reval-cookie', {
+      headers: { 'cache-control': 'max-age=10', age: '30', etag: '"k1"' },
+      answer304: { etag: '"k1"', 'cache-control': 'max-age=60', 'set-cookie': 'session=alice' },
+    });
     await get('/reval-cookie');
     await get('/reval-cookie');
     const r = await get('/reval-cookie');
@@ -266,13 +269,13 @@ describe('response cache conformance', () => {
     assert.equal(r.headers['set-cookie'], undefined);
   });
 
-  it('answers clients\' conditional requests with 304 from the store', async () => {
+  it("answers clients' conditional requests with 304 from the store", async () => {
     const lm = new Date(Date.now() - 3600_000).toUTCString();
     serve('/cond', { headers: { 'cache-control': 'max-age=60', etag: '"c1"', 'last-modified': lm } });
     await get('/cond');
     const r1 = await get('/cond', { 'if-none-match': 'W/"c1", "other"' });
     assert.equal(r1.status, 304);
-    assert.equal(r1.headers['etag'], '"c1"');
+    assert.equal(r1.headers.etag, '"c1"');
     assert.equal(r1.body.length, 0);
     const r2 = await get('/cond', { 'if-modified-since': new Date().toUTCString() });
     assert.equal(r2.status, 304);
@@ -282,7 +285,11 @@ describe('response cache conformance', () => {
   });
 
   it('must-revalidate, proxy-revalidate and s-maxage forbid serving stale, even on errors', async () => {
-    for (const cc of ['max-age=10, must-revalidate, stale-if-error=600', 'max-age=10, proxy-revalidate, stale-if-error=600', 's-maxage=10, stale-if-error=600']) {
+    for (const cc of [
+      'max-age=10, must-revalidate, stale-if-error=600',
+      'max-age=10, proxy-revalidate, stale-if-error=600',
+      's-maxage=10, stale-if-error=600',
+    ]) {
       const p = `/mr-${cc.split(',')[1]!.trim().replace(/=.*/, '')}-${cc.slice(0, 2)}`;
       serve(p, { headers: { 'cache-control': cc, age: '30' } });
       await get(p);
@@ -318,7 +325,10 @@ describe('response cache conformance', () => {
     await get('/sie-coalesced');
     serve('/sie-coalesced', { status: 503, body: 'down', delayMs: 200 });
     const rs = await Promise.all(Array.from({ length: 5 }, () => get('/sie-coalesced')));
-    assert.deepEqual(rs.map((r) => [r.status, r.text]), Array(5).fill([200, 'old']));
+    assert.deepEqual(
+      rs.map((r) => [r.status, r.text]),
+      Array(5).fill([200, 'old']),
+    );
     assert.equal(hits('/sie-coalesced'), 2, 'one revalidation for all five');
   });
 
@@ -499,7 +509,11 @@ describe('response cache conformance', () => {
     serve('/purge/b', { headers: { 'cache-control': 'max-age=60' } });
     serve('/keep', { headers: { 'cache-control': 'max-age=60' } });
     for (const p of ['/purge/a', '/purge/b', '/keep']) await get(p);
-    const p1 = await request(f.adminUrl + '/cache/purge', { method: 'POST', body: JSON.stringify({ url: `http://127.0.0.1:${f.port}/purge/a` }), headers: { 'content-type': 'application/json' } });
+    const p1 = await request(f.adminUrl + '/cache/purge', {
+      method: 'POST',
+      body: JSON.stringify({ url: `http://127.0.0.1:${f.port}/purge/a` }),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(p1.status, 200);
     assert.equal(JSON.parse(p1.text).dropped, 1);
     await get('/purge/a');
@@ -527,7 +541,11 @@ describe('response cache purge across workers', () => {
       res.setHeader('cache-control', 'max-age=600');
       res.end(req.url === '/big' ? BIG : `v${version}`);
     });
-    f = await startFulcrum({ workers: 2, upstreams: { app: { servers: [{ url: o.url }] } }, routes: [{ host: '*', pathPrefix: '/', upstream: 'app', cache: true }] });
+    f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { servers: [{ url: o.url }] } },
+      routes: [{ host: '*', pathPrefix: '/', upstream: 'app', cache: true }],
+    });
   });
   after(async () => {
     await f.stop();

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
@@ -15,12 +15,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('cluster-wide least-connections', () => {
   it('spreads held requests evenly whichever worker takes them, and /status shows the merged counts', async () => {
     const held: http.ServerResponse[] = [];
-    const hold = (label: string) => createOrigin(label, (req, res) => {
-      res.setHeader('x-origin', label);
-      held.push(res);
-    });
+    const hold = (label: string) =>
+      createOrigin(label, (req, res) => {
+        res.setHeader('x-origin', label);
+        held.push(res);
+      });
     const [a, b] = await Promise.all([hold('a'), hold('b')]);
-    const f = await startFulcrum({ workers: 2, upstreams: { app: { balance: 'least-connections', servers: [{ url: a.url }, { url: b.url }] } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { balance: 'least-connections', servers: [{ url: a.url }, { url: b.url }] } },
+      routes: [{ upstream: 'app' }],
+    });
     const pending: Promise<unknown>[] = [];
     try {
       // one request per new connection (the kernel picks the worker), leaving time for the merge

@@ -38,10 +38,22 @@ describe('fulcrum check', () => {
   const cases: [string, unknown, RegExp][] = [
     ['an unknown key', { ...good, listne: {} }, /\$\.listne: got \{\}; expected no such key/],
     ['a wrong type', { ...good, workers: 'many' }, /\$\.workers: got "many"; expected one of "auto", an integer/],
-    ['a route to a missing upstream', { ...good, routes: [{ upstream: 'ghost' }] }, /\$\.routes\[0\]\.upstream: got "ghost"; expected the name of an upstream \(one of: "app"\)/],
-    ['a bad URL', { ...good, upstreams: { app: { servers: [{ url: 'localhost:9000' }] } } }, /\$\.upstreams\.app\.servers\[0\]\.url: got "localhost:9000"; expected an http:\/\/ URL/],
+    [
+      'a route to a missing upstream',
+      { ...good, routes: [{ upstream: 'ghost' }] },
+      /\$\.routes\[0\]\.upstream: got "ghost"; expected the name of an upstream \(one of: "app"\)/,
+    ],
+    [
+      'a bad URL',
+      { ...good, upstreams: { app: { servers: [{ url: 'localhost:9000' }] } } },
+      /\$\.upstreams\.app\.servers\[0\]\.url: got "localhost:9000"; expected an http:\/\/ URL/,
+    ],
     ['a port out of range', { ...good, listen: { port: 65536 } }, /\$\.listen\.port: got 65536; expected integer to be less or equal to 65535/],
-    ['an unknown balance policy', { ...good, upstreams: { app: { balance: 'fastest', servers: [{ url: 'http://127.0.0.1:1' }] } } }, /\$\.upstreams\.app\.balance: got "fastest"; expected one of "round-robin", "weighted-round-robin", "least-connections", "ip-hash", "hash", "random-two-choices", "least-time"/],
+    [
+      'an unknown balance policy',
+      { ...good, upstreams: { app: { balance: 'fastest', servers: [{ url: 'http://127.0.0.1:1' }] } } },
+      /\$\.upstreams\.app\.balance: got "fastest"; expected one of "round-robin", "weighted-round-robin", "least-connections", "ip-hash", "hash", "random-two-choices", "least-time"/,
+    ],
     ['a bad CIDR', { ...good, trustedProxies: ['10.0.0.0/40'] }, /\$\.trustedProxies\[0\]: got "10\.0\.0\.0\/40"/],
     ['invalid JSON', '{ "upstreams": ', /invalid JSON/],
     ['an admin listener off loopback without a token', { ...good, admin: { host: '0.0.0.0' } }, /\$\.admin\.token: got null; expected a token/],
@@ -55,7 +67,11 @@ describe('fulcrum check', () => {
   }
 
   it('lists every error at once', async () => {
-    const r = await runCli(['check', '-c', tmpConfig({ listen: { port: 0 }, workers: 0, upstreams: { app: { servers: [{ url: 'x' }] } }, routes: [{ upstream: 'y' }] })]);
+    const r = await runCli([
+      'check',
+      '-c',
+      tmpConfig({ listen: { port: 0 }, workers: 0, upstreams: { app: { servers: [{ url: 'x' }] } }, routes: [{ upstream: 'y' }] }),
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /4 errors/);
   });

@@ -41,7 +41,12 @@ function firstEvent(url: string): Promise<{ status: number; type: string; data: 
 describe('dashboard', () => {
   it('serves a self-contained page and a live event stream, behind the admin token', async () => {
     const a = await createOrigin('a');
-    const f = await startFulcrum({ workers: 1, admin: { token: TOKEN }, upstreams: { app: { servers: [{ url: a.url }] } }, routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 1,
+      admin: { token: TOKEN },
+      upstreams: { app: { servers: [{ url: a.url }] } },
+      routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
+    });
     try {
       assert.equal((await request(`${f.adminUrl}/`)).status, 401);
       const page = await request(`${f.adminUrl}/?token=${TOKEN}`);
@@ -64,7 +69,10 @@ describe('dashboard', () => {
     }
   });
 
-  it('shows live traffic in Chromium, a killed backend failing, and the drain button', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`, timeout: 60_000 }, async () => {
+  it('shows live traffic in Chromium, a killed backend failing, and the drain button', {
+    skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`,
+    timeout: 60_000,
+  }, async () => {
     const { chromium } = await import('playwright-core');
     const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
     const f = await startFulcrum({
@@ -96,7 +104,15 @@ describe('dashboard', () => {
         executablePath: CHROMIUM,
         headless: true,
         viewport: { width: 1400, height: 800 },
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
       const page = await browser.newPage();
       await page.goto(`${f.adminUrl}/?token=${TOKEN}`);

@@ -42,7 +42,10 @@ describe('dns discovery', () => {
       for (let i = 0; i < 4; i++) assert.equal((await request(`${f.url}/`)).text, 'two');
       dns.records.A!['app.test'] = ['127.0.0.2', '127.0.0.3'];
       const seen = new Set<string>();
-      await until(async () => (seen.add((await request(`${f.url}/`)).text), seen.has('three')), 'the new address joins');
+      await until(async () => {
+        seen.add((await request(`${f.url}/`)).text);
+        return seen.has('three');
+      }, 'the new address joins');
       const list = JSON.parse((await request(`${f.adminUrl}/upstreams/app/servers`)).text) as { url: string }[];
       assert.deepEqual(list.map((s) => s.url).sort(), [`http://127.0.0.2:${port}`, `http://127.0.0.3:${port}`]);
       dns.records.A!['app.test'] = ['127.0.0.3'];
@@ -64,17 +67,30 @@ describe('dns discovery', () => {
   it('SRV records give each server its port and weight', async () => {
     const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
     const dns = await startDns({
-      SRV: { '_http._tcp.svc.test': [[10, 3, Number(new URL(a.url).port), 'a.svc.test'], [10, 1, Number(new URL(b.url).port), 'b.svc.test']] },
+      SRV: {
+        '_http._tcp.svc.test': [
+          [10, 3, Number(new URL(a.url).port), 'a.svc.test'],
+          [10, 1, Number(new URL(b.url).port), 'b.svc.test'],
+        ],
+      },
       A: { 'a.svc.test': ['127.0.0.1'], 'b.svc.test': ['127.0.0.1'] },
     });
     const f = await startFulcrum({
       workers: 1,
-      upstreams: { app: { balance: 'round-robin', servers: [{ url: 'http://svc.test' }], discovery: { srv: true, dnsRefreshMs: 200, resolvers: [dns.address] } } },
+      upstreams: {
+        app: { balance: 'round-robin', servers: [{ url: 'http://svc.test' }], discovery: { srv: true, dnsRefreshMs: 200, resolvers: [dns.address] } },
+      },
       routes: [{ upstream: 'app' }],
     });
     try {
       const list = JSON.parse((await request(`${f.adminUrl}/upstreams/app/servers`)).text) as { url: string; weight: number }[];
-      assert.deepEqual(list.map((s) => [s.url, s.weight]).sort(), [[a.url, 3], [b.url, 1]].sort());
+      assert.deepEqual(
+        list.map((s) => [s.url, s.weight]).sort(),
+        [
+          [a.url, 3],
+          [b.url, 1],
+        ].sort(),
+      );
       const counts: Record<string, number> = {};
       for (let i = 0; i < 8; i++) {
         const o = echoed(await request(`${f.url}/`)).origin;

@@ -88,7 +88,9 @@ describe('access control', () => {
 
   it('reads lists from a file, changes them at runtime through the admin API, and a reload reads the file again', async () => {
     const a = await createOrigin('a');
-    const f = await startFulcrum(oneUpstream([a.url], { access: { denyFile: 'deny.txt' } }), { beforeStart: (dir) => writeFileSync(path.join(dir, 'deny.txt'), '# blocked\n\n198.51.100.0/24\n127.0.0.0/8  # loopback\n') });
+    const f = await startFulcrum(oneUpstream([a.url], { access: { denyFile: 'deny.txt' } }), {
+      beforeStart: (dir) => writeFileSync(path.join(dir, 'deny.txt'), '# blocked\n\n198.51.100.0/24\n127.0.0.0/8  # loopback\n'),
+    });
     try {
       assert.equal((await request(`${f.url}/`)).status, 403);
       const got = JSON.parse((await request(`${f.adminUrl}/access`)).text);
@@ -114,7 +116,7 @@ describe('access control', () => {
 describe('CidrSet', () => {
   it('agrees with a linear scan over 10,000 random ranges, IPv4 and IPv6', () => {
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const byte = () => Math.floor(rnd() * 256);
     const list: string[] = [];
     for (let i = 0; i < 9000; i++) list.push(`${byte()}.${byte()}.${byte()}.0/${8 + Math.floor(rnd() * 25)}`);
@@ -134,7 +136,8 @@ describe('CidrSet', () => {
       });
     let hits = 0;
     for (let i = 0; i < 3000; i++) {
-      const b = i % 4 === 0 ? Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...Array.from({ length: 12 }, byte)]) : Uint8Array.from([byte(), byte(), byte(), byte()]);
+      const b =
+        i % 4 === 0 ? Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...Array.from({ length: 12 }, byte)]) : Uint8Array.from([byte(), byte(), byte(), byte()]);
       const want = naive(b);
       if (want) hits++;
       assert.equal(set.has(b), want, Array.from(b).join('.'));

@@ -43,15 +43,45 @@ describe('fulcrum check: edge sections', () => {
   });
 
   const cases: [string, unknown, Record<string, string>, RegExp][] = [
-    ['a bad CIDR in access.deny', { ...good, access: { deny: ['10.0.0.0/33'] } }, {}, /\$\.access\.deny\[0\]: got "10\.0\.0\.0\/33"; expected an IPv4 or IPv6 address or CIDR range/],
-    ['a bad CIDR in a route\'s list', { ...good, routes: [{ upstream: 'app', access: { allow: ['nope'] } }] }, {}, /\$\.routes\[0\]\.access\.allow\[0\]: got "nope"/],
-    ['a bad line in a list file', { ...good, access: { allowFile: 'allow.txt' } }, { 'allow.txt': '10.0.0.0/8\n10.0.0.300\n' }, /\$\.access\.allowFile: got "10\.0\.0\.300" \(.*allow\.txt:2\); expected one IPv4 or IPv6 address or CIDR range per line/],
+    [
+      'a bad CIDR in access.deny',
+      { ...good, access: { deny: ['10.0.0.0/33'] } },
+      {},
+      /\$\.access\.deny\[0\]: got "10\.0\.0\.0\/33"; expected an IPv4 or IPv6 address or CIDR range/,
+    ],
+    [
+      "a bad CIDR in a route's list",
+      { ...good, routes: [{ upstream: 'app', access: { allow: ['nope'] } }] },
+      {},
+      /\$\.routes\[0\]\.access\.allow\[0\]: got "nope"/,
+    ],
+    [
+      'a bad line in a list file',
+      { ...good, access: { allowFile: 'allow.txt' } },
+      { 'allow.txt': '10.0.0.0/8\n10.0.0.300\n' },
+      /\$\.access\.allowFile: got "10\.0\.0\.300" \(.*allow\.txt:2\); expected one IPv4 or IPv6 address or CIDR range per line/,
+    ],
     ['a missing list file', { ...good, access: { denyFile: 'nope.txt' } }, {}, /\$\.access\.denyFile: got "nope\.txt"; expected a readable file \(ENOENT\)/],
     ['a header timeout uWS cannot honour', { ...good, timeouts: { headerMs: 3000 } }, {}, /\$\.timeouts\.headerMs: got 3000; expected 10000/],
     ['a zero burst', { ...good, rateLimit: { ratePerSecond: 1, burst: 0 } }, {}, /\$\.rateLimit\.burst: got 0/],
-    ['a TLS port equal to listen.port', { ...good, tls: { port: 8080, cert: 'c.pem', key: 'k.pem' } }, { 'c.pem': 'x', 'k.pem': 'x' }, /\$\.tls\.port: got 8080; expected a port other than listen\.port/],
-    ['a file that is not a PEM certificate', { ...good, tls: { cert: 'c.pem', key: 'k.pem' } }, { 'c.pem': 'x', 'k.pem': 'x' }, /\$\.tls: got "c\.pem" \+ "k\.pem"; expected a usable certificate and key: .*not a readable PEM certificate/],
-    ['a missing certificate', { ...good, tls: { cert: 'nope.pem', key: 'k.pem' } }, { 'k.pem': 'x' }, /\$\.tls\.cert: got "nope\.pem"; expected a readable PEM file/],
+    [
+      'a TLS port equal to listen.port',
+      { ...good, tls: { port: 8080, cert: 'c.pem', key: 'k.pem' } },
+      { 'c.pem': 'x', 'k.pem': 'x' },
+      /\$\.tls\.port: got 8080; expected a port other than listen\.port/,
+    ],
+    [
+      'a file that is not a PEM certificate',
+      { ...good, tls: { cert: 'c.pem', key: 'k.pem' } },
+      { 'c.pem': 'x', 'k.pem': 'x' },
+      /\$\.tls: got "c\.pem" \+ "k\.pem"; expected a usable certificate and key: .*not a readable PEM certificate/,
+    ],
+    [
+      'a missing certificate',
+      { ...good, tls: { cert: 'nope.pem', key: 'k.pem' } },
+      { 'k.pem': 'x' },
+      /\$\.tls\.cert: got "nope\.pem"; expected a readable PEM file/,
+    ],
   ];
   for (const [name, cfg, files, re] of cases) {
     it(`refuses ${name}`, async () => {

@@ -14,7 +14,13 @@ async function holdingOrigin() {
     if (req.url === '/hold') held.push(res);
     else res.end('ok');
   });
-  return { o, held, release: () => held.splice(0).forEach((r) => r.end('done')) };
+  return {
+    o,
+    held,
+    release: () => {
+      for (const r of held.splice(0)) r.end('done');
+    },
+  };
 }
 
 async function burst(url: string, n: number) {

@@ -62,12 +62,19 @@ describe('limits and timeouts', () => {
 
   it('413 while streaming a chunked body past maxBodyBytes; the server never gets it whole', async () => {
     const chunk = (s: string) => `${s.length.toString(16)}\r\n${s}\r\n`;
-    const r = await rawExchange(f.port, `POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('a'.repeat(600))}${chunk('b'.repeat(600))}0\r\n\r\n`);
+    const r = await rawExchange(
+      f.port,
+      `POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('a'.repeat(600))}${chunk('b'.repeat(600))}0\r\n\r\n`,
+    );
     assert.equal(statusOf(r.data), 413);
     assert.ok(r.closed);
-    const ok = await rawExchange(f.port, `POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('a'.repeat(500))}${chunk('b'.repeat(500))}0\r\n\r\n`, {
-      until: (b) => b.toString().endsWith('got 1000'),
-    });
+    const ok = await rawExchange(
+      f.port,
+      `POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('a'.repeat(500))}${chunk('b'.repeat(500))}0\r\n\r\n`,
+      {
+        until: (b) => b.toString().endsWith('got 1000'),
+      },
+    );
     assert.equal(statusOf(ok.data), 200);
   });
 

@@ -33,8 +33,16 @@ const CASES: Case[] = [
   // control
   { name: 'a plain GET is forwarded', raw: `GET @ HTTP/1.1\r\n${H}\r\n`, expect: 200, forwarded: true },
   // framing: Content-Length / Transfer-Encoding
-  { name: 'Content-Length and Transfer-Encoding together (CL.TE)', raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, expect: 'closed' },
-  { name: 'Transfer-Encoding then Content-Length (TE.CL)', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n`, expect: 'closed' },
+  {
+    name: 'Content-Length and Transfer-Encoding together (CL.TE)',
+    raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    expect: 'closed',
+  },
+  {
+    name: 'Transfer-Encoding then Content-Length (TE.CL)',
+    raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n`,
+    expect: 'closed',
+  },
   { name: 'two differing Content-Length fields', raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`, expect: 400 },
   { name: 'two equal Content-Length fields', raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc`, expect: 400 },
   { name: 'Content-Length list "3, 3"', raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 3, 3\r\n\r\nabc`, expect: 'closed' },
@@ -45,13 +53,30 @@ const CASES: Case[] = [
   { name: 'Transfer-Encoding chunked, gzip (chunked not final)', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, expect: 400 },
   { name: 'Transfer-Encoding identity', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\n`, expect: 400 },
   { name: 'Transfer-Encoding xchunked', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`, expect: 400 },
-  { name: 'two Transfer-Encoding: chunked fields', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, expect: 400 },
+  {
+    name: 'two Transfer-Encoding: chunked fields',
+    raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    expect: 400,
+  },
   { name: 'Transfer-Encoding with a vertical tab', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding:\x0bchunked\r\n\r\n0\r\n\r\n`, expect: 'refused' },
-  { name: 'Transfer-Encoding: CHUNKED (case-insensitive, re-framed)', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n`, expect: 200, forwarded: true },
+  {
+    name: 'Transfer-Encoding: CHUNKED (case-insensitive, re-framed)',
+    raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+    expect: 200,
+    forwarded: true,
+  },
   // chunk framing
   { name: 'invalid chunk size', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`, expect: 'closed' },
-  { name: 'chunk size overflowing 64 bits', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF1\r\nabc\r\n0\r\n\r\n`, expect: 'closed' },
-  { name: 'chunk extension (refused by uWS 20.30)', raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n`, expect: 'closed' },
+  {
+    name: 'chunk size overflowing 64 bits',
+    raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF1\r\nabc\r\n0\r\n\r\n`,
+    expect: 'closed',
+  },
+  {
+    name: 'chunk extension (refused by uWS 20.30)',
+    raw: `POST @ HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n`,
+    expect: 'closed',
+  },
   // header syntax
   { name: 'obs-fold (continuation line with a space)', raw: `GET @ HTTP/1.1\r\n${H}X-A: a\r\n b\r\n\r\n`, expect: 'refused' },
   { name: 'obs-fold with a tab', raw: `GET @ HTTP/1.1\r\n${H}X-A: a\r\n\tb\r\n\r\n`, expect: 'refused' },
@@ -82,7 +107,12 @@ const CASES: Case[] = [
   { name: 'fragment in the target', raw: `GET @#frag HTTP/1.1\r\n${H}\r\n`, expect: 400 },
   { name: 'leading empty line', raw: `\r\nGET @ HTTP/1.1\r\n${H}\r\n`, expect: 'refused' },
   // smuggling a second request behind the first
-  { name: 'a pipelined second request is never forwarded', raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\nGET @/smuggled HTTP/1.1\r\n${H}\r\n`, expect: 'closed', mayForward: true },
+  {
+    name: 'a pipelined second request is never forwarded',
+    raw: `POST @ HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\nGET @/smuggled HTTP/1.1\r\n${H}\r\n`,
+    expect: 'closed',
+    mayForward: true,
+  },
 ];
 
 const REFUSED_WITHIN_MS = 20_000;
@@ -99,7 +129,10 @@ describe('strict parsing: raw-socket corpus', () => {
         const raw = Buffer.from(c.raw.replaceAll('@', `/case${i}`), 'latin1');
         const waitMs = c.expect === 'refused' ? REFUSED_WITHIN_MS : 5000;
         // 200: read until the response is complete; rejections: until the close
-        const until = c.expect === 200 ? (got: Buffer) => /\r\n\r\n[\s\S]*\n$/.test(got.toString('latin1')) && !got.toString('latin1').startsWith('HTTP/1.1 100') : undefined;
+        const until =
+          c.expect === 200
+            ? (got: Buffer) => /\r\n\r\n[\s\S]*\n$/.test(got.toString('latin1')) && !got.toString('latin1').startsWith('HTTP/1.1 100')
+            : undefined;
         results.set(c.name, await rawExchange(f.port, raw, { timeoutMs: waitMs, until }));
       }),
     );

@@ -77,7 +77,11 @@ describe('hiding the servers', () => {
           { host: '*', pathPrefix: '/gone/', upstream: 'gone' },
           { host: 'only.test', pathPrefix: '/', upstream: 'app' },
         ],
-        responses: { stripHeaders: ['Server', 'X-Powered-By', 'X-Backend-Host'], serverHeader: 'fulcrum', errorPages: { '502': 'pages/502.html', '403': 'pages/403.html' } },
+        responses: {
+          stripHeaders: ['Server', 'X-Powered-By', 'X-Backend-Host'],
+          serverHeader: 'fulcrum',
+          errorPages: { '502': 'pages/502.html', '403': 'pages/403.html' },
+        },
         access: { deny: ['192.0.2.0/24'] },
       },
       {

@@ -26,8 +26,25 @@ function hasOpenssl(): boolean {
 function makeCert(dir: string, name: string, cn: string, passphrase?: string): void {
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn}`,
-      '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`), ...(passphrase ? ['-passout', `pass:${passphrase}`] : ['-nodes'])],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=DNS:${cn}`,
+      '-keyout',
+      path.join(dir, `${name}.key`),
+      '-out',
+      path.join(dir, `${name}.crt`),
+      ...(passphrase ? ['-passout', `pass:${passphrase}`] : ['-nodes']),
+    ],
     { stdio: 'ignore' },
   );
 }
@@ -120,11 +137,14 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
     const ca = (await import('node:fs')).readFileSync(path.join(dir, 'a.crt'));
     const body = await new Promise<string>((resolve, reject) => {
       https
-        .get({ host: '127.0.0.1', port: tlsPort, path: '/v', servername: 'a.test', headers: { host: 'a.test' }, ca, checkServerIdentity: () => undefined }, (res) => {
-          let t = '';
-          res.on('data', (d) => (t += d));
-          res.on('end', () => resolve(t));
-        })
+        .get(
+          { host: '127.0.0.1', port: tlsPort, path: '/v', servername: 'a.test', headers: { host: 'a.test' }, ca, checkServerIdentity: () => undefined },
+          (res) => {
+            let t = '';
+            res.on('data', (d) => (t += d));
+            res.on('end', () => resolve(t));
+          },
+        )
         .on('error', reject);
     });
     assert.equal(JSON.parse(body).url, '/v');
@@ -154,12 +174,12 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
           .on('error', reject);
       });
     const first = await get();
-    const serialBefore = (await new Promise<string>((resolve) => {
+    const serialBefore = await new Promise<string>((resolve) => {
       const s = tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false }, () => {
         resolve(s.getPeerCertificate().serialNumber);
         s.destroy();
       });
-    }));
+    });
     copyFileSync(path.join(dir, 'a2.crt'), path.join(dir, 'a.crt'));
     copyFileSync(path.join(dir, 'a2.key'), path.join(dir, 'a.key'));
     f.proc.kill('SIGHUP');

@@ -53,10 +53,16 @@ async function load(url: string, conns: number, ms: number): Promise<{ ok: numbe
 describe('health checks and retries', () => {
   it('active check: down after fall failed probes, back after rise, pushed to every worker and logged', async () => {
     let healthy = true;
-    const a = await createOrigin('a', (req, res, o) => (req.url === '/healthz' ? (res.statusCode = healthy ? 200 : 500, res.end(healthy ? 'ok' : 'sick')) : echoHandler(req, res, o)));
+    const a = await createOrigin('a', (req, res, o) =>
+      req.url === '/healthz' ? res.writeHead(healthy ? 200 : 500).end(healthy ? 'ok' : 'sick') : echoHandler(req, res, o),
+    );
     const b = await createOrigin('b');
     const hc = { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 2, fall: 2, expectStatus: '200-299' };
-    const f = await startFulcrum({ workers: 2, upstreams: { app: { servers: [{ url: a.url }, { url: b.url }], healthCheck: hc } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { servers: [{ url: a.url }, { url: b.url }], healthCheck: hc } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       healthy = false;
       const t0 = Date.now();
@@ -84,7 +90,12 @@ describe('health checks and retries', () => {
     const b = await createOrigin('b', (req, res) => res.end('status: fine'));
     const f = await startFulcrum({
       workers: 1,
-      upstreams: { app: { servers: [{ url: a.url }, { url: b.url }], healthCheck: { path: '/h', intervalMs: 100, timeoutMs: 80, fall: 1, expectStatus: [200], expectBody: '/status: (fine|ok)/' } } },
+      upstreams: {
+        app: {
+          servers: [{ url: a.url }, { url: b.url }],
+          healthCheck: { path: '/h', intervalMs: 100, timeoutMs: 80, fall: 1, expectStatus: [200], expectBody: '/status: (fine|ok)/' },
+        },
+      },
       routes: [{ upstream: 'app' }],
     });
     try {
@@ -99,11 +110,13 @@ describe('health checks and retries', () => {
   });
 
   it('passive check: maxFails within failWindowMs ejects for ejectMs, then the server returns', async () => {
-    const bad = await createOrigin('bad', (req, res) => ((res.statusCode = 503), res.end('busy')));
+    const bad = await createOrigin('bad', (req, res) => res.writeHead(503).end('busy'));
     const good = await createOrigin('good', (req, res) => res.end('good'));
     const f = await startFulcrum({
       workers: 2,
-      upstreams: { app: { servers: [{ url: bad.url }, { url: good.url }], passiveHealth: { maxFails: 3, failWindowMs: 10000, ejectMs: 600, failStatuses: [503] } } },
+      upstreams: {
+        app: { servers: [{ url: bad.url }, { url: good.url }], passiveHealth: { maxFails: 3, failWindowMs: 10000, ejectMs: 600, failStatuses: [503] } },
+      },
       routes: [{ upstream: 'app' }],
     });
     try {
@@ -120,7 +133,10 @@ describe('health checks and retries', () => {
         await request(`${f.url}/`);
         await sleep(30);
       }
-      assert.deepEqual(ejections().map((l) => l.ejectMs), [600, 1200]);
+      assert.deepEqual(
+        ejections().map((l) => l.ejectMs),
+        [600, 1200],
+      );
     } finally {
       await f.stop();
       await Promise.all([bad.close(), good.close()]);
@@ -128,7 +144,7 @@ describe('health checks and retries', () => {
   });
 
   it('when no server is up (here: the only one, ejected), requests still try them (nginx, Envoy panic mode)', async () => {
-    const only = await createOrigin('only', (req, res) => ((res.statusCode = 503), res.end('busy')));
+    const only = await createOrigin('only', (req, res) => res.writeHead(503).end('busy'));
     const f = await startFulcrum({
       workers: 1,
       upstreams: { app: { servers: [{ url: only.url }], passiveHealth: { maxFails: 2, ejectMs: 60000, failStatuses: [503] } } },
@@ -154,7 +170,9 @@ describe('health checks and retries', () => {
     const ok = await createOrigin('ok');
     const f = await startFulcrum({
       workers: 1,
-      upstreams: { app: { servers: [{ url: `http://127.0.0.1:${dead1}` }, { url: `http://127.0.0.1:${dead2}` }, { url: ok.url }], passiveHealth: { maxFails: 0 } } },
+      upstreams: {
+        app: { servers: [{ url: `http://127.0.0.1:${dead1}` }, { url: `http://127.0.0.1:${dead2}` }, { url: ok.url }], passiveHealth: { maxFails: 0 } },
+      },
       routes: [{ upstream: 'app' }],
     });
     try {
@@ -220,7 +238,11 @@ describe('health checks and retries', () => {
     const os = await Promise.all(['a', 'b', 'c'].map((n) => createOrigin(n)));
     const victim = os[1]!;
     const hc = { path: '/healthz', intervalMs: 200, timeoutMs: 200, rise: 2, fall: 2 };
-    const f = await startFulcrum({ workers: 2, upstreams: { app: { servers: os.map((o) => ({ url: o.url })), healthCheck: hc, passiveHealth: { maxFails: 0 } } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { servers: os.map((o) => ({ url: o.url })), healthCheck: hc, passiveHealth: { maxFails: 0 } } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       let killedAt = 0;
       const run = load(f.url, 64, 3000);
@@ -229,8 +251,19 @@ describe('health checks and retries', () => {
       victim.server.closeAllConnections();
       victim.server.close();
       const result = await run;
-      const reasons = [...new Set(f.logLines().filter((l) => l.msg === 'upstream request failed').map((l) => `${l.status} ${l.server} ${l.reason}`))];
-      assert.deepEqual(result.failed.slice(0, 5), [], `${result.failed.length} failed of ${result.ok + result.failed.length}: ${reasons.slice(0, 5).join(' | ')}`);
+      const reasons = [
+        ...new Set(
+          f
+            .logLines()
+            .filter((l) => l.msg === 'upstream request failed')
+            .map((l) => `${l.status} ${l.server} ${l.reason}`),
+        ),
+      ];
+      assert.deepEqual(
+        result.failed.slice(0, 5),
+        [],
+        `${result.failed.length} failed of ${result.ok + result.failed.length}: ${reasons.slice(0, 5).join(' | ')}`,
+      );
       assert.ok(result.ok > 100, `only ${result.ok} requests`);
       const downAt = await waitForLog(f, 'server down (active health check)', idOf(victim));
       assert.ok(downAt - killedAt <= hc.fall * hc.intervalMs + 400, `down ${downAt - killedAt} ms after the kill`);
@@ -238,7 +271,9 @@ describe('health checks and retries', () => {
       const backAt = Date.now();
       await new Promise<void>((resolve) => victim.server.listen(victim.port, '127.0.0.1', resolve));
       const upAt = await waitForLog(f, 'server up (active health check)', idOf(victim));
-      t.diagnostic(`${result.ok} GETs, ${result.failed.length} failed; down ${downAt - killedAt} ms after the kill (fall*intervalMs = ${hc.fall * hc.intervalMs}); up ${upAt - backAt} ms after it listens again (rise*intervalMs = ${hc.rise * hc.intervalMs})`);
+      t.diagnostic(
+        `${result.ok} GETs, ${result.failed.length} failed; down ${downAt - killedAt} ms after the kill (fall*intervalMs = ${hc.fall * hc.intervalMs}); up ${upAt - backAt} ms after it listens again (rise*intervalMs = ${hc.rise * hc.intervalMs})`,
+      );
       assert.ok(upAt - downAt >= hc.rise * hc.intervalMs - 250);
       await sleep(100);
       const seen = new Set<string>();

@@ -50,7 +50,7 @@ describe('metrics merge', () => {
     const merged = build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
     const rec = new LatencyRecorder();
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     // every power of two and its neighbours, then random values over 1 us .. 1 h
     const values: number[] = [];
     for (let p = 0; p < 32; p++) values.push(2 ** p - 1, 2 ** p, 2 ** p + 1);

@@ -59,7 +59,12 @@ describe('metrics', () => {
       assert.ok(ok > 0 && bad > 0, 'both servers were picked');
       const sa = `127.0.0.1_${a.port}`;
       const sd = `127.0.0.1_${dead}`;
-      const text = await waitMetrics(f, (t) => metric(t, 'fulcrum_request_duration_seconds_count', { upstream: 'only', server: sa }) === 5 && metric(t, 'fulcrum_requests_total', { route: '*/', server: sd, code_class: '5xx' }) === bad);
+      const text = await waitMetrics(
+        f,
+        (t) =>
+          metric(t, 'fulcrum_request_duration_seconds_count', { upstream: 'only', server: sa }) === 5 &&
+          metric(t, 'fulcrum_requests_total', { route: '*/', server: sd, code_class: '5xx' }) === bad,
+      );
       assert.equal(metric(text, 'fulcrum_requests_total', { route: '*/', upstream: 'app', server: sa, code_class: '2xx' }), ok);
       assert.equal(metric(text, 'fulcrum_requests_total', { route: '*/', upstream: 'app', server: sd, code_class: '5xx' }), bad);
       assert.equal(metric(text, 'fulcrum_requests_total', { route: '*/only/', upstream: 'only', server: sa, code_class: '2xx' }), 5);

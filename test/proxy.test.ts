@@ -39,7 +39,7 @@ describe('forwarding requests and responses', () => {
           setTimeout(() => res.end('world'), 20);
           return;
         default:
-          return (echoHandlerFor(o))(req, res);
+          return echoHandlerFor(o)(req, res);
       }
     });
     f = await startFulcrum(oneUpstream([a.url], { trustedProxies: ['10.0.0.0/8'] }));
@@ -75,7 +75,10 @@ describe('forwarding requests and responses', () => {
     const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(`${f.url}/up`, { method: 'POST', agent: false }, (res) => {
         let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve({ status: res.statusCode!, body: b }));
+        res
+          .setEncoding('utf8')
+          .on('data', (d) => (b += d))
+          .on('end', () => resolve({ status: res.statusCode!, body: b }));
       });
       req.on('error', reject);
       req.write('part one, ');
@@ -122,7 +125,10 @@ describe('forwarding requests and responses', () => {
     const full = await new Promise<string>((resolve, reject) => {
       const req = http.request(`${f.url}/expect`, { method: 'POST', agent: false, headers: { expect: '100-continue', 'content-length': '5' } }, (res) => {
         let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b));
+        res
+          .setEncoding('utf8')
+          .on('data', (d) => (b += d))
+          .on('end', () => resolve(b));
       });
       req.on('continue', () => req.end('hello'));
       req.on('error', reject);
@@ -161,12 +167,15 @@ describe('forwarding requests and responses', () => {
     );
     assert.equal(statusOf(r.data), 200);
     const e = JSON.parse(r.data.toString('latin1').split('\r\n\r\n')[1]!);
-    for (const h of ['x-drop-me', 'keep-alive', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'upgrade']) assert.equal(e.headers[h], undefined, h);
+    for (const h of ['x-drop-me', 'keep-alive', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'upgrade'])
+      assert.equal(e.headers[h], undefined, h);
     assert.equal(e.headers['x-kept'], 'yes');
   });
 
   it('sets X-Forwarded-* and Via, and passes Host', async () => {
-    const r = await request(`${f.url}/fwd`, { headers: { host: 'shop.example.com', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', via: '1.0 corp' } });
+    const r = await request(`${f.url}/fwd`, {
+      headers: { host: 'shop.example.com', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', via: '1.0 corp' },
+    });
     const e = echoed(r);
     // the client (127.0.0.1) is not a trusted proxy: its X-Forwarded-* claims are replaced
     assert.equal(e.headers['x-forwarded-for'], '127.0.0.1');
@@ -190,7 +199,17 @@ function echoHandlerFor(o: Origin) {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ origin: o.label, method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bodyLength: body.length, body: body.toString('latin1') }));
+      res.end(
+        JSON.stringify({
+          origin: o.label,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          rawHeaders: req.rawHeaders,
+          bodyLength: body.length,
+          body: body.toString('latin1'),
+        }),
+      );
     });
   };
 }
@@ -220,7 +239,9 @@ describe('trusted proxies', () => {
     const a = await createOrigin('a');
     const f = await startFulcrum(oneUpstream([a.url], { trustedProxies: ['127.0.0.0/8'] }));
     try {
-      const r = await request(`${f.url}/t`, { headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'front.example' } });
+      const r = await request(`${f.url}/t`, {
+        headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'front.example' },
+      });
       const e = echoed(r);
       assert.equal(e.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
       assert.equal(e.headers['x-forwarded-proto'], 'https');
@@ -277,7 +298,10 @@ describe('upstream keep-alive pool', () => {
     const f = await startFulcrum(oneUpstream([a.url], {}, { keepAlive: { maxConnections: 2 } }));
     try {
       const rs = await Promise.all(Array.from({ length: 10 }, () => request(`${f.url}/cap`)));
-      assert.deepEqual(rs.map((r) => r.status), Array(10).fill(200));
+      assert.deepEqual(
+        rs.map((r) => r.status),
+        Array(10).fill(200),
+      );
       assert.ok(a.sockets <= 2, `backend saw ${a.sockets} connections`);
       assert.ok(maxOpen <= 2);
     } finally {

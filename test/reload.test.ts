@@ -92,10 +92,19 @@ describe('reload under load', () => {
         assert.equal(r.status, 200, r.text);
       };
       // 1: new upstream and route, same workers (pushed to the running workers)
-      await reload({ ...cfg, upstreams: { web: { servers: [{ url: a.url }] }, api: { servers: [{ url: b.url }] } }, routes: [...cfg.routes, { host: '*', pathPrefix: '/api/', upstream: 'api' }] });
+      await reload({
+        ...cfg,
+        upstreams: { web: { servers: [{ url: a.url }] }, api: { servers: [{ url: b.url }] } },
+        routes: [...cfg.routes, { host: '*', pathPrefix: '/api/', upstream: 'api' }],
+      });
       await until(() => (h.seen.get('api:b') ?? 0) > 50, 10_000);
       // 2: two workers, web moves to c (rolled: new workers start before old ones stop)
-      await reload({ ...cfg, workers: 2, upstreams: { web: { servers: [{ url: c.url }] }, api: { servers: [{ url: b.url }] } }, routes: [...cfg.routes, { host: '*', pathPrefix: '/api/', upstream: 'api' }] });
+      await reload({
+        ...cfg,
+        workers: 2,
+        upstreams: { web: { servers: [{ url: c.url }] }, api: { servers: [{ url: b.url }] } },
+        routes: [...cfg.routes, { host: '*', pathPrefix: '/api/', upstream: 'api' }],
+      });
       await until(() => (h.seen.get('web:c') ?? 0) > 50, 10_000);
       // the old worker exits once its keep-alive clients have moved (150 ms without a request)
       await until(() => f.workerPids().length === 2, 10_000);
@@ -104,8 +113,20 @@ describe('reload under load', () => {
       await reload({ ...cfg, workers: 1, upstreams: { web: { servers: [{ url: c.url }] } } });
       await until(() => (h.seen.get('api:c') ?? 0) > 50, 10_000);
       await h.stop();
-      assert.deepEqual(h.failures, [], `${h.failures.length} failed of ${h.ok() + h.failures.length}\n${f.logs().split('\n').filter((l) => /request failed|refused|error/.test(l)).slice(-10).join('\n')}`);
-      assert.ok((h.seen.get('web:a') ?? 0) > 0 && (h.seen.get('api:b') ?? 0) > 0 && (h.seen.get('web:c') ?? 0) > 0 && (h.seen.get('api:c') ?? 0) > 0, JSON.stringify([...h.seen]));
+      assert.deepEqual(
+        h.failures,
+        [],
+        `${h.failures.length} failed of ${h.ok() + h.failures.length}\n${f
+          .logs()
+          .split('\n')
+          .filter((l) => /request failed|refused|error/.test(l))
+          .slice(-10)
+          .join('\n')}`,
+      );
+      assert.ok(
+        (h.seen.get('web:a') ?? 0) > 0 && (h.seen.get('api:b') ?? 0) > 0 && (h.seen.get('web:c') ?? 0) > 0 && (h.seen.get('api:c') ?? 0) > 0,
+        JSON.stringify([...h.seen]),
+      );
       await until(() => f.workerPids().length === 1, 5_000);
       assert.equal(f.workerPids().length, 1);
       // the metrics lost nothing across the rolls: the drained workers reported before exiting
@@ -127,7 +148,10 @@ describe('reload under load', () => {
 
   it('reloads when the config file changes, with --watch', async () => {
     const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
-    const f = await startFulcrum({ workers: 1, upstreams: { app: { servers: [{ url: a.url }] } }, routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }] }, { args: ['--watch'] });
+    const f = await startFulcrum(
+      { workers: 1, upstreams: { app: { servers: [{ url: a.url }] } }, routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }] },
+      { args: ['--watch'] },
+    );
     try {
       assert.equal(echoed(await request(`${f.url}/`)).origin, 'a');
       const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));

@@ -10,7 +10,10 @@ import { HeaderKind, ResponseParser, type ResponseSink } from '../src/worker/ups
 function parse(head: string): ResponseParser {
   let got: ResponseParser | null = null;
   const sink: ResponseSink = {
-    onResponseHead: (p) => ((got = p), true),
+    onResponseHead: (p) => {
+      got = p;
+      return true;
+    },
     onResponseBody() {},
     onResponseEnd() {},
     onResponseError(reason) {

@@ -122,7 +122,11 @@ describe('balancing', () => {
 
   it('backup servers get requests only when no primary is available', async () => {
     const [p, b] = await Promise.all([createOrigin('primary'), createOrigin('backup')]);
-    const f = await startFulcrum({ workers: 1, upstreams: { app: { servers: [{ url: p.url }, { url: b.url, backup: true }] } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { servers: [{ url: p.url }, { url: b.url, backup: true }] } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       for (let i = 0; i < 5; i++) assert.equal(echoed(await request(`${f.url}/`)).origin, 'primary');
     } finally {
@@ -134,7 +138,11 @@ describe('balancing', () => {
   it('least-connections sends new requests to the server with fewer in flight', async () => {
     const slow = await createOrigin('slow', (req, res) => setTimeout(() => res.end('slow'), 300));
     const fast = await createOrigin('fast', (req, res) => res.end('fast'));
-    const f = await startFulcrum({ workers: 1, upstreams: { app: { balance: 'least-connections', servers: [{ url: slow.url }, { url: fast.url }] } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { balance: 'least-connections', servers: [{ url: slow.url }, { url: fast.url }] } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       // keep the slow server busy with 4 requests; everything else must go to the fast one
       const agent = new http.Agent({ keepAlive: true });

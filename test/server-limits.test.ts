@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { createOrigin, echoHandler } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
 import { echoed, request, type Reply } from './helpers/client.js';
@@ -38,7 +38,10 @@ describe('server limits', () => {
       const r4 = await replies[3]!;
       assert.equal(r4.status, 503, 'queue timeout');
       for (const r of held.splice(0)) r.end('rest');
-      assert.deepEqual((await Promise.all(replies.slice(0, 3))).map((r) => r.status), [200, 200, 200]);
+      assert.deepEqual(
+        (await Promise.all(replies.slice(0, 3))).map((r) => r.status),
+        [200, 200, 200],
+      );
     } finally {
       for (const r of held) r.end();
       await f.stop();
@@ -48,11 +51,17 @@ describe('server limits', () => {
 
   it('slowStartMs ramps a server that comes back from near zero', async () => {
     let healthy = true;
-    const a = await createOrigin('a', (req, res, o) => (req.url === '/healthz' ? ((res.statusCode = healthy ? 200 : 503), res.end()) : echoHandler(req, res, o)));
+    const a = await createOrigin('a', (req, res, o) => (req.url === '/healthz' ? res.writeHead(healthy ? 200 : 503).end() : echoHandler(req, res, o)));
     const b = await createOrigin('b');
     const f = await startFulcrum({
       workers: 1,
-      upstreams: { app: { slowStartMs: 4000, servers: [{ url: a.url }, { url: b.url }], healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 } } },
+      upstreams: {
+        app: {
+          slowStartMs: 4000,
+          servers: [{ url: a.url }, { url: b.url }],
+          healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 },
+        },
+      },
       routes: [{ upstream: 'app' }],
     });
     try {

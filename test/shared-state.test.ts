@@ -30,7 +30,9 @@ describe('shared state on redis (two hosts)', { skip }, () => {
   const twoHosts = async (extra: Record<string, unknown> = {}, upstreamExtra: Record<string, unknown> = {}) => {
     const cfg = {
       workers: 1,
-      upstreams: { app: { balance: 'round-robin', sticky: { mode: 'cookie', ttlSeconds: 60 }, servers: origins.map((o) => ({ url: o.url })), ...upstreamExtra } },
+      upstreams: {
+        app: { balance: 'round-robin', sticky: { mode: 'cookie', ttlSeconds: 60 }, servers: origins.map((o) => ({ url: o.url })), ...upstreamExtra },
+      },
       routes: [{ upstream: 'app' }],
       sharedState: { redis: { url: redis.url } },
       ...extra,
@@ -94,19 +96,27 @@ describe('shared state on redis (two hosts)', { skip }, () => {
       const onB = await codes(b, 10);
       const admitted = onB.filter((c) => c === 200).length;
       assert.ok(admitted >= 3 && admitted <= 5, `B admitted ${admitted} of 10 (${onB.join(',')}); the shared budget had 4 left`);
-      assert.ok(onB.slice(-3).every((c) => c === 429), onB.join(','));
+      assert.ok(
+        onB.slice(-3).every((c) => c === 429),
+        onB.join(','),
+      );
     } finally {
       await stopHosts();
     }
   });
 
-  it('POST /cache/purge on host A drops the entry from host B\'s workers too', async () => {
+  it("POST /cache/purge on host A drops the entry from host B's workers too", async () => {
     let version = 1;
     const o = await createOrigin('v', (_req, res) => {
       res.setHeader('cache-control', 'max-age=60');
       res.end(`v${version}`);
     });
-    const cfg = { workers: 2, upstreams: { app: { servers: [{ url: o.url }] } }, routes: [{ upstream: 'app', cache: true }], sharedState: { redis: { url: redis.url } } };
+    const cfg = {
+      workers: 2,
+      upstreams: { app: { servers: [{ url: o.url }] } },
+      routes: [{ upstream: 'app', cache: true }],
+      sharedState: { redis: { url: redis.url } },
+    };
     const [a, b] = await Promise.all([startFulcrum(cfg), startFulcrum(cfg)]);
     hosts.push(a, b);
     try {
@@ -128,7 +138,12 @@ describe('shared state on redis (two hosts)', { skip }, () => {
 
   it('a password in the URL authenticates and is never printed', async () => {
     const locked = await startRedis(undefined, ['--requirepass', 's3cret-pw']);
-    const f = await startFulcrum({ workers: 1, upstreams: { app: { servers: [{ url: origins[0]!.url }] } }, routes: [{ upstream: 'app' }], sharedState: { redis: { url: `redis://:s3cret-pw@127.0.0.1:${locked.port}` } } });
+    const f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { servers: [{ url: origins[0]!.url }] } },
+      routes: [{ upstream: 'app' }],
+      sharedState: { redis: { url: `redis://:s3cret-pw@127.0.0.1:${locked.port}` } },
+    });
     try {
       await until(async () => (await status(f)).sharedState?.connected === true, 'redis connected');
       const st = JSON.stringify(await status(f));
@@ -166,7 +181,10 @@ describe('shared state on redis (two hosts)', { skip }, () => {
       assert.match((await request(`${a.adminUrl}/metrics`)).text, /^fulcrum_shared_state_up 1$/m);
       const cli = new Redis(redis.url);
       try {
-        await until(async () => (await cli.get(`fulcrum:s:app:${cookie.split('=')[1]}`)) === `127.0.0.1_${new URL(byName(echoed(r).origin).url).port}`, 'session written back to redis');
+        await until(
+          async () => (await cli.get(`fulcrum:s:app:${cookie.split('=')[1]}`)) === `127.0.0.1_${new URL(byName(echoed(r).origin).url).port}`,
+          'session written back to redis',
+        );
       } finally {
         cli.disconnect();
       }

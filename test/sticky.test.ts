@@ -10,11 +10,14 @@ import { startFulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
 import { sleep, status, until } from './helpers/wait.js';
 
-
 describe('sticky sessions', () => {
   it('cookie mode: sets an HttpOnly SameSite=Lax cookie and keeps the session on one server across workers', async () => {
     const os = await Promise.all(['a', 'b', 'c'].map((n) => createOrigin(n)));
-    const f = await startFulcrum({ workers: 2, upstreams: { app: { sticky: { mode: 'cookie' }, servers: os.map((o) => ({ url: o.url })) } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { sticky: { mode: 'cookie' }, servers: os.map((o) => ({ url: o.url })) } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       const first = await request(`${f.url}/login`);
       const setCookie = String(first.headers['set-cookie']);
@@ -38,11 +41,18 @@ describe('sticky sessions', () => {
 
   it('moves a session whose server is down, and the moved session survives the crash of every worker', async () => {
     const healthy: Record<string, boolean> = { a: true, b: true };
-    const mk = (n: string) => createOrigin(n, (req, res, o) => (req.url === '/healthz' ? ((res.statusCode = healthy[n] ? 200 : 503), res.end()) : echoHandler(req, res, o)));
+    const mk = (n: string) =>
+      createOrigin(n, (req, res, o) => (req.url === '/healthz' ? res.writeHead(healthy[n] ? 200 : 503).end() : echoHandler(req, res, o)));
     const os: Origin[] = await Promise.all(['a', 'b'].map(mk));
     const f = await startFulcrum({
       workers: 2,
-      upstreams: { app: { sticky: { mode: 'cookie' }, servers: os.map((o) => ({ url: o.url })), healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 } } },
+      upstreams: {
+        app: {
+          sticky: { mode: 'cookie' },
+          servers: os.map((o) => ({ url: o.url })),
+          healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 },
+        },
+      },
       routes: [{ upstream: 'app' }],
     });
     try {
@@ -76,8 +86,16 @@ describe('sticky sessions', () => {
 
   it('ip mode keeps a client address on one server; the table expires after ttlSeconds and is bounded by maxEntries', async () => {
     const os = await Promise.all(['a', 'b', 'c'].map((n) => createOrigin(n)));
-    const f = await startFulcrum({ workers: 2, upstreams: { app: { sticky: { mode: 'ip', ttlSeconds: 1 }, servers: os.map((o) => ({ url: o.url })) } }, routes: [{ upstream: 'app' }] });
-    const g = await startFulcrum({ workers: 1, upstreams: { app: { sticky: { mode: 'cookie', maxEntries: 5 }, servers: os.map((o) => ({ url: o.url })) } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { sticky: { mode: 'ip', ttlSeconds: 1 }, servers: os.map((o) => ({ url: o.url })) } },
+      routes: [{ upstream: 'app' }],
+    });
+    const g = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { sticky: { mode: 'cookie', maxEntries: 5 }, servers: os.map((o) => ({ url: o.url })) } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       const seen = new Set<string>();
       for (let i = 0; i < 8; i++) seen.add(echoed(await request(`${f.url}/`)).origin);

@@ -82,7 +82,12 @@ describe('large bodies', () => {
       const blocks = Number(u.searchParams.get('blocks'));
       if (u.searchParams.get('chunked') !== '1') res.setHeader('content-length', String(blocks * BLOCK.length));
       written = 0;
-      writeBlocks(res, blocks, () => res.end(), (i) => (written = i * BLOCK.length));
+      writeBlocks(
+        res,
+        blocks,
+        () => res.end(),
+        (i) => (written = i * BLOCK.length),
+      );
     });
     // uploads far above limits.maxBodyBytes's default (10 MiB)
     f = await startFulcrum(oneUpstream([origin.url], { limits: { maxBodyBytes: 4 * 1024 ** 3 } }));
@@ -127,7 +132,10 @@ describe('large bodies', () => {
     const reply = await new Promise<string>((resolve, reject) => {
       const req = http.request(`${f.url}/upload`, { method: 'POST', agent: false }, (res) => {
         let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b));
+        res
+          .setEncoding('utf8')
+          .on('data', (d) => (b += d))
+          .on('end', () => resolve(b));
       });
       req.on('error', reject);
       writeBlocks(req, BLOCKS_PER_GIB, () => req.end());
@@ -146,7 +154,10 @@ describe('large bodies', () => {
     const reply = await new Promise<string>((resolve, reject) => {
       const req = http.request(`${f.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': String(blocks * BLOCK.length) } }, (res) => {
         let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b));
+        res
+          .setEncoding('utf8')
+          .on('data', (d) => (b += d))
+          .on('end', () => resolve(b));
       });
       req.on('error', reject);
       writeBlocks(req, blocks, () => req.end());

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { echoed, request, type Reply } from './helpers/client.js';
@@ -13,7 +13,11 @@ import { echoed, request, type Reply } from './helpers/client.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const api = (f: Fulcrum, method: string, path: string, body?: unknown) =>
-  request(`${f.adminUrl}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' } });
+  request(`${f.adminUrl}${path}`, {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+  });
 
 async function origins(f: Fulcrum, n: number): Promise<Set<string>> {
   const seen = new Set<string>();
@@ -82,7 +86,10 @@ describe('upstreams admin API', () => {
       assert.equal((await api(f, 'DELETE', `/upstreams/app/servers/${idA}`)).status, 404);
       await sleep(100);
       for (const res of held.splice(0)) res.end('held done');
-      assert.deepEqual((await Promise.all(holds)).map((r) => r.status), holds.map(() => 200));
+      assert.deepEqual(
+        (await Promise.all(holds)).map((r) => r.status),
+        holds.map(() => 200),
+      );
       assert.deepEqual([...(await origins(f, 9))].sort(), ['b', 'c']);
       assert.equal(JSON.parse((await api(f, 'GET', '/status')).text).upstreams.app.servers.length, 2);
 

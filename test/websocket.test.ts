@@ -119,7 +119,11 @@ describe('websocket: handshake', () => {
     // a plain GET (Upgrade removed as hop-by-hop), never as a WebSocket
     const badKey = await rawExchange(f.port, head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n'), { until: (b) => b.includes('\r\n\r\n') });
     assert.notEqual(statusOf(badKey.data), 101);
-    const dupProto = await rawExchange(f.port, head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a, a\r\n'), { until });
+    const dupProto = await rawExchange(
+      f.port,
+      head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a, a\r\n'),
+      { until },
+    );
     assert.equal(statusOf(dupProto.data), 400);
     assert.equal(a.upgrades.length, before, 'none of them reached the server');
   });
@@ -297,7 +301,9 @@ describe('websocket: config', () => {
           ...oneUpstream(['http://127.0.0.1:9001']),
           websocket: { maxMessageBytes: 2_000_000, maxBufferedBytes: 1_000_000, idleTimeoutMs: 500 },
         }),
-      (e: Error) => /\$\.websocket\.maxBufferedBytes: got 1000000; expected at least websocket\.maxMessageBytes/.test(e.message) && /\$\.websocket\.idleTimeoutMs/.test(e.message),
+      (e: Error) =>
+        /\$\.websocket\.maxBufferedBytes: got 1000000; expected at least websocket\.maxMessageBytes/.test(e.message) &&
+        /\$\.websocket\.idleTimeoutMs/.test(e.message),
     );
     const ok = validateConfig(oneUpstream(['http://127.0.0.1:9001']));
     assert.deepEqual(ok.raw.websocket, { maxMessageBytes: 16777216, maxBufferedBytes: 33554432, idleTimeoutMs: 120000 });
@@ -437,7 +443,11 @@ describe('websocket: balancing and lifecycle', () => {
 
   it('keeps a sticky session: the 101 sets the cookie, later upgrades with it reach the same server', { timeout: 30_000 }, async () => {
     const os = [await createWsOrigin('a'), await createWsOrigin('b'), await createWsOrigin('c')];
-    const f = await startFulcrum({ workers: 2, upstreams: { app: { sticky: { mode: 'cookie' }, servers: os.map((o) => ({ url: o.url })) } }, routes: [{ upstream: 'app' }] });
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { sticky: { mode: 'cookie' }, servers: os.map((o) => ({ url: o.url })) } },
+      routes: [{ upstream: 'app' }],
+    });
     try {
       const first = new WebSocket(wsUrl(f, '/s'));
       const opened = new Promise((r) => first.once('open', r));
@@ -507,7 +517,7 @@ describe('websocket: balancing and lifecycle', () => {
           return m;
         }),
       );
-      echoes.forEach((m, i) => assert.equal(m.data.toString(), `hello ${i}`));
+      for (const [i, m] of echoes.entries()) assert.equal(m.data.toString(), `hello ${i}`);
       await Promise.all(
         all.map((ws) => {
           const c = closed(ws);
@@ -598,7 +608,8 @@ describe('websocket: idle timeout', () => {
   it('pings keep quiet hops open; a hop that answers nothing is closed after idleTimeoutMs', { timeout: 40_000 }, async () => {
     const a = await createWsOrigin('a', {
       onConnection: (ws, req) => {
-        if (req.url === '/deaf-server') (ws as unknown as { _autoPong: boolean })._autoPong = false; // never answers pings
+        if (req.url === '/deaf-server')
+          (ws as unknown as { _autoPong: boolean })._autoPong = false; // never answers pings
         else echo(ws);
       },
     });

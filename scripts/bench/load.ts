@@ -58,7 +58,13 @@ export function requestBody(w: Workload): Buffer | undefined {
  * and turns them into the latency part of a LoadResult; every load driver uses it.
  */
 export class LatencyRecorder {
-  private readonly hist = hdr.build({ bitBucketSize: 32, useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  private readonly hist = hdr.build({
+    bitBucketSize: 32,
+    useWebAssembly: false,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   private readonly bins = new Float64Array(BIN_COUNT);
 
   record(us: number): void {
@@ -127,7 +133,7 @@ function percentileCurve(h: hdr.Histogram): [number, number][] {
   const out: [number, number][] = [];
   if (h.totalCount === 0) return out;
   for (let i = 0; i <= 100; i++) {
-    const p = (1 - Math.pow(10, (-i * 5) / 100)) * 100;
+    const p = (1 - 10 ** ((-i * 5) / 100)) * 100;
     out.push([Number(p.toFixed(4)), h.getValueAtPercentile(p)]);
   }
   return out;
@@ -144,6 +150,6 @@ function binList(bins: Float64Array): [number, number][] {
   while (bins[last] === 0) last--;
   first = Math.max(0, first - 1);
   const out: [number, number][] = [];
-  for (let i = first; i <= Math.min(BIN_COUNT - 1, last + 1); i++) out.push([Math.round(Math.pow(2, (i + 1) / BINS_PER_OCTAVE)), bins[i]!]);
+  for (let i = first; i <= Math.min(BIN_COUNT - 1, last + 1); i++) out.push([Math.round(2 ** ((i + 1) / BINS_PER_OCTAVE)), bins[i]!]);
   return out;
 }

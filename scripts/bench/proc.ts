@@ -50,7 +50,12 @@ export interface Proc {
 }
 
 /** launch spawns a process, collects its output, and resolves once `ready(output)` is true. */
-export async function launch(cmd: string, args: string[], ready: (out: string) => boolean, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; what: string }): Promise<Proc> {
+export async function launch(
+  cmd: string,
+  args: string[],
+  ready: (out: string) => boolean,
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; what: string },
+): Promise<Proc> {
   const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -96,7 +101,13 @@ export interface FulcrumProc extends Proc {
 export async function startFulcrum(
   backendPort: number,
   workers: number,
-  opts: { cpus?: string | null; env?: NodeJS.ProcessEnv; config?: (c: Record<string, unknown>) => Record<string, unknown>; bin?: string; /** node flags for fulcrum's processes (workers inherit them) */ nodeArgs?: string[] } = {},
+  opts: {
+    cpus?: string | null;
+    env?: NodeJS.ProcessEnv;
+    config?: (c: Record<string, unknown>) => Record<string, unknown>;
+    bin?: string /** node flags for fulcrum's processes (workers inherit them) */;
+    nodeArgs?: string[];
+  } = {},
 ): Promise<FulcrumProc> {
   const port = await freePort();
   const adminPort = await freePort();
@@ -122,7 +133,10 @@ export function descendants(pid: number): number[] {
   const out: number[] = [];
   let kids: number[] = [];
   try {
-    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     /* none */
   }
@@ -203,13 +217,23 @@ export class ResourceMeter {
 
 /** loadAverage is `uptime`'s view: the 1, 5 and 15 minute load averages. */
 export function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(', ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
 }
 
 export function machine(): { cpu: string; cores: number; memGiB: number; kernel: string; node: string; load: string } {
   let cpu = os.cpus()[0]?.model ?? 'unknown';
   cpu = cpu.replace(/\s+/g, ' ').trim();
-  return { cpu, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}`, node: process.version, load: loadAverage() };
+  return {
+    cpu,
+    cores: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    load: loadAverage(),
+  };
 }
 
 /**
@@ -228,4 +252,3 @@ export function onInterrupt(cleanup: () => Promise<void>): () => void {
     process.off('SIGTERM', handler);
   };
 }
-

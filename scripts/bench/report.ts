@@ -21,13 +21,19 @@ export interface ChartGroup {
 export function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const num = (s: string) => /^[-+]?[\d,.]+(\s?\S{0,4})?$/.test(s) || s === '-';
-  const line = (r: string[]) => r.map((c, i) => (num(c) && i > 0 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (num(c) && i > 0 ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** markdownTable renders the same rows as a Markdown table. */
 export function markdownTable(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
+  return (
+    [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n'
+  );
 }
 
 export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -65,7 +71,9 @@ function svgChart(title: string, xLabel: string, yLabel: string, x: Axis, y: Axi
   }
   for (const [v, s] of y.ticks) {
     const py = sy(v).toFixed(1);
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${py}" y2="${py}" stroke="#eee"/><text x="${L - 4}" y="${py}" text-anchor="end" dominant-baseline="middle">${esc(s)}</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${py}" y2="${py}" stroke="#eee"/><text x="${L - 4}" y="${py}" text-anchor="end" dominant-baseline="middle">${esc(s)}</text>`,
+    );
   }
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">${esc(xLabel)}</text>`);
   parts.push(`<text transform="translate(12 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
@@ -76,7 +84,9 @@ function svgChart(title: string, xLabel: string, yLabel: string, x: Axis, y: Axi
       .map(([a, b], j) => `${j ? 'L' : 'M'}${sx(a).toFixed(1)},${sy(b).toFixed(1)}`)
       .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.8"/>`);
-    parts.push(`<rect x="${L + 8}" y="${T + 6 + i * 14}" width="10" height="3" fill="${c}"/><text x="${L + 22}" y="${T + 10 + i * 14}">${esc(ln.label)}</text>`);
+    parts.push(
+      `<rect x="${L + 8}" y="${T + 6 + i * 14}" width="10" height="3" fill="${c}"/><text x="${L + 22}" y="${T + 10 + i * 14}">${esc(ln.label)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -85,7 +95,7 @@ function svgChart(title: string, xLabel: string, yLabel: string, x: Axis, y: Axi
 function niceTicks(max: number, count = 5): [number, string][] {
   if (max <= 0) return [[0, '0']];
   const raw = max / count;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const out: [number, string][] = [];
   for (let v = 0; ; v += step) {
@@ -98,7 +108,7 @@ function niceTicks(max: number, count = 5): [number, string][] {
 function logTicks(min: number, max: number, fmt: (v: number) => string): [number, string][] {
   const out: [number, string][] = [];
   for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
-    const v = Math.pow(10, e);
+    const v = 10 ** e;
     if (v >= min && v <= max) out.push([v, fmt(v)]);
   }
   return out;
@@ -119,7 +129,14 @@ export function percentileChart(g: ChartGroup): string {
     [100000, '99.999%'],
   ];
   const yt = niceTicks(ymax);
-  return svgChart(`${g.title}: latency by percentile`, 'percentile', 'latency (ms)', { min: 1, max: 100000, log: true, ticks: xt }, { min: 0, max: yt[yt.length - 1]![0], log: false, ticks: yt }, lines);
+  return svgChart(
+    `${g.title}: latency by percentile`,
+    'percentile',
+    'latency (ms)',
+    { min: 1, max: 100000, log: true, ticks: xt },
+    { min: 0, max: yt[yt.length - 1]![0], log: false, ticks: yt },
+    lines,
+  );
 }
 
 /** distributionChart plots how many responses took how long (x: latency, log). */
@@ -133,14 +150,23 @@ export function distributionChart(g: ChartGroup): string {
   const xmax = Math.max(xmin * 10, ...xs);
   const ymax = Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p[1])));
   const yt = niceTicks(ymax);
-  return svgChart(`${g.title}: latency histogram`, 'latency (log scale)', '% of responses', { min: xmin, max: xmax, log: true, ticks: logTicks(xmin, xmax, usLabel) }, { min: 0, max: yt[yt.length - 1]![0], log: false, ticks: yt }, lines);
+  return svgChart(
+    `${g.title}: latency histogram`,
+    'latency (log scale)',
+    '% of responses',
+    { min: xmin, max: xmax, log: true, ticks: logTicks(xmin, xmax, usLabel) },
+    { min: 0, max: yt[yt.length - 1]![0], log: false, ticks: yt },
+    lines,
+  );
 }
 
 /** htmlReport builds the whole page: a heading, notes, the table, and two charts per group. */
 export function htmlReport(title: string, notes: string[], head: string[], rows: string[][], groups: ChartGroup[]): string {
   const th = head.map((h) => `<th>${esc(h)}</th>`).join('');
   const trs = rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n');
-  const charts = groups.map((g) => `<section><h2>${esc(g.title)}</h2><div class="charts">${distributionChart(g)}${percentileChart(g)}</div></section>`).join('\n');
+  const charts = groups
+    .map((g) => `<section><h2>${esc(g.title)}</h2><div class="charts">${distributionChart(g)}${percentileChart(g)}</div></section>`)
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,td:nth-child(2),th{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:1em}h2{font-size:1.1em;margin-top:2em}</style>

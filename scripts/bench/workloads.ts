@@ -42,12 +42,39 @@ export const WORKLOADS: Workload[] = [
   // what an application answers: 1 KiB of JSON with ten header fields (Content-Type, Cache-Control, ETag, Set-Cookie, ...)
   { name: 'get-app', title: 'GET 1 KiB app JSON, 10 fields', method: 'GET', path: '/fields/1024', responseBytes: 1024, connections: 64 },
   // one client address with 1,000 connections: see manyClients
-  { name: 'get-100b-1000c', title: 'GET 100 B, 1,000 conns', method: 'GET', path: '/bytes/100', responseBytes: 100, connections: 1000, fulcrumConfig: manyClients(1024) },
+  {
+    name: 'get-100b-1000c',
+    title: 'GET 100 B, 1,000 conns',
+    method: 'GET',
+    path: '/bytes/100',
+    responseBytes: 100,
+    connections: 1000,
+    fulcrumConfig: manyClients(1024),
+  },
   // messages per second, reported as req/s
   wsEcho(64, 64),
   // fulcrum's own features: nothing to compare with in native-bench's peer configs
-  { name: 'get-64k-cached', title: 'GET 64 KiB JSON, cache hit', method: 'GET', path: '/cached/65536', responseBytes: 65536, connections: 64, fulcrumConfig: withRouteKey('cache', true), native: false },
-  { name: 'get-64k-br', title: 'GET 64 KiB JSON, br compressed', method: 'GET', path: '/json/65536', headers: { 'accept-encoding': 'br' }, responseBytes: 65536, connections: 64, direct: false, native: false },
+  {
+    name: 'get-64k-cached',
+    title: 'GET 64 KiB JSON, cache hit',
+    method: 'GET',
+    path: '/cached/65536',
+    responseBytes: 65536,
+    connections: 64,
+    fulcrumConfig: withRouteKey('cache', true),
+    native: false,
+  },
+  {
+    name: 'get-64k-br',
+    title: 'GET 64 KiB JSON, br compressed',
+    method: 'GET',
+    path: '/json/65536',
+    headers: { 'accept-encoding': 'br' },
+    responseBytes: 65536,
+    connections: 64,
+    direct: false,
+    native: false,
+  },
 ];
 
 /**
@@ -55,7 +82,16 @@ export const WORKLOADS: Workload[] = [
  * sending its next `bytes`-byte message when the previous one's echo arrives (scripts/bench/ws-load.ts).
  */
 export function wsEcho(connections: number, bytes: number): Workload {
-  return { name: 'ws-echo', title: `WebSocket echo ${bytes} B, ${connections} conns`, method: 'GET', path: '/echo', messageBytes: bytes, responseBytes: bytes, connections, run: runWsEcho };
+  return {
+    name: 'ws-echo',
+    title: `WebSocket echo ${bytes} B, ${connections} conns`,
+    method: 'GET',
+    path: '/echo',
+    messageBytes: bytes,
+    responseBytes: bytes,
+    connections,
+    run: runWsEcho,
+  };
 }
 
 /**
@@ -94,7 +130,10 @@ export function withIdle(n: number): (cfg: Record<string, unknown>) => Record<st
 export function selectWorkloads(list: string | undefined, all: Workload[] = WORKLOADS): Workload[] {
   if (!list) return all;
   const out: Workload[] = [];
-  for (const n of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const n of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const w = all.find((x) => x.name === n);
     if (!w) throw new Error(`unknown workload ${JSON.stringify(n)}; known: ${all.map((x) => x.name).join(', ')}`);
     out.push(w);

@@ -94,7 +94,9 @@ export function readConfigFile(file: string): LoadedConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [{ path: '$', value: JSON.stringify(file), expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
+    throw new ConfigError(file, [
+      { path: '$', value: JSON.stringify(file), expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` },
+    ]);
   }
   let json: unknown;
   try {
@@ -117,7 +119,10 @@ export function expandAccessFiles(loaded: LoadedConfig): void {
   const dir = path.dirname(loaded.file);
   const expand = (a: AccessConfig | undefined, at: string) => {
     if (!a) return;
-    for (const [key, list] of [['allowFile', 'allow'], ['denyFile', 'deny']] as const) {
+    for (const [key, list] of [
+      ['allowFile', 'allow'],
+      ['denyFile', 'deny'],
+    ] as const) {
       const f = a[key];
       if (!f) continue;
       const full = path.resolve(dir, f);
@@ -125,14 +130,19 @@ export function expandAccessFiles(loaded: LoadedConfig): void {
       try {
         text = readFileSync(full, 'utf8');
       } catch (err) {
-        issues.push({ path: `${at}.${key}`, value: JSON.stringify(f), expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+        issues.push({
+          path: `${at}.${key}`,
+          value: JSON.stringify(f),
+          expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        });
         continue;
       }
       const out = [...a[list]];
       text.split('\n').forEach((line, i) => {
         const t = line.replace(/#.*/, '').trim();
         if (!t) return;
-        if (!parseCidr(t)) issues.push({ path: `${at}.${key}`, value: `${JSON.stringify(t)} (${full}:${i + 1})`, expected: 'one IPv4 or IPv6 address or CIDR range per line' });
+        if (!parseCidr(t))
+          issues.push({ path: `${at}.${key}`, value: `${JSON.stringify(t)} (${full}:${i + 1})`, expected: 'one IPv4 or IPv6 address or CIDR range per line' });
         else out.push(t);
       });
       a[list] = out;
@@ -147,7 +157,11 @@ export function expandAccessFiles(loaded: LoadedConfig): void {
       readFileSync(full);
       pages[status] = full;
     } catch (err) {
-      issues.push({ path: `$.responses.errorPages["${status}"]`, value: JSON.stringify(pages[status]), expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+      issues.push({
+        path: `$.responses.errorPages["${status}"]`,
+        value: JSON.stringify(pages[status]),
+        expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      });
     }
   }
   const tls = loaded.raw.tls;
@@ -156,25 +170,38 @@ export function expandAccessFiles(loaded: LoadedConfig): void {
       [tls, 'cert', '$.tls.cert'],
       [tls, 'key', '$.tls.key'],
     ];
-    tls.sni.forEach((s, i) => files.push([s, 'cert', `$.tls.sni[${i}].cert`], [s, 'key', `$.tls.sni[${i}].key`]));
+    for (const [i, s] of tls.sni.entries()) files.push([s, 'cert', `$.tls.sni[${i}].cert`], [s, 'key', `$.tls.sni[${i}].key`]);
     for (const [obj, key, at] of files) {
       const full = path.resolve(dir, obj[key] as string);
       try {
         readFileSync(full);
         obj[key] = full;
       } catch (err) {
-        issues.push({ path: at, value: JSON.stringify(obj[key]), expected: `a readable PEM file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+        issues.push({
+          path: at,
+          value: JSON.stringify(obj[key]),
+          expected: `a readable PEM file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        });
       }
-    }    if (!issues.some((i) => i.path.startsWith('$.tls'))) {
-      const pairs: [string, string, string | null, string][] = [[tls.cert, tls.key, tls.passphrase, '$.tls'], ...tls.sni.map((s, i) => [s.cert, s.key, s.passphrase, `$.tls.sni[${i}]`] as [string, string, string | null, string])];
+    }
+    if (!issues.some((i) => i.path.startsWith('$.tls'))) {
+      const pairs: [string, string, string | null, string][] = [
+        [tls.cert, tls.key, tls.passphrase, '$.tls'],
+        ...tls.sni.map((s, i) => [s.cert, s.key, s.passphrase, `$.tls.sni[${i}]`] as [string, string, string | null, string]),
+      ];
       for (const [cert, key, pass, at] of pairs) {
         const bad = checkCertPair(cert, key, pass);
-        if (bad) issues.push({ path: at, value: `${JSON.stringify(path.basename(cert))} + ${JSON.stringify(path.basename(key))}`, expected: `a usable certificate and key: ${bad}` });
+        if (bad)
+          issues.push({
+            path: at,
+            value: `${JSON.stringify(path.basename(cert))} + ${JSON.stringify(path.basename(key))}`,
+            expected: `a usable certificate and key: ${bad}`,
+          });
       }
     }
   }
   expand(loaded.raw.access, '$.access');
-  loaded.raw.routes.forEach((r, i) => expand(r.access, `$.routes[${i}].access`));
+  for (const [i, r] of loaded.raw.routes.entries()) expand(r.access, `$.routes[${i}].access`);
   if (issues.length) throw new ConfigError(loaded.file, issues);
 }
 
@@ -228,7 +255,11 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
       issues.push({ path: `$.upstreams.${name}.servers`, value: 'only backup servers', expected: 'at least one server with "backup": false' });
     }
     if (up.balance === 'hash' && up.hashKey === undefined) {
-      issues.push({ path: `$.upstreams.${name}.hashKey`, value: 'nothing', expected: 'a hash key ({"header": name}, {"cookie": name} or {"path": true}) because balance is "hash"' });
+      issues.push({
+        path: `$.upstreams.${name}.hashKey`,
+        value: 'nothing',
+        expected: 'a hash key ({"header": name}, {"cookie": name} or {"path": true}) because balance is "hash"',
+      });
     }
     const healthCheck = resolveHealthCheck(up.healthCheck, `$.upstreams.${name}.healthCheck`, issues);
     upstreams[name] = {
@@ -253,7 +284,13 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
   routes.forEach((r, i) => {
     if (typeof r.upstream === 'string' && !(r.upstream in ups)) {
       const path = `$.routes[${i}].upstream`;
-      issues.push({ path, value: show(path, r.upstream), expected: `the name of an upstream (one of: ${Object.keys(ups).map((n) => JSON.stringify(n)).join(', ')})` });
+      issues.push({
+        path,
+        value: show(path, r.upstream),
+        expected: `the name of an upstream (one of: ${Object.keys(ups)
+          .map((n) => JSON.stringify(n))
+          .join(', ')})`,
+      });
     }
     const hostErr = typeof r.host === 'string' ? checkHostPattern(r.host) : undefined;
     if (hostErr) issues.push({ path: `$.routes[${i}].host`, value: show('', r.host), expected: hostErr });
@@ -263,35 +300,59 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
     if (typeof r.host !== 'string' || typeof r.pathPrefix !== 'string') return;
     const key = `${r.host.toLowerCase()} ${r.pathPrefix}`;
     const prev = dup.get(key);
-    if (prev !== undefined) issues.push({ path: `$.routes[${i}]`, value: JSON.stringify({ host: r.host, pathPrefix: r.pathPrefix }), expected: `a host and pathPrefix not already used by routes[${prev}]` });
+    if (prev !== undefined)
+      issues.push({
+        path: `$.routes[${i}]`,
+        value: JSON.stringify({ host: r.host, pathPrefix: r.pathPrefix }),
+        expected: `a host and pathPrefix not already used by routes[${prev}]`,
+      });
     else dup.set(key, i);
   });
   const checkAccess = (a: unknown, at: string) => {
     if (!isObject(a)) return;
     for (const key of ['allow', 'deny'] as const) {
       (Array.isArray(a[key]) ? (a[key] as unknown[]) : []).forEach((c, i) => {
-        if (typeof c === 'string' && !parseCidr(c)) issues.push({ path: `${at}.${key}[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "203.0.113.0/24" or "2001:db8::/32"' });
+        if (typeof c === 'string' && !parseCidr(c))
+          issues.push({
+            path: `${at}.${key}[${i}]`,
+            value: show('', c),
+            expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "203.0.113.0/24" or "2001:db8::/32"',
+          });
       });
     }
   };
   checkAccess(cfg.access, '$.access');
-  routes.forEach((r, i) => checkAccess(r.access, `$.routes[${i}].access`));
+  for (const [i, r] of routes.entries()) checkAccess(r.access, `$.routes[${i}].access`);
   (Array.isArray(cfg.trustedProxies) ? cfg.trustedProxies : []).forEach((c, i) => {
-    if (typeof c === 'string' && !parseCidr(c)) issues.push({ path: `$.trustedProxies[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "10.0.0.0/8" or "::1"' });
+    if (typeof c === 'string' && !parseCidr(c))
+      issues.push({ path: `$.trustedProxies[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "10.0.0.0/8" or "::1"' });
   });
   if (isObject(cfg.tls) && isObject(cfg.listen) && cfg.tls.port === cfg.listen.port) {
     issues.push({ path: '$.tls.port', value: show('', cfg.tls.port), expected: `a port other than listen.port (${cfg.listen.port})` });
   }
   if (isObject(cfg.admin) && cfg.admin.token === null && typeof cfg.admin.host === 'string' && !isLoopbackHost(cfg.admin.host)) {
-    issues.push({ path: '$.admin.token', value: 'null', expected: `a token of at least 16 characters, because admin.host ${JSON.stringify(cfg.admin.host)} is not a loopback address` });
+    issues.push({
+      path: '$.admin.token',
+      value: 'null',
+      expected: `a token of at least 16 characters, because admin.host ${JSON.stringify(cfg.admin.host)} is not a loopback address`,
+    });
   }
-  if (isObject(cfg.cache) && typeof cfg.cache.maxObjectBytes === 'number' && typeof cfg.cache.maxBytes === 'number' && cfg.cache.maxObjectBytes > cfg.cache.maxBytes) {
+  if (
+    isObject(cfg.cache) &&
+    typeof cfg.cache.maxObjectBytes === 'number' &&
+    typeof cfg.cache.maxBytes === 'number' &&
+    cfg.cache.maxObjectBytes > cfg.cache.maxBytes
+  ) {
     issues.push({ path: '$.cache.maxObjectBytes', value: String(cfg.cache.maxObjectBytes), expected: `at most cache.maxBytes (${cfg.cache.maxBytes})` });
   }
   if (isObject(cfg.websocket)) {
     const w = cfg.websocket;
     if (typeof w.maxBufferedBytes === 'number' && typeof w.maxMessageBytes === 'number' && w.maxBufferedBytes < w.maxMessageBytes) {
-      issues.push({ path: '$.websocket.maxBufferedBytes', value: String(w.maxBufferedBytes), expected: `at least websocket.maxMessageBytes (${w.maxMessageBytes}), so that one message of the largest size fits` });
+      issues.push({
+        path: '$.websocket.maxBufferedBytes',
+        value: String(w.maxBufferedBytes),
+        expected: `at least websocket.maxMessageBytes (${w.maxMessageBytes}), so that one message of the largest size fits`,
+      });
     }
     if (typeof w.idleTimeoutMs === 'number' && w.idleTimeoutMs !== 0 && w.idleTimeoutMs < 8000) {
       issues.push({ path: '$.websocket.idleTimeoutMs', value: String(w.idleTimeoutMs), expected: '0 (disabled) or at least 8000' });
@@ -312,7 +373,8 @@ function resolveHealthCheck(hc: UpstreamConfig['healthCheck'], path: string, iss
   if (Array.isArray(hc.expectStatus)) expectStatus = hc.expectStatus.map((c) => [c, c]);
   else if (typeof hc.expectStatus === 'string') {
     const [lo, hi] = hc.expectStatus.split('-').map(Number) as [number, number];
-    if (lo > hi) issues.push({ path: `${path}.expectStatus`, value: show('', hc.expectStatus), expected: 'a range "low-high" with low <= high, e.g. "200-399"' });
+    if (lo > hi)
+      issues.push({ path: `${path}.expectStatus`, value: show('', hc.expectStatus), expected: 'a range "low-high" with low <= high, e.g. "200-399"' });
     expectStatus = [[lo, hi]];
   }
   let expectBody: string | RegExp | undefined = hc.expectBody;
@@ -334,7 +396,7 @@ const URL_HINT = 'an http:// URL with a host and an optional port 1-65535 and no
 
 /** parseServerUrl returns the parts of a server URL, or a description of what was expected. */
 export function parseServerUrl(raw: string): Omit<ServerSpec, 'url' | 'weight' | 'backup' | 'maxConnections'> | string {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[0-9a-fA-F:.]+\]|[^/:?#\[\]@]+)(?::(\d{1,5}))?\/?$/.exec(raw);
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[0-9a-fA-F:.]+\]|[^/:?#[\]@]+)(?::(\d{1,5}))?\/?$/.exec(raw);
   if (!m) {
     if (/^https:/i.test(raw)) return `${URL_HINT} (https upstreams are not supported yet)`;
     return URL_HINT;
@@ -357,7 +419,7 @@ function checkHostPattern(h: string): string | undefined {
   return '"*", an exact host name ("api.example.com") or a wildcard ("*.example.com"), without a port';
 }
 
-function isObject(v: unknown): v is Record<string, any> {
+function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

@@ -1,6 +1,6 @@
 /**
  * The config contract, defined once. `config.schema.json` is generated from this file
- * (`npm run build` runs scripts/gen-schema.ts), and `loadConfig` validates against it, so the
+ * (`npm run build` runs scripts/gen-schema.ts), and `validateConfig` (src/config/load.ts) validates against it, so the
  * editor's completion, `fulcrum check` and the running proxy can never disagree.
  *
  * Conventions: camelCase keys, units in the name (Ms, Bytes, Seconds), every key described with
@@ -8,14 +8,11 @@
  */
 import { Type, type Static, type TSchema, type ObjectOptions } from '@sinclair/typebox';
 
-const strict = <T extends Parameters<typeof Type.Object>[0]>(props: T, opts: ObjectOptions) =>
-  Type.Object(props, { additionalProperties: false, ...opts });
+const strict = <T extends Parameters<typeof Type.Object>[0]>(props: T, opts: ObjectOptions) => Type.Object(props, { additionalProperties: false, ...opts });
 
-const Port = (description: string, dflt: number) =>
-  Type.Integer({ minimum: 1, maximum: 65535, default: dflt, description });
+const Port = (description: string, dflt: number) => Type.Integer({ minimum: 1, maximum: 65535, default: dflt, description });
 
-const Ms = (description: string, dflt: number, minimum = 1) =>
-  Type.Integer({ minimum, maximum: 24 * 3600 * 1000, default: dflt, description });
+const Ms = (description: string, dflt: number, minimum = 1) => Type.Integer({ minimum, maximum: 24 * 3600 * 1000, default: dflt, description });
 
 export const ServerSchema = strict(
   {
@@ -39,7 +36,7 @@ export const ServerSchema = strict(
       maximum: 1000000,
       default: 0,
       description:
-        'Most requests in flight to this server from all workers together (default 0: no limit). When every available server is at its limit, requests wait in the upstream\'s queue (queueSize, queueTimeoutMs). The other workers\' share is the merged view, up to ~200 ms old.',
+        "Most requests in flight to this server from all workers together (default 0: no limit). When every available server is at its limit, requests wait in the upstream's queue (queueSize, queueTimeoutMs). The other workers' share is the merged view, up to ~200 ms old.",
     }),
   },
   { description: 'One backend server.' },
@@ -92,11 +89,17 @@ export const UpstreamSchema = strict(
     hashKey: Type.Optional(
       Type.Union(
         [
-          strict({ header: Type.String({ minLength: 1, description: 'Request header whose value is the key.' }) }, { description: 'Hash on a request header.' }),
+          strict(
+            { header: Type.String({ minLength: 1, description: 'Request header whose value is the key.' }) },
+            { description: 'Hash on a request header.' },
+          ),
           strict({ cookie: Type.String({ minLength: 1, description: 'Cookie whose value is the key.' }) }, { description: 'Hash on a cookie.' }),
           strict({ path: Type.Literal(true, { description: 'Hash on the request path (without the query).' }) }, { description: 'Hash on the path.' }),
         ],
-        { description: 'The key of balance "hash" (required with it): {"header": name}, {"cookie": name} or {"path": true}. A request without the key goes round-robin.' },
+        {
+          description:
+            'The key of balance "hash" (required with it): {"header": name}, {"cookie": name} or {"path": true}. A request without the key goes round-robin.',
+        },
       ),
     ),
     sharedInFlight: Type.Boolean({
@@ -113,14 +116,14 @@ export const UpstreamSchema = strict(
           rise: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'Consecutive passing probes that bring a down server back (default 2).' }),
           fall: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Consecutive failing probes that take an up server down (default 3).' }),
           expectStatus: Type.Union(
-            [
-              Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1 }),
-              Type.String({ pattern: '^[1-5][0-9][0-9]-[1-5][0-9][0-9]$' }),
-            ],
+            [Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1 }), Type.String({ pattern: '^[1-5][0-9][0-9]-[1-5][0-9][0-9]$' })],
             { default: '200-399', description: 'Statuses that pass (default "200-399"): a list such as [200, 204] or a range "200-399".' },
           ),
           expectBody: Type.Optional(
-            Type.String({ minLength: 1, description: 'When set, the body must contain this text, or match it when written as /regex/flags (default: not checked).' }),
+            Type.String({
+              minLength: 1,
+              description: 'When set, the body must contain this text, or match it when written as /regex/flags (default: not checked).',
+            }),
           ),
         },
         {
@@ -198,10 +201,19 @@ export const UpstreamSchema = strict(
       strict(
         {
           dnsRefreshMs: Ms('How often host names are resolved again (default 30000).', 30000, 100),
-          srv: Type.Boolean({ default: false, description: 'Resolve "_http._tcp.<host>" SRV records, which give each server\'s port and weight (default false: A/AAAA records, the URL\'s port).' }),
-          resolvers: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'DNS servers to ask, "ip" or "ip:port" (default []: the system\'s, from /etc/resolv.conf).' }),
+          srv: Type.Boolean({
+            default: false,
+            description: 'Resolve "_http._tcp.<host>" SRV records, which give each server\'s port and weight (default false: A/AAAA records, the URL\'s port).',
+          }),
+          resolvers: Type.Array(Type.String({ minLength: 1 }), {
+            default: [],
+            description: 'DNS servers to ask, "ip" or "ip:port" (default []: the system\'s, from /etc/resolv.conf).',
+          }),
         },
-        { description: 'Servers given by host name are resolved at start and every dnsRefreshMs: each address becomes a server (same weight, backup and maxConnections), addresses that disappear are removed (their requests in flight finish). Default: none (a host name is resolved per connection).' },
+        {
+          description:
+            'Servers given by host name are resolved at start and every dnsRefreshMs: each address becomes a server (same weight, backup and maxConnections), addresses that disappear are removed (their requests in flight finish). Default: none (a host name is resolved per connection).',
+        },
       ),
     ),
     hostHeader: Type.String({
@@ -251,7 +263,8 @@ export const CacheSchema = strict(
       minimum: 0,
       maximum: 68719476736,
       default: 268435456,
-      description: 'Most bytes of responses (bodies and headers) each worker keeps in its cache (default 268435456, 256 MiB); least recently used entries are evicted first.',
+      description:
+        'Most bytes of responses (bodies and headers) each worker keeps in its cache (default 268435456, 256 MiB); least recently used entries are evicted first.',
     }),
     maxObjectBytes: Type.Integer({
       minimum: 0,
@@ -313,18 +326,21 @@ export const CompressionSchema = strict(
     gzipLevel: Type.Integer({ minimum: 1, maximum: 9, default: 6, description: 'gzip and deflate level (default 6).' }),
     brotliQuality: Type.Integer({ minimum: 0, maximum: 11, default: 5, description: 'Brotli quality (default 5; 11 is much slower).' }),
   },
-  { description: 'Response compression (gzip, brotli, deflate) by the client\'s Accept-Encoding.', default: {} },
+  { description: "Response compression (gzip, brotli, deflate) by the client's Accept-Encoding.", default: {} },
 );
 
 const CidrList = (description: string) => Type.Array(Type.String({ minLength: 1 }), { default: [], description });
 
 export const AccessSchema = strict(
   {
-    allow: CidrList('Addresses or CIDR ranges (IPv4, IPv6; IPv4-mapped IPv6 matches IPv4 ranges) allowed in (default []: everyone). When not empty, everyone else is denied.'),
+    allow: CidrList(
+      'Addresses or CIDR ranges (IPv4, IPv6; IPv4-mapped IPv6 matches IPv4 ranges) allowed in (default []: everyone). When not empty, everyone else is denied.',
+    ),
     deny: CidrList('Addresses or CIDR ranges denied (default []). Deny wins over allow.'),
     allowFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
       default: null,
-      description: 'File with one address or CIDR per line (# comments, blank lines ignored) added to "allow" (default null). Relative to the config file. Read at start and on reload.',
+      description:
+        'File with one address or CIDR per line (# comments, blank lines ignored) added to "allow" (default null). Relative to the config file. Read at start and on reload.',
     }),
     denyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
       default: null,
@@ -347,7 +363,12 @@ export const LimitsSchema = strict(
       description:
         'Most connections one client address may have busy at once over all workers (default 256; 0: no limit). Counted as requests in flight (uWS 20.30 serves one request at a time per connection); the excess is closed at once. Tolerance: up to workers - 1 over the limit.',
     }),
-    maxUrlBytes: Type.Integer({ minimum: 16, maximum: 1048576, default: 8192, description: 'Longest request target (path and query) in bytes (default 8192). Longer: 414.' }),
+    maxUrlBytes: Type.Integer({
+      minimum: 16,
+      maximum: 1048576,
+      default: 8192,
+      description: 'Longest request target (path and query) in bytes (default 8192). Longer: 414.',
+    }),
     maxHeaders: Type.Integer({
       minimum: 1,
       maximum: 1000,
@@ -358,13 +379,15 @@ export const LimitsSchema = strict(
       minimum: 256,
       maximum: 1048576,
       default: 16384,
-      description: 'Most bytes of request header fields, counted as name + value + 4 per field (default 16384). More: 431. uWS 20.30 answers 431 itself above about 19 KiB.',
+      description:
+        'Most bytes of request header fields, counted as name + value + 4 per field (default 16384). More: 431. uWS 20.30 answers 431 itself above about 19 KiB.',
     }),
     maxBodyBytes: Type.Integer({
       minimum: 0,
       maximum: Number.MAX_SAFE_INTEGER,
       default: 10485760,
-      description: 'Largest request body in bytes (default 10485760). Checked against Content-Length before anything is forwarded, and while a chunked body streams: 413 and the connection is closed.',
+      description:
+        'Largest request body in bytes (default 10485760). Checked against Content-Length before anything is forwarded, and while a chunked body streams: 413 and the connection is closed.',
     }),
   },
   { description: 'Request size limits.', default: {} },
@@ -372,12 +395,37 @@ export const LimitsSchema = strict(
 
 export const RateLimitSchema = strict(
   {
-    ratePerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1e9, default: 100, description: 'Tokens added to a client\'s bucket per second (default 100): its sustained request rate.' }),
-    burst: Type.Integer({ minimum: 1, maximum: 1e9, default: 200, description: 'Bucket size (default 200): requests a client may send at once after being idle.' }),
-    key: Type.Union([Type.Literal('ip'), strict({ header: Type.String({ minLength: 1, pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Header whose value is the key (e.g. an API key); clients without it are keyed by address.' }) }, { description: 'Key by a request header.' })], {
-      default: 'ip',
-      description: 'What a bucket belongs to (default "ip": the client address): "ip", or { "header": "x-api-key" }.',
+    ratePerSecond: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1e9,
+      default: 100,
+      description: "Tokens added to a client's bucket per second (default 100): its sustained request rate.",
     }),
+    burst: Type.Integer({
+      minimum: 1,
+      maximum: 1e9,
+      default: 200,
+      description: 'Bucket size (default 200): requests a client may send at once after being idle.',
+    }),
+    key: Type.Union(
+      [
+        Type.Literal('ip'),
+        strict(
+          {
+            header: Type.String({
+              minLength: 1,
+              pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+              description: 'Header whose value is the key (e.g. an API key); clients without it are keyed by address.',
+            }),
+          },
+          { description: 'Key by a request header.' },
+        ),
+      ],
+      {
+        default: 'ip',
+        description: 'What a bucket belongs to (default "ip": the client address): "ip", or { "header": "x-api-key" }.',
+      },
+    ),
   },
   { description: 'Request rate limit per client (token bucket), shared by all workers through the primary. Over the limit: 429 with Retry-After.' },
 );
@@ -391,17 +439,26 @@ export const SharedStateSchema = strict(
           pattern: '^rediss?://',
           description: 'Redis or Valkey server (required): "redis://[user:password@]host:port[/db]", or "rediss://..." for TLS. The password is never printed.',
         }),
-        keyPrefix: Type.String({ default: 'fulcrum:', description: 'Prefix of every key and channel fulcrum uses (default "fulcrum:"); hosts that share state use the same one.' }),
+        keyPrefix: Type.String({
+          default: 'fulcrum:',
+          description: 'Prefix of every key and channel fulcrum uses (default "fulcrum:"); hosts that share state use the same one.',
+        }),
         commandTimeoutMs: Ms('A Redis command that takes longer fails and fulcrum carries on with its local state (default 500).', 500),
       },
       { description: 'The Redis server the hosts share. Requests never wait for it: the primary talks to it in the background.' },
     ),
   },
-  { description: 'State shared by several fulcrum hosts (default: none; each host keeps its own in the primary): sticky sessions, rate-limit buckets, cache purges.' },
+  {
+    description:
+      'State shared by several fulcrum hosts (default: none; each host keeps its own in the primary): sticky sessions, rate-limit buckets, cache purges.',
+  },
 );
 
 const CertFile = (what: string) => Type.String({ minLength: 1, description: `${what} (PEM file, relative to the config file).` });
-const Passphrase = Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Passphrase of an encrypted key (default null). Never printed.' });
+const Passphrase = Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+  default: null,
+  description: 'Passphrase of an encrypted key (default null). Never printed.',
+});
 
 export const TlsSchema = strict(
   {
@@ -411,23 +468,42 @@ export const TlsSchema = strict(
     passphrase: Passphrase,
     sni: Type.Array(
       strict(
-        { hostname: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$', description: 'Server name (SNI) this certificate is for.' }), cert: CertFile('Certificate chain'), key: CertFile('Private key'), passphrase: Passphrase },
+        {
+          hostname: Type.String({
+            minLength: 1,
+            pattern: '^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$',
+            description: 'Server name (SNI) this certificate is for.',
+          }),
+          cert: CertFile('Certificate chain'),
+          key: CertFile('Private key'),
+          passphrase: Passphrase,
+        },
         { description: 'A certificate chosen by the server name the client asks for.' },
       ),
       { default: [], description: 'Certificates chosen by SNI (default []).' },
     ),
     minVersion: Type.Literal('TLSv1.2', {
       default: 'TLSv1.2',
-      description: 'Lowest TLS version accepted (default "TLSv1.2"). The uWS 20.30 build refuses TLS 1.0/1.1 and cannot be told to refuse 1.2, so only "TLSv1.2" is accepted.',
+      description:
+        'Lowest TLS version accepted (default "TLSv1.2"). The uWS 20.30 build refuses TLS 1.0/1.1 and cannot be told to refuse 1.2, so only "TLSv1.2" is accepted.',
     }),
-    redirectHttp: Type.Boolean({ default: false, description: 'Answer every request on the HTTP listener with a redirect to HTTPS (default false: serve both).' }),
-    redirectStatus: Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(307), Type.Literal(308)], { default: 301, description: 'Status of that redirect (default 301).' }),
+    redirectHttp: Type.Boolean({
+      default: false,
+      description: 'Answer every request on the HTTP listener with a redirect to HTTPS (default false: serve both).',
+    }),
+    redirectStatus: Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(307), Type.Literal(308)], {
+      default: 301,
+      description: 'Status of that redirect (default 301).',
+    }),
     hsts: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
       default: null,
       description: 'Strict-Transport-Security value added to HTTPS responses from the servers (default null: none), e.g. "max-age=31536000".',
     }),
   },
-  { description: 'TLS termination: an HTTPS listener (uWS SSLApp) beside the HTTP one. Certificates are read again on reload (SIGHUP) without dropping connections.' },
+  {
+    description:
+      'TLS termination: an HTTPS listener (uWS SSLApp) beside the HTTP one. Certificates are read again on reload (SIGHUP) without dropping connections.',
+  },
 );
 
 export const RouteSchema = strict(
@@ -464,14 +540,18 @@ export const RouteSchema = strict(
       }),
     ),
     access: Type.Optional(AccessSchema),
-    rateLimit: Type.Optional(Type.Union([RateLimitSchema, Type.Literal(false)], { description: 'This route\'s own rate limit (its own buckets), or false for none; default: the global rateLimit.' })),
+    rateLimit: Type.Optional(
+      Type.Union([RateLimitSchema, Type.Literal(false)], {
+        description: "This route's own rate limit (its own buckets), or false for none; default: the global rateLimit.",
+      }),
+    ),
   },
   { description: 'Sends matching requests to an upstream. The most specific route wins: see README "Routing".' },
 );
 
 export const ConfigSchema = strict(
   {
-    $schema: Type.Optional(Type.String({ description: 'Path or URL of this file\'s JSON Schema, for editors.' })),
+    $schema: Type.Optional(Type.String({ description: "Path or URL of this file's JSON Schema, for editors." })),
     listen: strict(
       {
         host: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the proxy listens on (default "0.0.0.0").' }),
@@ -479,21 +559,17 @@ export const ConfigSchema = strict(
       },
       { description: 'The HTTP listener.', default: {} },
     ),
-    workers: Type.Union(
-      [
-        Type.Literal('auto'),
-        Type.Integer({ minimum: 1, maximum: 1024 }),
-      ],
-      { default: 'auto', description: 'Number of worker processes (default "auto": one per core, os.availableParallelism()).' },
-    ),
+    workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 1024 })], {
+      default: 'auto',
+      description: 'Number of worker processes (default "auto": one per core, os.availableParallelism()).',
+    }),
     admin: strict(
       {
         host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Admin listener address (default "127.0.0.1", loopback only).' }),
         port: Port('Admin listener port (default 9090).', 9090),
         token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
           default: null,
-          description:
-            'Bearer token required by the admin API (default null). Required when admin.host is not a loopback address. Never printed.',
+          description: 'Bearer token required by the admin API (default null). Required when admin.host is not a loopback address. Never printed.',
         }),
       },
       { description: 'The admin listener (reserved: the admin API arrives with the operations work).', default: {} },
@@ -510,7 +586,10 @@ export const ConfigSchema = strict(
     }),
     timeouts: strict(
       {
-        upstreamConnectMs: Ms('Time allowed to connect to a server, or to wait for a free pooled connection (default 2000). Then 504 (503 for the pool wait).', 2000),
+        upstreamConnectMs: Ms(
+          'Time allowed to connect to a server, or to wait for a free pooled connection (default 2000). Then 504 (503 for the pool wait).',
+          2000,
+        ),
         upstreamResponseMs: Ms(
           'Longest silence allowed from a server while waiting for or reading its response (default 60000). Before the response starts: 504; after: the client connection is closed.',
           60000,
@@ -530,7 +609,8 @@ export const ConfigSchema = strict(
           minimum: 0,
           maximum: 24 * 3600 * 1000,
           default: 0,
-          description: 'Longest total time of one request, from its head to the end of its response (default 0: no limit). Then 504 before the response started, a close after.',
+          description:
+            'Longest total time of one request, from its head to the end of its response (default 0: no limit). Then 504 before the response started, a close after.',
         }),
       },
       { description: 'Timeouts.', default: {} },
@@ -541,7 +621,7 @@ export const ConfigSchema = strict(
     limits: LimitsSchema,
     responses: strict(
       {
-        stripHeaders: Type.Array(Type.String({ minLength: 1, pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), {
+        stripHeaders: Type.Array(Type.String({ minLength: 1, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), {
           default: ['server', 'x-powered-by'],
           description: 'Response header fields removed before responses reach clients (default ["server", "x-powered-by"]), case-insensitive.',
         }),
@@ -551,7 +631,8 @@ export const ConfigSchema = strict(
         }),
         errorPages: Type.Record(Type.String({ pattern: '^[45][0-9][0-9]$' }), Type.String({ minLength: 1 }), {
           default: {},
-          description: 'Pages fulcrum sends for the errors it generates, by status: { "502": "errors/502.html" } (default {}: short plain text). Files relative to the config file, read at start and reload; served as text/html.',
+          description:
+            'Pages fulcrum sends for the errors it generates, by status: { "502": "errors/502.html" } (default {}: short plain text). Files relative to the config file, read at start and reload; served as text/html.',
         }),
       },
       { description: 'What clients see of the servers: stripped headers, Server header, error pages.', default: {} },
@@ -585,10 +666,10 @@ export const ConfigSchema = strict(
     ),
     logging: strict(
       {
-        level: Type.Union(
-          [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
-          { default: 'info', description: 'Least severe level written to the log (default "info").' },
-        ),
+        level: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')], {
+          default: 'info',
+          description: 'Least severe level written to the log (default "info").',
+        }),
         access: Type.String({
           minLength: 1,
           default: 'off',
@@ -601,7 +682,7 @@ export const ConfigSchema = strict(
             'Access log format (default "json"): "json" (one JSON object per line) or "combined" (nginx\'s combined format followed by request id, upstream, server and times).',
         }),
       },
-      { description: 'fulcrum\'s own log (JSON lines on stderr).', default: {} },
+      { description: "fulcrum's own log (JSON lines on stderr).", default: {} },
     ),
   },
   {

@@ -19,13 +19,20 @@ export async function startDemoBackends(n: number): Promise<{ ports: number[]; c
         req.on('end', () => {
           res.setHeader('Content-Type', 'text/plain; charset=utf-8');
           res.setHeader('X-Backend', name);
-          res.end(`hello from ${name}: ${req.method} ${req.url} (host ${req.headers.host}, x-forwarded-for ${req.headers['x-forwarded-for']}, ${bytes} body bytes)\n`);
+          res.end(
+            `hello from ${name}: ${req.method} ${req.url} (host ${req.headers.host}, x-forwarded-for ${req.headers['x-forwarded-for']}, ${bytes} body bytes)\n`,
+          );
         });
       });
       return new Promise<http.Server>((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
     }),
   );
-  return { ports: servers.map((s) => (s.address() as AddressInfo).port), close: () => servers.forEach((s) => s.close()) };
+  return {
+    ports: servers.map((s) => (s.address() as AddressInfo).port),
+    close: () => {
+      for (const s of servers) s.close();
+    },
+  };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!) && process.env.FULCRUM_DEMO_BACKENDS) {

@@ -3,7 +3,7 @@
  * crashes the process (segfault) on an unusable SNI certificate, and an encrypted key without
  * its passphrase would make OpenSSL prompt on the terminal.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 /** returns null when usable, else what is wrong */
@@ -14,7 +14,7 @@ export function checkCertPair(certFile: string, keyFile: string, passphrase: str
   } catch (err) {
     return `${certFile} is not a readable PEM certificate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
-  let key;
+  let key: KeyObject;
   try {
     const pem = readFileSync(keyFile);
     if (passphrase === null && /ENCRYPTED/.test(pem.toString('latin1'))) return `${keyFile} is encrypted: set its passphrase`;

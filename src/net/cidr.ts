@@ -113,11 +113,13 @@ export class CidrSet {
   }
 
   static fromStrings(list: readonly string[]): CidrSet {
-    return new CidrSet(list.map((s) => {
-      const c = parseCidr(s);
-      if (!c) throw new TypeError(`invalid CIDR ${JSON.stringify(s)}`);
-      return c;
-    }));
+    return new CidrSet(
+      list.map((s) => {
+        const c = parseCidr(s);
+        if (!c) throw new TypeError(`invalid CIDR ${JSON.stringify(s)}`);
+        return c;
+      }),
+    );
   }
 
   /** has reports whether the binary address (4 or 16 bytes) is in the set. */

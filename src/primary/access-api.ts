@@ -22,10 +22,12 @@ export function registerAccessApi(admin: AdminServer, sup: Supervisor): void {
   });
   admin.route('PUT', '/access', async (req) => {
     const b = req.body as Record<string, unknown> | undefined;
-    if (typeof b !== 'object' || b === null || Array.isArray(b)) return { status: 400, body: { error: 'expected a JSON object { allow?, deny?, denyAction? }' } };
+    if (typeof b !== 'object' || b === null || Array.isArray(b))
+      return { status: 400, body: { error: 'expected a JSON object { allow?, deny?, denyAction? }' } };
     const errors: string[] = [];
     const next: AccessConfig = { ...current(), allowFile: null, denyFile: null };
-    for (const key of Object.keys(b)) if (key !== 'allow' && key !== 'deny' && key !== 'denyAction') errors.push(`$.${key}: unknown key (expected allow, deny, denyAction)`);
+    for (const key of Object.keys(b))
+      if (key !== 'allow' && key !== 'deny' && key !== 'denyAction') errors.push(`$.${key}: unknown key (expected allow, deny, denyAction)`);
     for (const key of ['allow', 'deny'] as const) {
       const v = b[key];
       if (v === undefined) continue;

@@ -26,7 +26,13 @@ export function registerDashboard(admin: AdminServer, status: () => unknown): Da
     for (const res of clients) res.write(frame);
   };
 
-  admin.route('GET', '/', () => ({ body: DASHBOARD_HTML, headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:" } }));
+  admin.route('GET', '/', () => ({
+    body: DASHBOARD_HTML,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
+    },
+  }));
   admin.route('GET', '/events', (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');

@@ -102,7 +102,14 @@ export class HealthChecker {
       done(ok, detail);
     };
     const req = http.request(
-      { host: spec.host, port: spec.port, path: hc.path, method: 'GET', agent: false, headers: { host: spec.hostPort, 'user-agent': 'fulcrum-health-check', connection: 'close' } },
+      {
+        host: spec.host,
+        port: spec.port,
+        path: hc.path,
+        method: 'GET',
+        agent: false,
+        headers: { host: spec.hostPort, 'user-agent': 'fulcrum-health-check', connection: 'close' },
+      },
       (res) => {
         const status = res.statusCode ?? 0;
         if (!hc.expectStatus.some(([lo, hi]) => status >= lo && status <= hi)) {

@@ -216,7 +216,10 @@ export class MetricsAggregator {
       }
       const errors: Record<string, number> = {};
       for (const e of this.errors.values()) if (e.labels[0] === s.upstream && e.labels[1] === s.server) errors[e.labels[2]!] = e.value;
-      const spark = s.history.slice(1, HISTORY_SECONDS + 1).map((h) => h.requests).reverse();
+      const spark = s.history
+        .slice(1, HISTORY_SECONDS + 1)
+        .map((h) => h.requests)
+        .reverse();
       while (spark.length < HISTORY_SECONDS) spark.unshift(0);
       out.push({
         upstream: s.upstream,
@@ -242,16 +245,26 @@ export class MetricsAggregator {
     const lines: string[] = [];
     const head = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
-    head('fulcrum_requests_total', 'counter', 'Proxied requests by route, upstream, server ("" when none was available) and response class ("none": no response, the client left).');
+    head(
+      'fulcrum_requests_total',
+      'counter',
+      'Proxied requests by route, upstream, server ("" when none was available) and response class ("none": no response, the client left).',
+    );
     for (const s of this.requests.values()) lines.push(`fulcrum_requests_total${labels(['route', 'upstream', 'server', 'code_class'], s.labels)} ${s.value}`);
 
-    head('fulcrum_upstream_errors_total', 'counter', 'Upstream failures by kind: connect-refused, connect-timeout, reset-before-response, response-timeout, truncated, invalid-response, pool-timeout.');
-    for (const s of this.errors.values()) if (s.labels[2] !== 'retry') lines.push(`fulcrum_upstream_errors_total${labels(['upstream', 'server', 'kind'], s.labels)} ${s.value}`);
+    head(
+      'fulcrum_upstream_errors_total',
+      'counter',
+      'Upstream failures by kind: connect-refused, connect-timeout, reset-before-response, response-timeout, truncated, invalid-response, pool-timeout.',
+    );
+    for (const s of this.errors.values())
+      if (s.labels[2] !== 'retry') lines.push(`fulcrum_upstream_errors_total${labels(['upstream', 'server', 'kind'], s.labels)} ${s.value}`);
 
     head('fulcrum_upstream_retries_total', 'counter', 'Requests resent on a fresh connection after a kept-alive one turned out closed.');
-    for (const s of this.errors.values()) if (s.labels[2] === 'retry') lines.push(`fulcrum_upstream_retries_total${labels(['upstream', 'server'], s.labels.slice(0, 2))} ${s.value}`);
+    for (const s of this.errors.values())
+      if (s.labels[2] === 'retry') lines.push(`fulcrum_upstream_retries_total${labels(['upstream', 'server'], s.labels.slice(0, 2))} ${s.value}`);
 
-    head('fulcrum_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to the end of its response, per upstream server.');
+    head('fulcrum_request_duration_seconds', 'histogram', "Time from a request's arrival to the end of its response, per upstream server.");
     for (const s of this.servers.values()) {
       if (s.latency.totalCount === 0) continue;
       const counts = bucketCounts(s.latency);

@@ -79,7 +79,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
     sup.sendState(slot, { ...registry.fullState(), ...sessions.fullState() });
   };
   const stop = (): Promise<void> =>
-    (stopping ??= Promise.all([sup.stop(), (dashboard.close(), admin.close())]).then(() => {
+    (stopping ??= Promise.all([sup.stop(), dashboard.close(), admin.close()]).then(() => {
       checker.close();
       registry.close();
       sessions.close();
@@ -98,7 +98,10 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
       next = readConfigFile(file);
     } catch (err) {
       const errors = err instanceof ConfigError ? err.issues : [{ path: '$', value: '', expected: (err as Error).message }];
-      log.error('reload refused: the config has errors; the running config stays', { source, errors: err instanceof ConfigError ? err.message : (err as Error).message });
+      log.error('reload refused: the config has errors; the running config stays', {
+        source,
+        errors: err instanceof ConfigError ? err.message : (err as Error).message,
+      });
       return Promise.resolve({ ok: false, errors, message: 'config has errors; the running config stays' });
     }
     const run = reloading.then(() => sup.reload(next));
@@ -125,9 +128,19 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const discovery = new DnsDiscovery(cfg, () => sup.config, applyServers);
   const cacheApi = registerCacheApi(admin, sup, shared);
   const compressionSummary = registerCompressionStatus(sup);
-  const ops = opsMetrics(registry, () => cacheApi.summary(), () => compressionSummary());
+  const ops = opsMetrics(
+    registry,
+    () => cacheApi.summary(),
+    () => compressionSummary(),
+  );
   const metrics = registerMetricsApi(admin, sup, () => ops() + (shared ? shared.prometheus() : ''));
-  const statusBody = () => ({ ...status(sup, startedAt, file, registry, sessions), cache: cacheApi.summary(), compression: compressionSummary(), ...metrics.status(), ...(shared ? { sharedState: shared.status() } : {}) });
+  const statusBody = () => ({
+    ...status(sup, startedAt, file, registry, sessions),
+    cache: cacheApi.summary(),
+    compression: compressionSummary(),
+    ...metrics.status(),
+    ...(shared ? { sharedState: shared.status() } : {}),
+  });
   admin.route('GET', '/status', () => ({ body: statusBody() }));
   const dashboard = registerDashboard(admin, statusBody);
   registerAccessApi(admin, sup);
@@ -184,7 +197,14 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
     listen: cfg.raw.listen,
     workers: sup.workers().map((w) => ({ ...w, startedAt: new Date(w.startedAt).toISOString() })),
     upstreams: Object.fromEntries(
-      Object.values(cfg.upstreams).map((u) => [u.name, { balance: u.balance, ...(u.sticky.mode !== 'none' ? { sticky: { mode: u.sticky.mode, sessions: sessions?.size(u.name) ?? 0 } } : {}), servers: u.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup, ...registry?.describe(u.name, s.id) })) }]),
+      Object.values(cfg.upstreams).map((u) => [
+        u.name,
+        {
+          balance: u.balance,
+          ...(u.sticky.mode !== 'none' ? { sticky: { mode: u.sticky.mode, sessions: sessions?.size(u.name) ?? 0 } } : {}),
+          servers: u.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup, ...registry?.describe(u.name, s.id) })),
+        },
+      ]),
     ),
     routes: cfg.raw.routes,
     access: cfg.raw.access ? { allow: cfg.raw.access.allow.length, deny: cfg.raw.access.deny.length, denyAction: cfg.raw.access.denyAction } : null,
@@ -198,11 +218,18 @@ export function banner(cfg: LoadedConfig, uwsBuild: string): string {
   const lines = [
     `fulcrum ${VERSION}  (uWS ${uwsBuild || 'unknown'}, node ${process.version})`,
     `  listening  http://${host}:${port}  (${cfg.workers} worker${cfg.workers === 1 ? '' : 's'})   try: curl http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
-    ...(cfg.raw.tls ? [`  tls        https://${host}:${cfg.raw.tls.port}  (${1 + cfg.raw.tls.sni.length} certificate${cfg.raw.tls.sni.length ? 's' : ''}${cfg.raw.tls.redirectHttp ? `; http redirects with ${cfg.raw.tls.redirectStatus}` : ''})`] : []),
+    ...(cfg.raw.tls
+      ? [
+          `  tls        https://${host}:${cfg.raw.tls.port}  (${1 + cfg.raw.tls.sni.length} certificate${cfg.raw.tls.sni.length ? 's' : ''}${cfg.raw.tls.redirectHttp ? `; http redirects with ${cfg.raw.tls.redirectStatus}` : ''})`,
+        ]
+      : []),
     `  admin      http://${cfg.raw.admin.host}:${cfg.raw.admin.port}/status${cfg.raw.admin.token ? '  (bearer token required)' : ''}`,
     ...bannerExtras(cfg),
     ...cfg.raw.routes.map((r) => `  route      ${r.host}${r.pathPrefix} -> ${r.upstream}`),
-    ...Object.values(cfg.upstreams).map((u) => `  upstream   ${u.name} (${u.balance}): ${u.servers.map((s) => s.url + (s.weight !== 1 ? ` w=${s.weight}` : '') + (s.backup ? ' backup' : '')).join(', ')}`),
+    ...Object.values(cfg.upstreams).map(
+      (u) =>
+        `  upstream   ${u.name} (${u.balance}): ${u.servers.map((s) => s.url + (s.weight !== 1 ? ` w=${s.weight}` : '') + (s.backup ? ' backup' : '')).join(', ')}`,
+    ),
   ];
   return lines.join('\n') + '\n';
 }

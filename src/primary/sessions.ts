@@ -41,7 +41,11 @@ export class SessionTable {
 
   /** sync keeps the tables of upstreams that still have sticky sessions. */
   sync(cfg: LoadedConfig): void {
-    this.specs = new Map(Object.values(cfg.upstreams).filter((u) => u.sticky.mode !== 'none').map((u) => [u.name, u]));
+    this.specs = new Map(
+      Object.values(cfg.upstreams)
+        .filter((u) => u.sticky.mode !== 'none')
+        .map((u) => [u.name, u]),
+    );
     for (const name of [...this.tables.keys()]) if (!this.specs.has(name)) this.tables.delete(name);
     for (const name of this.specs.keys()) if (!this.tables.has(name)) this.tables.set(name, new Map());
   }

@@ -58,7 +58,10 @@ export function shareRateLimits(shared: SharedState, table: RateLimitTable): { c
       [...batch].map(([k, [n, rate, burst]]) =>
         debit(shared.prefix + 'rl:' + k, n, rate, burst).then(
           (left) => [k, Number(left)] as [string, number],
-          (err: Error) => (shared.failed(err), null),
+          (err: Error) => {
+            shared.failed(err);
+            return null;
+          },
         ),
       ),
     ).then((results) => {

@@ -62,7 +62,10 @@ export class SharedState {
       if (!this.up || this.closed) return;
       this.up = false;
       this.downSince = Date.now();
-      log.warn('shared state: redis unreachable; serving with local state (degraded) until it returns', { redis: this.shown, error: err?.message ?? 'connection closed' });
+      log.warn('shared state: redis unreachable; serving with local state (degraded) until it returns', {
+        redis: this.shown,
+        error: err?.message ?? 'connection closed',
+      });
     };
     this.cmd.on('error', (err: Error) => onDown(err));
     this.cmd.on('close', () => onDown());
@@ -108,7 +111,13 @@ export class SharedState {
   }
 
   status() {
-    return { redis: this.shown, connected: this.up, degradedSince: this.downSince === null ? null : new Date(this.downSince).toISOString(), errors: this.errors, lastError: this.lastError || null };
+    return {
+      redis: this.shown,
+      connected: this.up,
+      degradedSince: this.downSince === null ? null : new Date(this.downSince).toISOString(),
+      errors: this.errors,
+      lastError: this.lastError || null,
+    };
   }
 
   /** prometheus is this module's part of GET /metrics */

@@ -98,7 +98,14 @@ export class Supervisor {
     const delay = slot.backoffMs;
     slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
     slot.restarts++;
-    log.warn('worker exited unexpectedly; restarting', { worker: slot.index, workerPid: w.process.pid, code, signal, restartInMs: delay, restarts: slot.restarts });
+    log.warn('worker exited unexpectedly; restarting', {
+      worker: slot.index,
+      workerPid: w.process.pid,
+      code,
+      signal,
+      restartInMs: delay,
+      restarts: slot.restarts,
+    });
     slot.timer = setTimeout(() => void this.fork(slot), delay);
   }
 
@@ -135,7 +142,14 @@ export class Supervisor {
     }
     // Roll: start each new worker before stopping an old one, so the port keeps answering.
     const old = this.slots;
-    this.slots = Array.from({ length: next.workers }, (_, index) => ({ index, worker: null, startedAt: 0, backoffMs: BACKOFF_START_MS, restarts: 0, timer: null }));
+    this.slots = Array.from({ length: next.workers }, (_, index) => ({
+      index,
+      worker: null,
+      startedAt: 0,
+      backoffMs: BACKOFF_START_MS,
+      restarts: 0,
+      timer: null,
+    }));
     for (let i = 0; i < Math.max(old.length, this.slots.length); i++) {
       if (i < this.slots.length) await this.fork(this.slots[i]!);
       const o = old[i];

@@ -190,7 +190,14 @@ export class UpstreamRegistry {
     const before = this.health(e);
     e.ejectedUntil = now + ms;
     this.noteTransition(e, before, `passive check: ${ph.maxFails} failures within ${ph.failWindowMs} ms`);
-    log.warn('server ejected (passive health check)', { upstream: e.upstream.name, server: e.spec.id, url: e.spec.url, failures: ph.maxFails, windowMs: ph.failWindowMs, ejectMs: ms });
+    log.warn('server ejected (passive health check)', {
+      upstream: e.upstream.name,
+      server: e.spec.id,
+      url: e.spec.url,
+      failures: ph.maxFails,
+      windowMs: ph.failWindowMs,
+      ejectMs: ms,
+    });
     this.pushFlags(e);
     const t = setTimeout(() => {
       this.ejectTimers.delete(t);

@@ -21,10 +21,19 @@ import { log } from '../log.js';
 
 export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, registry: UpstreamRegistry, apply: (next: LoadedConfig) => Promise<void>): void {
   const list = (name: string) =>
-    sup.config.upstreams[name]!.servers.map((s) => ({ id: s.id, url: s.url, weight: s.weight, backup: s.backup, maxConnections: s.maxConnections, ...registry.describe(name, s.id) }));
+    sup.config.upstreams[name]!.servers.map((s) => ({
+      id: s.id,
+      url: s.url,
+      weight: s.weight,
+      backup: s.backup,
+      maxConnections: s.maxConnections,
+      ...registry.describe(name, s.id),
+    }));
   const notFound = (what: string): AdminReply => ({ status: 404, body: { error: `no such ${what}` } });
 
-  admin.route('GET', '/upstreams', () => ({ body: Object.keys(sup.config.upstreams).map((name) => ({ name, balance: sup.config.upstreams[name]!.balance, servers: list(name) })) }));
+  admin.route('GET', '/upstreams', () => ({
+    body: Object.keys(sup.config.upstreams).map((name) => ({ name, balance: sup.config.upstreams[name]!.balance, servers: list(name) })),
+  }));
 
   admin.route('GET', '/upstreams/{name}/servers', (req) => {
     if (!sup.config.upstreams[req.params.name!]) return notFound('upstream');
@@ -35,7 +44,8 @@ export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, regist
     const name = req.params.name!;
     if (!sup.config.upstreams[name]) return notFound('upstream');
     const b = req.body as Partial<ServerConfig> | undefined;
-    if (typeof b !== 'object' || b === null || typeof b.url !== 'string') return { status: 400, body: { error: 'expected a JSON body { "url": "http://host:port", "weight": 1 }' } };
+    if (typeof b !== 'object' || b === null || typeof b.url !== 'string')
+      return { status: 400, body: { error: 'expected a JSON body { "url": "http://host:port", "weight": 1 }' } };
     const raw = structuredClone(sup.config.raw) as Config;
     const servers = raw.upstreams[name]!.servers;
     servers.push({ ...b } as ServerConfig);
@@ -65,7 +75,8 @@ export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, regist
     if (index === -1) return notFound('server');
     const raw = structuredClone(sup.config.raw) as Config;
     raw.upstreams[name]!.servers.splice(index, 1);
-    if (!raw.upstreams[name]!.servers.some((s) => !s.backup)) return { status: 409, body: { error: 'an upstream needs at least one non-backup server; add another first' } };
+    if (!raw.upstreams[name]!.servers.some((s) => !s.backup))
+      return { status: 409, body: { error: 'an upstream needs at least one non-backup server; add another first' } };
     await apply(validateConfig(raw, sup.config.file));
     log.info('server removed (admin API)', { upstream: name, server: id });
     return { status: 204 };

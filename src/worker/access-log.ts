@@ -72,6 +72,7 @@ function clfTime(ms: number): string {
   return clfStr;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control bytes is the point
 const NEEDS_ESCAPE = /["\\\x00-\x1f\x7f-\xff]/;
 /** escapeClf escapes as nginx does in its text logs: `"`, `\`, control and non-ASCII bytes as \xHH */
 function escapeClf(s: string): string {

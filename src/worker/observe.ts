@@ -14,7 +14,7 @@ export const STATUS_CLIENT_CLOSED = 499;
 
 /** observeStart reads what only the request head has (inside the uWS handler), when needed. */
 export function observeStart(r: ProxyRequest, req: HttpRequest): void {
-  if (accessLog !== null && accessLog.combined) {
+  if (accessLog?.combined) {
     r.referer = req.getHeader('referer');
     r.userAgent = req.getHeader('user-agent');
   }

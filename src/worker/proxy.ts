@@ -234,7 +234,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     this.idempotent = isIdempotent(method);
     let server: ServerState | undefined;
     const queue = this.upstream.queue;
-    if (queue.length !== 0) server = undefined; // others wait already: queue behind them
+    if (queue.length !== 0)
+      server = undefined; // others wait already: queue behind them
     else if (this.upstream.spec.sticky.mode === 'none') server = this.upstream.pick(pickCtx);
     else {
       server = stickyPick(this.upstream, req, pickCtx);
@@ -273,7 +274,11 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     if (!this.bodyDone) res.onData((ab, isLast) => this.onClientData(ab, isLast));
     if (!server) {
       if ((queue.length !== 0 || this.upstream.allFull) && queue.add(this)) return;
-      this.respondError(503, queue.length !== 0 || this.upstream.allFull ? 'every server at maxConnections and the queue is full' : 'no server available', false);
+      this.respondError(
+        503,
+        queue.length !== 0 || this.upstream.allFull ? 'every server at maxConnections and the queue is full' : 'no server available',
+        false,
+      );
       return;
     }
     this.server = server;
@@ -521,7 +526,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     }
     this.status = p.statusCode;
     this.headAt = performance.now();
-    if (this.tap !== null && this.tap.onHead(p, this.res)) {
+    if (this.tap?.onHead(p, this.res)) {
       this.clientDone = true;
       return true;
     }
@@ -551,7 +556,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
       if (kinds[k] !== HeaderKind.Other) continue; // hop-by-hop, framing, Date (uWS writes its own)
       const name = h[i] as string;
-      if (drop !== null && drop.includes(name.toLowerCase())) continue;
+      if (drop?.includes(name.toLowerCase())) continue;
       if (policy.strips(name)) continue;
       res.writeHeader(name, h[i + 1]!);
     }
@@ -801,7 +806,13 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     const next = this.upstream.pick(pickCtx, tried);
     if (next === undefined) return false;
     this.attempts++;
-    log.debug('retrying on another server', { requestId: this.host.requestId(this.seq), upstream: this.upstream.name, from: old.id, to: next.id, reason: `${kind}: ${detail}` });
+    log.debug('retrying on another server', {
+      requestId: this.host.requestId(this.seq),
+      upstream: this.upstream.name,
+      from: old.id,
+      to: next.id,
+      reason: `${kind}: ${detail}`,
+    });
     old.countEnd();
     next.countStart();
     this.server = next;

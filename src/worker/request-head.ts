@@ -124,7 +124,7 @@ function visit(k: string, v: string): void {
       if (k === 'proxy-authorization') return;
       break;
   }
-  if (dropNames !== null && dropNames.includes(k)) return;
+  if (dropNames?.includes(k)) return;
   acc += k + ': ' + v + '\r\n';
 }
 

@@ -47,7 +47,7 @@ export function stickyPick(up: Upstream, req: HttpRequest, ctx: PickContext): Se
     const id = table.get(key);
     if (id !== undefined) {
       const s = up.byId(id);
-      if (s !== undefined && s.available()) {
+      if (s?.available()) {
         touch(up.name, key);
         return s;
       }
@@ -59,7 +59,7 @@ export function stickyPick(up: Upstream, req: HttpRequest, ctx: PickContext): Se
     if (cookie && isSessionId(key)) {
       // a session this worker has not received yet (or one the primary forgot): follow the hint
       const h = byHint(up, key);
-      const n = h !== undefined && h.available() ? h : up.pick(ctx);
+      const n = h?.available() ? h : up.pick(ctx);
       if (n !== undefined) record(up.name, key, n.id, table);
       return n;
     }

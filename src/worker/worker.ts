@@ -58,7 +58,13 @@ function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
   const cfg: LoadedConfig = { file: 'config', raw: msg.config, workers: msg.workers, upstreams: msg.upstreams };
   const upstreams = new Map<string, Upstream>();
   for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg, prev?.upstreams.get(spec.name)));
-  const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({ index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream, retryUnsafe: r.retryUnsafe === true }));
+  const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({
+    index,
+    host: r.host,
+    pathPrefix: r.pathPrefix,
+    upstream: r.upstream,
+    retryUnsafe: r.retryUnsafe === true,
+  }));
   configureCache(cfg.raw.cache);
   const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
   configureCompression(cfg.raw.compression, cfg.workers);
@@ -329,7 +335,10 @@ export function runWorker(): void {
     configureAccessLog(rt.cfg.raw.logging, host.requestId);
     hookAccessLogSignals();
     const app = uws.App();
-    app.ws('/*', createWsBehavior(host, wsGate, () => rt!, rt.cfg.raw.websocket));
+    app.ws(
+      '/*',
+      createWsBehavior(host, wsGate, () => rt!, rt.cfg.raw.websocket),
+    );
     app.any('/*', onRequest);
     const { host: lhost, port } = rt.cfg.raw.listen;
     app.listen(lhost, port, (ls) => {
@@ -347,7 +356,9 @@ export function runWorker(): void {
         process.exit(1);
       }
       startMetrics();
-      gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) => emit([String(index)], process.memoryUsage.rss()));
+      gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) =>
+        emit([String(index)], process.memoryUsage.rss()),
+      );
       gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
         for (const u of rt!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
       });

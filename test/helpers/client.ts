@@ -36,6 +36,14 @@ export function request(url: string, o: RequestOptions = {}): Promise<Reply> {
 }
 
 /** json parses an echo origin's reply body. */
-export function echoed(r: Reply): { origin: string; method: string; url: string; headers: Record<string, string>; rawHeaders: string[]; bodyLength: number; body?: string } {
+export function echoed(r: Reply): {
+  origin: string;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  rawHeaders: string[];
+  bodyLength: number;
+  body?: string;
+} {
   return JSON.parse(r.text);
 }

@@ -48,8 +48,16 @@ export async function startDns(records: DnsRecords = {}): Promise<DnsServer> {
         answers.push(h, rdata);
       };
       let count = 0;
-      if (kind === 'A') for (const a of srv.records.A?.[name] ?? []) (rr(Buffer.from(a.split('.').map(Number))), count++);
-      if (kind === 'AAAA') for (const a of srv.records.AAAA?.[name] ?? []) (rr(ipv6(a)), count++);
+      if (kind === 'A')
+        for (const a of srv.records.A?.[name] ?? []) {
+          rr(Buffer.from(a.split('.').map(Number)));
+          count++;
+        }
+      if (kind === 'AAAA')
+        for (const a of srv.records.AAAA?.[name] ?? []) {
+          rr(ipv6(a));
+          count++;
+        }
       if (kind === 'SRV')
         for (const [prio, weight, port, target] of srv.records.SRV?.[name] ?? []) {
           const head = Buffer.alloc(6);
@@ -75,7 +83,10 @@ export async function startDns(records: DnsRecords = {}): Promise<DnsServer> {
 }
 
 function encodeName(name: string): Buffer {
-  const parts = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
+  const parts = name
+    .split('.')
+    .filter(Boolean)
+    .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
   return Buffer.concat([...parts, Buffer.from([0])]);
 }
 
@@ -85,6 +96,6 @@ function ipv6(a: string): Buffer {
   const t = tail ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
   const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g || '0', 16), i * 2));
+  for (const [i, g] of groups.entries()) b.writeUInt16BE(parseInt(g || '0', 16), i * 2);
   return b;
 }

@@ -33,7 +33,15 @@ export interface Fulcrum {
 export type ConfigInput = Record<string, unknown>;
 
 /** startFulcrum writes `config` (listen.port filled in) and starts fulcrum on it. */
-export async function startFulcrum(config: ConfigInput, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; /** called with the config's folder before the start (write files the config names) */ beforeStart?: (dir: string) => void; /** extra command-line arguments to `fulcrum start` */ args?: string[] } = {}): Promise<Fulcrum> {
+export async function startFulcrum(
+  config: ConfigInput,
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number /** called with the config's folder before the start (write files the config names) */;
+    beforeStart?: (dir: string) => void /** extra command-line arguments to `fulcrum start` */;
+    args?: string[];
+  } = {},
+): Promise<Fulcrum> {
   const port = await freePort();
   const adminPort = await freePort();
   const cfg = {

@@ -30,7 +30,17 @@ export const echoHandler: Handler = (req, res, origin) => {
     const body = Buffer.concat(chunks);
     res.setHeader('content-type', 'application/json');
     res.setHeader('x-origin', origin.label);
-    res.end(JSON.stringify({ origin: origin.label, method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bodyLength: body.length, body: body.length <= 4096 ? body.toString('latin1') : undefined }));
+    res.end(
+      JSON.stringify({
+        origin: origin.label,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        bodyLength: body.length,
+        body: body.length <= 4096 ? body.toString('latin1') : undefined,
+      }),
+    );
   });
 };
 

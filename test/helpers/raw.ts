@@ -5,7 +5,11 @@ import net from 'node:net';
  * rawExchange sends `data` to 127.0.0.1:port and collects what comes back until the server
  * closes, `until` matches, or timeoutMs passes.
  */
-export function rawExchange(port: number, data: string | Buffer, opts: { timeoutMs?: number; until?: (got: Buffer) => boolean } = {}): Promise<{ data: Buffer; closed: boolean }> {
+export function rawExchange(
+  port: number,
+  data: string | Buffer,
+  opts: { timeoutMs?: number; until?: (got: Buffer) => boolean } = {},
+): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const sock = net.connect(port, '127.0.0.1', () => sock.write(data));

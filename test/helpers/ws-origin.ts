@@ -47,7 +47,12 @@ export async function createWsOrigin(label: string, o: WsOriginOptions = {}): Pr
     res.setHeader('x-origin', label);
     res.end(label);
   });
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: o.handleProtocols, maxPayload: o.maxPayload ?? 64 * 1024 * 1024, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: o.handleProtocols,
+    maxPayload: o.maxPayload ?? 64 * 1024 * 1024,
+    perMessageDeflate: false,
+  });
   if (o.upgradeHeaders) wss.on('headers', (headers) => headers.push(...o.upgradeHeaders!));
   server.on('upgrade', (req, socket, head) => {
     origin.upgrades.push(req);
@@ -84,7 +89,9 @@ export function wsConnect(url: string, protocols: string[] = [], opts: WebSocket
     ws.once('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() })));
+      res.on('end', () =>
+        reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() })),
+      );
     });
   });
 }

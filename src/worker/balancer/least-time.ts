@@ -15,5 +15,5 @@ export const leastTime = (() => ({
 })) satisfies PolicyFactory;
 
 function timeScore(s: ServerView): number {
-  return ((s.ewmaMs > 1 ? s.ewmaMs : 1) * (s.inFlight + s.remoteInFlight + 1)) / s.weight;
+  return (Math.max(s.ewmaMs, 1) * (s.inFlight + s.remoteInFlight + 1)) / s.weight;
 }

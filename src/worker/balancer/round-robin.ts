@@ -25,4 +25,3 @@ export function smoothWeighted<S extends ServerView>(servers: readonly S[]): S |
   if (best) best.currentWeight -= total;
   return best;
 }
-

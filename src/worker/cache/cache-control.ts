@@ -52,7 +52,7 @@ export function emptyCacheControl(): CacheControl {
 function deltaSeconds(v: string | null): number {
   if (v === null || !/^\d+$/.test(v)) return -2;
   const n = Number(v);
-  return n > 2147483648 ? 2147483648 : n;
+  return Math.min(n, 2147483648);
 }
 
 /** parseCacheControl merges every Cache-Control field line given (comma-joined) into cc. */

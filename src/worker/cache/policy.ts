@@ -5,7 +5,7 @@
  * RFC 5861's stale-while-revalidate and stale-if-error), and how a client's own conditional
  * request is evaluated against it (RFC 9110 13.1).
  */
-import { HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
+import type { ResponseParser } from '../upstream/response-parser.js';
 import { emptyCacheControl, parseCacheControl, parseHttpDate, type CacheControl } from './cache-control.js';
 import type { CacheRequest } from './cache-request.js';
 
@@ -142,11 +142,11 @@ export function notStorableReason(status: number, f: ResponseFacts, req: CacheRe
   if (status < 200 || NEVER_STORED.has(status)) return 'status';
   const cc = f.cc;
   if (cc.noStore) return 'no-store';
-  if (req.cc !== null && req.cc.noStore) return 'request-no-store';
+  if (req.cc?.noStore) return 'request-no-store';
   if (cc.private) return 'private';
   if (f.setCookie) return 'set-cookie';
   if (req.hasAuthorization && !(cc.public || cc.sMaxage >= 0 || cc.mustRevalidate)) return 'authorization';
-  if (f.vary !== null && f.vary.split(',').some((v) => v.trim() === '*')) return 'vary-star';
+  if (f.vary?.split(',').some((v) => v.trim() === '*')) return 'vary-star';
   const explicit = cc.sMaxage >= 0 || cc.maxAge >= 0 || f.expires !== null;
   if (!explicit && !cc.public && !cc.noCache && !HEURISTIC_STATUSES.has(status)) return 'no-freshness';
   return null;
@@ -272,9 +272,4 @@ export function parseVary(v: string | null): string[] {
     if (n) names.add(n);
   }
   return [...names].sort();
-}
-
-/** isRelayedToClient: the header kinds a stored response keeps (as the proxy relays them). */
-export function keptKind(kind: HeaderKind): boolean {
-  return kind === HeaderKind.Other;
 }

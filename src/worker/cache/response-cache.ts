@@ -139,7 +139,12 @@ export function handleCached(
   if (method !== 'GET' && method !== 'HEAD') {
     const pr = new ProxyRequest(res, host, route, upstream);
     const unsafe = !SAFE_NOT_CACHED.has(method);
-    pr.tap = new PassTap('fulcrum; fwd=method', unsafe ? hostOnly(req.getHeader('host')) : null, target, alg !== null ? new CompressTap(cp!, alg, host, 'fulcrum; fwd=method') : null);
+    pr.tap = new PassTap(
+      'fulcrum; fwd=method',
+      unsafe ? hostOnly(req.getHeader('host')) : null,
+      target,
+      alg !== null ? new CompressTap(cp!, alg, host, 'fulcrum; fwd=method') : null,
+    );
     pr.start(req, method, target);
     return;
   }
@@ -186,7 +191,7 @@ function decide(c: Ctx, noCoalesce: boolean, leaderFailed: boolean): void {
         fwd = 'stale';
     }
   }
-  if (r.cc !== null && r.cc.onlyIfCached) return gatewayTimeout(c);
+  if (r.cc?.onlyIfCached) return gatewayTimeout(c);
   cacheStats.misses++;
   if (r.method === 'HEAD') return pass(c, `fulcrum; fwd=${fwd}; detail=head`);
   if (r.hasRange) return pass(c, `fulcrum; fwd=${fwd}; detail=range`);
@@ -207,7 +212,10 @@ function pass(c: Ctx, cacheStatus: string): void {
 function gatewayTimeout(c: Ctx): void {
   if (c.aborted) return;
   c.res.cork(() => {
-    c.res.writeStatus('504 Gateway Timeout').writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('Cache-Status', 'fulcrum; fwd=miss; detail=only-if-cached');
+    c.res
+      .writeStatus('504 Gateway Timeout')
+      .writeHeader('Content-Type', 'text/plain; charset=utf-8')
+      .writeHeader('Cache-Status', 'fulcrum; fwd=miss; detail=only-if-cached');
     c.res.end('504 Gateway Timeout\nnot in cache (only-if-cached)\n');
   });
 }
@@ -314,7 +322,15 @@ function serveHit(c: Ctx, e: CacheEntry, cacheStatus: string): void {
 
 /** entryCompressible: would the route compress this stored response? */
 function entryCompressible(e: CacheEntry, cp: CompressPolicy): boolean {
-  return e.compressibleType && e.status >= 200 && e.status < 300 && e.status !== 204 && e.body.length >= cp.minBytes && e.body.length <= cp.maxBytes && compressibleType(cp, e.contentType);
+  return (
+    e.compressibleType &&
+    e.status >= 200 &&
+    e.status < 300 &&
+    e.status !== 204 &&
+    e.body.length >= cp.minBytes &&
+    e.body.length <= cp.maxBytes &&
+    compressibleType(cp, e.contentType)
+  );
 }
 
 let wCtx: Ctx | null = null;
@@ -398,7 +414,7 @@ class PassTap implements ResponseTap {
         }
       }
     }
-    return this.inner !== null && this.inner.onHead(p, res);
+    return this.inner?.onHead(p, res) === true;
   }
   writeHeaders(res: HttpResponse): void {
     if (this.inner !== null) this.inner.writeHeaders(res);
@@ -411,7 +427,7 @@ class PassTap implements ResponseTap {
     this.inner?.onEnd();
   }
   onFailure(status: number): boolean {
-    return this.inner !== null && this.inner.onFailure(status);
+    return this.inner?.onFailure(status) === true;
   }
   onClientAborted(): void {
     this.inner?.onClientAborted();
@@ -490,7 +506,8 @@ class FillTap implements ResponseTap {
     if (reason === null && (p.framing === Framing.Close || p.framing === Framing.Chunked) && st.maxObjectBytes === 0) reason = 'too-large';
     const lifetime = reason === null ? freshnessLifetime(status, f, now, this.c.policy) : 0;
     const age = initialAge(f, this.requestTime, now);
-    if (reason === null && lifetime - age <= 0 && f.etag === null && f.lastModified === null && f.cc.staleIfError < 0 && f.cc.staleWhileRevalidate < 0) reason = 'stale-on-arrival';
+    if (reason === null && lifetime - age <= 0 && f.etag === null && f.lastModified === null && f.cc.staleIfError < 0 && f.cc.staleWhileRevalidate < 0)
+      reason = 'stale-on-arrival';
     if (reason !== null) {
       this.state = Fill.Passing;
       this.cacheStatus = `fulcrum; fwd=${this.fwd}; fwd-status=${status}; detail=${reason}`;
@@ -509,7 +526,7 @@ class FillTap implements ResponseTap {
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
       if (p.kinds[k] !== HeaderKind.Other) continue;
       const name = (h[i] as string).toLowerCase();
-      if (name === 'age' || (drop !== null && drop.includes(name))) continue;
+      if (name === 'age' || drop?.includes(name)) continue;
       if (responsePolicy().strips(name)) continue; // responses.stripHeaders
       headers.push(h[i]!, h[i + 1]!);
     }
@@ -543,7 +560,14 @@ class FillTap implements ResponseTap {
     const cp = this.c.compress;
     if (cp !== null && this.c.alg !== null && !this.background && res !== null && p.framing === Framing.Length) {
       const e = this.entry;
-      if (e.compressibleType && status !== 204 && status < 300 && compressibleType(cp, e.contentType) && p.contentLength >= cp.minBytes && p.contentLength <= cp.maxBytes) {
+      if (
+        e.compressibleType &&
+        status !== 204 &&
+        status < 300 &&
+        compressibleType(cp, e.contentType) &&
+        p.contentLength >= cp.minBytes &&
+        p.contentLength <= cp.maxBytes
+      ) {
         this.answerFromStore = true;
         return true;
       }

@@ -40,7 +40,7 @@ export function writeEncodedHead(res: HttpResponse, line: string, headers: (stri
   res.writeHeader('Content-Encoding', alg).writeHeader('Vary', 'Accept-Encoding');
 }
 
-/** responseEligible checks a parsed head; returns the content type when compressible, else null. */
+/** eligibleHead checks a parsed head: `type` when the content type may be compressed, `body` when this body will be. */
 function eligibleHead(p: ResponseParser, policy: CompressPolicy): { type: boolean; body: boolean } {
   const status = p.statusCode;
   let type: string | null = null;
@@ -96,7 +96,7 @@ export class CompressTap implements ResponseTap {
     const drop = p.connectionTokens;
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
       if (p.kinds[k] !== HeaderKind.Other) continue;
-      if (drop !== null && drop.includes((h[i] as string).toLowerCase())) continue;
+      if (drop?.includes((h[i] as string).toLowerCase())) continue;
       if (responsePolicy().strips(h[i] as string)) continue; // responses.stripHeaders
       this.headers.push(h[i]!, h[i + 1]!);
     }

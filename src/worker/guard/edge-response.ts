@@ -14,7 +14,8 @@ function countRejection(status: number): void {
   const reason = REASONS[status];
   if (reason === undefined) return;
   let c = rejections.get(reason);
-  if (c === undefined) rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
+  if (c === undefined)
+    rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
   c.inc();
 }
 
@@ -50,7 +51,10 @@ export function respondTooMany(res: HttpResponse, retryAfterSeconds: number): vo
   const s = (RETRY_AFTER[retryAfterSeconds] ??= String(retryAfterSeconds));
   const policy = responsePolicy();
   const page = policy.page(429);
-  res.writeStatus(LINES[429]!).writeHeader('Retry-After', s).writeHeader('Content-Type', page !== undefined ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
+  res
+    .writeStatus(LINES[429]!)
+    .writeHeader('Retry-After', s)
+    .writeHeader('Content-Type', page !== undefined ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
   if (policy.serverHeader !== null) res.writeHeader('Server', policy.serverHeader);
   res.end(page ?? BODIES[429]!);
 }

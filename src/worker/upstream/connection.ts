@@ -3,7 +3,7 @@
  *
  * Reads land in one buffer shared by every upstream socket of the worker (`onread`), so a read
  * allocates nothing: node:net would otherwise allocate a fresh 64 KiB buffer per read, and glibc
- * returning and re-faulting that memory halves throughput on large bodies (PERF-NOTES.md). The
+ * returning and re-faulting that memory halves throughput on large bodies (measured before fulcrum existed; BENCHMARKS.md, "Recycled spill buffers"). The
  * consequence is a rule: whatever is handed to the Exchange is valid only during the call.
  *
  * One timer covers the whole life of the socket (socket.setTimeout), re-armed per phase:
@@ -14,13 +14,7 @@ import net from 'node:net';
 import { ResponseParser, type ResponseSink } from './response-parser.js';
 import type { ConnectionPool } from './pool.js';
 
-export type FailureKind =
-  | 'connect-refused'
-  | 'connect-timeout'
-  | 'reset-before-response'
-  | 'response-timeout'
-  | 'truncated'
-  | 'invalid-response';
+export type FailureKind = 'connect-refused' | 'connect-timeout' | 'reset-before-response' | 'response-timeout' | 'truncated' | 'invalid-response';
 
 /** Exchange is the request a connection is serving (implemented by ProxyRequest). */
 export interface Exchange extends Omit<ResponseSink, 'onResponseError'> {

@@ -266,15 +266,23 @@ export class ResponseParser {
     if (
       lineEnd - start < 13 ||
       buf[lineEnd - 1] !== CR ||
-      buf[start] !== 0x48 || buf[start + 1] !== 0x54 || buf[start + 2] !== 0x54 || buf[start + 3] !== 0x50 ||
-      buf[start + 4] !== 0x2f || buf[start + 5] !== 0x31 || buf[start + 6] !== 0x2e ||
-      (buf[start + 7] !== 0x31 && buf[start + 7] !== 0x30) || buf[start + 8] !== 0x20
+      buf[start] !== 0x48 ||
+      buf[start + 1] !== 0x54 ||
+      buf[start + 2] !== 0x54 ||
+      buf[start + 3] !== 0x50 ||
+      buf[start + 4] !== 0x2f ||
+      buf[start + 5] !== 0x31 ||
+      buf[start + 6] !== 0x2e ||
+      (buf[start + 7] !== 0x31 && buf[start + 7] !== 0x30) ||
+      buf[start + 8] !== 0x20
     ) {
       this.fail('invalid status line');
       return false;
     }
     this.minorVersion = buf[start + 7] === 0x31 ? 1 : 0;
-    const d0 = buf[start + 9]! - 48, d1 = buf[start + 10]! - 48, d2 = buf[start + 11]! - 48;
+    const d0 = buf[start + 9]! - 48,
+      d1 = buf[start + 10]! - 48,
+      d2 = buf[start + 11]! - 48;
     if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
       this.fail('invalid status code');
       return false;

@@ -6,10 +6,10 @@
 import type { ServerSpec } from '../../config/load.js';
 import type { ConnectionPool } from './pool.js';
 import { fnv1a } from '../balancer/hashing.js';
+import type { ServerMetrics } from '../metrics.js';
 
 /** time constant of the least-time EWMA decay (Finagle's peak-EWMA default is 10 s) */
 const EWMA_TAU_MS = 10_000;
-import type { ServerMetrics } from '../metrics.js';
 
 export class ServerState {
   /** requests in flight from this worker */
@@ -59,7 +59,7 @@ export class ServerState {
       return this.spec.weight;
     }
     const f = 1 - left / this.slowStartMs;
-    return this.spec.weight * (f > 0.01 ? f : 0.01);
+    return this.spec.weight * Math.max(f, 0.01);
   }
 
   /** available reports whether the server may receive a new request. */

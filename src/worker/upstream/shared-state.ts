@@ -13,7 +13,7 @@ type Merged = NonNullable<StateSections['inFlight']>;
 
 const myIndex = Number(process.env.FULCRUM_WORKER_INDEX ?? 0);
 let upstreams: Map<string, Upstream> = new Map();
-let lastFlags: Flags = {};
+const lastFlags: Flags = {};
 let lastMerged: Merged = {};
 let reportedOnce = false;
 let lastInFlightKey = '';

@@ -7,6 +7,7 @@ import { POLICIES, type PickContext, type Policy } from '../balancer/index.js';
 import { ConnectionPool } from './pool.js';
 import { ServerState } from './server-state.js';
 import { ServerQueue } from './server-queue.js';
+import { serverMetrics, type ServerMetrics } from '../metrics.js';
 
 export const enum HashKeyKind {
   None,
@@ -14,7 +15,6 @@ export const enum HashKeyKind {
   Cookie,
   Path,
 }
-import { serverMetrics, type ServerMetrics } from '../metrics.js';
 
 export class Upstream {
   readonly name: string;

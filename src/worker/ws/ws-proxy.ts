@@ -77,8 +77,13 @@ export interface WsUserData {
 
 // metrics (merged by the primary into GET /metrics; fulcrum_websockets_open is a gauge, below)
 const opened = counter('fulcrum_websockets_opened_total', 'WebSocket connections accepted (both hops open).').labels();
-const refused = counter('fulcrum_websocket_upgrades_refused_total', 'WebSocket upgrades answered with an HTTP status instead (server refusal, no server, bad handshake).').labels();
-const closedFamily = counter('fulcrum_websockets_closed_total', 'WebSocket connections closed, by the close code on the client hop (1006: no close frame).', ['code']);
+const refused = counter(
+  'fulcrum_websocket_upgrades_refused_total',
+  'WebSocket upgrades answered with an HTTP status instead (server refusal, no server, bad handshake).',
+).labels();
+const closedFamily = counter('fulcrum_websockets_closed_total', 'WebSocket connections closed, by the close code on the client hop (1006: no close frame).', [
+  'code',
+]);
 const bytesFamily = counter('fulcrum_websocket_bytes_total', 'WebSocket message payload bytes relayed.', ['direction']);
 const bytesFromClients = bytesFamily.labels('from_client');
 const bytesToClients = bytesFamily.labels('to_client');
@@ -500,7 +505,14 @@ export class WsRelay {
   }
 
   private logFields(extra: Record<string, unknown>): Record<string, unknown> {
-    return { requestId: this.host.requestId(this.seq), route: this.route.index, upstream: this.upstream.name, server: this.server?.id, websocket: true, ...extra };
+    return {
+      requestId: this.host.requestId(this.seq),
+      route: this.route.index,
+      upstream: this.upstream.name,
+      server: this.server?.id,
+      websocket: true,
+      ...extra,
+    };
   }
 
   private maybeFinish(): void {
