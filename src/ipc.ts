@@ -9,7 +9,17 @@ import { Packr } from 'msgpackr';
 import type { Config } from './config/schema.js';
 import type { UpstreamSpec } from './config/load.js';
 
-/** Primary -> worker: the config to run (sent once at start and again on reload). */
+/**
+ * Primary -> worker: a config to run.
+ *
+ * At start (the worker runs no generation yet) the worker builds its runtime from it, starts
+ * serving, and answers 'ready' (or 'fatal'). On a reload it only prepares: it builds the complete
+ * runtime of the new generation (router, upstreams, limits, cache and compression settings, TLS
+ * contexts, listeners bound where they change) without serving it, and answers 'prepared' or
+ * 'config-failed'. The primary then sends every worker 'commit' (swap to it in one assignment,
+ * answer 'ready') or, when any worker failed or died meanwhile, 'discard' (drop it, close what it
+ * opened, keep serving the running generation untouched): a reload takes effect whole or not at all.
+ */
 export interface ConfigMsg {
   type: 'config';
   /** generation number, increases with every reload */
@@ -40,6 +50,31 @@ export interface ReadyMsg {
   generation: number;
   pid: number;
   uwsBuild: string;
+}
+/** Primary -> worker: serve the prepared generation (see ConfigMsg); the worker answers 'ready'. */
+export interface CommitMsg {
+  type: 'commit';
+  generation: number;
+}
+/** Primary -> worker: drop the prepared generation (see ConfigMsg); the running one stays. */
+export interface DiscardMsg {
+  type: 'discard';
+  generation: number;
+}
+/** Worker -> primary: the runtime of a reloaded config is built and waits for 'commit' or 'discard'. */
+export interface PreparedMsg {
+  type: 'prepared';
+  generation: number;
+  pid: number;
+}
+/**
+ * Worker -> primary: a config (reload) could not be applied; the worker keeps serving the
+ * generation it had, untouched. `reason` is for the operator (logged, and the answer of POST /reload).
+ */
+export interface ConfigFailedMsg {
+  type: 'config-failed';
+  generation: number;
+  reason: string;
 }
 /** Worker -> primary: the worker cannot run (e.g. the port is taken); the primary must not restart it. */
 export interface FatalMsg {
@@ -143,8 +178,8 @@ export const SERVER_DRAINED = 4;
 
 export const REPORT_INTERVAL_MS = 100;
 
-export type PrimaryToWorker = ConfigMsg | ShutdownMsg | StateMsg;
-export type WorkerToPrimary = HelloMsg | ReadyMsg | FatalMsg | ReportMsg;
+export type PrimaryToWorker = ConfigMsg | CommitMsg | DiscardMsg | ShutdownMsg | StateMsg;
+export type WorkerToPrimary = HelloMsg | ReadyMsg | PreparedMsg | ConfigFailedMsg | FatalMsg | ReportMsg;
 export type Message = PrimaryToWorker | WorkerToPrimary;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
