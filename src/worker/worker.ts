@@ -16,6 +16,7 @@ import { Upstream } from './upstream/upstream.js';
 import { applyState, startReporting } from './report.js';
 import { configureCache, handleCached, routePolicy, type RoutePolicy } from './cache/response-cache.js';
 import { registerCacheState } from './cache/cache-state.js';
+import { strippedTargetedFields } from './cache/targeted.js';
 import { compressionPolicy, type CompressPolicy } from './compress/negotiate.js';
 import { compressTapFor } from './compress/compress-tap.js';
 import { configureCompression } from './compress/compressor.js';
@@ -80,7 +81,7 @@ function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
     access: AccessList.compile(cfg.raw.access),
     routeAccess: cfg.raw.routes.map((r) => AccessList.compile(r.access)),
     limits: { ...limits, bodyIdleMs: timeouts.bodyIdleMs, requestMs: timeouts.requestMs, hsts: cfg.raw.tls?.hsts ?? null },
-    responses: new ResponsePolicy(cfg.raw.responses),
+    responses: new ResponsePolicy(cfg.raw.responses, strippedTargetedFields(cfg.raw)),
     cache,
     compress,
     routeRate: cfg.raw.routes.map((r, i) => (r.rateLimit === false ? null : r.rateLimit ? compileRateScope(r.rateLimit, `r${i}:`) : globalRate)),
