@@ -43,7 +43,9 @@ describe('deploy files', () => {
     }
   });
 
-  it('the systemd unit loads and its exposure is 2.5 or less', { skip: hasSystemdAnalyze ? false : 'systemd-analyze is missing (Debian package systemd)' }, () => {
+  it('the systemd unit loads and its exposure is 2.5 or less', {
+    skip: hasSystemdAnalyze ? false : 'systemd-analyze is missing (Debian package systemd)',
+  }, () => {
     const verify = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
     assert.equal(verify.status, 0, verify.stderr);
     assert.equal(verify.stderr.trim(), '', 'no warnings');
