@@ -36,6 +36,14 @@ describe('fulcrum <command> --help and flag errors', () => {
     }
   });
 
+  it('bench (its own option parser) answers --help and refuses an unknown flag with exit 2', async () => {
+    const [help, bad] = await Promise.all([runCli(['bench', '--help']), runCli(['bench', '--wacth'])]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^usage: fulcrum bench/);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown option "--wacth"/);
+  });
+
   it('fulcrum help <command> and fulcrum --help', async () => {
     assert.match((await runCli(['help', 'reload'])).stdout, /^usage: fulcrum reload/);
     const top = await runCli(['--help']);
