@@ -159,13 +159,13 @@ describe('fulcrum check', () => {
       /\$\.routes\[1\]\.name: got "\*\/v2"; expected a name not already used by routes\[0\] \(a route's name defaults to host \+ pathPrefix\)/,
     ],
   ];
-  for (const [name, cfg, re] of conflicts) {
-    it(`refuses ${name}`, async () => {
-      const r = await runCli(['check', '-c', tmpConfig(cfg)]);
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, re);
-    });
-  }
+  it(`refuses cross-field conflicts: ${conflicts.map(([name]) => name).join('; ')}`, async () => {
+    const runs = await Promise.all(conflicts.map(async ([name, cfg, re]) => ({ name, re, r: await runCli(['check', '-c', tmpConfig(cfg)]) })));
+    for (const { name, re, r } of runs) {
+      assert.equal(r.code, 1, name);
+      assert.match(r.stderr, re, name);
+    }
+  });
 
   it('accepts an admin port equal to the listen port on another address, and names routes', async () => {
     const r = await runCli([
