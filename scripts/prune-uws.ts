@@ -41,15 +41,16 @@ function main(): void {
       continue; // optional dependency not installed
     }
     // the loader takes binaries/ (trufflesuite) or the package root (btc-vision); dist/ holds copies
-    const keep = files.filter((f) => path.basename(f) === wanted && !f.split(path.sep).includes('dist'));
-    for (const f of keep) {
+    const keep = files.filter((f) => {
+      if (path.basename(f) !== wanted || f.split(path.sep).includes('dist')) return false;
       try {
         require(f);
+        return true;
       } catch (err) {
         process.stderr.write(`prune-uws: ${pkg}: ${wanted} does not load here (${(err as Error).message.split('\n')[0]}); removed\n`);
-        keep.splice(keep.indexOf(f), 1);
+        return false;
       }
-    }
+    });
     for (const f of files) {
       if (keep.includes(f)) continue;
       freed += statSync(f).size;

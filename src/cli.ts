@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<void> {
   checkNodeVersion();
   const [cmd = 'help', ...rest] = argv;
   if (cmd === 'help' || cmd === '-h' || cmd === '--help') {
-    const sub = rest[0] ? COMMANDS[rest[0]] : undefined;
+    const sub = rest[0] && Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
     process.stdout.write(sub ? sub.usage : USAGE);
     return;
   }
@@ -136,7 +136,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (cmd === 'bench') return bench(rest);
-  const command = COMMANDS[cmd];
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!command) {
     process.stderr.write(`fulcrum: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
     process.exit(2);

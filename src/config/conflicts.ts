@@ -55,7 +55,7 @@ export function checkConflicts(cfg: Config, issues: ConfigIssue[]): void {
         issues.push({
           path: `$.upstreams.${name}.servers[${i}].url`,
           value: JSON.stringify(url),
-          expected: `a server other than fulcrum's own ${what} listener (${ownHost}:${ownPort}): requests would loop back into fulcrum`,
+          expected: `a server other than fulcrum's own ${what} listener (${isV6(ownHost) && !ownHost.startsWith('[') ? `[${ownHost}]` : ownHost}:${ownPort}): requests would loop back into fulcrum`,
         });
       }
     });
@@ -94,20 +94,29 @@ export function checkConflicts(cfg: Config, issues: ConfigIssue[]): void {
   });
 }
 
-const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i;
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+const unbracket = (h: string) => h.toLowerCase().replace(/^\[|\]$/g, '');
+const isV6 = (h: string) => h.includes(':');
 
-/** hostsOverlap tells whether listeners on hosts a and b would take the same address. */
+/**
+ * hostsOverlap tells whether listeners on hosts a and b would take the same address: equal
+ * hosts, "::" (dual-stack on Linux: every address), "0.0.0.0" with any IPv4 address or name, and
+ * localhost with a loopback address.
+ */
 function hostsOverlap(a: string, b: string): boolean {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  if (x === y || WILDCARD.has(x) || WILDCARD.has(y)) return true;
+  const x = unbracket(a);
+  const y = unbracket(b);
+  if (x === y || x === '::' || y === '::') return true;
+  if (x === '0.0.0.0') return !isV6(y);
+  if (y === '0.0.0.0') return !isV6(x);
   return (x === 'localhost' && LOOPBACK.test(y)) || (y === 'localhost' && LOOPBACK.test(x));
 }
 
-/** reaches tells whether a connection to `host` would arrive at a listener on `listenHost`. */
+/** reaches tells whether a connection to `host` (a server URL's) would arrive at a listener on `listenHost`. */
 function reaches(host: string, listenHost: string): boolean {
-  const l = listenHost.toLowerCase();
-  if (WILDCARD.has(l)) return LOOPBACK.test(host) || WILDCARD.has(host);
-  return host === l.replace(/^\[|\]$/g, '') || (LOOPBACK.test(host) && LOOPBACK.test(l) && (host === 'localhost' || l === 'localhost'));
+  const h = unbracket(host);
+  const l = unbracket(listenHost);
+  if (l === '::') return LOOPBACK.test(h) || h === '::' || h === '0.0.0.0';
+  if (l === '0.0.0.0') return (LOOPBACK.test(h) && h !== '::1') || h === '0.0.0.0';
+  return h === l || (LOOPBACK.test(h) && LOOPBACK.test(l) && (h === 'localhost' || l === 'localhost'));
 }
