@@ -84,7 +84,7 @@ worker running; 1 otherwise, saying why. For container HEALTHCHECKs and monitori
     usage: `usage: fulcrum demo [--port 8080] [--admin-port 9090] [--workers 1]
 
 Starts three demo backends on loopback and fulcrum in front of them (round-robin), for a first
-look. Nothing is written to disk. Ctrl-C stops everything.
+look. It leaves nothing on disk (its config is removed once read). Ctrl-C stops everything.
 
       --port N        the proxy's port on 127.0.0.1 (default 8080)
       --admin-port N  the admin listener's port (dashboard, /metrics; default 9090)
