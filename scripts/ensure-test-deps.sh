@@ -10,6 +10,8 @@
 #   fonts-dejavu-core  (fonts)              the dashboard screenshot (Chromium renders no text without a font)
 #   redis-server       redis-server         test/shared-state.test.ts (sessions and rate limits on Redis)
 #   openssl            openssl              test/edge-tls.test.ts (self-signed certificates)
+#   systemd            systemd-analyze      test/deploy.test.ts (verify and `security --offline` of the unit;
+#                                           nothing is started: no systemd runs as PID 1 here)
 #
 # Not here, on purpose: wrk, nginx and haproxy. native-bench uses them when present (and installs
 # them itself when run as root), but no test needs them: the native-bench test runs the Node peers
@@ -25,6 +27,7 @@ NEEDS=(
   "/usr/bin/chromium chromium fonts-dejavu-core"
   "redis-server redis-server"
   "openssl openssl"
+  "systemd-analyze systemd"
 )
 
 missing=()

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { createOrigin } from './helpers/origin.js';
+import { createOrigin, type Handler } from './helpers/origin.js';
 import { ROOT, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
 
@@ -53,6 +53,8 @@ describe('dashboard', () => {
       assert.equal(page.status, 200);
       assert.match(String(page.headers['content-type']), /^text\/html/);
       assert.match(page.text, /<title>fulcrum<\/title>/);
+      // before the script runs, the stream's dot says it is connecting (not a green "live")
+      assert.match(page.text, /<span id="conn" class="connecting" data-state="connecting">connecting…<\/span>/);
       assert.doesNotMatch(page.text, /(src|href)=["']https?:/, 'nothing is loaded from elsewhere');
       assert.equal((await request(`${f.url}/`)).status, 200);
       const ev = await firstEvent(`${f.adminUrl}/events?token=${TOKEN}`);
@@ -69,20 +71,28 @@ describe('dashboard', () => {
     }
   });
 
-  it('shows live traffic in Chromium, a killed backend failing, and the drain button', {
+  it('shows every server state with a legend, every transition, the stream state, a latency chart and health check lines', {
     skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`,
-    timeout: 60_000,
+    timeout: 90_000,
   }, async () => {
     const { chromium } = await import('playwright-core');
-    const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
+    // a: healthy; b: killed (active checks: down); c: answers its health check but fails real
+    // requests with 502 (passive checks: ejected, back, ejected again); d: drained from the page
+    const failing: Handler = (req, res) => {
+      res.statusCode = req.url === '/healthz' ? 200 : 502;
+      res.end(req.url === '/healthz' ? 'ok' : 'bad gateway');
+    };
+    const [a, b, c, d] = await Promise.all([createOrigin('a'), createOrigin('b'), createOrigin('c', failing), createOrigin('d')]);
+    const id = (o: { port: number }) => `127.0.0.1_${o.port}`;
     const f = await startFulcrum({
       workers: 1,
       admin: { token: TOKEN },
       upstreams: {
         app: {
           balance: 'round-robin',
-          servers: [{ url: a.url }, { url: b.url }],
+          servers: [a, b, c, d].map((o) => ({ url: o.url })),
           healthCheck: { path: '/healthz', intervalMs: 200, timeoutMs: 150, rise: 1, fall: 2 },
+          passiveHealth: { maxFails: 3, failWindowMs: 10000, ejectMs: 1500, maxEjectMs: 3000, failStatuses: [502] },
         },
       },
       routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
@@ -93,12 +103,13 @@ describe('dashboard', () => {
     // traffic for the page to show: bounded in time and count
     let traffic = true;
     const load = (async () => {
-      const end = Date.now() + 45_000;
+      const end = Date.now() + 75_000;
       for (let i = 0; traffic && i < 20_000 && Date.now() < end; i++) {
         await request(`${f.url}/t${i}`).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
+    let stopped = false;
     try {
       browser = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
@@ -115,47 +126,87 @@ describe('dashboard', () => {
         ],
       });
       const page = await browser.newPage();
-      await page.goto(`${f.adminUrl}/?token=${TOKEN}`);
-      const rowA = page.locator(`tr[data-server="127.0.0.1_${a.port}"]`);
-      const rowB = page.locator(`tr[data-server="127.0.0.1_${b.port}"]`);
-      // live data: requests per second above zero on both servers
-      await page.waitForFunction(
-        (ids) => ids.every((id) => Number(document.querySelector(`tr[data-server="${id}"] .rps`)?.textContent ?? 0) > 0),
-        [`127.0.0.1_${a.port}`, `127.0.0.1_${b.port}`],
-        { timeout: 15_000 },
-      );
-      assert.equal(await page.locator('#conn').textContent(), 'live');
-      assert.equal(await rowB.getAttribute('data-state'), 'up');
-
-      // kill backend b: its row turns to down (health checks) or failing (its responses are errors)
-      await b.close();
-      await page.waitForFunction((id) => document.querySelector(`tr[data-server="${id}"]`)?.getAttribute('data-state') === 'down', `127.0.0.1_${b.port}`, {
-        timeout: 15_000,
+      // hold the event stream: before its first frame the dot says "connecting"
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      await page.route('**/events*', async (route) => {
+        await held;
+        await route.continue();
       });
-      // and the transition is listed
-      await page.waitForFunction(() => !document.querySelector('#transitions .empty'), undefined, { timeout: 5_000 });
+      await page.goto(`${f.adminUrl}/?token=${TOKEN}`);
+      assert.equal(await page.locator('#conn').getAttribute('data-state'), 'connecting');
+      release();
+      await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
 
-      // drain a: drained when the admin API has drain, else the page shows the API's error
-      await rowA.locator('button.drain').click();
+      // the legend: every state with its meaning
+      const legend = await page.locator('#legend dt').allTextContents();
+      assert.deepEqual(legend, ['up', 'down', 'ejected', 'drained', 'unknown']);
+      for (const meaning of await page.locator('#legend dd').allTextContents()) assert.ok(meaning.length > 20, meaning);
+
+      const health = (o: { port: number }, want: string, timeout = 15_000) =>
+        page.waitForFunction(([sid, w]) => document.querySelector(`tr[data-server="${sid}"]`)?.getAttribute('data-health') === w, [id(o), want], {
+          timeout,
+        });
+      // c is ejected by passive checks (not a grey "idle"), and its recovery is listed too
+      await health(c, 'ejected');
+      assert.equal(await page.locator(`tr[data-server="${id(c)}"] .state.ejected`).count(), 1);
+      await page.waitForSelector('#transitions li[data-from="ejected"][data-to="up"]', { timeout: 15_000 });
+      assert.ok((await page.locator('#transitions li[data-from="up"][data-to="ejected"]').count()) >= 1);
+
+      // b killed: down by the active checks, its last check failed
+      await b.close();
+      await health(b, 'down');
+      await page.waitForSelector('#transitions li[data-from="up"][data-to="down"]', { timeout: 5_000 });
+      assert.match((await page.locator(`tr[data-server="${id(b)}"] .check`).textContent()) ?? '', /failed \(.+\) in \d+ ms/);
+      assert.match(
+        (await page.locator(`tr[data-server="${id(a)}"] .check`).textContent()) ?? '',
+        /^last health check \d{1,2}:\d{2}:\d{2}.*: passed \(status 200\) in \d+ ms$/,
+      );
+
+      // d drained from the page: its state says so, its health stays up
+      await page.locator(`tr[data-server="${id(d)}"] button.drain`).click();
+      await page.waitForSelector(`tr[data-server="${id(d)}"][data-state="drained"][data-health="up"]`, { timeout: 10_000 });
+
+      // the latency chart: bars, both axes with their units
+      const chart = page.locator('.latency-chart');
+      await page.waitForFunction(() => document.querySelectorAll('.latency-chart .bar').length > 0, undefined, { timeout: 10_000 });
+      const labels = await chart.locator('text').allTextContents();
+      for (const want of ['1ms', '250ms', '1s', '60s', '>60s', 'requests (last 10 s)', 'latency, upper bound of each bucket (ms, s)', '0'])
+        assert.ok(labels.includes(want), `axis label ${want} in ${labels.join(' | ')}`);
+
+      // all four states at once, for the screenshot
       await page.waitForFunction(
-        (id) => {
-          const row = document.querySelector(`tr[data-server="${id}"]`);
-          return row?.getAttribute('data-state') === 'drained' || /drain failed/.test(row?.textContent ?? '');
-        },
-        `127.0.0.1_${a.port}`,
-        { timeout: 10_000 },
+        (ids) =>
+          ids.every(([sid, w]) => {
+            const row = document.querySelector(`tr[data-server="${sid}"]`);
+            return row?.getAttribute('data-state') === w;
+          }),
+        [
+          [id(a), 'up'],
+          [id(b), 'down'],
+          [id(c), 'ejected'],
+          [id(d), 'drained'],
+        ],
+        { timeout: 15_000 },
       );
       const out = path.join(ROOT, 'test-output');
       mkdirSync(out, { recursive: true });
       await page.screenshot({ path: path.join(out, 'dashboard.png'), fullPage: true });
       assert.ok(existsSync(path.join(out, 'dashboard.png')));
+
+      // the stream ends with fulcrum: the dot turns to lost
+      traffic = false;
+      await load;
+      await f.stop();
+      stopped = true;
+      await page.waitForSelector('#conn[data-state="lost"]', { timeout: 10_000 });
     } finally {
       traffic = false;
       await load;
       await browser?.close();
       rmSync(profile, { recursive: true, force: true });
-      await f.stop();
-      await Promise.all([a.close(), b.close()]);
+      if (!stopped) await f.stop();
+      await Promise.all([a, b, c, d].map((o) => o.close()));
     }
   });
 });

@@ -10,6 +10,8 @@ import { Value } from '@sinclair/typebox/value';
 import { ConfigSchema, ServerSchema, UpstreamSchema, type AccessConfig, type Config, type ServerConfig, type UpstreamConfig } from './schema.js';
 import { parseCidr } from '../net/cidr.js';
 import { checkCertPair } from '../net/cert-pair.js';
+import { locateJsonError } from './json-error.js';
+import { checkConflicts } from './conflicts.js';
 
 /** ConfigIssue is one problem found in a config, located by its JSON path. */
 export interface ConfigIssue {
@@ -19,6 +21,8 @@ export interface ConfigIssue {
   value: string;
   /** what was expected */
   expected: string;
+  /** lines of the file shown under the issue (a JSON syntax error: the line and a caret) */
+  excerpt?: string;
 }
 
 export class ConfigError extends Error {
@@ -32,7 +36,8 @@ export class ConfigError extends Error {
 }
 
 export function formatIssue(i: ConfigIssue): string {
-  return `  ${i.path}: got ${i.value}; expected ${i.expected}`;
+  const excerpt = i.excerpt ? '\n' + i.excerpt.replace(/^/gm, '      ') : '';
+  return `  ${i.path}: got ${i.value}; expected ${i.expected}${excerpt}`;
 }
 
 export interface ServerSpec {
@@ -102,7 +107,16 @@ export function readConfigFile(file: string): LoadedConfig {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [{ path: '$', value: 'invalid JSON', expected: `valid JSON (${(err as Error).message})` }]);
+    const at = locateJsonError(text);
+    if (!at) throw new ConfigError(file, [{ path: '$', value: 'invalid JSON', expected: `valid JSON (${(err as Error).message})` }]);
+    throw new ConfigError(file, [
+      {
+        path: '$',
+        value: `invalid JSON at line ${at.line}, column ${at.column} (${file}:${at.line}:${at.column}): ${at.problem}`,
+        expected: at.hint ? `strict JSON (RFC 8259): ${at.hint}` : 'strict JSON (RFC 8259)',
+        excerpt: at.excerpt,
+      },
+    ]);
   }
   const loaded = validateConfig(json, file);
   expandAccessFiles(loaded);
@@ -330,6 +344,7 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
   if (isObject(cfg.tls) && isObject(cfg.listen) && cfg.tls.port === cfg.listen.port) {
     issues.push({ path: '$.tls.port', value: show('', cfg.tls.port), expected: `a port other than listen.port (${cfg.listen.port})` });
   }
+  checkConflicts(cfg, issues);
   if (isObject(cfg.admin) && cfg.admin.token === null && typeof cfg.admin.host === 'string' && !isLoopbackHost(cfg.admin.host)) {
     issues.push({
       path: '$.admin.token',

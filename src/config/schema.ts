@@ -519,6 +519,15 @@ export const TlsSchema = strict(
 
 export const RouteSchema = strict(
   {
+    name: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        pattern: '^[\\x21-\\x7e]+$',
+        description:
+          'Name of the route, unique among routes (default: host + pathPrefix, e.g. "*/api/"). Printed by `fulcrum check`; the name the access log gives the route.',
+      }),
+    ),
     host: Type.String({
       minLength: 1,
       default: '*',

@@ -4,7 +4,8 @@
  * other features add to /status (health, drained, cache, healthTransitions) shows up when present:
  *
  *   upstreams[name].servers[i]: id, url, weight, backup, and optionally health ("up" | "down" |
- *     "unknown" or a boolean healthy), drained (boolean), inFlight (number)
+ *     "ejected", or a boolean healthy), drained (boolean), inFlight (number), lastCheck
+ *     ({ at, ok, detail, durationMs }: the last active health check)
  *   metrics[]: per upstream server, from src/primary/metrics-agg.ts
  *   healthTransitions (or health.transitions): [{ time, upstream, server, from, to, reason? }]
  *   cache: { hits, misses } (optional)
@@ -23,8 +24,8 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
   header h1 { font-size:18px; margin:0; letter-spacing:.5px; }
   header .meta { color:#9ca3af; font-size:13px; }
   #conn { margin-left:auto; font-size:13px; }
-  #conn.live::before { content:"\\25CF "; color:#4ade80; }
-  #conn.lost::before { content:"\\25CF "; color:#f87171; }
+  #conn::before { content:"\\25CF "; }
+  #conn.connecting::before { color:#9ca3af; } #conn.live::before { color:#4ade80; } #conn.lost::before { color:#f87171; }
   main { padding:16px 20px; display:grid; gap:16px; }
   section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 16px; }
   h2 { font-size:15px; margin:0 0 8px; }
@@ -35,7 +36,13 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
   td.num { text-align:right; font-variant-numeric:tabular-nums; }
   .state { display:inline-block; min-width:64px; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; text-align:center; color:#fff; }
   .state.up { background:var(--up); } .state.down { background:var(--down); } .state.failing { background:var(--down); }
-  .state.drained { background:var(--warn); } .state.idle, .state.unknown { background:#9ca3af; }
+  .state.drained { background:var(--warn); } .state.ejected { background:#7c3aed; } .state.idle, .state.unknown { background:#9ca3af; }
+  .state + .state { margin-left:4px; }
+  #legend { display:grid; grid-template-columns:max-content 1fr; gap:6px 12px; margin:0; align-items:center; }
+  #legend dd { margin:0; color:var(--dim); font-size:13px; }
+  .check { font-size:12px; color:var(--dim); } .check.failed { color:var(--down); }
+  .latency-chart text { font-size:11px; fill:var(--dim); font-family:inherit; }
+  h3 { font-size:13px; margin:12px 0 4px; color:var(--dim); font-weight:600; }
   button { font:inherit; font-size:12px; padding:2px 10px; border:1px solid var(--line); border-radius:4px; background:#f3f4f6; cursor:pointer; }
   button:hover { background:#e5e7eb; }
   .err { color:var(--down); font-size:12px; margin-left:6px; }
@@ -46,9 +53,10 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>fulcrum</h1><span class="meta" id="meta">connecting…</span><span id="conn">connecting</span></header>
+<header><h1>fulcrum</h1><span class="meta" id="meta">connecting…</span><span id="conn" class="connecting" data-state="connecting">connecting…</span></header>
 <main>
   <div id="upstreams"></div>
+  <section><h2>Server states</h2><dl id="legend"></dl></section>
   <section><h2>Workers</h2><table><thead><tr><th>#</th><th>pid</th><th>uptime</th><th>restarts</th></tr></thead><tbody id="workers"></tbody></table></section>
   <section><h2>Recent health transitions</h2><ul id="transitions"><li class="empty">none yet</li></ul></section>
 </main>
@@ -68,7 +76,7 @@ const NS = "http://www.w3.org/2000/svg";
 function svg(w, h, shapes) {
   const s = document.createElementNS(NS, "svg");
   s.setAttribute("width", w); s.setAttribute("height", h); s.setAttribute("viewBox", "0 0 " + w + " " + h);
-  for (const [tag, attrs] of shapes) { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); s.append(n); }
+  for (const [tag, attrs] of shapes) { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) { if (k === "_text") n.textContent = v; else n.setAttribute(k, v); } s.append(n); }
   return s;
 }
 function sparkline(values) {
@@ -90,10 +98,49 @@ function title(t) { const e = document.createElementNS(NS, "title"); e.textConte
 function fmtSec(s) { return s < 1 ? (s * 1000) + "ms" : s + "s"; }
 function ms(v) { return v == null || v === 0 ? "–" : v < 10 ? v.toFixed(2) + " ms" : v < 1000 ? v.toFixed(0) + " ms" : (v / 1000).toFixed(2) + " s"; }
 function dur(sec) { return sec < 120 ? sec + " s" : sec < 7200 ? Math.floor(sec / 60) + " min" : (sec / 3600).toFixed(1) + " h"; }
+// every health state GET /status reports (src/primary/upstream-state.ts), and drained; the legend is built from this
+const STATES = {
+  up: "receives requests: its active health checks pass (or it has none) and passive checks have not ejected it",
+  down: "failed its active health check fall times in a row; gets no requests until rise checks pass",
+  ejected: "passive health check: passiveHealth.maxFails failed requests within failWindowMs; no requests until the ejection ends (ejectMs, doubling on repeats)",
+  drained: "taken out by an operator (drain): in-flight requests finish, no new ones until undrain",
+  unknown: "GET /status reports no health for it",
+};
 function healthOf(sv) {
   if (sv.health === true || sv.health === "up" || sv.health === "healthy" || sv.healthy === true) return "up";
   if (sv.health === false || sv.health === "down" || sv.health === "unhealthy" || sv.healthy === false) return "down";
-  return null;
+  if (sv.health === "ejected") return "ejected";
+  return "unknown";
+}
+function badge(state) { return el("span", { class: "state " + state, title: STATES[state] || state }, state); }
+function checkLine(c) {
+  if (!c) return el("div", { class: "check none" }, "no active health check result");
+  return el("div", { class: "check" + (c.ok ? "" : " failed") },
+    "last health check " + new Date(c.at).toLocaleTimeString() + ": " + (c.ok ? "passed" : "failed") + " (" + c.detail + ") in " + c.durationMs + " ms");
+}
+// the latency distribution of an upstream over the last 10 s, with axes and units
+function latencyChart(counts, buckets) {
+  const W = 800, H = 180, L = 52, R = 12, T = 10, B = 44, n = counts.length, pw = W - L - R, ph = H - T - B, bw = pw / n;
+  const max = Math.max(...counts), mag = Math.pow(10, Math.floor(Math.log10(Math.max(1, max)))), top = max <= 0 ? 1 : Math.ceil(max / mag) * mag;
+  const y = (v) => (T + ph - v / top * ph).toFixed(1);
+  const shapes = [];
+  for (const f of [0, 0.5, 1]) {
+    const v = top * f;
+    shapes.push(["line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: f === 0 ? "#6b7280" : "#e5e7eb" }]);
+    shapes.push(["text", { x: L - 6, y: (Number(y(v)) + 4).toFixed(1), "text-anchor": "end", _text: Number.isInteger(v) ? String(v) : v.toFixed(1) }]);
+  }
+  shapes.push(["line", { x1: L, x2: L, y1: T, y2: T + ph, stroke: "#6b7280" }]);
+  counts.forEach((c, i) => {
+    const x = L + i * bw;
+    if (c > 0) shapes.push(["rect", { class: "bar", x: (x + 1).toFixed(1), y: y(c), width: (bw - 2).toFixed(1), height: (T + ph - Number(y(c))).toFixed(1), fill: i >= 8 ? "#d97706" : "#2563eb" }]);
+    const label = i < buckets.length ? fmtSec(buckets[i]) : ">" + fmtSec(buckets[buckets.length - 1]);
+    shapes.push(["text", { x: (x + bw / 2).toFixed(1), y: T + ph + 14, "text-anchor": "middle", _text: label }]);
+  });
+  shapes.push(["text", { x: L + pw / 2, y: H - 6, "text-anchor": "middle", _text: "latency, upper bound of each bucket (ms, s)" }]);
+  shapes.push(["text", { x: 12, y: T + ph / 2, "text-anchor": "middle", transform: "rotate(-90 12 " + (T + ph / 2) + ")", _text: "requests (last 10 s)" }]);
+  const s = svg(W, H, shapes);
+  s.setAttribute("class", "latency-chart");
+  return s;
 }
 // per-server error messages from drain/undrain, kept across renders
 const actionErrors = new Map();
@@ -123,6 +170,7 @@ function render(st) {
   for (const [name, up] of Object.entries(st.upstreams || {})) {
     const body = el("tbody", {});
     let rps = 0, req = 0;
+    const hist = new Array((st.buckets || []).length + 1).fill(0);
     for (const sv of up.servers) {
       const m = metrics.get(name + "\\u0000" + sv.id) || {};
       const key = name + "/" + sv.id;
@@ -130,14 +178,12 @@ function render(st) {
       rps += m.requestsPerSecond || 0;
       const h = healthOf(sv);
       const drained = sv.drained === true || (sv.drained == null && pendingAction.get(key) === "drain");
-      let state = h || (m.requestsPerSecond > 0 ? (m.errorRate >= 0.5 ? "failing" : "up") : "idle");
-      if (drained) state = "drained";
-      const stateTitle = h ? "health check: " + h : "no health checks reported; from recent responses";
+      const state = drained ? "drained" : h;
       const err = actionErrors.get(key);
       const inFlight = sv.inFlight != null ? sv.inFlight : (m.inFlight || 0);
-      body.append(el("tr", { "data-server": sv.id, "data-upstream": name, "data-state": state },
-        el("td", {}, el("span", { class: "state " + state, title: stateTitle }, state)),
-        el("td", {}, sv.url, sv.backup ? " (backup)" : ""),
+      body.append(el("tr", { "data-server": sv.id, "data-upstream": name, "data-state": state, "data-health": h },
+        el("td", {}, badge(h), drained ? badge("drained") : null),
+        el("td", {}, sv.url, sv.backup ? " (backup)" : "", checkLine(sv.lastCheck)),
         el("td", { class: "num" }, sv.weight),
         el("td", { class: "num" }, inFlight),
         el("td", { class: "num rps" }, (m.requestsPerSecond || 0).toFixed(1)),
@@ -152,10 +198,12 @@ function render(st) {
           err ? el("span", { class: "err" }, err) : null),
       ));
       req += m.requests || 0;
+      (m.histogram || []).forEach((c, i) => { hist[i] = (hist[i] || 0) + c; });
     }
     ups.append(el("section", { class: "upstream", "data-upstream": name },
       el("h2", {}, name, el("span", { class: "sub" }, up.balance + " \\u00b7 " + rps.toFixed(1) + " req/s \\u00b7 " + req + " requests" + cacheText(st) + sharedText(st))),
-      el("table", {}, el("thead", {}, el("tr", {}, ...["state", "server", "weight", "in flight", "req/s", "errors", "p50", "p99", "req/s (60 s)", "latency", ""].map((t) => el("th", {}, t)))), body)));
+      el("table", {}, el("thead", {}, el("tr", {}, ...["state", "server", "weight", "in flight", "req/s", "errors", "p50", "p99", "req/s (60 s)", "latency", ""].map((t) => el("th", {}, t)))), body),
+      el("h3", {}, "Latency, last 10 s"), latencyChart(hist, st.buckets || [])));
   }
   $("upstreams").replaceChildren(ups);
   $("workers").replaceChildren(...(st.workers || []).map((w) => el("tr", {},
@@ -163,8 +211,9 @@ function render(st) {
     el("td", {}, dur(Math.max(0, Math.round((st.now - Date.parse(w.startedAt)) / 1000)))),
     el("td", { class: w.restarts > 0 ? "bad" : "" }, w.restarts))));
   const tr = st.healthTransitions || (st.health && st.health.transitions) || [];
-  $("transitions").replaceChildren(...(tr.length ? tr.slice(-20).reverse().map((t) =>
-    el("li", {}, new Date(t.time).toLocaleTimeString() + "  " + t.upstream + " / " + t.server + ": " + t.from + " \\u2192 " + t.to + (t.reason ? " (" + t.reason + ")" : ""))) : [el("li", { class: "empty" }, "none yet")]));
+  // every transition the primary keeps (its last 50), newest first
+  $("transitions").replaceChildren(...(tr.length ? tr.slice().reverse().map((t) =>
+    el("li", { "data-from": t.from, "data-to": t.to }, new Date(t.time).toLocaleTimeString() + "  " + t.upstream + " / " + t.server + ": ", badge(t.from), " \\u2192 ", badge(t.to), t.reason ? " (" + t.reason + ")" : "")) : [el("li", { class: "empty" }, "none yet")]));
 }
 function cacheText(st) {
   const c = st.cache;
@@ -176,12 +225,16 @@ function sharedText(st) {
   if (!s) return "";
   return s.connected ? " \\u00b7 shared state: redis" : " \\u00b7 shared state: DEGRADED, redis unreachable (local state)";
 }
+// the dot: connecting (no frame yet), live (frames arriving), lost (stream failed or silent for 5 s)
+let lastFrame = 0;
+function setConn(state, text) { const c = $("conn"); c.className = state; c.dataset.state = state; c.textContent = text; c.title = "event stream: " + text; }
 function connect() {
   const es = new EventSource("events" + (token ? "?token=" + encodeURIComponent(token) : ""));
-  es.onopen = () => { $("conn").className = "live"; $("conn").textContent = "live"; };
-  es.onmessage = (ev) => { try { render(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
-  es.onerror = () => { $("conn").className = "lost"; $("conn").textContent = "reconnecting"; };
+  es.onmessage = (ev) => { lastFrame = Date.now(); setConn("live", "live"); try { render(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
+  es.onerror = () => setConn("lost", es.readyState === EventSource.CLOSED ? "lost (closed)" : "lost, reconnecting\\u2026");
 }
+setInterval(() => { if (lastFrame && $("conn").className === "live" && Date.now() - lastFrame > 5000) setConn("lost", "lost, no update for 5 s"); }, 1000);
+$("legend").replaceChildren(...Object.entries(STATES).flatMap(([state, meaning]) => [el("dt", {}, badge(state)), el("dd", {}, meaning)]));
 connect();
 </script>
 </body>

@@ -70,15 +70,15 @@ export class HealthChecker {
     this.probe(p, (ok, detail) => {
       p.req = null;
       if (p.stopped) return;
-      this.record(p, ok, detail);
+      this.record(p, ok, detail, started, Date.now() - started);
       p.timer = setTimeout(() => this.run(p), Math.max(0, p.hc.intervalMs - (Date.now() - started)));
       p.timer.unref();
     });
   }
 
-  private record(p: Probe, ok: boolean, detail: string): void {
+  private record(p: Probe, ok: boolean, detail: string, at: number, durationMs: number): void {
     const e = p.entry;
-    e.lastCheck = { at: Date.now(), ok, detail };
+    e.lastCheck = { at, ok, detail, durationMs };
     if (ok) {
       p.fail = 0;
       p.ok++;

@@ -11,6 +11,8 @@
 import { build, type Histogram } from 'hdr-histogram-js';
 import { MAX_LATENCY_US } from '../util/latency-recorder.js';
 import type { MetricsReport } from '../ipc.js';
+import type { LoadedConfig } from '../config/load.js';
+import { CODE_CLASSES, ERROR_KINDS } from '../worker/metrics.js';
 
 /** Prometheus buckets of fulcrum_request_duration_seconds (upper bounds, seconds) */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -18,6 +20,13 @@ export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export const HISTORY_SECONDS = 60;
 /** seconds over which recent rates and percentiles are computed */
 export const WINDOW_SECONDS = 10;
+
+/**
+ * The reasons of fulcrum_rejections_total (src/worker/guard/edge-response.ts REASONS; with the
+ * engine work, src/errors.ts): seeded at 0, because a worker registers a reason only when it
+ * first rejects for it.
+ */
+const REJECTION_REASONS = ['deny', 'rate', 'size', 'timeout', 'parse'];
 
 const newHistogram = (): Histogram => build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 2 });
 
@@ -120,6 +129,8 @@ export class MetricsAggregator {
   private readonly errors = new Map<string, Series>();
   private readonly servers = new Map<string, ServerAgg>();
   private timer: NodeJS.Timeout | null = null;
+  /** the config whose series are seeded */
+  private seeded: LoadedConfig | null = null;
 
   constructor() {
     this.timer = setInterval(() => this.tick(), 1000);
@@ -139,6 +150,36 @@ export class MetricsAggregator {
       this.servers.set(key, s);
     }
     return s;
+  }
+
+  /**
+   * seed adds, at 0, every series a config implies: requests per route, server and class, errors
+   * per server and kind, retries, latency histograms, rejections per reason. A series that only
+   * appears with its first event makes `rate()` and `increase()` miss that event, and an alert on
+   * an absent series never fires. Called before rendering; cheap when the config is the same.
+   */
+  seed(cfg: LoadedConfig): void {
+    if (cfg === this.seeded) return;
+    this.seeded = cfg;
+    for (const r of cfg.raw.routes) {
+      const up = cfg.upstreams[r.upstream];
+      if (!up) continue;
+      // the worker's route label (src/worker/observe.ts)
+      const route = r.host + r.pathPrefix;
+      for (const sv of up.servers) for (const c of CODE_CLASSES) add(this.requests, [route, up.name, sv.id, c], 0);
+    }
+    for (const up of Object.values(cfg.upstreams)) {
+      for (const sv of up.servers) {
+        this.server(up.name, sv.id);
+        for (const k of ERROR_KINDS) add(this.errors, [up.name, sv.id, k], 0);
+        add(this.errors, [up.name, sv.id, 'retry'], 0);
+      }
+    }
+    if (!this.families.has('fulcrum_rejections_total'))
+      this.families.set('fulcrum_rejections_total', ['counter', 'Requests rejected before any backend, by reason.', ['reason']]);
+    let fam = this.counters.get('fulcrum_rejections_total');
+    if (fam === undefined) this.counters.set('fulcrum_rejections_total', (fam = new Map()));
+    for (const reason of REJECTION_REASONS) add(fam, [reason], 0);
   }
 
   /** ingest merges one worker's metrics section. */
@@ -266,7 +307,6 @@ export class MetricsAggregator {
 
     head('fulcrum_request_duration_seconds', 'histogram', "Time from a request's arrival to the end of its response, per upstream server.");
     for (const s of this.servers.values()) {
-      if (s.latency.totalCount === 0) continue;
       const counts = bucketCounts(s.latency);
       let cum = 0;
       const l = ['upstream', 'server'];

@@ -5,6 +5,7 @@
 import type { AdminServer } from './admin.js';
 import type { Supervisor } from './supervisor.js';
 import { MetricsAggregator } from './metrics-agg.js';
+import { processMetrics } from './process-metrics.js';
 
 export interface MetricsApi {
   agg: MetricsAggregator;
@@ -20,14 +21,18 @@ export function registerMetricsApi(admin: AdminServer, sup: Supervisor, extra?: 
     prev?.(slot, pid, sections);
     if (sections.metrics) agg.ingest(pid, sections.metrics);
   };
-  admin.route('GET', '/metrics', () => {
+  admin.route('GET', '/metrics', async () => {
     agg.forgetWorkers(sup.workerPids());
-    return { body: agg.prometheus({ workers: sup.workers() }) + (extra?.() ?? ''), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
+    // every series the config implies is there from the start, at 0 (no gaps for alerts)
+    agg.seed(sup.config);
+    const body = agg.prometheus({ workers: sup.workers() }) + (extra?.() ?? '') + (await processMetrics(sup));
+    return { body, headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };
   });
   return {
     agg,
     status: () => {
       agg.forgetWorkers(sup.workerPids());
+      agg.seed(sup.config);
       return { metrics: agg.summary() };
     },
     close: () => agg.close(),

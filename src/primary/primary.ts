@@ -225,7 +225,9 @@ export function banner(cfg: LoadedConfig, uwsBuild: string): string {
       : []),
     `  admin      http://${cfg.raw.admin.host}:${cfg.raw.admin.port}/status${cfg.raw.admin.token ? '  (bearer token required)' : ''}`,
     ...bannerExtras(cfg),
-    ...cfg.raw.routes.map((r) => `  route      ${r.host}${r.pathPrefix} -> ${r.upstream}`),
+    ...cfg.raw.routes.map(
+      (r) => `  route      ${r.host}${r.pathPrefix} -> ${r.upstream}${r.name && r.name !== r.host + r.pathPrefix ? `  (name ${JSON.stringify(r.name)})` : ''}`,
+    ),
     ...Object.values(cfg.upstreams).map(
       (u) =>
         `  upstream   ${u.name} (${u.balance}): ${u.servers.map((s) => s.url + (s.weight !== 1 ? ` w=${s.weight}` : '') + (s.backup ? ' backup' : '')).join(', ')}`,

@@ -39,8 +39,8 @@ export interface ServerEntry {
   slowStartUntil: number;
   /** in flight per worker slot, as last reported: [pid, count] */
   inFlightBySlot: Map<number, [number, number]>;
-  /** last active probe result, for the admin API */
-  lastCheck: { at: number; ok: boolean; detail: string } | null;
+  /** last active probe result, for the admin API and the dashboard: when it started (epoch ms), how long it took */
+  lastCheck: { at: number; ok: boolean; detail: string; durationMs: number } | null;
 }
 
 export class UpstreamRegistry {
@@ -202,7 +202,8 @@ export class UpstreamRegistry {
     const t = setTimeout(() => {
       this.ejectTimers.delete(t);
       if (e.ejectedUntil === 0 || e.ejectedUntil > Date.now() + 5) return;
-      const before = this.health(e);
+      // health() already reads "up" here (the ejection's end time has passed): it was ejected until now
+      const before: Health = e.activeUp ? 'ejected' : 'down';
       e.ejectedUntil = 0;
       this.noteTransition(e, before, 'ejection ended');
       e.lastEjectionEnd = Date.now();

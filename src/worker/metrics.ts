@@ -21,6 +21,8 @@ export class CounterChild {
   value = 0;
   /** value already sent to the primary */
   sent = 0;
+  /** whether the primary knows this series (it is sent once at 0, so that it exists from the start) */
+  announced = false;
   constructor(readonly labels: string[]) {}
   inc(n = 1): void {
     this.value += n;
@@ -156,9 +158,10 @@ export function snapshot(): MetricsReport | undefined {
   for (const f of counters.values()) {
     r.families[f.name] = ['counter', f.help, f.labelNames];
     for (const c of f.children.values()) {
-      if (c.value !== c.sent) {
+      if (c.value !== c.sent || !c.announced) {
         r.counters.push([f.name, c.labels, c.value - c.sent]);
         c.sent = c.value;
+        c.announced = true;
       }
     }
   }
