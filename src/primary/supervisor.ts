@@ -76,6 +76,14 @@ export class Supervisor {
         this.readyWaiters.delete(w);
         this.onWorkerReady?.(slot.index);
         break;
+      case 'prepared':
+        // two-phase: primary side pending (commit at once; the primary's own prepare/commit round is another change)
+        sendMsg(w, { type: 'commit', generation: msg.generation });
+        break;
+      case 'config-failed':
+        // two-phase: primary side pending (the worker keeps its running config; nothing is rolled back here yet)
+        log.error('worker refused the reloaded config; it keeps the running one', { worker: slot.index, generation: msg.generation, reason: msg.reason });
+        break;
       case 'report':
         this.onReport?.(slot.index, w.process.pid ?? 0, msg.sections);
         break;
