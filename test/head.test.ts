@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BodyMode, buildHead, type HeadInfo, type HeadOptions } from '../src/worker/proxy/head.js';
+import { BodyMode, buildHead, moveHost, type HeadInfo, type HeadOptions } from '../src/worker/proxy/head.js';
 
 const base: HeadOptions = {
   method: 'GET',
@@ -202,5 +202,14 @@ describe('upstream request head', () => {
     buildHead(['host', 'h'], base, out);
     assert.equal(out.reject, null);
     assert.equal(out.head, `GET /a?b=1 HTTP/1.1\r\nhost: h\r\n${XF}x-forwarded-host: h\r\nvia: 1.1 fulcrum\r\n\r\n`);
+  });
+
+  it('a retry on another server moves a Host that named the server, and only that one', () => {
+    const head = 'GET / HTTP/1.1\r\nhost: 127.0.0.1:9001\r\nx-a: 1\r\n\r\n';
+    assert.equal(moveHost(head, 'server', '127.0.0.1:9001', '127.0.0.1:9002'), 'GET / HTTP/1.1\r\nhost: 127.0.0.1:9002\r\nx-a: 1\r\n\r\n');
+    assert.equal(moveHost(head, 'server', '127.0.0.1:9003', '127.0.0.1:9002'), head);
+    assert.equal(moveHost(head, 'api.internal', '127.0.0.1:9001', '127.0.0.1:9002'), head);
+    // a queued request's head was built with no server: an empty Host gets the server's
+    assert.equal(moveHost('GET / HTTP/1.1\r\nhost: \r\n\r\n', 'client', '', '127.0.0.1:9002'), 'GET / HTTP/1.1\r\nhost: 127.0.0.1:9002\r\n\r\n');
   });
 });

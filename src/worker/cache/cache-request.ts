@@ -6,7 +6,7 @@
  * adds the cache's validators (RFC 9111 4.3.1).
  */
 import type { ClientExchange, ClientPeer } from '../engine/exchange.js';
-import type { HeadEdit } from '../proxy/proxy-request.js';
+import type { HeadEdit } from '../proxy/head.js';
 import { hostOnly } from '../router.js';
 import { emptyCacheControl, parseCacheControl, type CacheControl } from './cache-control.js';
 

@@ -16,6 +16,12 @@ export const enum BodyMode {
   Chunked = 2,
 }
 
+/** Changes to the forwarded head: fields left out and added (the cache's fill drops conditionals, adds validators). */
+export interface HeadEdit {
+  readonly drop: readonly string[] | null;
+  readonly extra: readonly string[] | null;
+}
+
 /** What buildHead learned about the request besides the head itself. */
 export interface HeadInfo {
   head: string;
@@ -196,6 +202,20 @@ export function buildHead(fields: readonly string[], o: HeadOptions, out: HeadIn
   out.head = o.method + ' ' + o.target + ' HTTP/1.1\r\nhost: ' + h + '\r\n' + acc + tail + '\r\n';
   acc = '';
   dropNames = null;
+}
+
+/**
+ * moveHost rewrites the Host of a built head when it was the server's own host:port (hostHeader
+ * "server", or a client that sent no Host) and the request moves to another server (a retry, a
+ * queued request's turn). A client Host that happens to equal the old server's host:port is
+ * rewritten too (harmless: it named the backend). Off the hot path.
+ */
+export function moveHost(head: string, hostHeader: string, from: string, to: string): string {
+  if (hostHeader !== 'server' && hostHeader !== 'client') return head;
+  const at = head.indexOf('\r\nhost: ');
+  const line = '\r\nhost: ' + from + '\r\n';
+  if (at === -1 || !head.startsWith(line, at)) return head;
+  return head.slice(0, at) + '\r\nhost: ' + to + '\r\n' + head.slice(at + line.length);
 }
 
 let lastGoodHost = '';

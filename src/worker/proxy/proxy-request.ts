@@ -26,16 +26,10 @@ import type { QueueWaiter } from '../upstream/server-queue.js';
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { isIdempotent, logFailure, mayRetry, respondFailure } from './failure.js';
-import { BodyMode, buildHead, type HeadInfo } from './head.js';
+import { BodyMode, buildHead, moveHost, type HeadEdit, type HeadInfo } from './head.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { ResponseWriter, type ProxySettings } from './response-writer.js';
 import { reselect, selectServer, waitForServer, type Selection } from './select.js';
-
-/** Changes to the forwarded head: fields left out and added (the cache's fill drops conditionals, adds validators). */
-export interface HeadEdit {
-  readonly drop: readonly string[] | null;
-  readonly extra: readonly string[] | null;
-}
 
 const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };
 
@@ -187,7 +181,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
       return true;
     }
     this.server = server;
-    this.moveHost('', server.spec.hostPort);
+    this.head = moveHost(this.head, this.upstream.hostHeader, '', server.spec.hostPort);
     server.countStart();
     if (this.body === null || !this.body.deferConnect) this.connect(false);
     return true;
@@ -321,19 +315,6 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     return mayRetry(kind, up.retryOn, this.idempotent, this.route.retryUnsafe === true);
   }
 
-  /**
-   * moveHost rewrites the Host sent upstream when it was the server's own host:port (hostHeader
-   * "server", or a client that sent no Host) and the request moves to another server. A client
-   * Host that happens to equal the old server's host:port is rewritten too (harmless: it named
-   * the backend). Off the hot path: only on a retry or a queued request's turn.
-   */
-  private moveHost(from: string, to: string): void {
-    if (this.upstream.hostHeader !== 'server' && this.upstream.hostHeader !== 'client') return;
-    const at = this.head.indexOf('\r\nhost: ');
-    const line = '\r\nhost: ' + from + '\r\n';
-    if (at !== -1 && this.head.startsWith(line, at)) this.head = this.head.slice(0, at) + '\r\nhost: ' + to + '\r\n' + this.head.slice(at + line.length);
-  }
-
   /** retry moves the request to a server it has not tried yet; false when there is none. */
   private retry(kind: FailureKind, detail: string): boolean {
     const old = this.server!;
@@ -352,7 +333,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     old.countEnd();
     next.countStart();
     this.server = next;
-    this.moveHost(old.spec.hostPort, next.spec.hostPort);
+    this.head = moveHost(this.head, this.upstream.hostHeader, old.spec.hostPort, next.spec.hostPort);
     this.body?.rewind();
     this.connect(false);
     return true;
