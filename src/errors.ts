@@ -64,6 +64,9 @@ export const ERRORS = {
   'invalid-response': spec(502, 'server sent an invalid response', { upstream: true, retry: 'error' }),
   'pool-timeout': spec(503, 'no upstream connection free in time', { upstream: true }),
 
+  // ---- the response cache ---------------------------------------------------------------------
+  'only-if-cached': spec(504, 'not in cache (only-if-cached)'),
+
   // ---- WebSocket handshakes (RFC 6455 4.2) -------------------------------------------------------
   'upgrade-required': spec(426, 'unsupported Sec-WebSocket-Version'),
   'invalid-handshake': spec(400, 'invalid WebSocket handshake'),

@@ -23,6 +23,7 @@ const TABLE: [ErrorKind, number, string | null, boolean, boolean][] = [
   ['body-too-large', 413, null, false, true],
   ['body-idle', 408, null, false, true],
   ['request-timeout', 504, null, false, true],
+  ['only-if-cached', 504, null, false, false],
   ['upgrade-required', 426, null, false, false],
   ['invalid-handshake', 400, null, false, false],
   ['handshake-failed', 502, null, false, false],

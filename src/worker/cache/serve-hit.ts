@@ -4,6 +4,8 @@
  * compressed for clients that accept an encoding (compressed once per entry and encoding: the
  * result is stored with the entry, and concurrent requests share the pool task).
  */
+import { ERRORS } from '../../errors.js';
+import { STATUS_LINES } from '../../net/http-status.js';
 import { compress } from '../compress/compressor.js';
 import { BufferWriter } from '../compress/buffer-writer.js';
 import { writeEncodedHead } from '../compress/compress-tap.js';
@@ -142,5 +144,6 @@ const ONLY_IF_CACHED = new CacheStatusField('fulcrum; fwd=miss; detail=only-if-c
 /** gatewayTimeout answers a request with only-if-cached that the store cannot answer (RFC 9111 5.2.1.7). */
 export function gatewayTimeout(c: CacheCtx): void {
   if (c.aborted) return;
-  respondGenerated(c.ex, 504, false, c.settings.responses, '504 Gateway Timeout\nnot in cache (only-if-cached)\n', ONLY_IF_CACHED);
+  const e = ERRORS['only-if-cached'];
+  respondGenerated(c.ex, e.status, e.close, c.settings.responses, `${STATUS_LINES[e.status]}\n${e.log}\n`, ONLY_IF_CACHED);
 }

@@ -36,13 +36,14 @@ import { respondGenerated, type HeaderSink, type HeaderWriter } from '../guard/e
 import type { EdgeLimits } from '../guard/limits.js';
 import type { ResponsePolicy } from '../guard/response-policy.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
-import { counter, type CounterChild } from '../obs/metrics.js';
+import { counter } from '../obs/metrics.js';
 import { requestId } from '../obs/request-id.js';
 import { BodyMode, buildHead, type HeadInfo } from '../proxy/head.js';
 import { selectServer, type Selection } from '../proxy/select.js';
 import type { RouteTarget } from '../router.js';
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { closeCodeSendable, countClosed, isTooBig } from './ws-close.js';
 import { downstreamHeaders, subprotocols, upstreamHeaders } from './ws-headers.js';
 
 export type WebSocketSettings = Config['websocket'];
@@ -76,20 +77,9 @@ const refused = counter(
   'fulcrum_websocket_upgrades_refused_total',
   'WebSocket upgrades answered with an HTTP status instead (server refusal, no server, bad handshake).',
 ).labels();
-const closedFamily = counter('fulcrum_websockets_closed_total', 'WebSocket connections closed, by the close code on the client hop (1006: no close frame).', [
-  'code',
-]);
 const bytesFamily = counter('fulcrum_websocket_bytes_total', 'WebSocket message payload bytes relayed.', ['direction']);
 const bytesFromClients = bytesFamily.labels('from_client');
 const bytesToClients = bytesFamily.labels('to_client');
-const closedByCode = new Map<number, CounterChild>();
-
-function countClosed(code: number): void {
-  let c = closedByCode.get(code);
-  if (c === undefined) closedByCode.set(code, (c = closedFamily.labels(String(code))));
-  c.inc();
-}
-
 /** uWS buffers more than this for a client: pause the server's socket */
 const HIGH_WATER = 256 * 1024;
 /** ... and resume it when uWS is down to this */
@@ -108,18 +98,6 @@ const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -
 const live = new Set<WsRelay>();
 let tick = 0;
 let sweeper: NodeJS.Timeout | null = null;
-
-/** closeCodeSendable reports whether a close code may be put in a close frame (RFC 6455 7.4). */
-function closeCodeSendable(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
-
-/** the reason uWS gives when it drops a client for a message over maxPayloadLength */
-const UWS_TOO_BIG = Buffer.from('Received too big message');
-
-function isTooBig(message: ArrayBuffer): boolean {
-  return message.byteLength === UWS_TOO_BIG.length && UWS_TOO_BIG.equals(new Uint8Array(message));
-}
 
 /** the field a 426 adds (RFC 6455 4.4) */
 const VERSION_13: HeaderWriter = {
