@@ -272,6 +272,17 @@ export const CacheSchema = strict(
       default: 8388608,
       description: 'Largest response body stored (default 8388608, 8 MiB). Larger responses stream through uncached and are never buffered whole.',
     }),
+    targetedFields: Type.Array(Type.String({ minLength: 1, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), {
+      uniqueItems: true,
+      default: ['CDN-Cache-Control'],
+      description:
+        'Targeted cache-control fields fulcrum obeys (RFC 9213), most applicable first (default ["CDN-Cache-Control"]), e.g. ["Fulcrum-Cache-Control", "CDN-Cache-Control"]. The first one present with a valid value decides the caching of a response instead of Cache-Control and Expires; [] obeys Cache-Control only.',
+    }),
+    forwardTargetedFields: Type.Boolean({
+      default: false,
+      description:
+        'Pass the targetedFields on to clients (default false: when a route caches, they are removed from every response, relayed or served from the cache, as they are meant for fulcrum; set true when a CDN in front of fulcrum reads them too).',
+    }),
     ...CACHE_POLICY_KEYS,
   },
   { description: 'Response cache (RFC 9111 shared cache), one per worker; routes turn it on with "cache": true.', default: {} },

@@ -19,6 +19,7 @@ import { setLogLevel } from '../log.js';
 import { CidrSet } from '../net/cidr.js';
 import { routePolicy, type CacheSettings, type RoutePolicy } from './cache/cache-context.js';
 import { buildCacheStore } from './cache/response-cache.js';
+import { strippedTargetedFields } from './cache/targeted.js';
 import type { CacheStore } from './cache/store.js';
 import { buildCompressor, closePool, type Compressor } from './compress/compressor.js';
 import { compressionPolicy, type CompressPolicy } from './compress/negotiate.js';
@@ -119,7 +120,7 @@ export function buildRuntime(msg: ConfigMsg, prev: Runtime | null, openTls: List
     trusted: CidrSet.fromStrings(raw.trustedProxies),
     access: AccessList.compile(raw.access),
     limits: { ...limits, bodyIdleMs: timeouts.bodyIdleMs, requestMs: timeouts.requestMs, hsts: raw.tls?.hsts ?? null },
-    responses: new ResponsePolicy(raw.responses),
+    responses: new ResponsePolicy(raw.responses, strippedTargetedFields(raw)),
     store: buildCacheStore(raw.cache, prev?.store ?? null),
     compressor: buildCompressor(raw.compression, msg.workers, prev?.compressor ?? null),
   };

@@ -13,6 +13,7 @@ import type { Upstream } from '../upstream/upstream.js';
 import type { CacheRequest } from './cache-request.js';
 import type { PolicyOptions } from './policy.js';
 import type { CacheStore } from './store.js';
+import { targetList } from './targeted.js';
 
 /** RoutePolicy is a route's resolved cache settings. */
 export interface RoutePolicy extends PolicyOptions {
@@ -29,6 +30,7 @@ export function routePolicy(cfg: Config, route: RouteConfig): RoutePolicy | null
     lockTimeoutMs: o.lockTimeoutMs ?? base.lockTimeoutMs,
     heuristicPercent: o.heuristicPercent ?? base.heuristicPercent,
     heuristicMaxSeconds: o.heuristicMaxSeconds ?? base.heuristicMaxSeconds,
+    targets: targetList(base),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
- * Cache-Control parsing (RFC 9111 section 5.2) for requests and responses, and HTTP-date parsing.
- * Parsed once per stored response or per cached-route request, never per hit of a stored entry.
+ * Cache-Control parsing (RFC 9111 section 5.2) for requests and responses. Parsed once per stored
+ * response or per cached-route request, never per hit of a stored entry. (HTTP dates: http-date.ts;
+ * the targeted fields such as CDN-Cache-Control, a Structured Field syntax: targeted.ts.)
  */
 
 /** CacheControl holds the directives fulcrum acts on; numbers are seconds, -1 when absent. */
@@ -134,10 +135,4 @@ export function parseCacheControl(value: string, cc: CacheControl = emptyCacheCo
     }
   }
   return cc;
-}
-
-/** parseHttpDate returns ms since the epoch, or NaN (IMF-fixdate, RFC 850 and asctime forms). */
-export function parseHttpDate(v: string | null | undefined): number {
-  if (!v) return NaN;
-  return Date.parse(v);
 }

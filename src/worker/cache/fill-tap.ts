@@ -11,7 +11,7 @@ import type { ClientExchange } from '../engine/exchange.js';
 import type { HeaderSink } from '../guard/edge-response.js';
 import type { ResponseTap } from '../proxy/response-writer.js';
 import { hostOnly } from '../router.js';
-import { Framing, HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
+import { Framing, type ResponseParser } from '../upstream/response-parser.js';
 import { cacheStats, ttlOut, type CacheCtx } from './cache-context.js';
 import type { Pending } from './coalesce.js';
 import {
@@ -20,9 +20,13 @@ import {
   initialAge,
   notStorableReason,
   parseVary,
+  refreshedFacts,
   responseFacts,
   staleIfErrorAllowed,
   STALE_IF_ERROR_STATUSES,
+  storedFields,
+  updatedFields,
+  varyStar,
   type CacheEntry,
 } from './policy.js';
 import { serveHit } from './serve-hit.js';
@@ -139,7 +143,7 @@ export class FillTap implements ResponseTap {
       }
       return true;
     }
-    const f = responseFacts(p);
+    const f = responseFacts(p.headers, this.c.policy.targets);
     let reason = notStorableReason(status, f, r);
     if (reason === null && p.framing === Framing.Length && p.contentLength > st.maxObjectBytes) reason = 'too-large';
     if (reason === null && (p.framing === Framing.Close || p.framing === Framing.Chunked) && st.maxObjectBytes === 0) reason = 'too-large';
@@ -159,16 +163,7 @@ export class FillTap implements ResponseTap {
       }
       return false;
     }
-    const headers: (string | Buffer)[] = [];
-    const h = p.headers;
-    const drop = p.connectionTokens;
-    for (let i = 0, k = 0; i < h.length; i += 2, k++) {
-      if (p.kinds[k] !== HeaderKind.Other) continue;
-      const name = (h[i] as string).toLowerCase();
-      if (name === 'age' || drop?.includes(name)) continue;
-      if (this.c.settings.responses.strips(name)) continue; // responses.stripHeaders
-      headers.push(h[i]!, h[i + 1]!);
-    }
+    const headers = storedFields(p, this.c.settings.responses, false);
     const varyNames = parseVary(f.vary);
     this.entry = {
       variantKey: variantKey(r.key, varyNames, r),
@@ -181,6 +176,7 @@ export class FillTap implements ResponseTap {
       initialAge: age,
       lifetime,
       cc: f.cc,
+      targeted: f.targeted,
       etag: f.etag,
       lastModified: f.lastModified,
       varyNames,
@@ -188,7 +184,7 @@ export class FillTap implements ResponseTap {
       // reading of RFC 9111 3.5, as Varnish: an anonymous page is not assumed to suit an authenticated user)
       authOk: f.cc.public || f.cc.sMaxage >= 0 || f.cc.mustRevalidate,
       contentType: f.contentType,
-      compressibleType: !f.contentEncoding && !f.contentRange && !f.cc.noTransform,
+      compressibleType: !f.contentEncoding && !f.contentRange && !f.noTransform,
       encodings: null,
       compressing: null,
     };
@@ -216,30 +212,14 @@ export class FillTap implements ResponseTap {
 
   /** refresh applies a 304's fields to the stored response (RFC 9111 4.3.4). */
   private refresh(e: CacheEntry, p: ResponseParser, now: number): void {
-    const f = responseFacts(p);
-    const h = p.headers;
-    const updated = new Map<string, (string | Buffer)[]>();
-    for (let i = 0, k = 0; i < h.length; i += 2, k++) {
-      if (p.kinds[k] !== HeaderKind.Other) continue;
-      const name = (h[i] as string).toLowerCase();
-      // Set-Cookie of a 304 belongs to the client that triggered it, never to the stored response
-      if (name === 'age' || name === 'set-cookie' || name === 'content-length' || name === 'content-encoding' || name === 'content-range') continue;
-      let list = updated.get(name);
-      if (list === undefined) updated.set(name, (list = []));
-      list.push(h[i]!, h[i + 1]!);
-    }
-    const merged: (string | Buffer)[] = [];
-    const old = e.headers;
-    for (let i = 0; i < old.length; i += 2) if (!updated.has((old[i] as string).toLowerCase())) merged.push(old[i]!, old[i + 1]!);
-    for (const list of updated.values()) merged.push(...list);
+    const targets = this.c.policy.targets;
+    const f = responseFacts(p.headers, targets);
+    const merged = updatedFields(e.headers, storedFields(p, this.c.settings.responses, true));
     // the freshness inputs come from the stored response's fields as updated
-    const fm = { ...f };
-    if (!f.hasCacheControl) fm.cc = e.cc;
-    if (f.etag === null) fm.etag = e.etag;
-    if (f.lastModified === null) fm.lastModified = e.lastModified;
-    if (f.expires === null && !updated.has('expires')) fm.expires = headerValue(merged, 'expires');
+    const fm = refreshedFacts(e, f, merged, targets);
     e.headers = merged;
     e.cc = fm.cc;
+    e.targeted = fm.targeted;
     e.etag = fm.etag;
     e.lastModified = fm.lastModified;
     e.requestTime = this.requestTime;
@@ -247,7 +227,13 @@ export class FillTap implements ResponseTap {
     e.initialAge = initialAge(f, this.requestTime, now);
     e.lifetime = freshnessLifetime(e.status, fm, now, this.c.policy);
     e.size = CacheStore.entrySize(e);
-    this.c.settings.store.refreshed(e);
+    const vary = parseVary(fm.vary);
+    const store = this.c.settings.store;
+    if (varyStar(vary)) {
+      // validated for this request, which it answers, but it matches no later one (RFC 9111 4.1)
+      e.varyNames = vary;
+      store.delete(e);
+    } else store.refreshed(e);
   }
 
   writeHeaders(out: HeaderSink): void {
@@ -316,9 +302,4 @@ export class FillTap implements ResponseTap {
     this.pending = null;
     p.release(failed);
   }
-}
-
-function headerValue(h: (string | Buffer)[], name: string): string | null {
-  for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === name) return String(h[i + 1]);
-  return null;
 }

@@ -5,7 +5,7 @@
  * its variants.
  */
 import { LRUCache } from 'lru-cache';
-import type { CacheEntry } from './policy.js';
+import { varyStar, type CacheEntry } from './policy.js';
 import type { CacheRequest } from './cache-request.js';
 
 interface UriIndex {
@@ -69,7 +69,10 @@ export class CacheStore {
       this.lastMiss = Miss.Uri;
       return undefined;
     }
-    const e = this.lru.get(variantKey(r.key, idx.varyNames, r));
+    // Vary: * matches no request (RFC 9111 4.1): such responses are not stored, and one that got
+    // it from a 304 is dropped (response-cache.ts), but no entry with it is ever selected
+    let e = this.lru.get(variantKey(r.key, idx.varyNames, r));
+    if (e !== undefined && varyStar(e.varyNames)) e = undefined;
     this.lastMiss = e === undefined ? Miss.Vary : Miss.None;
     return e;
   }
@@ -88,6 +91,11 @@ export class CacheStore {
   /** refreshed re-counts an entry whose headers changed (after a 304) and marks it recently used. */
   refreshed(e: CacheEntry): void {
     if (this.lru.peek(e.variantKey) === e) this.lru.set(e.variantKey, e);
+  }
+
+  /** delete drops one stored variant. */
+  delete(e: CacheEntry): void {
+    if (this.lru.peek(e.variantKey) === e) this.lru.delete(e.variantKey);
   }
 
   /** invalidateUri drops every variant stored for a primary key; returns how many. */

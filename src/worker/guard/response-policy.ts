@@ -1,7 +1,8 @@
 /**
- * What clients see of the servers: response header fields stripped (Server, X-Powered-By and
- * the configured list), fulcrum's own Server header, and error pages per status. Compiled per
- * config; the per-header check costs a length lookup for names that cannot match.
+ * What clients see of the servers: response header fields stripped (Server, X-Powered-By, the
+ * configured list, and the targeted cache-control fields fulcrum consumes, RFC 9213), fulcrum's
+ * own Server header, and error pages per status. Compiled per config; the per-header check costs
+ * a length lookup for names that cannot match.
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
@@ -12,8 +13,9 @@ export class ResponsePolicy {
   readonly serverHeader: string | null;
   private readonly pages = new Map<number, string>();
 
-  constructor(c: Config['responses']) {
-    this.strip = new Set(c.stripHeaders.map((h) => h.toLowerCase()));
+  /** alsoStrip: fields removed besides responses.stripHeaders (the cache's targeted fields, cache/targeted.ts) */
+  constructor(c: Config['responses'], alsoStrip: readonly string[] = []) {
+    this.strip = new Set([...c.stripHeaders, ...alsoStrip].map((h) => h.toLowerCase()));
     for (const h of this.strip) this.lengths[h.length] = true;
     this.serverHeader = c.serverHeader;
     for (const [status, file] of Object.entries(c.errorPages)) {
