@@ -23,19 +23,16 @@ import {
 } from '../src/worker/cache/policy.js';
 import { CacheRequest } from '../src/worker/cache/cache-request.js';
 import { ResponseParser, type ResponseSink } from '../src/worker/upstream/response-parser.js';
-import type { HttpRequest } from '../src/uws.js';
+import { NullExchange } from '../src/worker/engine/null-exchange.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const OPTS: PolicyOptions = { heuristicPercent: 10, heuristicMaxSeconds: 86400, targets: ['cdn-cache-control'] };
 
 /** request builds the cache's view of a GET with these fields (what the engine hands over). */
 function request(fields: [string, string][]): CacheRequest {
-  const req = {
-    forEach: (cb: (k: string, v: string) => void) => {
-      for (const [k, v] of fields) cb(k.toLowerCase(), v);
-    },
-  };
-  return new CacheRequest(req as unknown as HttpRequest, 'GET', '/x');
+  const flat = fields.flatMap(([k, v]) => [k.toLowerCase(), v]);
+  const peer = { bytes: new Uint8Array([127, 0, 0, 1]), ip: '127.0.0.1', gen: -1, trusted: false, allowed: true };
+  return new CacheRequest(new NullExchange({ method: 'GET', target: '/x', secure: false, fields: flat, peer }));
 }
 
 /** parseHead runs a raw response head through the upstream parser, as the proxy does. */

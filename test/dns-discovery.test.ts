@@ -50,6 +50,9 @@ describe('dns discovery', () => {
       assert.deepEqual(list.map((s) => s.url).sort(), [`http://127.0.0.2:${port}`, `http://127.0.0.3:${port}`]);
       dns.records.A!['app.test'] = ['127.0.0.3'];
       await until(async () => JSON.parse((await request(`${f.adminUrl}/upstreams/app/servers`)).text).length === 1, 'the old address leaves');
+      // the worker runs the new list a moment after the primary shows it (prepared, then committed):
+      // two answers in a row from "three" cannot come from a round-robin over both
+      await until(async () => (await request(`${f.url}/`)).text === 'three' && (await request(`${f.url}/`)).text === 'three', 'the worker runs the new list');
       for (let i = 0; i < 6; i++) assert.equal((await request(`${f.url}/`)).text, 'three');
       // a failing resolver keeps the last addresses
       delete dns.records.A!['app.test'];

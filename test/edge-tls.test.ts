@@ -4,8 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -207,11 +208,40 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
     agent.destroy();
   });
 
+  it('a reload the workers cannot run (its HTTPS port is taken) changes nothing: the running config keeps serving', async () => {
+    // the primary finds the config valid; only the workers can find the port taken
+    const taken = net.createServer();
+    const takenPort = await freePort();
+    await new Promise<void>((r) => taken.listen(takenPort, '127.0.0.1', r));
+    const original = readFileSync(f.configFile, 'utf8');
+    try {
+      const cfg = JSON.parse(original) as { tls: { port: number; hsts: string } };
+      cfg.tls.port = takenPort;
+      cfg.tls.hsts = 'max-age=60';
+      writeFileSync(f.configFile, JSON.stringify(cfg));
+      f.proc.kill('SIGHUP');
+      const t0 = Date.now();
+      while (!/worker refused the reloaded config/.test(f.logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+      assert.match(f.logs(), /reload refused by worker; the running config stays.*cannot listen on 127\.0\.0\.1:\d+ for TLS/);
+      assert.match(f.logs(), /worker refused the reloaded config/);
+      // the old listener, certificate and settings are untouched, and the worker is alive
+      const r = await tlsGet(tlsPort, 'a.test');
+      assert.equal(r.status, 200);
+      assert.equal(r.cn, 'a.test');
+      assert.match(r.headers, /strict-transport-security: max-age=31536000/i);
+      assert.equal((await request(`${f.url}/`)).status, 301);
+      assert.equal(f.proc.exitCode, null);
+    } finally {
+      writeFileSync(f.configFile, original);
+      await new Promise((r) => taken.close(r));
+    }
+  });
+
   it('refuses a reload with a broken certificate and keeps serving with the running one', async () => {
     writeFileSync(path.join(dir, 'b.crt'), 'not a certificate\n');
     f.proc.kill('SIGHUP');
     const t0 = Date.now();
-    while (!/reload refused/.test(f.logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    while (!/reload refused.*tls\.sni/.test(f.logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
     assert.match(f.logs(), /reload refused.*tls\.sni\[1\]/);
     const b = await tlsGet(tlsPort, 'b.test');
     assert.equal(b.cn, 'b.test');

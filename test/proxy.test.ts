@@ -428,9 +428,12 @@ describe('errors', () => {
     await assert.rejects(request(`${f.url}/slow/half`));
   });
 
-  it('answers 404 when no route matches', async () => {
+  it('answers 404 when no route matches, with a request id as every answer fulcrum writes itself', async () => {
     const r = await request(`${f.url}/nowhere`);
     assert.equal(r.status, 404);
+    assert.match(String(r.headers['x-request-id']), /^[0-9a-f]{8}-[0-9a-z]+$/);
+    const again = await request(`${f.url}/nowhere`);
+    assert.notEqual(again.headers['x-request-id'], r.headers['x-request-id']);
   });
 
   const bad = [

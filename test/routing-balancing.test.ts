@@ -136,7 +136,14 @@ describe('balancing', () => {
   });
 
   it('least-connections sends new requests to the server with fewer in flight', async () => {
-    const slow = await createOrigin('slow', (req, res) => setTimeout(() => res.end('slow'), 300));
+    // the slow server holds its answers until the fast requests are done (a timer would let them
+    // finish first on a loaded machine, and the test would measure the machine)
+    const held: (() => void)[] = [];
+    const slow = await createOrigin('slow', (req, res) => {
+      // only the parked requests are held: one of the 20 that comes here is answered (and counted)
+      if (req.url === '/p') held.push(() => res.end('slow'));
+      else res.end('slow');
+    });
     const fast = await createOrigin('fast', (req, res) => res.end('fast'));
     const f = await startFulcrum({
       workers: 1,
@@ -153,6 +160,7 @@ describe('balancing', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       for (let i = 0; i < 20; i++) results.push((await request(`${f.url}/q`, { agent })).text);
+      for (const release of held.splice(0)) release();
       await Promise.all(parked);
       agent.destroy();
       const slowCount = results.filter((t) => t === 'slow').length;

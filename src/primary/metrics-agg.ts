@@ -12,7 +12,8 @@ import { build, type Histogram } from 'hdr-histogram-js';
 import { MAX_LATENCY_US } from '../util/latency-recorder.js';
 import type { MetricsReport } from '../ipc.js';
 import type { LoadedConfig } from '../config/load.js';
-import { CODE_CLASSES, ERROR_KINDS } from '../worker/metrics.js';
+import { ERRORS, UPSTREAM_ERROR_KINDS } from '../errors.js';
+import { CODE_CLASSES } from '../worker/obs/metrics.js';
 
 /** Prometheus buckets of fulcrum_request_duration_seconds (upper bounds, seconds) */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -26,7 +27,14 @@ export const WINDOW_SECONDS = 10;
  * engine work, src/errors.ts): seeded at 0, because a worker registers a reason only when it
  * first rejects for it.
  */
-const REJECTION_REASONS = ['deny', 'rate', 'size', 'timeout', 'parse'];
+/** every fulcrum_rejections_total reason (src/errors.ts), seeded at 0 */
+const REJECTION_REASONS = [
+  ...new Set(
+    Object.values(ERRORS)
+      .map((e) => e.rejection)
+      .filter((r) => r !== null),
+  ),
+];
 
 const newHistogram = (): Histogram => build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 2 });
 
@@ -164,14 +172,14 @@ export class MetricsAggregator {
     for (const r of cfg.raw.routes) {
       const up = cfg.upstreams[r.upstream];
       if (!up) continue;
-      // the worker's route label (src/worker/observe.ts)
+      // the worker's route label (src/worker/obs/observe.ts)
       const route = r.host + r.pathPrefix;
       for (const sv of up.servers) for (const c of CODE_CLASSES) add(this.requests, [route, up.name, sv.id, c], 0);
     }
     for (const up of Object.values(cfg.upstreams)) {
       for (const sv of up.servers) {
         this.server(up.name, sv.id);
-        for (const k of ERROR_KINDS) add(this.errors, [up.name, sv.id, k], 0);
+        for (const k of UPSTREAM_ERROR_KINDS) add(this.errors, [up.name, sv.id, k], 0);
         add(this.errors, [up.name, sv.id, 'retry'], 0);
       }
     }

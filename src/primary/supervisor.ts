@@ -9,6 +9,8 @@ import { log } from '../log.js';
 
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
+/** two-phase: primary side pending (how long a reload waits for the workers' answers) */
+const RELOAD_ANSWER_MS = 10_000;
 /** a worker that lived this long is considered healthy again: its backoff resets */
 const STABLE_AFTER_MS = 10_000;
 
@@ -26,6 +28,8 @@ export class Supervisor {
   private generation = 1;
   private stopping = false;
   private readyWaiters = new Map<Worker, (ok: boolean) => void>();
+  /** two-phase: primary side pending (reloads waiting for a worker's answer: 'ready' or 'config-failed') */
+  private answerWaiters = new Map<Worker, () => void>();
   /** workers whose message handler is in place (they said hello); others would lose a message */
   private listening = new WeakSet<Worker>();
   uwsBuild = '';
@@ -74,7 +78,17 @@ export class Supervisor {
         log.debug('worker ready', { worker: slot.index, workerPid: msg.pid, generation: msg.generation });
         this.readyWaiters.get(w)?.(true);
         this.readyWaiters.delete(w);
+        this.answered(w);
         this.onWorkerReady?.(slot.index);
+        break;
+      case 'prepared':
+        // two-phase: primary side pending (commit at once; the primary's own prepare/commit round is another change)
+        sendMsg(w, { type: 'commit', generation: msg.generation });
+        break;
+      case 'config-failed':
+        // two-phase: primary side pending (the worker keeps its running config; nothing is rolled back here yet)
+        log.error('worker refused the reloaded config; it keeps the running one', { worker: slot.index, generation: msg.generation, reason: msg.reason });
+        this.answered(w);
         break;
       case 'report':
         this.onReport?.(slot.index, w.process.pid ?? 0, msg.sections);
@@ -87,9 +101,15 @@ export class Supervisor {
     }
   }
 
+  private answered(w: Worker): void {
+    this.answerWaiters.get(w)?.();
+    this.answerWaiters.delete(w);
+  }
+
   private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
     this.readyWaiters.get(w)?.(false);
     this.readyWaiters.delete(w);
+    this.answered(w);
     if (slot.worker !== w) return; // replaced by a rolling restart
     slot.worker = null;
     if (this.stopping) return;
@@ -137,7 +157,21 @@ export class Supervisor {
     this.generation++;
     const relisten = prev.raw.listen.host !== next.raw.listen.host || prev.raw.listen.port !== next.raw.listen.port;
     if (!relisten && prev.workers === next.workers) {
-      for (const s of this.slots) if (s.worker) sendMsg(s.worker, configMsg(this.generation, next));
+      // two-phase: primary side pending (resolves once every worker answered, so that a change
+      // made through the admin API is in effect when its answer leaves)
+      const answered: Promise<void>[] = [];
+      for (const s of this.slots) {
+        const w = s.worker;
+        if (!w) continue;
+        if (!this.listening.has(w)) {
+          sendMsg(w, configMsg(this.generation, next)); // (it gets the current config with its hello anyway)
+          continue;
+        }
+        this.answerWaiters.get(w)?.(); // an earlier reload still waiting: this one supersedes it
+        answered.push(new Promise<void>((resolve) => this.answerWaiters.set(w, resolve)));
+        sendMsg(w, configMsg(this.generation, next));
+      }
+      await Promise.race([Promise.all(answered), new Promise((r) => setTimeout(r, RELOAD_ANSWER_MS).unref())]);
       return;
     }
     // Roll: start each new worker before stopping an old one, so the port keeps answering.

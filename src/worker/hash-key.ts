@@ -1,17 +1,22 @@
 /**
- * Request keys read in the uWS handler (the request object is valid only there): the "hash"
- * policy's key and cookie values.
+ * Request keys for balancing: the "hash" policy's key (a header, a cookie or the path) and
+ * cookie values (RFC 6265 5.4 cookie-string: "name=value; name=value").
  */
-import type { HttpRequest } from '../uws.js';
 import { HashKeyKind, type Upstream } from './upstream/upstream.js';
 
+/** RequestFields is the part of a request the keys are read from (ClientExchange has it). */
+export interface RequestFields {
+  /** field returns a field's value ("" when absent; cookie lines joined with "; ") */
+  field(name: string): string;
+}
+
 /** hashKeyOf returns the request's key for the "hash" policy ("" when absent). */
-export function hashKeyOf(req: HttpRequest, up: Upstream, target: string): string {
+export function hashKeyOf(req: RequestFields, up: Upstream, target: string): string {
   switch (up.hashKeyKind) {
     case HashKeyKind.Header:
-      return req.getHeader(up.hashKeyName);
+      return req.field(up.hashKeyName);
     case HashKeyKind.Cookie:
-      return cookieValue(req.getHeader('cookie'), up.hashKeyName);
+      return cookieValue(req.field('cookie'), up.hashKeyName);
     case HashKeyKind.Path: {
       const q = target.indexOf('?');
       return q === -1 ? target : target.slice(0, q);

@@ -10,10 +10,9 @@
  * wins over the hint: a session that moved stays moved, across worker restarts.
  */
 import { randomBytes } from 'node:crypto';
-import type { HttpRequest } from '../uws.js';
 import type { PickContext } from './balancer/index.js';
 import { cookieValue } from './hash-key.js';
-import { addReporter, onState } from './report.js';
+import { addReporter, onState } from './obs/report.js';
 import type { ServerState } from './upstream/server-state.js';
 import type { Upstream } from './upstream/upstream.js';
 
@@ -36,11 +35,11 @@ function tableOf(name: string): Map<string, string> {
  * moving the session as needed; stickyOut.key is the session key, stickyOut.setCookie the
  * Set-Cookie value to send ("" when none).
  */
-export function stickyPick(up: Upstream, req: HttpRequest, ctx: PickContext): ServerState | undefined {
+export function stickyPick(up: Upstream, cookieHeader: string, ctx: PickContext): ServerState | undefined {
   const st = up.spec.sticky;
   const cookie = st.mode === 'cookie';
   stickyOut.setCookie = '';
-  const key = cookie ? cookieValue(req.getHeader('cookie'), st.cookieName) : ctx.clientIp;
+  const key = cookie ? cookieValue(cookieHeader, st.cookieName) : ctx.clientIp;
   stickyOut.key = key;
   const table = tableOf(up.name);
   if (key !== '') {

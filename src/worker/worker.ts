@@ -1,278 +1,128 @@
 /**
- * A worker: one uWS accept loop on the shared port (SO_REUSEPORT), serving requests with the
- * config the primary sent. It never blocks on the primary; a reload swaps the routing tables for
- * new requests while in-flight ones finish on the old ones.
+ * A worker's lifecycle: the IPC with the primary, start, reload, drain and exit. Requests are the
+ * engine's and the dispatcher's (dispatch.ts); what a config builds is the runtime's (runtime.ts).
+ *
+ * Start: build the runtime, listen, answer 'ready' (or 'fatal': the primary does not restart a
+ * worker that cannot run). Reload, in two phases (ConfigMsg in src/ipc.ts): build the new runtime
+ * beside the running one and answer 'prepared' (or 'config-failed' with the reason, the running
+ * generation untouched); then 'commit' swaps it in and answers 'ready', 'discard' drops it.
  */
 import cluster from 'node:cluster';
-import { randomBytes } from 'node:crypto';
 import { decode, sendMsg, type ConfigMsg, type PrimaryToWorker } from '../ipc.js';
-import type { LoadedConfig } from '../config/load.js';
-import { CidrSet, formatAddress } from '../net/cidr.js';
-import { log, setLogLevel, setLogRole } from '../log.js';
-import { loadUws, type HttpRequest, type HttpResponse, type ListenSocket, type Uws } from '../uws.js';
-import { ProxyRequest, setRequestProto, type Peer, type ProxyHost } from './proxy.js';
-import { Router, normalizePath, type RouteTarget } from './router.js';
-import { Upstream } from './upstream/upstream.js';
-import { applyState, startReporting } from './report.js';
-import { configureCache, handleCached, routePolicy, type RoutePolicy } from './cache/response-cache.js';
+import { log, setLogRole } from '../log.js';
 import { registerCacheState } from './cache/cache-state.js';
-import { strippedTargetedFields } from './cache/targeted.js';
-import { compressionPolicy, type CompressPolicy } from './compress/negotiate.js';
-import { compressTapFor } from './compress/compress-tap.js';
-import { configureCompression } from './compress/compressor.js';
 import { registerCompressionState } from './compress/compression-state.js';
-import { attachUpstreams, installSharedState } from './upstream/shared-state.js';
+import { admitUpgrade, dispatch } from './dispatch.js';
+import { UwsEngine } from './engine/uws-engine.js';
+import { registerClientLimiter } from './guard/client-limiter.js';
+import { startTimeoutSweep } from './guard/limits.js';
+import { registerRateLimiter } from './guard/rate-limiter.js';
+import { hookAccessLogSignals } from './obs/access-log.js';
+import { activity } from './obs/activity.js';
+import { flushMetrics, gauge, startMetrics } from './obs/metrics.js';
+import { applyState, startReporting } from './obs/report.js';
+import { buildRuntime, commitRuntime, discardRuntime, runtime, type ListenerOpener, type Runtime } from './runtime.js';
 import { installSticky } from './sticky.js';
-import { AccessList } from './guard/access-list.js';
-import { respondEdge, respondTooMany } from './guard/edge-response.js';
-import { ResponsePolicy, setResponsePolicy } from './guard/response-policy.js';
-import { listenTls, redirectToHttps } from './tls-listener.js';
-import { admitClient, registerClientLimiter, setClientLimiterWorkers } from './guard/client-limiter.js';
-import { compileRateScope, registerRateLimiter, setWorkerCount, take, type RateScope } from './guard/rate-limiter.js';
-import { startTimeoutSweep, type EdgeLimits } from './guard/limits.js';
-import { counter, flushMetrics, gauge, startMetrics } from './metrics.js';
-import { configureAccessLog, hookAccessLogSignals } from './access-log.js';
-import { closeAllWebSockets, createWsBehavior, type WsGate } from './ws/ws-proxy.js';
-
-interface Runtime {
-  generation: number;
-  cfg: LoadedConfig;
-  router: Router;
-  upstreams: Map<string, Upstream>;
-  trusted: CidrSet;
-  /** cache settings per route index, null where the route does not cache */
-  cache: (RoutePolicy | null)[];
-  /** compression settings per route index, null where the route does not compress */
-  compress: (CompressPolicy | null)[];
-  /** global allow/deny lists (null: everyone) */
-  access: AccessList | null;
-  /** per-route allow/deny lists, by route index */
-  routeAccess: (AccessList | null)[];
-  limits: EdgeLimits;
-  /** rate limit per route index (the route's own, the global one, or null) */
-  routeRate: (RateScope | null)[];
-  responses: ResponsePolicy;
-}
-
-function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
-  // validated and derived by the primary (ConfigMsg)
-  const cfg: LoadedConfig = { file: 'config', raw: msg.config, workers: msg.workers, upstreams: msg.upstreams };
-  const upstreams = new Map<string, Upstream>();
-  for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg, prev?.upstreams.get(spec.name)));
-  const targets: RouteTarget[] = cfg.raw.routes.map((r, index) => ({
-    index,
-    host: r.host,
-    pathPrefix: r.pathPrefix,
-    upstream: r.upstream,
-    retryUnsafe: r.retryUnsafe === true,
-  }));
-  configureCache(cfg.raw.cache);
-  const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
-  configureCompression(cfg.raw.compression, cfg.workers);
-  const compress = cfg.raw.routes.map((r) => compressionPolicy(cfg.raw, r));
-  const { limits, timeouts } = cfg.raw;
-  const globalRate = cfg.raw.rateLimit ? compileRateScope(cfg.raw.rateLimit, 'g:') : null;
-  return {
-    generation: msg.generation,
-    cfg,
-    router: new Router(targets),
-    upstreams,
-    trusted: CidrSet.fromStrings(cfg.raw.trustedProxies),
-    access: AccessList.compile(cfg.raw.access),
-    routeAccess: cfg.raw.routes.map((r) => AccessList.compile(r.access)),
-    limits: { ...limits, bodyIdleMs: timeouts.bodyIdleMs, requestMs: timeouts.requestMs, hsts: cfg.raw.tls?.hsts ?? null },
-    responses: new ResponsePolicy(cfg.raw.responses, strippedTargetedFields(cfg.raw)),
-    cache,
-    compress,
-    routeRate: cfg.raw.routes.map((r, i) => (r.rateLimit === false ? null : r.rateLimit ? compileRateScope(r.rateLimit, `r${i}:`) : globalRate)),
-  };
-}
+import { installSharedState } from './upstream/shared-state.js';
+import { createWsFront } from './ws/ws-front.js';
+import { closeAllWebSockets } from './ws/ws-proxy.js';
 
 /** a draining worker exits after this long without a new request (and none in flight) */
 const DRAIN_QUIET_MS = 150;
-
-const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
 
 export function runWorker(): void {
   const index = Number(process.env.FULCRUM_WORKER_INDEX ?? cluster.worker?.id ?? 0);
   setLogRole(`worker-${index}`);
 
-  let uws: Uws;
-  let uwsBuild: string;
+  let engine: UwsEngine;
   try {
-    ({ uws, build: uwsBuild } = loadUws());
+    engine = new UwsEngine(dispatch);
   } catch (err) {
-    sendMsg(process, { type: 'fatal', reason: (err as Error).message });
-    log.error((err as Error).message);
+    fatal((err as Error).message);
+  }
+  const openTls: ListenerOpener = (host, tls) => engine.openTls(host, tls);
+  /** a reloaded generation built and waiting for 'commit' or 'discard' */
+  let prepared: Runtime | null = null;
+  let draining = false;
+
+  function fatal(reason: string): never {
+    sendMsg(process, { type: 'fatal', reason });
+    log.error(reason);
     process.exit(1);
   }
 
-  let rt: Runtime | null = null;
-  let listenSocket: ListenSocket | null = null;
-  /** the HTTPS listener (tls section), replaced on every reload so certificates are read again */
-  let tlsSocket: ListenSocket | null = null;
-  /** replaced HTTPS listeners still accepting what is queued for them */
-  const retiring = new Set<ListenSocket>();
-  const TLS_RETIRE_MS = 500;
-  let inFlight = 0;
-  let draining = false;
-  const idPrefix = randomBytes(4).toString('hex');
-
-  // The client address is looked up once per request; consecutive requests from the same
-  // address (keep-alive, load tests) reuse the formatted string.
-  const lastAddr = new Uint8Array(16);
-  let lastLen = 0;
-  let lastIp = '';
-  let lastTrusted = false;
-  let lastAllowed = true;
-  let lastTrustedGen = -1;
-  /** the current request's address, as uWS handed it out */
-  let curAddr = lastAddr;
-
-  /** requests started so far (the drain watches it to see the old connections go quiet) */
-  let started = 0;
-  const host: ProxyHost = {
-    closing: false,
-    requestId: (seq) => `${idPrefix}-${seq.toString(36)}`,
-    requestStarted: () => {
-      inFlight++;
-      started++;
-    },
-    requestFinished: () => {
-      inFlight--;
-    },
-    // the address was looked up by onRequest, just before (lookupPeer)
-    peer(_res: HttpResponse, out: Peer) {
-      out.ip = lastIp;
-      out.trusted = lastTrusted;
-    },
-    get limits() {
-      return rt!.limits;
-    },
-  };
-
-  /** lookupPeer reads the client address and refreshes the per-address cache. */
-  function lookupPeer(res: HttpResponse, r: Runtime): void {
-    const b = new Uint8Array(res.getRemoteAddress());
-    curAddr = b;
-    let same = b.length === lastLen && lastTrustedGen === r.generation;
-    for (let i = 0; same && i < b.length; i++) same = b[i] === lastAddr[i];
-    if (!same) {
-      lastAddr.set(b);
-      lastLen = b.length;
-      lastIp = formatAddress(b);
-      lastTrusted = r.trusted.has(b);
-      lastAllowed = r.access === null || r.access.allows(b);
-      lastTrustedGen = r.generation;
-    }
+  function ready(generation: number): void {
+    sendMsg(process, { type: 'ready', generation, pid: process.pid, uwsBuild: engine.build });
   }
 
-  function deny(res: HttpResponse, list: AccessList): void {
-    if (list.closeOnDeny) res.close();
-    else respondEdge(res, 403, false);
+  function start(msg: ConfigMsg): void {
+    let rt: Runtime;
+    try {
+      rt = buildRuntime(msg, null, openTls);
+    } catch (err) {
+      fatal((err as Error).message);
+    }
+    installSharedState();
+    installSticky();
+    registerRateLimiter();
+    registerClientLimiter();
+    hookAccessLogSignals(() => runtime()?.accessLog);
+    commitRuntime(rt);
+    const { host, port } = rt.cfg.raw.listen;
+    engine.listen(
+      host,
+      port,
+      createWsFront(admitUpgrade, () => runtime()!, rt.cfg.raw.websocket),
+      (ok) => {
+        if (!ok) fatal(`cannot listen on ${host}:${port} (address in use, not available here, or not permitted)`);
+        startMetrics();
+        gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) =>
+          emit([String(index)], process.memoryUsage.rss()),
+        );
+        gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
+          for (const u of runtime()!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
+        });
+        gauge('fulcrum_requests_in_flight', 'Client requests being proxied.', [], (emit) => emit([], activity.inFlight));
+        startReporting();
+        startTimeoutSweep(() => runtime()!.limits);
+        ready(msg.generation);
+      },
+    );
   }
 
-  const onRequest = (res: HttpResponse, req: HttpRequest): void => {
-    const r = rt!;
-    if (r.cfg.raw.tls?.redirectHttp) {
-      lookupPeer(res, r);
-      if (!lastAllowed) return deny(res, r.access!);
-      return redirectToHttps(res, req, r.cfg.raw.tls);
+  /** prepare builds a reloaded config beside the running one (nothing of the running one changes). */
+  function prepare(msg: ConfigMsg): void {
+    if (prepared !== null) {
+      // a newer config replaces one that was never committed
+      discardRuntime(prepared);
+      prepared = null;
     }
-    handle(res, req, 'http');
-  };
-  const onTlsRequest = (res: HttpResponse, req: HttpRequest): void => handle(res, req, 'https');
-
-  /**
-   * admit runs the edge checks that requests and WebSocket upgrades share (access lists, URL
-   * limits, routing, the route's access list and rate limit). It answers the client itself and
-   * returns undefined when the request goes no further.
-   */
-  function admit(res: HttpResponse, req: HttpRequest, r: Runtime, url: string, target: string): RouteTarget | undefined {
-    lookupPeer(res, r);
-    if (!lastAllowed) return void deny(res, r.access!);
-    if (target.length > r.limits.maxUrlBytes) return void respondEdge(res, 414, true);
-    // a fragment is never sent by a client; DEL is the one control character uWS lets through
-    if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(res, 400, true);
-    const route = r.router.match(req.getHeader('host'), normalizePath(url));
-    if (route === undefined) {
-      unrouted.inc();
-      return void respondEdge(res, 404, false, undefined, '404 Not Found\nno route for this host and path\n');
+    try {
+      prepared = buildRuntime(msg, runtime(), openTls);
+    } catch (err) {
+      const reason = (err as Error).message;
+      log.error('reload refused by worker; the running config stays', { generation: msg.generation, error: reason });
+      sendMsg(process, { type: 'config-failed', generation: msg.generation, reason });
+      return;
     }
-    const ra = r.routeAccess[route.index];
-    if (ra != null && !ra.allows(curAddr)) return void deny(res, ra);
-    const rs = r.routeRate[route.index];
-    if (rs != null) {
-      const wait = take(rs, rs.prefix + ((rs.header !== null && req.getHeader(rs.header)) || lastIp));
-      if (wait > 0) return void respondTooMany(res, wait);
-    }
-    return route;
+    sendMsg(process, { type: 'prepared', generation: msg.generation, pid: process.pid });
   }
 
-  function handle(res: HttpResponse, req: HttpRequest, proto: 'http' | 'https'): void {
-    const r = rt!;
-    const method = req.getCaseSensitiveMethod();
-    const url = req.getUrl();
-    const query = req.getQuery();
-    const target = query ? url + '?' + query : url;
-    const route = admit(res, req, r, url, target);
-    if (route === undefined) return;
-    setRequestProto(proto);
-    const cachePolicy = r.cache[route.index];
-    const cp = r.compress[route.index];
-    if (cachePolicy) return handleCached(res, req, method, target, route, r.upstreams.get(route.upstream)!, cachePolicy, host, cp);
-    const pr = new ProxyRequest(res, host, route, r.upstreams.get(route.upstream)!);
-    if (cp !== null) pr.tap = compressTapFor(req, method, cp, host);
-    const maxConn = r.limits.maxConnectionsPerClient;
-    if (maxConn > 0) {
-      // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts)
-      if (!admitClient(lastIp, maxConn)) return void res.close();
-      pr.clientKey = lastIp;
+  function commit(generation: number): void {
+    const next = prepared;
+    if (next === null || next.generation !== generation) {
+      log.warn('commit of a generation that is not prepared; ignored', { generation, prepared: next?.generation });
+      return;
     }
-    pr.start(req, method, target, proto);
+    prepared = null;
+    commitRuntime(next);
+    ready(generation);
   }
 
-  /** wsGate admits a WebSocket upgrade as handle() admits a request (see ws/ws-proxy.ts). */
-  const wsGate: WsGate = (res, req, url, target, out) => {
-    const r = rt!;
-    const route = admit(res, req, r, url, target);
-    if (route === undefined) return false;
-    out.route = route;
-    out.upstream = r.upstreams.get(route.upstream)!;
-    out.clientKey = null;
-    const maxConn = r.limits.maxConnectionsPerClient;
-    if (maxConn > 0) {
-      if (!admitClient(lastIp, maxConn)) {
-        res.close(); // over the limit: closed at once, as for requests
-        return false;
-      }
-      out.clientKey = lastIp;
-    }
-    return true;
-  };
-
-  /** openTls (re)opens the HTTPS listener with the certificates as they are on disk now. */
-  function openTls(r: Runtime): string | null {
-    const tls = r.cfg.raw.tls;
-    const old = tlsSocket;
-    if (!tls) {
-      if (old) uws.us_listen_socket_close(old);
-      tlsSocket = null;
-      return null;
-    }
-    const got = listenTls(uws, r.cfg.raw.listen.host, tls, onTlsRequest);
-    if (typeof got === 'string') return got;
-    // The new listener is up (SO_REUSEPORT): connections of the old one finish where they are.
-    // The old one stays open a moment so that the handshakes queued in its backlog are accepted
-    // rather than reset when it closes.
-    tlsSocket = got;
-    if (old) {
-      retiring.add(old);
-      setTimeout(() => {
-        if (retiring.delete(old)) uws.us_listen_socket_close(old);
-      }, TLS_RETIRE_MS).unref();
-    }
-    return null;
+  function discard(generation: number): void {
+    if (prepared === null || prepared.generation !== generation) return;
+    discardRuntime(prepared);
+    prepared = null;
   }
 
   function exitDrained(): void {
@@ -284,116 +134,29 @@ export function runWorker(): void {
   function shutdown(drainMs: number): void {
     if (draining) return;
     draining = true;
-    if (listenSocket) {
-      uws.us_listen_socket_close(listenSocket);
-      listenSocket = null;
-    }
-    if (tlsSocket) {
-      uws.us_listen_socket_close(tlsSocket);
-      tlsSocket = null;
-    }
-    for (const ls of retiring) uws.us_listen_socket_close(ls);
-    retiring.clear();
-    if (inFlight === 0) return exitDrained();
+    // responses from now on carry "Connection: close", so that keep-alive clients reconnect, to
+    // the workers that still listen
+    engine.drain();
+    if (prepared !== null) discardRuntime(prepared);
+    prepared = null;
+    if (activity.inFlight === 0) return exitDrained();
     // (the upstream pools stay open: requests still arrive on open client connections)
-    // Keep-alive clients still send on their open connections: answer them with
-    // "Connection: close" (host.closing) so that they reconnect, to the workers that still
-    // listen, and exit once no request has come for DRAIN_QUIET_MS and none is in flight.
-    // A connection that stays idle through all of it is closed on exit, as nginx does.
-    host.closing = true;
-    let seen = started;
+    // Exit once no request has come for DRAIN_QUIET_MS and none is in flight. A connection that
+    // stays idle through all of it is closed on exit, as nginx does.
+    let seen = activity.started;
     const quiet = setInterval(() => {
-      if (inFlight === 0 && started === seen) exitDrained();
-      seen = started;
+      if (activity.inFlight === 0 && activity.started === seen) exitDrained();
+      seen = activity.started;
     }, DRAIN_QUIET_MS);
     quiet.unref();
-    log.info('draining', { inFlight, drainMs });
+    log.info('draining', { inFlight: activity.inFlight, drainMs });
     setTimeout(() => {
       // open WebSockets get 1001 Going Away; the worker exits when they are closed (or soon after)
       const sockets = closeAllWebSockets();
-      log.warn('drain timeout reached, exiting with requests in flight', { inFlight, websockets: sockets });
-      if (sockets === 0 || inFlight === 0) process.exit(0);
+      log.warn('drain timeout reached, exiting with requests in flight', { inFlight: activity.inFlight, websockets: sockets });
+      if (sockets === 0 || activity.inFlight === 0) process.exit(0);
       setTimeout(() => process.exit(0), 1000);
     }, drainMs).unref();
-  }
-
-  function start(msg: ConfigMsg): void {
-    try {
-      rt = buildRuntime(msg);
-    } catch (err) {
-      sendMsg(process, { type: 'fatal', reason: (err as Error).message });
-      process.exit(1);
-    }
-    setLogLevel(rt.cfg.raw.logging.level);
-    installSharedState();
-    installSticky();
-    attachUpstreams(rt.upstreams);
-    setResponsePolicy(rt.responses);
-    setWorkerCount(msg.workers);
-    registerRateLimiter();
-    setClientLimiterWorkers(msg.workers);
-    registerClientLimiter();
-    configureAccessLog(rt.cfg.raw.logging, host.requestId);
-    hookAccessLogSignals();
-    const app = uws.App();
-    app.ws(
-      '/*',
-      createWsBehavior(host, wsGate, () => rt!, rt.cfg.raw.websocket),
-    );
-    app.any('/*', onRequest);
-    const { host: lhost, port } = rt.cfg.raw.listen;
-    app.listen(lhost, port, (ls) => {
-      if (!ls) {
-        const reason = `cannot listen on ${lhost}:${port} (address in use, not available here, or not permitted)`;
-        sendMsg(process, { type: 'fatal', reason });
-        log.error(reason);
-        process.exit(1);
-      }
-      listenSocket = ls;
-      const tlsErr = openTls(rt!);
-      if (tlsErr !== null) {
-        sendMsg(process, { type: 'fatal', reason: tlsErr });
-        log.error(tlsErr);
-        process.exit(1);
-      }
-      startMetrics();
-      gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) =>
-        emit([String(index)], process.memoryUsage.rss()),
-      );
-      gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
-        for (const u of rt!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
-      });
-      gauge('fulcrum_requests_in_flight', 'Client requests being proxied.', [], (emit) => emit([], inFlight));
-      startReporting();
-      startTimeoutSweep(() => rt!.limits);
-      sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
-    });
-  }
-
-  function reload(msg: ConfigMsg): void {
-    let next: Runtime;
-    try {
-      next = buildRuntime(msg, rt);
-    } catch (err) {
-      log.error('reload refused by worker', { error: (err as Error).message });
-      return;
-    }
-    const tlsErr = openTls(next);
-    if (tlsErr !== null) {
-      log.error('reload refused by worker: the TLS listener cannot start; the running one stays', { error: tlsErr });
-      return;
-    }
-    const old = rt;
-    rt = next;
-    attachUpstreams(next.upstreams);
-    setLogLevel(next.cfg.raw.logging.level);
-    setResponsePolicy(next.responses);
-    setWorkerCount(msg.workers);
-    setClientLimiterWorkers(msg.workers);
-    configureAccessLog(next.cfg.raw.logging, host.requestId);
-    // idle connections of the old pools close now; busy ones finish their requests first
-    for (const u of old?.upstreams.values() ?? []) u.close(next.upstreams.get(u.name));
-    sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
   }
 
   process.on('message', (raw: unknown) => {
@@ -401,8 +164,14 @@ export function runWorker(): void {
     if (!msg) return;
     switch (msg.type) {
       case 'config':
-        if (rt === null) start(msg);
-        else reload(msg);
+        if (runtime() === null) start(msg);
+        else prepare(msg);
+        break;
+      case 'commit':
+        commit(msg.generation);
+        break;
+      case 'discard':
+        discard(msg.generation);
         break;
       case 'shutdown':
         shutdown(msg.drainMs);
@@ -412,13 +181,13 @@ export function runWorker(): void {
         break;
     }
   });
-  registerCacheState();
+  registerCacheState(() => runtime()?.store ?? null);
   registerCompressionState();
   sendMsg(process, { type: 'hello', pid: process.pid });
   // the primary is gone: nobody supervises us any more
   process.on('disconnect', () => process.exit(0));
   // SIGINT/SIGTERM from a terminal reach the whole process group; the primary coordinates
   process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => shutdown(rt?.cfg.raw.timeouts.drainMs ?? 0));
+  process.on('SIGTERM', () => shutdown(runtime()?.cfg.raw.timeouts.drainMs ?? 0));
   process.on('SIGHUP', () => {});
 }

@@ -1,26 +1,25 @@
 /**
- * CacheRequest is what the cache keeps of a client request on a cached route: uWS request objects
- * are valid only during the handler, but a cached request may be answered later (after a
- * coalesced fetch) or forwarded later (when that fetch could not be shared), so its header fields
- * are copied once. It doubles as the HttpRequest that ProxyRequest reads the upstream head from,
- * which lets the cache drop the client's conditional fields and add its own validators.
+ * CacheRequest is what the cache reads of a client request on a cached route (RFC 9111 4): its
+ * key, its Cache-Control, and the facts that decide whether it may be answered from the store.
+ * The fields are the exchange's own (valid until the exchange ends, which covers a coalesced wait).
+ * It is also the HeadEdit of the forward: a fill leaves out the client's conditional fields and
+ * adds the cache's validators (RFC 9111 4.3.1).
  */
-import type { HttpRequest } from '../../uws.js';
-import { emptyCacheControl, parseCacheControl, type CacheControl } from './cache-control.js';
+import type { ClientExchange, ClientPeer } from '../engine/exchange.js';
+import type { HeadEdit } from '../proxy/head.js';
 import { hostOnly } from '../router.js';
+import { emptyCacheControl, parseCacheControl, type CacheControl } from './cache-control.js';
 
 /** request fields never forwarded on a fetch meant to fill the cache (the cache answers them itself) */
 const FILL_DROP = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
-// scratch for the forEach callback (one capture at a time, synchronously)
-let capturing: string[] = [];
-function captureField(k: string, v: string): void {
-  capturing.push(k, v);
-}
-
-export class CacheRequest {
-  /** flat [name, value, ...], names lowercase (as uWS gives them) */
-  readonly fields: string[];
+export class CacheRequest implements HeadEdit {
+  /** flat [name, value, ...], names lowercase */
+  readonly fields: readonly string[];
+  readonly method: string;
+  readonly target: string;
+  readonly secure: boolean;
+  readonly peer: ClientPeer;
   /** host (lowercase, no port) + target: the cache's primary key */
   readonly key: string;
   readonly cc: CacheControl | null;
@@ -32,16 +31,13 @@ export class CacheRequest {
   /** fields the next forward adds (validators) */
   extra: string[] | null = null;
 
-  constructor(
-    req: HttpRequest,
-    readonly method: string,
-    readonly target: string,
-  ) {
-    capturing = [];
-    req.forEach(captureField);
-    this.fields = capturing;
-    capturing = [];
-    this.key = hostOnly(this.get('host') ?? '') + target;
+  constructor(ex: ClientExchange) {
+    this.fields = ex.fields;
+    this.method = ex.method;
+    this.target = ex.target;
+    this.secure = ex.secure;
+    this.peer = ex.peer;
+    this.key = hostOnly(this.get('host') ?? '') + this.target;
     const cc = this.get('cache-control');
     if (cc !== undefined) this.cc = parseCacheControl(cc);
     else if (/(^|,)\s*no-cache\s*(,|$)/i.test(this.get('pragma') ?? '')) {
@@ -75,24 +71,5 @@ export class CacheRequest {
   forPass(): void {
     this.drop = null;
     this.extra = null;
-  }
-
-  // ---- the HttpRequest subset that buildHead reads ----------------------------------------
-
-  getHeader(name: string): string {
-    return this.get(name) ?? '';
-  }
-
-  forEach(cb: (key: string, value: string) => void): void {
-    const f = this.fields;
-    const drop = this.drop;
-    for (let i = 0; i < f.length; i += 2) if (drop === null || !drop.includes(f[i]!)) cb(f[i]!, f[i + 1]!);
-    const extra = this.extra;
-    if (extra !== null) for (let i = 0; i < extra.length; i += 2) cb(extra[i]!, extra[i + 1]!);
-  }
-
-  /** asHttpRequest views this as the uWS request type ProxyRequest.start takes. */
-  asHttpRequest(): HttpRequest {
-    return this as unknown as HttpRequest;
   }
 }

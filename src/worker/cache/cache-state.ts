@@ -1,20 +1,25 @@
 /** The worker side of the cache's IPC: purges pushed by the primary, stats in the batched report. */
 import type { CacheReport } from '../../ipc.js';
-import { addReporter, flushReport, onState } from '../report.js';
-import { cacheSize, cacheStats, purgeCache } from './response-cache.js';
+import { addReporter, flushReport, onState } from '../obs/report.js';
+import { cacheStats } from './cache-context.js';
+import { purgeCache } from './response-cache.js';
+import type { CacheStore } from './store.js';
 
 let lastPurge: CacheReport['lastPurge'] = null;
 let lastSig = '';
 
-export function registerCacheState(): void {
+/** registerCacheState hooks the cache into the report/state channel; `store` is the running generation's. */
+export function registerCacheState(store: () => CacheStore | null): void {
   onState('cachePurge', (p) => {
     if (lastPurge !== null && lastPurge.id >= p.id) return;
-    lastPurge = { id: p.id, dropped: purgeCache(p.value, p.prefix) };
+    const st = store();
+    lastPurge = { id: p.id, dropped: st === null ? 0 : purgeCache(st, p.value, p.prefix) };
     flushReport();
   });
   // reported only when something changed (the report runs every REPORT_INTERVAL_MS, off the request path)
   addReporter('cache', () => {
-    const r: CacheReport = { ...cacheSize(), ...cacheStats, lastPurge };
+    const st = store();
+    const r: CacheReport = { entries: st?.size ?? 0, bytes: st?.bytes ?? 0, ...cacheStats, lastPurge };
     const sig = `${r.entries} ${r.bytes} ${r.hits} ${r.misses} ${r.stored} ${r.revalidated} ${r.staleServed} ${r.coalesced} ${r.purged} ${lastPurge?.id}`;
     if (sig === lastSig) return undefined;
     lastSig = sig;

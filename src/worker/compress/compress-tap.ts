@@ -10,34 +10,42 @@
  * with Content-Encoding, Content-Range or Cache-Control: no-transform, bodies without a
  * Content-Length (chunked or close-delimited: streamed through uncompressed).
  */
-import type { HttpRequest, HttpResponse } from '../../uws.js';
-import type { ResponseTap } from '../proxy.js';
-import { statusLine } from '../proxy.js';
+import type { ClientExchange } from '../engine/exchange.js';
+import type { HeaderSink } from '../guard/edge-response.js';
+import type { ResponsePolicy } from '../guard/response-policy.js';
+import { requestFinished, requestStarted } from '../obs/activity.js';
+import type { ResponseTap } from '../proxy/response-writer.js';
 import { Framing, HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
-import { BufferWriter, type WriterHost } from '../buffer-writer.js';
-import { compress } from './compressor.js';
+import { BufferWriter } from './buffer-writer.js';
+import { compress, type Compressor } from './compressor.js';
 import { compressibleType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
-import { responsePolicy } from '../guard/response-policy.js';
+
+/** What compression uses of its config generation. */
+export interface CompressSettings {
+  readonly compressor: Compressor;
+  readonly responses: ResponsePolicy;
+}
 
 /** compressTapFor returns the tap that compresses this request's response, or null (HEAD, no acceptable encoding). */
-export function compressTapFor(req: HttpRequest, method: string, cp: CompressPolicy, host: WriterHost): CompressTap | null {
-  if (method === 'HEAD') return null;
-  const alg = negotiate(req.getHeader('accept-encoding'), cp.algorithms);
-  return alg === null ? null : new CompressTap(cp, alg, host, null);
+export function compressTapFor(ex: ClientExchange, cp: CompressPolicy, settings: CompressSettings): CompressTap | null {
+  if (ex.method === 'HEAD') return null;
+  const alg = negotiate(ex.field('accept-encoding'), cp.algorithms);
+  return alg === null ? null : new CompressTap(cp, alg, settings, null);
 }
 
 /** writeEncodedHead writes a head for an encoded body: a strong ETag becomes weak (RFC 9110 8.8.3). */
-export function writeEncodedHead(res: HttpResponse, line: string, headers: (string | Buffer)[], alg: Alg): void {
-  res.writeStatus(line);
-  const server = responsePolicy().serverHeader;
-  if (server !== null) res.writeHeader('Server', server);
+export function writeEncodedHead(ex: ClientExchange, status: number, reason: string, headers: (string | Buffer)[], alg: Alg, policy: ResponsePolicy): void {
+  ex.writeStatus(status, reason);
+  const server = policy.serverHeader;
+  if (server !== null) ex.writeHeader('Server', server);
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
     const v = headers[i + 1]!;
-    if (name.length === 4 && name.toLowerCase() === 'etag' && typeof v === 'string' && v.startsWith('"')) res.writeHeader(name, 'W/' + v);
-    else res.writeHeader(name, v);
+    if (name.length === 4 && name.toLowerCase() === 'etag' && typeof v === 'string' && v.startsWith('"')) ex.writeHeader(name, 'W/' + v);
+    else ex.writeHeader(name, v);
   }
-  res.writeHeader('Content-Encoding', alg).writeHeader('Vary', 'Accept-Encoding');
+  ex.writeHeader('Content-Encoding', alg);
+  ex.writeHeader('Vary', 'Accept-Encoding');
 }
 
 /** eligibleHead checks a parsed head: `type` when the content type may be compressed, `body` when this body will be. */
@@ -69,46 +77,47 @@ function eligibleHead(p: ResponseParser, policy: CompressPolicy): { type: boolea
 export class CompressTap implements ResponseTap {
   private body: Buffer | null = null;
   private at = 0;
-  private line = '';
+  private status = 0;
+  private reason = '';
   private headers: (string | Buffer)[] = [];
-  private res: HttpResponse | null = null;
+  private ex: ClientExchange | null = null;
   private vary = false;
   private aborted = false;
-  private writer: BufferWriter | null = null;
 
   constructor(
     private readonly policy: CompressPolicy,
     private readonly alg: Alg,
-    private readonly host: WriterHost,
+    private readonly settings: CompressSettings,
     /** Cache-Status to send (the cache delegates its uncached responses here), or null */
     private readonly cacheStatus: string | null,
   ) {}
 
-  onHead(p: ResponseParser, res: HttpResponse | null): boolean {
+  onHead(p: ResponseParser, ex: ClientExchange): boolean {
     const e = eligibleHead(p, this.policy);
-    if (!e.body || res === null) {
+    if (!e.body) {
       this.vary = e.type;
       return false;
     }
-    this.res = res;
-    this.line = statusLine(p.statusCode, p.reason);
+    this.ex = ex;
+    this.status = p.statusCode;
+    this.reason = p.reason;
     const h = p.headers;
     const drop = p.connectionTokens;
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
       if (p.kinds[k] !== HeaderKind.Other) continue;
       if (drop?.includes((h[i] as string).toLowerCase())) continue;
-      if (responsePolicy().strips(h[i] as string)) continue; // responses.stripHeaders
+      if (this.settings.responses.strips(h[i] as string)) continue; // responses.stripHeaders
       this.headers.push(h[i]!, h[i + 1]!);
     }
     // a buffer of its own, so that it can be transferred to the pool thread
     this.body = Buffer.from(new ArrayBuffer(p.contentLength));
-    this.host.requestStarted();
+    requestStarted();
     return true;
   }
 
-  writeHeaders(res: HttpResponse): void {
-    if (this.cacheStatus !== null) res.writeHeader('Cache-Status', this.cacheStatus);
-    if (this.vary) res.writeHeader('Vary', 'Accept-Encoding');
+  writeHeaders(out: HeaderSink): void {
+    if (this.cacheStatus !== null) out.writeHeader('Cache-Status', this.cacheStatus);
+    if (this.vary) out.writeHeader('Vary', 'Accept-Encoding');
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
@@ -120,26 +129,33 @@ export class CompressTap implements ResponseTap {
     const body = this.body;
     if (body === null) return;
     this.body = null;
-    compress(body, this.alg, true).then(
+    compress(this.settings.compressor, body, this.alg, true).then(
       (out) => this.send(out),
       () => this.fail(),
     );
   }
 
   private send(out: Buffer): void {
-    const res = this.res!;
-    if (this.aborted) return this.host.requestFinished();
-    res.cork(() => {
-      writeEncodedHead(res, this.line, this.headers, this.alg);
-      if (this.cacheStatus !== null) res.writeHeader('Cache-Status', this.cacheStatus);
-      this.writer = BufferWriter.endBuffered(res, out, this.host);
-    });
-    this.host.requestFinished();
+    const ex = this.ex!;
+    if (this.aborted) return requestFinished();
+    sending = this;
+    sendingBody = out;
+    ex.cork(corkedSend);
+    sending = sendingBody = null;
+    requestFinished();
+  }
+
+  /** sendCorked writes the compressed response (inside the exchange's cork). */
+  sendCorked(out: Buffer): void {
+    const ex = this.ex!;
+    writeEncodedHead(ex, this.status, this.reason, this.headers, this.alg, this.settings.responses);
+    if (this.cacheStatus !== null) ex.writeHeader('Cache-Status', this.cacheStatus);
+    BufferWriter.send(ex, out);
   }
 
   private fail(): void {
-    if (!this.aborted) this.res!.close();
-    this.host.requestFinished();
+    if (!this.aborted) this.ex!.abort();
+    requestFinished();
   }
 
   onFailure(status: number): boolean {
@@ -147,13 +163,19 @@ export class CompressTap implements ResponseTap {
     // (ProxyRequest closes it)
     if (status === 0 && this.body !== null) {
       this.body = null;
-      this.host.requestFinished();
+      requestFinished();
     }
     return false;
   }
 
   onClientAborted(): void {
     this.aborted = true;
-    this.writer?.abort();
   }
+}
+
+// exchanges run cork callbacks synchronously: the tap being sent is held here, not in a closure
+let sending: CompressTap | null = null;
+let sendingBody: Buffer | null = null;
+function corkedSend(): void {
+  sending!.sendCorked(sendingBody!);
 }

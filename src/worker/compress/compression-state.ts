@@ -1,5 +1,5 @@
 /** The worker side of compression's IPC: pool counters in the batched report, when they changed. */
-import { addReporter } from '../report.js';
+import { addReporter } from '../obs/report.js';
 import { compressStats } from './compressor.js';
 
 let lastSig = '';

@@ -11,31 +11,57 @@ import type { CompressionConfig } from '../../config/schema.js';
 import compressTask, { compressSync, type CompressTask } from './compress.task.js';
 import type { Alg } from './negotiate.js';
 
-let pool: Piscina | null = null;
-let poolThreads = -1;
-let levels = { gzipLevel: 6, brotliQuality: 5 };
-
 /** Counters reported to the primary (tests count pool tasks with them). */
 export const compressStats = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };
 
-/** configureCompression sizes the pool for this config (workers: the number of worker processes). */
-export function configureCompression(c: CompressionConfig, workers: number): void {
-  levels = { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality };
-  const threads = c.poolSize === 'auto' ? Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, workers))) : c.poolSize;
-  if (threads === poolThreads) return;
-  const old = pool;
-  pool = null;
-  poolThreads = threads;
-  if (old !== null) void old.close();
+/** CompressionPool is the piscina pool of one size, started on its first task. */
+class CompressionPool {
+  private pool: Piscina | null = null;
+  /** replaced by a reload: the requests of the old generation still running compress on the main thread */
+  closed = false;
+
+  constructor(readonly threads: number) {}
+
+  run(task: CompressTask, transfer: ArrayBuffer | null): Promise<Uint8Array> {
+    const pool = (this.pool ??= new Piscina({
+      filename: new URL('./compress.task.js', import.meta.url).href,
+      minThreads: 1,
+      maxThreads: this.threads,
+      idleTimeout: 60_000,
+    }));
+    return pool.run(task, transfer !== null ? { transferList: [transfer] } : undefined);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const p = this.pool;
+    this.pool = null;
+    if (p !== null) void p.close();
+  }
 }
 
-function getPool(): Piscina {
-  return (pool ??= new Piscina({
-    filename: new URL('./compress.task.js', import.meta.url).href,
-    minThreads: 1,
-    maxThreads: poolThreads,
-    idleTimeout: 60_000,
-  }));
+/** Compressor is a config generation's compression: its levels and its pool (poolSize 0: none). */
+export interface Compressor {
+  readonly gzipLevel: number;
+  readonly brotliQuality: number;
+  readonly pool: CompressionPool | null;
+}
+
+/**
+ * buildCompressor returns the compression of a config (workers: the number of worker processes);
+ * the pool of `prev` is kept when its size does not change (the caller closes a replaced one,
+ * closePool, once the new generation runs).
+ */
+export function buildCompressor(c: CompressionConfig, workers: number, prev: Compressor | null): Compressor {
+  const threads = c.poolSize === 'auto' ? Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, workers))) : c.poolSize;
+  const pool = threads === 0 ? null : prev?.pool?.threads === threads ? prev.pool : new CompressionPool(threads);
+  return { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, pool };
+}
+
+/** closePool closes the pool of `old` unless `next` keeps it. */
+export function closePool(old: Compressor, next: Compressor | null): void {
+  if (old.pool !== null && old.pool !== next?.pool) old.pool.close();
 }
 
 /** ownsBuffer: may input's memory be transferred (it spans its whole ArrayBuffer)? */
@@ -47,10 +73,10 @@ export function ownsBuffer(b: Uint8Array): boolean {
  * compress encodes input with alg. transfer: the caller gives input away (it must span its whole
  * ArrayBuffer and must not be used afterwards); otherwise it is copied to the thread.
  */
-export function compress(input: Buffer, alg: Alg, transfer: boolean): Promise<Buffer> {
+export function compress(c: Compressor, input: Buffer, alg: Alg, transfer: boolean): Promise<Buffer> {
   compressStats.bytesIn += input.length;
-  const task: CompressTask = { alg, input, ...levels };
-  if (poolThreads === 0) {
+  const task: CompressTask = { alg, input, gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality };
+  if (c.pool === null || c.pool.closed) {
     compressStats.mainThreadTasks++;
     const out = compressSync(task);
     compressStats.bytesOut += out.length;
@@ -58,12 +84,10 @@ export function compress(input: Buffer, alg: Alg, transfer: boolean): Promise<Bu
   }
   compressStats.poolTasks++;
   const canMove = transfer && ownsBuffer(input);
-  return getPool()
-    .run(task, canMove ? { transferList: [input.buffer as ArrayBuffer] } : undefined)
-    .then((out: Uint8Array) => {
-      compressStats.bytesOut += out.byteLength;
-      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-    });
+  return c.pool.run(task, canMove ? (input.buffer as ArrayBuffer) : null).then((out: Uint8Array) => {
+    compressStats.bytesOut += out.byteLength;
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  });
 }
 
 void compressTask;

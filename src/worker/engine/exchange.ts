@@ -18,6 +18,9 @@
  *   and node:http2 write from the caller's memory): the caller must keep them unchanged until then
  *   (the proxy pauses the upstream socket and retires the shared read buffer it read them into).
  *   Engines that copy on back-pressure (uWS) or drop everything (NullExchange) say false.
+ *   When the last write before end() returned false, onClientWritable (or onClientAborted) still
+ *   follows end(), once that tail has left: the caller holds its bytes (and counts the request in
+ *   flight) until then.
  * - Every callback goes to one ClientHandler object (no closure per request).
  * - An exchange ends exactly once: after end() or respond() (response complete), abort() (closed
  *   abruptly) or onClientAborted (the client left). After that, calls are ignored.

@@ -1,7 +1,7 @@
 /**
  * Per-client connection limit across all workers (limits.maxConnectionsPerClient).
  *
- * uWS 20.30 gives no hook when a connection opens, and allows one request in flight per
+ * The uWS engine gives no hook when a connection opens, and allows one request in flight per
  * connection (no pipelining), so a client's busy connections are counted as its requests in
  * flight. Idle keep-alive connections are not counted (uWS closes them after its 10 s idle timeout).
  *
@@ -10,7 +10,7 @@
  * 1/N share of the headroom the last push showed (limit - total), so N workers together overshoot
  * the limit by at most N - 1 connections, whatever the timing. The excess is closed at once (no response).
  */
-import { addReporter, onState } from '../report.js';
+import { addReporter, onState } from '../obs/report.js';
 
 const local = new Map<string, number>();
 /** counts changed since the last report */
@@ -21,24 +21,19 @@ const reported = new Map<string, number>();
 const totals = new Map<string, number>();
 /** this worker's count when first looked at after the last push: growth since then is bounded */
 const baseline = new Map<string, number>();
-let workers = 1;
 let registered = false;
 /** the first report is sent even when empty: it tells the primary this worker (pid) starts from zero */
 let announced = false;
 
-export function setClientLimiterWorkers(n: number): void {
-  workers = Math.max(1, n);
-}
-
-/** admitClient counts a request in flight for `ip`; false (do not serve) when over the limit. */
-export function admitClient(ip: string, limit: number): boolean {
+/** admitClient counts a request in flight for `ip`; false (do not serve) when over the limit (`workers`: how many share it). */
+export function admitClient(ip: string, limit: number, workers: number): boolean {
   const mine = local.get(ip) ?? 0;
   const total = totals.get(ip) ?? 0;
   const others = Math.max(0, total - (reported.get(ip) ?? 0));
   if (mine + others >= limit) return false;
   let base = baseline.get(ip);
   if (base === undefined) baseline.set(ip, (base = mine));
-  if (mine - base >= Math.ceil(Math.max(0, limit - total) / workers)) return false;
+  if (mine - base >= Math.ceil(Math.max(0, limit - total) / Math.max(1, workers))) return false;
   local.set(ip, mine + 1);
   changed.add(ip);
   return true;

@@ -1,60 +1,77 @@
 /**
- * Responses fulcrum writes itself at the edge (denied, too large, malformed): short, generic,
- * never reaching a server. Written synchronously inside the uWS handler (already corked).
+ * Responses fulcrum writes itself (denied, too large, malformed, no server...): short, generic,
+ * the configured error page where there is one (responses.errorPages), the Server header of the
+ * response policy, and X-Request-Id on every one, so that a client's report can be found in the
+ * log. Status and metric come from the error table (src/errors.ts); edge rejections, answered
+ * before any server is involved, count in fulcrum_rejections_total.
  */
-import { STATUS_CODES } from 'node:http';
-import type { HttpResponse } from '../../uws.js';
-import { responsePolicy } from './response-policy.js';
-import { counter, type CounterChild } from '../metrics.js';
+import { ERRORS, type ErrorKind } from '../../errors.js';
+import { STATUS_LINES } from '../../net/http-status.js';
+import type { ClientExchange } from '../engine/exchange.js';
+import { counter, type CounterChild } from '../obs/metrics.js';
+import { requestId } from '../obs/request-id.js';
+import type { ResponsePolicy } from './response-policy.js';
 
-/** rejections by reason, for fulcrum_rejections_total (edge answers that never reach a server) */
-const REASONS: Record<number, string> = { 400: 'parse', 403: 'deny', 408: 'timeout', 413: 'size', 414: 'size', 429: 'rate', 431: 'size' };
 const rejections = new Map<string, CounterChild>();
-function countRejection(status: number): void {
-  const reason = REASONS[status];
-  if (reason === undefined) return;
+function countRejection(reason: string): void {
   let c = rejections.get(reason);
   if (c === undefined)
     rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
   c.inc();
 }
 
-const LINES: string[] = [];
-const BODIES: string[] = [];
-for (const [code, text] of Object.entries(STATUS_CODES)) {
-  LINES[Number(code)] = `${code} ${text}`;
-  BODIES[Number(code)] = `${code} ${text}\n`;
+/** Where a HeaderWriter adds fields: the exchange itself, or the field list of a generated response. */
+export interface HeaderSink {
+  writeHeader(name: string, value: string | Buffer): void;
 }
 
-/** Something that adds its own headers to a response fulcrum writes (the cache's Cache-Status). */
+/** Something that adds its own fields to a response (the cache's Cache-Status, compression's Vary). */
 export interface HeaderWriter {
-  writeHeaders(res: HttpResponse): void;
+  writeHeaders(out: HeaderSink): void;
 }
 
-/** respondEdge answers `status` with the configured page or a plain-text body; `close` ends the connection after it. */
-export function respondEdge(res: HttpResponse, status: number, close: boolean, requestId?: string, text?: string, extra?: HeaderWriter | null): void {
-  if (requestId === undefined) countRejection(status);
-  const policy = responsePolicy();
+// The field list of the response being generated: respond() reads it synchronously, so one list serves all.
+const fields: (string | Buffer)[] = [];
+const sink: HeaderSink = {
+  writeHeader(name: string, value: string | Buffer): void {
+    fields.push(name, value);
+  },
+};
+
+/**
+ * respondGenerated answers `status` with the configured page or `text` (default: the status line),
+ * X-Request-Id, and whatever `extra` adds. `close` ends the connection after it.
+ */
+export function respondGenerated(
+  ex: ClientExchange,
+  status: number,
+  close: boolean,
+  policy: ResponsePolicy,
+  text: string | null,
+  extra: HeaderWriter | null,
+  retryAfter: string | null = null,
+): void {
   const page = policy.page(status);
-  res.writeStatus(LINES[status] ?? String(status)).writeHeader('Content-Type', page !== undefined ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
-  if (policy.serverHeader !== null) res.writeHeader('Server', policy.serverHeader);
-  if (requestId !== undefined) res.writeHeader('X-Request-Id', requestId);
-  if (extra) extra.writeHeaders(res);
-  res.end(page ?? text ?? BODIES[status] ?? `${status}\n`, close);
+  fields.length = 0;
+  if (retryAfter !== null) fields.push('Retry-After', retryAfter);
+  fields.push('Content-Type', page !== undefined ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
+  if (policy.serverHeader !== null) fields.push('Server', policy.serverHeader);
+  fields.push('X-Request-Id', requestId(ex.seq));
+  if (extra !== null) extra.writeHeaders(sink);
+  const line = STATUS_LINES[status];
+  ex.respond(status, line === undefined ? '' : line.slice(4), fields, page ?? text ?? `${line ?? status}\n`, close);
+  fields.length = 0;
 }
 
 const RETRY_AFTER: string[] = [];
 
-/** respondTooMany answers 429 with Retry-After (seconds); the connection stays open. */
-export function respondTooMany(res: HttpResponse, retryAfterSeconds: number): void {
-  countRejection(429);
-  const s = (RETRY_AFTER[retryAfterSeconds] ??= String(retryAfterSeconds));
-  const policy = responsePolicy();
-  const page = policy.page(429);
-  res
-    .writeStatus(LINES[429]!)
-    .writeHeader('Retry-After', s)
-    .writeHeader('Content-Type', page !== undefined ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
-  if (policy.serverHeader !== null) res.writeHeader('Server', policy.serverHeader);
-  res.end(page ?? BODIES[429]!);
+/**
+ * respondEdge rejects a request at the edge with the kind's status (and counts it); `text`
+ * replaces the default body. A 429 carries Retry-After (`retryAfterSeconds`).
+ */
+export function respondEdge(ex: ClientExchange, kind: ErrorKind, policy: ResponsePolicy, text: string | null = null, retryAfterSeconds = 0): void {
+  const e = ERRORS[kind];
+  if (e.rejection !== null) countRejection(e.rejection);
+  const retryAfter = retryAfterSeconds > 0 ? (RETRY_AFTER[retryAfterSeconds] ??= String(retryAfterSeconds)) : null;
+  respondGenerated(ex, e.status, e.close, policy, text, null, retryAfter);
 }

@@ -1,5 +1,5 @@
 /**
- * Size limits and the timeouts fulcrum enforces itself once uWS hands over a request.
+ * Size limits and the timeouts fulcrum enforces itself once the engine hands over a request.
  *
  * uWS 20.30 owns the socket until the request head is parsed: the header read timeout and the
  * keep-alive idle timeout are its built-in 10 s (closed without a response, 10-16 s given its
@@ -8,6 +8,7 @@
  * request time are checked by one sweep per worker (SWEEP_MS granularity), not a timer per request.
  */
 import type { Config } from '../../config/schema.js';
+import type { ErrorKind } from '../../errors.js';
 
 export type EdgeLimits = Config['limits'] & {
   /** timeouts.bodyIdleMs */
@@ -20,8 +21,8 @@ export type EdgeLimits = Config['limits'] & {
 
 /** What the sweep needs from a request in flight. */
 export interface Expirable {
-  /** expire ends the request: `status` if nothing was sent yet, else a close */
-  expire(status: number, reason: string): void;
+  /** expire ends the request: the kind's status if nothing was sent yet, else a close */
+  expire(kind: ErrorKind, reason: string): void;
   readonly startedAt: number;
   /** performance.now() of the last body bytes while the body is being read; -1 when not reading */
   bodyAt: number;
@@ -71,8 +72,8 @@ export function startTimeoutSweep(limits: () => EdgeLimits): void {
     for (let i = count - 1; i >= 0; i--) {
       const r = slots[i];
       if (r == null) continue;
-      if (r.bodyAt >= 0 && now - r.bodyAt > bodyIdleMs) r.expire(408, `no request body bytes for ${bodyIdleMs} ms`);
-      else if (requestMs > 0 && now - r.startedAt > requestMs) r.expire(504, `request took longer than ${requestMs} ms`);
+      if (r.bodyAt >= 0 && now - r.bodyAt > bodyIdleMs) r.expire('body-idle', `no request body bytes for ${bodyIdleMs} ms`);
+      else if (requestMs > 0 && now - r.startedAt > requestMs) r.expire('request-timeout', `request took longer than ${requestMs} ms`);
     }
   }, SWEEP_MS);
   timer.unref();

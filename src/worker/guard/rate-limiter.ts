@@ -12,7 +12,7 @@
  * Per request: one Map lookup, a few multiplications, no allocation for a known key.
  */
 import type { RateLimitConfig } from '../../config/schema.js';
-import { addReporter, onState } from '../report.js';
+import { addReporter, onState } from '../obs/report.js';
 
 /** RateScope is one compiled rateLimit section: the global one, or a route's own. */
 export interface RateScope {
@@ -22,10 +22,18 @@ export interface RateScope {
   burst: number;
   /** lower-case header name whose value keys the bucket, or null for the client address */
   header: string | null;
+  /** how many workers share the budget (each spends its share) */
+  workers: number;
 }
 
-export function compileRateScope(c: RateLimitConfig, prefix: string): RateScope {
-  return { prefix, rate: c.ratePerSecond, burst: c.burst, header: typeof c.key === 'object' ? c.key.header.toLowerCase() : null };
+export function compileRateScope(c: RateLimitConfig, prefix: string, workers: number): RateScope {
+  return {
+    prefix,
+    rate: c.ratePerSecond,
+    burst: c.burst,
+    header: typeof c.key === 'object' ? c.key.header.toLowerCase() : null,
+    workers: Math.max(1, workers),
+  };
 }
 
 interface Bucket {
@@ -46,15 +54,9 @@ interface Bucket {
 }
 
 const buckets = new Map<string, Bucket>();
-let workers = 1;
 const EWMA = 0.5;
 /** a bucket idle this long (and full again) is forgotten */
 const FORGET_MS = 60_000;
-
-/** setWorkerCount tells the limiter how many workers share the budget. */
-export function setWorkerCount(n: number): void {
-  workers = Math.max(1, n);
-}
 
 /**
  * take admits one request for `key` under `scope`: returns 0 when admitted, else the seconds
@@ -71,6 +73,7 @@ export function take(scope: RateScope, key: string): number {
   b.rate = scope.rate; // also fills in buckets first learnt from the primary
   b.burst = scope.burst;
   const est = Math.min(b.burst, b.tokens + (b.rate * (now - b.at)) / 1000);
+  const workers = scope.workers;
   const frac = b.load > 0 ? Math.min(1, Math.max(b.mine / b.load, 1 / workers)) : 1 / workers;
   const avail = est * frac - b.used;
   if (avail >= 1) {

@@ -37,14 +37,3 @@ export class ResponsePolicy {
     return this.pages.size === 0 ? undefined : this.pages.get(status);
   }
 }
-
-let current = new ResponsePolicy({ stripHeaders: ['server', 'x-powered-by'], serverHeader: null, errorPages: {} });
-
-/** responsePolicy is the policy of the running config (set by the worker on start and reload). */
-export function responsePolicy(): ResponsePolicy {
-  return current;
-}
-
-export function setResponsePolicy(p: ResponsePolicy): void {
-  current = p;
-}

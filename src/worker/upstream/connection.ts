@@ -1,23 +1,24 @@
 /**
  * UpstreamConnection is one keep-alive HTTP/1.1 connection to a server, on a raw node:net socket.
  *
- * Reads land in one buffer shared by every upstream socket of the worker (`onread`), so a read
- * allocates nothing: node:net would otherwise allocate a fresh 64 KiB buffer per read, and glibc
- * returning and re-faulting that memory halves throughput on large bodies (measured before fulcrum existed; BENCHMARKS.md, "Recycled spill buffers"). The
- * consequence is a rule: whatever is handed to the Exchange is valid only during the call.
+ * Reads land in one buffer shared by every upstream socket of the worker (`onread`, see
+ * read-buffer.ts), so a read allocates nothing: node:net would otherwise allocate a fresh 64 KiB
+ * buffer per read, and glibc returning and re-faulting that memory halves throughput on large
+ * bodies (BENCHMARKS.md, "Recycled spill buffers"). The consequence is a rule: whatever is handed
+ * to the UpstreamHandler is valid only during the call, unless it retains the buffer (read-buffer.ts).
  *
  * One timer covers the whole life of the socket (socket.setTimeout), re-armed per phase:
  * connecting (timeouts.upstreamConnectMs), serving (timeouts.upstreamResponseMs, as silence
  * between reads), idle in the pool (keepAlive.idleTimeoutMs).
  */
 import net from 'node:net';
+import type { FailureKind } from '../../errors.js';
 import { ResponseParser, type ResponseSink } from './response-parser.js';
 import type { ConnectionPool } from './pool.js';
+import { addReader, readBufferFor, removeReader, type BufferReader } from './read-buffer.js';
 
-export type FailureKind = 'connect-refused' | 'connect-timeout' | 'reset-before-response' | 'response-timeout' | 'truncated' | 'invalid-response';
-
-/** Exchange is the request a connection is serving (implemented by ProxyRequest). */
-export interface Exchange extends Omit<ResponseSink, 'onResponseError'> {
+/** UpstreamHandler is the request a connection is serving (implemented by ProxyRequest). */
+export interface UpstreamHandler extends Omit<ResponseSink, 'onResponseError'> {
   /** the connection failed; `reusedIdle` tells whether it came from the idle pool */
   onUpstreamFailure(kind: FailureKind, detail: string, beforeResponse: boolean, reusedIdle: boolean): void;
   /** the socket's write buffer drained: more request body may flow */
@@ -25,9 +26,6 @@ export interface Exchange extends Omit<ResponseSink, 'onResponseError'> {
   /** corked runs fn at once, inside the client response's cork when there is one (one send per read) */
   corked(fn: () => void): void;
 }
-
-const READ_BUFFER_BYTES = 64 * 1024;
-let sharedReadBuffer: Buffer | null = null;
 
 // The read being parsed, for feedRead: exchanges run it inside their client's cork, so that
 // everything one read produces (head, body, end) reaches the client in one send. A module
@@ -46,10 +44,12 @@ const enum Phase {
   Closed,
 }
 
-export class UpstreamConnection implements ResponseSink {
+export class UpstreamConnection implements ResponseSink, BufferReader {
   readonly socket: net.Socket;
   readonly parser: ResponseParser;
-  exchange: Exchange | null = null;
+  exchange: UpstreamHandler | null = null;
+  /** the buffer the socket reads into (the shared one; read-buffer.ts may switch it) */
+  readBuf: Buffer;
   /** requests assigned to this connection so far */
   requests = 0;
   /** the current request's body has been written completely */
@@ -62,14 +62,16 @@ export class UpstreamConnection implements ResponseSink {
   private timeoutMs = -1;
 
   constructor(readonly pool: ConnectionPool) {
-    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
     this.parser = new ResponseParser(this);
+    this.readBuf = readBufferFor();
     this.socket = net.connect({
       host: pool.opts.host,
       port: pool.opts.port,
       noDelay: true,
-      onread: { buffer: sharedReadBuffer, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
+      // the read landed in this.readBuf: node passes the buffer it was given first, even after a switch
+      onread: { buffer: this.readBuf, callback: (n: number) => this.onRead(n) },
     });
+    addReader(this);
     this.armTimeout(pool.opts.connectTimeoutMs);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('timeout', () => this.onTimeout());
@@ -89,7 +91,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   /** assign starts serving an exchange; the caller writes the request next. */
-  assign(ex: Exchange, isHeadRequest: boolean, fromIdle: boolean): void {
+  assign(ex: UpstreamHandler, isHeadRequest: boolean, fromIdle: boolean): void {
     this.exchange = ex;
     this.requests++;
     this.requestDone = false;
@@ -140,7 +142,7 @@ export class UpstreamConnection implements ResponseSink {
     this.armTimeout(this.exchange ? this.pool.opts.responseTimeoutMs : this.pool.opts.idleTimeoutMs);
   }
 
-  private onRead(n: number, buf: Buffer): boolean {
+  private onRead(n: number): boolean {
     const ex = this.exchange;
     if (!ex) {
       // bytes on an idle connection: the server is confused or closing; never reuse it
@@ -148,7 +150,7 @@ export class UpstreamConnection implements ResponseSink {
       return false;
     }
     reading = this;
-    readBuf = buf;
+    readBuf = this.readBuf;
     readLen = n;
     ex.corked(feedRead);
     reading = readBuf = null;
@@ -169,6 +171,7 @@ export class UpstreamConnection implements ResponseSink {
   private onClose(): void {
     const wasConnecting = this.phase === Phase.Connecting;
     this.phase = Phase.Closed;
+    removeReader(this);
     this.pool.forget(this);
     const ex = this.exchange;
     if (!ex) return;
@@ -188,7 +191,7 @@ export class UpstreamConnection implements ResponseSink {
     }
   }
 
-  private fail(ex: Exchange, kind: FailureKind, detail: string): void {
+  private fail(ex: UpstreamHandler, kind: FailureKind, detail: string): void {
     this.exchange = null;
     const before = !this.parser.started;
     ex.onUpstreamFailure(kind, detail, before, this.reusedIdle);

@@ -6,7 +6,7 @@
 import type { ServerSpec } from '../../config/load.js';
 import type { ConnectionPool } from './pool.js';
 import { fnv1a } from '../balancer/hashing.js';
-import type { ServerMetrics } from '../metrics.js';
+import type { ServerMetrics } from '../obs/metrics.js';
 
 /** time constant of the least-time EWMA decay (Finagle's peak-EWMA default is 10 s) */
 const EWMA_TAU_MS = 10_000;

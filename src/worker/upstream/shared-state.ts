@@ -5,7 +5,7 @@
  * failures of real requests). Nothing here runs per request.
  */
 import { SERVER_DOWN, SERVER_DRAINED, SERVER_EJECTED, type StateSections } from '../../ipc.js';
-import { addReporter, onState } from '../report.js';
+import { addReporter, onState } from '../obs/report.js';
 import type { Upstream } from './upstream.js';
 
 type Flags = NonNullable<StateSections['servers']>;

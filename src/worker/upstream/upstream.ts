@@ -7,7 +7,7 @@ import { POLICIES, type PickContext, type Policy } from '../balancer/index.js';
 import { ConnectionPool } from './pool.js';
 import { ServerState } from './server-state.js';
 import { ServerQueue } from './server-queue.js';
-import { serverMetrics, type ServerMetrics } from '../metrics.js';
+import { serverMetrics, type ServerMetrics } from '../obs/metrics.js';
 
 export const enum HashKeyKind {
   None,

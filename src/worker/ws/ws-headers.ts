@@ -1,7 +1,7 @@
 /**
  * Headers of a proxied WebSocket handshake, both ways.
  *
- * Upstream: the request head is built by buildHead (request-head.ts), exactly as for HTTP
+ * Upstream: the request head is built by buildHead (proxy/head.ts), exactly as for HTTP
  * (hop-by-hop fields removed, X-Forwarded-* and Via set, Host by the upstream's hostHeader,
  * cookies and Authorization kept), then turned into the header object the `ws` client sends. The
  * handshake fields of the client (key, version, extensions, subprotocols) are not copied: the

@@ -25,17 +25,25 @@ import { createRequire } from 'node:module';
 import type WebSocketType from 'ws';
 import type { Config } from '../../config/schema.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { ERRORS, type ErrorKind } from '../../errors.js';
 import { log } from '../../log.js';
-import { counter, gauge, type CounterChild } from '../metrics.js';
+import { STATUS_LINES } from '../../net/http-status.js';
+import type { SocketContext, UwsWebSocket } from '../../uws.js';
+import type { ClientHandler } from '../engine/exchange.js';
+import type { UwsExchange } from '../engine/uws-exchange.js';
 import { releaseClient } from '../guard/client-limiter.js';
-import type { HttpRequest, HttpResponse, SocketContext, UwsWebSocket, WebSocketBehavior } from '../../uws.js';
-import { nextRequestSeq, STATUS_LINES, statusLine, type Peer, type ProxyHost } from '../proxy.js';
-import { BodyMode, buildHead, type HeadInfo } from '../request-head.js';
+import { respondGenerated, type HeaderSink, type HeaderWriter } from '../guard/edge-response.js';
+import type { EdgeLimits } from '../guard/limits.js';
+import type { ResponsePolicy } from '../guard/response-policy.js';
+import { requestFinished, requestStarted } from '../obs/activity.js';
+import { counter } from '../obs/metrics.js';
+import { requestId } from '../obs/request-id.js';
+import { BodyMode, buildHead, type HeadInfo } from '../proxy/head.js';
+import { selectServer, type Selection } from '../proxy/select.js';
 import type { RouteTarget } from '../router.js';
 import type { ServerState } from '../upstream/server-state.js';
-import { HashKeyKind, type Upstream } from '../upstream/upstream.js';
-import { hashKeyOf } from '../hash-key.js';
-import { stickyOut, stickyPick } from '../sticky.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { closeCodeSendable, countClosed, isTooBig } from './ws-close.js';
 import { downstreamHeaders, subprotocols, upstreamHeaders } from './ws-headers.js';
 
 export type WebSocketSettings = Config['websocket'];
@@ -53,22 +61,10 @@ const WS_CONNECTING = 0;
 
 /** What the WebSocket proxy reads from the worker's current runtime (swapped on reload). */
 export interface WsRuntime {
-  cfg: LoadedConfig;
+  readonly cfg: LoadedConfig;
+  readonly limits: EdgeLimits;
+  readonly responses: ResponsePolicy;
 }
-
-/** what the worker's edge checks decided for an upgrade (filled by WsGate) */
-export interface WsAdmission {
-  route: RouteTarget;
-  upstream: Upstream;
-  /** the client address counted by the per-client limit (released when the relay ends), or null */
-  clientKey: string | null;
-}
-
-/**
- * WsGate runs the worker's edge checks for an upgrade, as for an HTTP request (access lists, URL
- * limits, routing, rate limit, per-client connection limit); false when it answered the client.
- */
-export type WsGate = (res: HttpResponse, req: HttpRequest, url: string, target: string, out: WsAdmission) => boolean;
 
 /** uWS user data of a proxied WebSocket */
 export interface WsUserData {
@@ -81,20 +77,9 @@ const refused = counter(
   'fulcrum_websocket_upgrades_refused_total',
   'WebSocket upgrades answered with an HTTP status instead (server refusal, no server, bad handshake).',
 ).labels();
-const closedFamily = counter('fulcrum_websockets_closed_total', 'WebSocket connections closed, by the close code on the client hop (1006: no close frame).', [
-  'code',
-]);
 const bytesFamily = counter('fulcrum_websocket_bytes_total', 'WebSocket message payload bytes relayed.', ['direction']);
 const bytesFromClients = bytesFamily.labels('from_client');
 const bytesToClients = bytesFamily.labels('to_client');
-const closedByCode = new Map<number, CounterChild>();
-
-function countClosed(code: number): void {
-  let c = closedByCode.get(code);
-  if (c === undefined) closedByCode.set(code, (c = closedFamily.labels(String(code))));
-  c.inc();
-}
-
 /** uWS buffers more than this for a client: pause the server's socket */
 const HIGH_WATER = 256 * 1024;
 /** ... and resume it when uWS is down to this */
@@ -107,36 +92,24 @@ const SEND_DROPPED = 2;
 const BINARY = { binary: true };
 const TEXT = { binary: false };
 
-const peer: Peer = { ip: '', trusted: false };
-const pickCtx = { clientIp: '', hashKey: '' };
-const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectStatus: 400 };
+const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };
 
 /** relays whose client hop is open: swept for idle servers, closed with 1001 at shutdown */
 const live = new Set<WsRelay>();
 let tick = 0;
 let sweeper: NodeJS.Timeout | null = null;
 
-// uWS runs cork callbacks synchronously: the relay being answered is held here, not in a closure.
-let corking: WsRelay | null = null;
-function corkedUpgrade(): void {
-  corking!.upgradeCorked();
-}
+/** the field a 426 adds (RFC 6455 4.4) */
+const VERSION_13: HeaderWriter = {
+  writeHeaders(out: HeaderSink): void {
+    out.writeHeader('Sec-WebSocket-Version', '13');
+  },
+};
 
-/** closeCodeSendable reports whether a close code may be put in a close frame (RFC 6455 7.4). */
-function closeCodeSendable(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
-
-/** the reason uWS gives when it drops a client for a message over maxPayloadLength */
-const UWS_TOO_BIG = Buffer.from('Received too big message');
-
-function isTooBig(message: ArrayBuffer): boolean {
-  return message.byteLength === UWS_TOO_BIG.length && UWS_TOO_BIG.equals(new Uint8Array(message));
-}
-
-export class WsRelay {
-  readonly seq = nextRequestSeq();
-  private res: HttpResponse | null;
+export class WsRelay implements ClientHandler, Selection {
+  readonly seq: number;
+  /** the client's upgrade request, until it is answered */
+  private ex: UwsExchange | null;
   private client: UwsWebSocket<WsUserData> | null = null;
   private up: WebSocket | null = null;
   private server: ServerState | null = null;
@@ -155,7 +128,7 @@ export class WsRelay {
   /** headers of the server's 101 to relay (Set-Cookie...) */
   private upgradeHeaders: string[] | null = null;
   /** the sticky-session cookie to set ("" when none) */
-  private setCookie = '';
+  setCookie = '';
   /** the subprotocol the server chose ('' for none) */
   private protocol = '';
   /** server messages that arrived before the client's open handler ran */
@@ -164,60 +137,62 @@ export class WsRelay {
   clientKey: string | null = null;
   /** the sweep tick of the last frame from the server */
   rxTick = tick;
+  // Selection (select.ts)
+  clientIp = '';
+  hashKey = '';
+  stickyKey = '';
 
   constructor(
-    res: HttpResponse,
-    private readonly host: ProxyHost,
+    ex: UwsExchange,
+    private readonly rt: WsRuntime,
     private readonly settings: WebSocketSettings,
     private readonly route: RouteTarget,
     private readonly upstream: Upstream,
   ) {
-    this.res = res;
+    this.ex = ex;
+    this.seq = ex.seq;
   }
 
-  /** start runs inside the uWS upgrade handler: everything read from req is read here. */
-  start(req: HttpRequest, target: string, context: SocketContext, cfg: LoadedConfig): void {
-    const res = this.res!;
-    this.host.requestStarted();
-    this.key = req.getHeader('sec-websocket-key');
+  /** start runs inside the uWS upgrade handler. */
+  start(context: SocketContext): void {
+    const ex = this.ex!;
+    ex.handler = this;
+    requestStarted();
+    const target = ex.target;
+    this.key = ex.field('sec-websocket-key');
     this.context = context;
-    const version = req.getHeader('sec-websocket-version');
-    const offered = subprotocols(req.getHeader('sec-websocket-protocol'));
-    this.host.peer(res, peer);
+    const version = ex.field('sec-websocket-version');
+    const offered = subprotocols(ex.field('sec-websocket-protocol'));
+    this.clientIp = ex.peer.ip;
     // the same pick as HTTP (policy, hash key, sticky session); WebSockets do not wait in the
     // maxConnections queue: a client would rather hear 503 than hang in its handshake
-    pickCtx.clientIp = peer.ip;
-    pickCtx.hashKey = this.upstream.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, this.upstream, target);
-    let server: ServerState | undefined;
-    if (this.upstream.spec.sticky.mode === 'none') server = this.upstream.pick(pickCtx);
-    else {
-      server = stickyPick(this.upstream, req, pickCtx);
-      this.setCookie = stickyOut.setCookie;
-    }
+    const server = selectServer(this.upstream, ex, target, this, false);
+    const limits = this.rt.limits;
     buildHead(
-      req,
+      ex.fields,
       {
         method: 'GET',
         target,
-        clientIp: peer.ip,
-        trusted: peer.trusted,
+        clientIp: this.clientIp,
+        trusted: ex.peer.trusted,
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
         proto: 'http',
-        maxHeaders: this.host.limits.maxHeaders,
-        maxHeaderBytes: this.host.limits.maxHeaderBytes,
+        maxHeaders: limits.maxHeaders,
+        maxHeaderBytes: limits.maxHeaderBytes,
+        drop: null,
+        extra: null,
       },
       headInfo,
     );
-    res.onAborted(() => this.onAborted());
-    if (version !== '13') return this.respondError(426, 'unsupported Sec-WebSocket-Version', [], 'Sec-WebSocket-Version', '13');
-    if (this.key.length !== 24) return this.respondError(400, 'invalid Sec-WebSocket-Key', []);
-    if (headInfo.reject !== null) return this.respondError(headInfo.rejectStatus, headInfo.reject, []);
-    if (headInfo.bodyMode !== BodyMode.None) return this.respondError(400, 'a WebSocket handshake has no body', []);
-    if (!server) return this.respondError(503, 'no server available', []);
+    if (version !== '13') return this.respondError('upgrade-required', 'unsupported Sec-WebSocket-Version', VERSION_13);
+    if (this.key.length !== 24) return this.respondError('invalid-handshake', 'invalid Sec-WebSocket-Key');
+    if (headInfo.reject !== null) return this.respondError(headInfo.rejectKind, headInfo.reject);
+    if (headInfo.bodyMode !== BodyMode.None) return this.respondError('invalid-handshake', 'a WebSocket handshake has no body');
+    if (!server) return this.respondError('no-server', ERRORS['no-server'].log);
     this.server = server;
     server.countStart();
-    const t = cfg.raw.timeouts;
+    const t = this.rt.cfg.raw.timeouts;
     let up: WebSocket;
     try {
       up = new (wsClient())(`ws://${server.spec.hostPort}/`, offered, {
@@ -235,7 +210,7 @@ export class WsRelay {
       });
     } catch (err) {
       // invalid subprotocol offers or header values the HTTP client refuses
-      return this.respondError(400, `invalid WebSocket handshake: ${(err as Error).message}`, []);
+      return this.respondError('invalid-handshake', `invalid WebSocket handshake: ${(err as Error).message}`);
     }
     this.up = up;
     up.on('upgrade', (r: IncomingMessage) => {
@@ -258,15 +233,19 @@ export class WsRelay {
 
   // ---- handshake ----------------------------------------------------------------------------
 
-  private onAborted(): void {
-    // the client left before it got an answer
+  /** onClientAborted: the client left before it got an answer. */
+  onClientAborted(): void {
+    this.ex = null;
     this.endHandshake();
   }
+
+  onClientWritable(): void {}
+  onClientBody(): void {}
 
   /** endHandshake ends a relay whose client got (or can get) no upgrade: the server hop goes too. */
   private endHandshake(): void {
     this.answered = true;
-    this.res = null;
+    this.ex = null;
     this.clientDone = true;
     if (this.up !== null) this.up.terminate();
     else this.upstreamDone = true;
@@ -274,29 +253,17 @@ export class WsRelay {
   }
 
   private onUpstreamOpen(): void {
-    const res = this.res;
-    if (res === null || this.answered) {
+    const ex = this.ex;
+    if (ex === null || this.answered) {
       this.up!.terminate();
       return;
     }
     this.answered = true;
-    corking = this;
-    res.cork(corkedUpgrade);
-    corking = null;
-    this.res = null; // uWS owns it now
-  }
-
-  /** upgradeCorked accepts the client's upgrade (inside cork). */
-  upgradeCorked(): void {
-    const res = this.res!;
-    const h = this.upgradeHeaders;
-    if (h !== null || this.setCookie !== '') {
-      res.writeStatus('101 Switching Protocols');
-      if (h !== null) for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
-      if (this.setCookie !== '') res.writeHeader('Set-Cookie', this.setCookie);
-      this.upgradeHeaders = null;
-    }
-    res.upgrade<WsUserData>({ relay: this }, this.key, this.protocol, '', this.context!);
+    this.ex = null; // uWS owns the connection now
+    let fields = this.upgradeHeaders;
+    if (this.setCookie !== '') (fields ??= []).push('Set-Cookie', this.setCookie);
+    this.upgradeHeaders = null;
+    ex.upgrade<WsUserData>({ relay: this }, this.key, this.protocol, this.context!, fields);
     this.context = null;
   }
 
@@ -309,24 +276,22 @@ export class WsRelay {
     });
     r.on('end', () => {
       const status = r.statusCode ?? 502;
-      const res = this.res;
-      if (res !== null && !this.answered) {
+      const ex = this.ex;
+      if (ex !== null && !this.answered) {
         this.answered = true;
         refused.inc();
         log.debug('websocket upgrade refused by the server', this.logFields({ status }));
         const headers = downstreamHeaders(r.rawHeaders);
         const body = bytes <= REFUSAL_BODY_LIMIT ? Buffer.concat(chunks, bytes) : null;
-        res.cork(() => {
-          res.writeStatus(statusLine(status, r.statusMessage ?? ''));
-          for (let i = 0; i < headers.length; i += 2) {
-            if (body === null && headers[i]!.toLowerCase() === 'content-type') continue;
-            res.writeHeader(headers[i]!, headers[i + 1]!);
-          }
-          if (this.setCookie !== '') res.writeHeader('Set-Cookie', this.setCookie);
-          if (body !== null) res.end(body);
-          else res.writeHeader('Content-Type', 'text/plain; charset=utf-8').end(`${STATUS_LINES[status] ?? status}\n`);
-        });
-        this.res = null;
+        const fields: string[] = [];
+        for (let i = 0; i < headers.length; i += 2) {
+          if (body === null && headers[i]!.toLowerCase() === 'content-type') continue;
+          fields.push(headers[i]!, headers[i + 1]!);
+        }
+        if (this.setCookie !== '') fields.push('Set-Cookie', this.setCookie);
+        if (body === null) fields.push('Content-Type', 'text/plain; charset=utf-8');
+        ex.respond(status, r.statusMessage ?? '', fields, body ?? `${STATUS_LINES[status] ?? status}\n`, false);
+        this.ex = null;
         this.clientDone = true;
       }
       this.up?.terminate();
@@ -342,23 +307,19 @@ export class WsRelay {
     }
     const timeout = /timed out/i.test(err.message);
     this.server?.countFail();
-    this.respondError(timeout ? 504 : 502, `upstream websocket ${timeout ? 'handshake timeout' : 'failure'}: ${err.message}`, []);
+    this.respondError(timeout ? 'handshake-timeout' : 'handshake-failed', `upstream websocket ${timeout ? 'handshake timeout' : 'failure'}: ${err.message}`);
   }
 
   /** respondError answers the client's upgrade with a short generic body carrying the request id. */
-  private respondError(status: number, reason: string, extra: string[], name?: string, value?: string): void {
-    const res = this.res;
-    const id = this.host.requestId(this.seq);
+  private respondError(kind: ErrorKind, reason: string, extra: HeaderWriter | null = null): void {
+    const ex = this.ex;
+    const id = requestId(this.seq);
+    const status = ERRORS[kind].status;
     log.warn('websocket upgrade failed', this.logFields({ requestId: id, status, reason }));
-    if (res !== null && !this.answered) {
+    if (ex !== null && !this.answered) {
       refused.inc();
       const line = STATUS_LINES[status] ?? `${status}`;
-      res.cork(() => {
-        res.writeStatus(line).writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('X-Request-Id', id);
-        for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-        if (name !== undefined) res.writeHeader(name, value!);
-        res.end(`${line}\nrequest id: ${id}\n`);
-      });
+      respondGenerated(ex, status, false, this.rt.responses, `${line}\nrequest id: ${id}\n`, extra);
     }
     this.endHandshake();
   }
@@ -470,7 +431,7 @@ export class WsRelay {
   private onUpstreamClose(code: number, reason: Buffer): void {
     this.upstreamDone = true;
     if (!this.answered) {
-      this.respondError(502, `upstream websocket closed during the handshake (${code})`, []);
+      this.respondError('handshake-failed', `upstream websocket closed during the handshake (${code})`);
       return;
     }
     if (this.client !== null) this.closeClientForUpstream(code, reason);
@@ -506,7 +467,7 @@ export class WsRelay {
 
   private logFields(extra: Record<string, unknown>): Record<string, unknown> {
     return {
-      requestId: this.host.requestId(this.seq),
+      requestId: requestId(this.seq),
       route: this.route.index,
       upstream: this.upstream.name,
       server: this.server?.id,
@@ -521,7 +482,7 @@ export class WsRelay {
     this.early = null;
     if (this.server !== null) this.server.countEnd();
     if (this.clientKey !== null) releaseClient(this.clientKey);
-    this.host.requestFinished();
+    requestFinished();
   }
 }
 
@@ -534,47 +495,14 @@ function startSweeper(idleTimeoutMs: number): void {
   sweeper.unref();
 }
 
+/** openWebSockets counts the relays whose client hop is open. */
+export function openWebSockets(): number {
+  return live.size;
+}
+
 /** closeAllWebSockets sends 1001 Going Away on every open WebSocket; returns how many. */
 export function closeAllWebSockets(): number {
   const n = live.size;
   for (const r of [...live]) r.goingAway();
   return n;
-}
-
-/**
- * createWsBehavior returns the uWS behaviour for `app.ws('/*', ...)`. Message size and the client
- * hop's idle timeout are fixed when the listener starts (uWS reads them once).
- */
-export function createWsBehavior(host: ProxyHost, gate: WsGate, runtime: () => WsRuntime, settings: WebSocketSettings): WebSocketBehavior<WsUserData> {
-  gauge('fulcrum_websockets_open', 'WebSocket connections open (client hop).', [], (emit) => emit([], live.size));
-  const admission: WsAdmission = { route: null as unknown as RouteTarget, upstream: null as unknown as Upstream, clientKey: null };
-  return {
-    maxPayloadLength: settings.maxMessageBytes,
-    maxBackpressure: settings.maxBufferedBytes,
-    closeOnBackpressureLimit: 0,
-    idleTimeout: settings.idleTimeoutMs === 0 ? 0 : Math.max(8, Math.round(settings.idleTimeoutMs / 1000)),
-    sendPingsAutomatically: settings.idleTimeoutMs !== 0,
-    upgrade(res: HttpResponse, req: HttpRequest, context: SocketContext) {
-      const url = req.getUrl();
-      const query = req.getQuery();
-      const target = query ? url + '?' + query : url;
-      if (!gate(res, req, url, target, admission)) return;
-      const rt = runtime();
-      const relay = new WsRelay(res, host, rt.cfg.raw.websocket, admission.route, admission.upstream);
-      relay.clientKey = admission.clientKey;
-      relay.start(req, target, context, rt.cfg);
-    },
-    open(ws) {
-      ws.getUserData().relay.onClientOpen(ws);
-    },
-    message(ws, message, isBinary) {
-      ws.getUserData().relay.onClientMessage(message, isBinary);
-    },
-    drain(ws) {
-      ws.getUserData().relay.onClientDrain();
-    },
-    close(ws, code, message) {
-      ws.getUserData().relay.onClientClose(code, message);
-    },
-  };
 }

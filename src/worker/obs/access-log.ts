@@ -7,8 +7,30 @@
  * as it does for nginx. Every worker appends to the same file (O_APPEND); lines stay whole.
  */
 import fs from 'node:fs';
-import type { ProxyRequest } from './proxy.js';
-import { log } from '../log.js';
+import { log } from '../../log.js';
+import type { ServerMetrics } from './metrics.js';
+import { requestId } from './request-id.js';
+
+/** Observed is what metrics and the access log read of a finished request (ProxyRequest). */
+export interface Observed {
+  readonly seq: number;
+  readonly startedAt: number;
+  /** status sent to the client (0: none, e.g. the client left first) */
+  readonly status: number;
+  /** when the upstream response head arrived (0: never) */
+  readonly headAt: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly method: string;
+  readonly target: string;
+  readonly clientIp: string;
+  /** read only for the combined access log format */
+  readonly referer: string;
+  readonly userAgent: string;
+  readonly route: { readonly index: number; readonly host: string; readonly pathPrefix: string };
+  readonly upstream: { readonly name: string; readonly noServerMetrics: ServerMetrics };
+  readonly server: { readonly id: string; readonly metrics: ServerMetrics; readonly routeCodes: (Float64Array | undefined)[] } | null;
+}
 
 /** flush after this many characters are pending, or after FLUSH_MS */
 const FLUSH_CHARS = 64 * 1024;
@@ -21,29 +43,25 @@ export interface AccessLogConfig {
   format: 'json' | 'combined';
 }
 
-/** the active access log, or null when logging.access is "off" */
-export let accessLog: AccessLog | null = null;
-let requestIdOf: (seq: number) => string = String;
-
-/** configureAccessLog applies logging.access/format (at start and on every reload). */
-export function configureAccessLog(cfg: AccessLogConfig, requestId: (seq: number) => string): void {
-  requestIdOf = requestId;
-  if (accessLog !== null && accessLog.target === cfg.access) {
-    accessLog.combined = cfg.format === 'combined';
-    return;
-  }
-  const old = accessLog;
-  accessLog = cfg.access === 'off' ? null : new AccessLog(cfg.access, cfg.format === 'combined');
-  old?.close();
+/**
+ * openAccessLog returns the access log for logging.access/format: `prev` (the running
+ * generation's) when it is the same, else a new one (a file is opened for append; the caller
+ * closes the one it replaces once the new generation runs). null when logging.access is "off".
+ */
+export function openAccessLog(cfg: AccessLogConfig, prev: AccessLog | null): AccessLog | null {
+  const combined = cfg.format === 'combined';
+  if (cfg.access === 'off') return null;
+  if (prev !== null && prev.target === cfg.access && prev.combined === combined) return prev;
+  return new AccessLog(cfg.access, combined);
 }
 
 let hooked = false;
 /** hookAccessLogSignals reopens the file on SIGUSR1 and writes what is pending when the worker exits. */
-export function hookAccessLogSignals(): void {
+export function hookAccessLogSignals(current: () => AccessLog | null | undefined): void {
   if (hooked) return;
   hooked = true;
-  process.on('SIGUSR1', () => accessLog?.reopen());
-  process.on('exit', () => accessLog?.flushSync());
+  process.on('SIGUSR1', () => current()?.reopen());
+  process.on('exit', () => current()?.flushSync());
 }
 
 // time strings are cached per millisecond (json) and per second (combined)
@@ -94,17 +112,23 @@ export class AccessLog {
   private opening: Promise<void> | null = null;
   private reopenWanted = false;
   private closed = false;
+  /** where lines written after close go (the access log of the generation that replaced this one) */
+  private successor: AccessLog | null = null;
   dropped = 0;
 
   constructor(
     readonly target: string,
-    public combined: boolean,
+    readonly combined: boolean,
   ) {
     if (target !== 'stdout') this.open();
   }
 
   /** write formats one request's line (called once per request, from observeFinish). */
-  write(r: ProxyRequest, status: number, now: number): void {
+  write(r: Observed, status: number, now: number): void {
+    if (this.closed) {
+      this.successor?.write(r, status, now);
+      return;
+    }
     const wall = Math.round(performance.timeOrigin + now);
     const total = ms3(now - r.startedAt);
     const up = r.headAt > 0 ? ms3(r.headAt - r.startedAt) : -1;
@@ -113,10 +137,10 @@ export class AccessLog {
     if (this.combined) {
       line =
         `${r.clientIp} - - [${clfTime(wall)}] "${r.method} ${escapeClf(r.target)} HTTP/1.1" ${status} ${r.bytesOut} "${escapeClf(r.referer || '-')}" "${escapeClf(r.userAgent || '-')}"` +
-        ` rid=${requestIdOf(r.seq)} upstream=${r.upstream.name} server=${server || '-'} urt=${up < 0 ? '-' : (up / 1000).toFixed(3)} rt=${(total / 1000).toFixed(3)} in=${r.bytesIn}\n`;
+        ` rid=${requestId(r.seq)} upstream=${r.upstream.name} server=${server || '-'} urt=${up < 0 ? '-' : (up / 1000).toFixed(3)} rt=${(total / 1000).toFixed(3)} in=${r.bytesIn}\n`;
     } else {
       line =
-        `{"time":"${isoTime(wall)}","requestId":"${requestIdOf(r.seq)}","client":"${r.clientIp}","method":"${r.method}","path":${JSON.stringify(r.target)},` +
+        `{"time":"${isoTime(wall)}","requestId":"${requestId(r.seq)}","client":"${r.clientIp}","method":"${r.method}","path":${JSON.stringify(r.target)},` +
         `"status":${status},"bytesIn":${r.bytesIn},"bytesOut":${r.bytesOut},"route":${r.route.index},"upstream":${JSON.stringify(r.upstream.name)},` +
         `"server":${server ? `"${server}"` : 'null'},"upstreamMs":${up < 0 ? 'null' : up},"totalMs":${total}}\n`;
     }
@@ -207,9 +231,11 @@ export class AccessLog {
     this.pending = '';
   }
 
-  close(): void {
+  /** close writes what is pending and closes the file; later lines go to `successor` (or are dropped). */
+  close(successor: AccessLog | null): void {
     this.flush();
     this.closed = true;
+    this.successor = successor === this ? null : successor;
     const fd = this.fd;
     if (fd < 0) return;
     const finish = () => (this.writing ? setTimeout(finish, 10) : fs.close(fd, () => {}));

@@ -1,19 +1,25 @@
 /**
- * Building the request head sent upstream. The head is re-serialised from what uWS parsed, never
- * copied from the client's bytes, so the server sees only the request fulcrum understood.
+ * Building the request head sent upstream (RFC 9110 7.6, RFC 9112 3 and 6). The head is
+ * re-serialised from the fields the engine parsed (ClientExchange.fields), never copied from the
+ * client's bytes, so the server sees only the request fulcrum understood. One loop over the
+ * fields; the only allocation is the head string itself.
  *
  * Removed: hop-by-hop fields (Connection and every field it names, Keep-Alive, Proxy-Connection,
- * Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) and Expect (uWS answers
+ * Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) and Expect (the engine answers
  * 100-continue itself). Replaced: X-Forwarded-For/-Proto/-Host (kept and extended only when the
  * peer is a trusted proxy), Via (appended), Host (by the upstream's hostHeader), and the body
  * framing (Content-Length as received, or chunked re-encoded by fulcrum).
  */
-import type { HttpRequest } from '../uws.js';
-
 export const enum BodyMode {
   None = 0,
   Length = 1,
   Chunked = 2,
+}
+
+/** Changes to the forwarded head: fields left out and added (the cache's fill drops conditionals, adds validators). */
+export interface HeadEdit {
+  readonly drop: readonly string[] | null;
+  readonly extra: readonly string[] | null;
 }
 
 /** What buildHead learned about the request besides the head itself. */
@@ -21,10 +27,10 @@ export interface HeadInfo {
   head: string;
   bodyMode: BodyMode;
   contentLength: number;
-  /** a 4xx reason when the request cannot be forwarded safely */
+  /** why the request cannot be forwarded safely, or null */
   reject: string | null;
-  /** the status for `reject`: 400 (malformed, ambiguous framing), 431 (too many or too large header fields) */
-  rejectStatus: number;
+  /** the failure for `reject`: invalid-head (400: malformed, ambiguous framing), too-many-fields (431) */
+  rejectKind: 'invalid-head' | 'too-many-fields';
 }
 
 export interface HeadOptions {
@@ -41,10 +47,13 @@ export interface HeadOptions {
   /** limits.maxHeaders and limits.maxHeaderBytes */
   maxHeaders: number;
   maxHeaderBytes: number;
+  /** request fields left out (lowercase names; the cache drops the client's conditionals), or null */
+  drop: readonly string[] | null;
+  /** fields added after the client's: [name, value, ...] (the cache's validators), or null */
+  extra: readonly string[] | null;
 }
 
-// Scratch state for the forEach callback: one request is built at a time, synchronously, so a
-// module-level function avoids a closure per request.
+// Scratch state: one request is built at a time, synchronously.
 let acc = '';
 let dropNames: string[] | null = null;
 let xff = '';
@@ -63,7 +72,7 @@ let badValue = false;
 function visit(k: string, v: string): void {
   fieldCount++;
   fieldBytes += k.length + v.length + 4;
-  // uWS refuses NUL, CR, LF and other controls in values but lets DEL through
+  // engines refuse NUL, CR, LF and other controls in values; uWS lets DEL through
   if (v.indexOf('\x7f') !== -1) badValue = true;
   switch (k.length) {
     case 2:
@@ -128,28 +137,41 @@ function visit(k: string, v: string): void {
   acc += k + ': ' + v + '\r\n';
 }
 
-/** buildHead reads the uWS request (only valid during the handler) and returns the upstream head. */
-export function buildHead(req: HttpRequest, o: HeadOptions, out: HeadInfo): void {
-  const connection = req.getHeader('connection');
+/**
+ * buildHead builds the upstream head from the request's fields ([name, value, ...], names
+ * lowercase, as ClientExchange.fields) into `out`.
+ */
+export function buildHead(fields: readonly string[], o: HeadOptions, out: HeadInfo): void {
+  let connection = '';
+  for (let i = 0; i < fields.length; i += 2) {
+    const k = fields[i]!;
+    if (k.length === 10 && k === 'connection') connection = connection ? connection + ', ' + fields[i + 1]! : fields[i + 1]!;
+  }
   dropNames = connection && !isPlainConnection(connection) ? connectionTokens(connection) : null;
   acc = xff = xfProto = xfHost = via = host = cl = te = '';
   clCount = hostCount = fieldCount = fieldBytes = 0;
   badValue = false;
-  req.forEach(visit);
+  const drop = o.drop;
+  for (let i = 0; i < fields.length; i += 2) {
+    const k = fields[i]!;
+    if (drop === null || !drop.includes(k)) visit(k, fields[i + 1]!);
+  }
+  const extra = o.extra;
+  if (extra !== null) for (let i = 0; i < extra.length; i += 2) visit(extra[i]!, extra[i + 1]!);
 
   out.reject = null;
-  out.rejectStatus = 400;
+  out.rejectKind = 'invalid-head';
   out.contentLength = -1;
   if (fieldCount > o.maxHeaders || fieldBytes > o.maxHeaderBytes) {
     out.reject = fieldCount > o.maxHeaders ? 'too many header fields' : 'header fields too large';
-    out.rejectStatus = 431;
+    out.rejectKind = 'too-many-fields';
   } else if (hostCount !== 1 || !validHost(host)) {
     out.reject = hostCount > 1 ? 'more than one Host' : 'missing or invalid Host';
   } else if (badValue) {
     out.reject = 'control character in a header value';
   }
   if (te) {
-    // uWS de-chunks "chunked" bodies; anything else we cannot frame for the server
+    // the engine de-chunks "chunked" bodies; anything else we cannot frame for the server
     if ((te.toLowerCase() !== 'chunked' || clCount > 0) && out.reject === null) out.reject = 'unsupported Transfer-Encoding';
     out.bodyMode = BodyMode.Chunked;
   } else if (clCount > 0) {
@@ -180,6 +202,20 @@ export function buildHead(req: HttpRequest, o: HeadOptions, out: HeadInfo): void
   out.head = o.method + ' ' + o.target + ' HTTP/1.1\r\nhost: ' + h + '\r\n' + acc + tail + '\r\n';
   acc = '';
   dropNames = null;
+}
+
+/**
+ * moveHost rewrites the Host of a built head when it was the server's own host:port (hostHeader
+ * "server", or a client that sent no Host) and the request moves to another server (a retry, a
+ * queued request's turn). A client Host that happens to equal the old server's host:port is
+ * rewritten too (harmless: it named the backend). Off the hot path.
+ */
+export function moveHost(head: string, hostHeader: string, from: string, to: string): string {
+  if (hostHeader !== 'server' && hostHeader !== 'client') return head;
+  const at = head.indexOf('\r\nhost: ');
+  const line = '\r\nhost: ' + from + '\r\n';
+  if (at === -1 || !head.startsWith(line, at)) return head;
+  return head.slice(0, at) + '\r\nhost: ' + to + '\r\n' + head.slice(at + line.length);
 }
 
 let lastGoodHost = '';

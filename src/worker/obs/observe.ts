@@ -4,23 +4,13 @@
  * access log when one is on. Per request it costs a few array increments, one recordValue and one
  * performance.now(); no allocation once the route/server pair has been seen.
  */
-import type { HttpRequest } from '../uws.js';
-import type { ProxyRequest } from './proxy.js';
+import type { AccessLog, Observed } from './access-log.js';
 import { codeClass } from './metrics.js';
-import { accessLog } from './access-log.js';
 
 /** STATUS_CLIENT_CLOSED is logged (as nginx's 499) when the client left before any response. */
 export const STATUS_CLIENT_CLOSED = 499;
 
-/** observeStart reads what only the request head has (inside the uWS handler), when needed. */
-export function observeStart(r: ProxyRequest, req: HttpRequest): void {
-  if (accessLog?.combined) {
-    r.referer = req.getHeader('referer');
-    r.userAgent = req.getHeader('user-agent');
-  }
-}
-
-export function observeFinish(r: ProxyRequest): void {
+export function observeFinish(r: Observed, accessLog: AccessLog | null): void {
   const now = performance.now();
   const status = r.status === 0 ? STATUS_CLIENT_CLOSED : r.status;
   const route = r.route;

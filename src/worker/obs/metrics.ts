@@ -12,9 +12,10 @@
  *
  * A gauge is read when a report is built: `gauge(name, help, labels, (emit) => emit([..labels], value))`.
  */
-import { LatencyRecorder } from '../util/latency-recorder.js';
-import { encode, type MetricsReport } from '../ipc.js';
+import { LatencyRecorder } from '../../util/latency-recorder.js';
+import { encode, type MetricsReport } from '../../ipc.js';
 import { addReporter } from './report.js';
+import { UPSTREAM_ERROR_KINDS, upstreamErrorIndex, type ErrorKind } from '../../errors.js';
 
 /** Child is one labelled series of a counter family. */
 export class CounterChild {
@@ -80,18 +81,6 @@ export function gauge(name: string, help: string, labelNames: string[], collect:
 /** Response classes counted per route and server: index = Math.floor(status / 100), 0 = no response. */
 export const CODE_CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-/** The upstream failure kinds counted in fulcrum_upstream_errors_total. */
-export const ERROR_KINDS = [
-  'connect-refused',
-  'connect-timeout',
-  'reset-before-response',
-  'response-timeout',
-  'truncated',
-  'invalid-response',
-  'pool-timeout',
-] as const;
-export type ErrorKind = (typeof ERROR_KINDS)[number];
-
 /**
  * ServerMetrics is what one upstream server records in this worker; it outlives reloads (the
  * registry keeps it by upstream and server id), so counters stay cumulative.
@@ -99,8 +88,8 @@ export type ErrorKind = (typeof ERROR_KINDS)[number];
 export class ServerMetrics {
   /** requests per code class, per route label: routeCounts.get(route)[class] */
   readonly routeCounts = new Map<string, Float64Array>();
-  readonly errors = new Float64Array(ERROR_KINDS.length);
-  readonly errorsSent = new Float64Array(ERROR_KINDS.length);
+  readonly errors = new Float64Array(UPSTREAM_ERROR_KINDS.length);
+  readonly errorsSent = new Float64Array(UPSTREAM_ERROR_KINDS.length);
   retries = 0;
   retriesSent = 0;
   /** latency of finished requests since the last report, in microseconds */
@@ -126,8 +115,10 @@ export class ServerMetrics {
     this.latency.record(ms * 1000);
   }
 
+  /** countError counts an upstream failure (kinds of src/errors.ts with `upstream`; others are ignored). */
   countError(kind: ErrorKind): void {
-    this.errors[ERROR_KINDS.indexOf(kind)]!++;
+    const i = upstreamErrorIndex(kind);
+    if (i >= 0) this.errors[i]!++;
   }
 }
 
@@ -180,10 +171,10 @@ export function snapshot(): MetricsReport | undefined {
         }
       }
     }
-    for (let i = 0; i < ERROR_KINDS.length; i++) {
+    for (let i = 0; i < UPSTREAM_ERROR_KINDS.length; i++) {
       const d = m.errors[i]! - m.errorsSent[i]!;
       if (d !== 0) {
-        r.errors.push([m.upstream, m.server, ERROR_KINDS[i]!, d]);
+        r.errors.push([m.upstream, m.server, UPSTREAM_ERROR_KINDS[i]!, d]);
         m.errorsSent[i] = m.errors[i]!;
       }
     }

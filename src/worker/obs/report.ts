@@ -3,7 +3,7 @@
  * Features register a reporter for their section (called once per interval, off the request
  * path) and a handler for the state the primary pushes.
  */
-import { REPORT_INTERVAL_MS, sendMsg, type ReportSections, type StateSections } from '../ipc.js';
+import { REPORT_INTERVAL_MS, sendMsg, type ReportSections, type StateSections } from '../../ipc.js';
 
 type Reporter = () => unknown;
 const reporters = new Map<keyof ReportSections, Reporter>();

@@ -1,0 +1,132 @@
+/**
+ * The per-request dispatch of a worker, for any engine: the edge checks (access lists, URL limits,
+ * the HTTPS redirect, routing, the route's access list and rate limit, the per-client limit), then
+ * the hand-off to the response cache or the proxy. Runs with the running generation (runtime.ts);
+ * a request keeps the generation it started with.
+ *
+ * Rejections are cheap and never reach a server (nginx's 403/404/414/429 from its own limits); a
+ * denied client with denyAction "close", and a client over maxConnectionsPerClient, gets its
+ * connection closed without a response.
+ */
+import type { Config } from '../config/schema.js';
+import { handleCached } from './cache/response-cache.js';
+import { compressTapFor } from './compress/compress-tap.js';
+import type { ClientExchange, ClientPeer } from './engine/exchange.js';
+import type { AccessList } from './guard/access-list.js';
+import { admitClient } from './guard/client-limiter.js';
+import { respondEdge, respondGenerated } from './guard/edge-response.js';
+import { take } from './guard/rate-limiter.js';
+import { counter } from './obs/metrics.js';
+import { validHost } from './proxy/head.js';
+import { ProxyRequest } from './proxy/proxy-request.js';
+import { normalizePath } from './router.js';
+import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
+
+const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
+
+/** checkPeer refreshes the per-connection memo of the client address for this generation. */
+function checkPeer(peer: ClientPeer, r: Runtime): void {
+  if (peer.gen === r.generation) return;
+  peer.gen = r.generation;
+  peer.trusted = r.trusted.has(peer.bytes);
+  peer.allowed = r.access === null || r.access.allows(peer.bytes);
+}
+
+function deny(ex: ClientExchange, list: AccessList, r: Runtime): void {
+  if (list.closeOnDeny) ex.abort();
+  else respondEdge(ex, 'access-denied', r.responses);
+}
+
+/**
+ * admit runs the edge checks that requests and WebSocket upgrades share (access lists, URL
+ * limits, routing, the route's access list and rate limit). It answers the client itself and
+ * returns undefined when the request goes no further.
+ */
+function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
+  const peer = ex.peer;
+  checkPeer(peer, r);
+  if (!peer.allowed) return void deny(ex, r.access!, r);
+  const target = ex.target;
+  if (target.length > r.limits.maxUrlBytes) return void respondEdge(ex, 'url-too-long', r.responses);
+  // a fragment is never sent by a client; DEL is the one control character uWS lets through
+  if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(ex, 'malformed-request', r.responses);
+  const q = target.indexOf('?');
+  const route = r.router.match(ex.field('host'), normalizePath(q === -1 ? target : target.slice(0, q)));
+  if (route === undefined) {
+    unrouted.inc();
+    return void respondEdge(ex, 'no-route', r.responses, '404 Not Found\nno route for this host and path\n');
+  }
+  const rr = r.routes[route.index]!;
+  if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r);
+  const rs = rr.rate;
+  if (rs !== null) {
+    const wait = take(rs, rs.prefix + ((rs.header !== null && ex.field(rs.header)) || peer.ip));
+    if (wait > 0) return void respondEdge(ex, 'rate-limited', r.responses, null, wait);
+  }
+  return rr;
+}
+
+/** admitClient counts the request against maxConnectionsPerClient; false: the connection was closed. */
+function admitConnection(ex: ClientExchange, r: Runtime): boolean | string {
+  const maxConn = r.limits.maxConnectionsPerClient;
+  if (maxConn <= 0) return true;
+  // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts)
+  if (!admitClient(ex.peer.ip, maxConn, r.workers)) {
+    ex.abort();
+    return false;
+  }
+  return ex.peer.ip;
+}
+
+/** dispatch serves one request an engine parsed (the engines' RequestHandler). */
+export function dispatch(ex: ClientExchange): void {
+  const r = runtime()!;
+  const tls = r.cfg.raw.tls;
+  if (tls?.redirectHttp && !ex.secure) {
+    checkPeer(ex.peer, r);
+    if (!ex.peer.allowed) return deny(ex, r.access!, r);
+    return redirectToHttps(ex, tls, r);
+  }
+  const rr = admit(ex, r);
+  if (rr === undefined) return;
+  if (rr.cache !== null) return handleCached(ex, rr.target, rr.upstream, rr.cache, r, rr.compress);
+  const pr = new ProxyRequest(ex, r, rr.target, rr.upstream);
+  if (rr.compress !== null) pr.tap = compressTapFor(ex, rr.compress, r);
+  const key = admitConnection(ex, r);
+  if (key === false) return;
+  if (key !== true) pr.clientKey = key;
+  pr.start();
+}
+
+/** What the edge checks decided for a WebSocket upgrade (ws/ws-front.ts). */
+export interface UpgradeAdmission {
+  route: RouteRuntime['target'];
+  upstream: RouteRuntime['upstream'];
+  /** the client address counted by the per-client limit (released when the relay ends), or null */
+  clientKey: string | null;
+}
+
+/** admitUpgrade runs the edge checks for a WebSocket upgrade, as dispatch does for a request; false when it answered the client. */
+export function admitUpgrade(ex: ClientExchange, out: UpgradeAdmission): boolean {
+  const r = runtime()!;
+  const rr = admit(ex, r);
+  if (rr === undefined) return false;
+  out.route = rr.target;
+  out.upstream = rr.upstream;
+  const key = admitConnection(ex, r);
+  if (key === false) return false;
+  out.clientKey = key === true ? null : key;
+  return true;
+}
+
+const REDIRECT_REASONS: Record<number, string> = { 301: 'Moved Permanently', 302: 'Found', 307: 'Temporary Redirect', 308: 'Permanent Redirect' };
+
+/** redirectToHttps answers a plain-HTTP request with tls.redirectStatus to the same URL over HTTPS. */
+function redirectToHttps(ex: ClientExchange, tls: NonNullable<Config['tls']>, r: Runtime): void {
+  const h = ex.field('host');
+  if (!validHost(h)) return respondEdge(ex, 'malformed-request', r.responses);
+  const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
+  const location = `https://${name}${tls.port === 443 ? '' : ':' + tls.port}${ex.target}`;
+  const line = `${tls.redirectStatus} ${REDIRECT_REASONS[tls.redirectStatus] ?? 'Permanent Redirect'}`;
+  respondGenerated(ex, tls.redirectStatus, false, r.responses, `${line}\n${location}\n`, { writeHeaders: (out) => out.writeHeader('Location', location) });
+}

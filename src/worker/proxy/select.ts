@@ -1,0 +1,64 @@
+/**
+ * The server pick, one sequence for HTTP requests (ProxyRequest) and WebSocket upgrades
+ * (ws/ws-proxy.ts): the "hash" policy's key, the sticky session (cookie or client address), the
+ * upstream's policy over its available primaries, its backups when no primary is available
+ * (nginx's `backup`), and the maxConnections queue when every available server is full.
+ *
+ * The selection's state lives in the caller (it implements Selection), so a pick allocates
+ * nothing: the same fields serve a retry or a queued request's turn later.
+ */
+import type { ErrorKind } from '../../errors.js';
+import type { PickContext } from '../balancer/index.js';
+import { hashKeyOf, type RequestFields } from '../hash-key.js';
+import { stickyMoved, stickyOut, stickyPick } from '../sticky.js';
+import type { QueueWaiter } from '../upstream/server-queue.js';
+import type { ServerState } from '../upstream/server-state.js';
+import { HashKeyKind, type Upstream } from '../upstream/upstream.js';
+
+/** Selection is what a pick decided besides the server, kept by the request for later picks. */
+export interface Selection extends PickContext {
+  /** the sticky session key ("" when the upstream has none) */
+  stickyKey: string;
+  /** the Set-Cookie value of a new cookie session ("" when none) */
+  setCookie: string;
+}
+
+/**
+ * selectServer picks the server for a new request and fills `sel`; undefined when there is none
+ * now (see waitForServer). `queueing`: the request may wait in the maxConnections queue, so it
+ * does not overtake requests already waiting there (WebSocket handshakes do not queue).
+ */
+export function selectServer(up: Upstream, req: RequestFields, target: string, sel: Selection, queueing: boolean): ServerState | undefined {
+  sel.hashKey = up.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, up, target);
+  sel.stickyKey = '';
+  sel.setCookie = '';
+  if (queueing && up.queue.length !== 0) return undefined; // others wait already: queue behind them
+  const sticky = up.spec.sticky.mode;
+  if (sticky === 'none') return up.pick(sel);
+  const server = stickyPick(up, sticky === 'cookie' ? req.field('cookie') : '', sel);
+  sel.stickyKey = stickyOut.key;
+  sel.setCookie = stickyOut.setCookie;
+  return server;
+}
+
+/**
+ * waitForServer queues a request that found no server because every available one is at its
+ * maxConnections: null when it waits (QueueWaiter.onQueueTurn or onQueueTimeout follows), else
+ * the failure to answer.
+ */
+export function waitForServer(up: Upstream, waiter: QueueWaiter): ErrorKind | null {
+  const full = up.queue.length !== 0 || up.allFull;
+  if (full && up.queue.add(waiter)) return null;
+  return full ? 'queue-full' : 'no-server';
+}
+
+/**
+ * reselect picks again for a request that has a selection already: a retry (`tried`: the servers
+ * it failed on, never repeated) or a queued request's turn. A sticky session follows the request
+ * to its new server.
+ */
+export function reselect(up: Upstream, sel: Selection, tried: readonly ServerState[] | null): ServerState | undefined {
+  const next = up.pick(sel, tried);
+  if (next !== undefined && sel.stickyKey !== '') stickyMoved(up, sel.stickyKey, next);
+  return next;
+}
