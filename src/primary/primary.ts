@@ -150,7 +150,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const prevOnReport = sup.onReport;
   sup.onReport = (slot, pid, sections) => {
     prevOnReport?.(slot, pid, sections);
-    rateTable.onReport(sections);
+    if (sections.rateLimit) rateTable.onReport(slot, sections.rateLimit);
     clientTable.onReport(slot, pid, sections);
   };
   admin.route('POST', '/reload', async () => {
