@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createOrigin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum } from './helpers/fulcrum.js';
-import { request } from './helpers/client.js';
+import { adminCall, request } from './helpers/client.js';
 import { rawExchange, statusOf } from './helpers/raw.js';
 import { CidrSet, parseCidr } from '../src/net/cidr.js';
 
@@ -108,15 +108,15 @@ describe('access control', () => {
       assert.equal((await request(`${f.url}/`)).status, 403);
       const got = JSON.parse((await request(`${f.adminUrl}/access`)).text);
       assert.deepEqual(got.deny, ['198.51.100.0/24', '127.0.0.0/8']);
-      const bad = await request(`${f.adminUrl}/access`, { method: 'PUT', body: JSON.stringify({ deny: ['300.1.1.1'] }) });
+      const bad = await adminCall(f.adminUrl, 'PUT', '/access', { deny: ['300.1.1.1'] });
       assert.equal(bad.status, 422);
       assert.match(bad.text, /\$\.deny\[0\]/);
-      const put = await request(`${f.adminUrl}/access`, { method: 'PUT', body: JSON.stringify({ deny: ['198.51.100.0/24'] }) });
+      const put = await adminCall(f.adminUrl, 'PUT', '/access', { deny: ['198.51.100.0/24'] });
       assert.equal(put.status, 200);
       assert.equal((await request(`${f.url}/`)).status, 200);
       const status = JSON.parse((await request(`${f.adminUrl}/status`)).text);
       assert.equal(status.access.deny, 1);
-      const reload = await request(`${f.adminUrl}/reload`, { method: 'POST' });
+      const reload = await adminCall(f.adminUrl, 'POST', '/reload');
       assert.equal(reload.status, 200);
       assert.equal((await request(`${f.url}/`)).status, 403);
     } finally {

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
-import { echoed, request } from './helpers/client.js';
+import { adminCall, echoed, request } from './helpers/client.js';
 
 /** hammer runs `clients` keep-alive clients in a loop until stop() (bounded in count and time). */
 function hammer(url: string, clients: number) {
@@ -88,7 +88,7 @@ describe('reload under load', () => {
       const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));
       const reload = async (next: object) => {
         writeFileSync(f.configFile, JSON.stringify(next));
-        const r = await request(`${f.adminUrl}/reload`, { method: 'POST' });
+        const r = await adminCall(f.adminUrl, 'POST', '/reload');
         assert.equal(r.status, 200, r.text);
       };
       // 1: new upstream and route, same workers (pushed to the running workers)

@@ -1,8 +1,9 @@
 /**
  * The live dashboard on the admin listener: GET / serves one self-contained page (no CDN, no
  * build step), GET /events streams the same JSON as GET /status once a second as Server-Sent
- * Events. The page passes the admin token as ?token= (EventSource cannot set headers) and as a
- * bearer header on its drain/undrain calls.
+ * Events. The page passes the admin token as ?token= (a browser cannot send a header when it
+ * opens the page or an EventSource: these two routes are the only ones that accept it so) and as
+ * a bearer header, with Content-Type: application/json, on its drain/undrain calls.
  */
 import type http from 'node:http';
 import type { AdminServer } from './admin.js';
@@ -32,7 +33,7 @@ export function registerDashboard(admin: AdminServer, status: () => unknown): Da
       'content-type': 'text/html; charset=utf-8',
       'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
     },
-  }));
+  }), { queryToken: true });
   admin.route('GET', '/events', (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
@@ -51,7 +52,7 @@ export function registerDashboard(admin: AdminServer, status: () => unknown): Da
     // the first frame at once, so the page fills without waiting a second
     res.write(`data: ${JSON.stringify({ ...(status() as object), buckets: DURATION_BUCKETS, now: Date.now() })}\n\n`);
     return undefined;
-  });
+  }, { queryToken: true });
 
   return {
     close() {

@@ -45,7 +45,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const cfg = readConfigFile(file);
   setLogLevel(cfg.raw.logging.level);
   const startedAt = Date.now();
-  const admin = new AdminServer(cfg.raw.admin.host, cfg.raw.admin.port, cfg.raw.admin.token);
+  const admin = new AdminServer(cfg.raw.admin);
   await admin.listen();
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)),
@@ -110,7 +110,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
       registry.sync(next);
       sessions.sync(next);
       void discovery.sync(next);
-      admin.setToken(next.raw.admin.token);
+      admin.configure(next.raw.admin);
       log.info('reloaded', { source, config: file, workers: next.workers });
       return { ok: true, message: 'reloaded' };
     });
