@@ -60,7 +60,14 @@ describe('access control', () => {
       // nor with the forms some servers resolve and others do not (issue 16): path parameters
       // (Tomcat, Jetty), backslashes (IIS, WHATWG), encoded separators (nginx decodes %2F). Raw
       // bytes, because an HTTP client would rewrite "\\" itself.
-      const forms = ['/public/..;/internal/x', '/public/..\\internal/x', '/public/..%5Cinternal/x', '/public/..%2Finternal/x', '/internal;a=b/x', '/internal%2Fx'];
+      const forms = [
+        '/public/..;/internal/x',
+        '/public/..\\internal/x',
+        '/public/..%5Cinternal/x',
+        '/public/..%2Finternal/x',
+        '/internal;a=b/x',
+        '/internal%2Fx',
+      ];
       for (const target of forms) {
         const r = await rawExchange(f.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
         assert.equal(statusOf(r.data), 403, `${target}: ${r.data.toString('latin1').split('\r\n')[0]}`);

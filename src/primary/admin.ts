@@ -158,7 +158,10 @@ export class AdminServer {
       return;
     }
     if (changing && !isJson(req.headers['content-type'])) {
-      send(res, { status: 415, body: { error: 'unsupported media type: send Content-Type: application/json (required on every state-changing admin request)' } });
+      send(res, {
+        status: 415,
+        body: { error: 'unsupported media type: send Content-Type: application/json (required on every state-changing admin request)' },
+      });
       return;
     }
     let body: unknown;

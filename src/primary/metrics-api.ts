@@ -15,11 +15,7 @@ export interface MetricsApi {
 /** extra: more Prometheus text appended to GET /metrics (e.g. fulcrum_shared_state_up) */
 export function registerMetricsApi(admin: AdminServer, sup: Supervisor, extra?: () => string): MetricsApi {
   const agg = new MetricsAggregator();
-  const prev = sup.onReport;
-  sup.onReport = (slot, pid, sections) => {
-    prev?.(slot, pid, sections);
-    if (sections.metrics) agg.ingest(pid, sections.metrics);
-  };
+  sup.reports.on('metrics', (m, _slot, pid) => agg.ingest(pid, m));
   admin.route('GET', '/metrics', () => {
     agg.forgetWorkers(sup.workerPids());
     return { body: agg.prometheus({ workers: sup.workers() }) + (extra?.() ?? ''), headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } };

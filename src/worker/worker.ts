@@ -65,9 +65,7 @@ function buildRuntime(msg: ConfigMsg, prev: Runtime | null = null): Runtime {
     upstream: r.upstream,
     retryUnsafe: r.retryUnsafe === true,
   }));
-  configureCache(cfg.raw.cache);
   const cache = cfg.raw.routes.map((r) => routePolicy(cfg.raw, r));
-  configureCompression(cfg.raw.compression, cfg.workers);
   const compress = cfg.raw.routes.map((r) => compressionPolicy(cfg.raw, r));
   const { limits, timeouts } = cfg.raw;
   const globalRate = cfg.raw.rateLimit ? compileRateScope(cfg.raw.rateLimit, 'g:') : null;
@@ -107,6 +105,8 @@ export function runWorker(): void {
   }
 
   let rt: Runtime | null = null;
+  /** a reloaded config's runtime, prepared and waiting for 'commit' or 'discard' (two-phase, below) */
+  let pending: { generation: number; rt: Runtime; tls: ListenSocket | null } | null = null;
   let listenSocket: ListenSocket | null = null;
   /** the HTTPS listener (tls section), replaced on every reload so certificates are read again */
   let tlsSocket: ListenSocket | null = null;
@@ -250,28 +250,32 @@ export function runWorker(): void {
     return true;
   };
 
-  /** openTls (re)opens the HTTPS listener with the certificates as they are on disk now. */
-  function openTls(r: Runtime): string | null {
+  /**
+   * openTlsFor opens the HTTPS listener of a runtime with the certificates as they are on disk
+   * now: the listen socket, null when the config has no TLS, or why it cannot start.
+   */
+  function openTlsFor(r: Runtime): ListenSocket | null | string {
     const tls = r.cfg.raw.tls;
+    return tls ? listenTls(uws, r.cfg.raw.listen.host, tls, onTlsRequest) : null;
+  }
+
+  /** swapTls makes `next` the HTTPS listener; the old one is retired. */
+  function swapTls(next: ListenSocket | null): void {
     const old = tlsSocket;
-    if (!tls) {
-      if (old) uws.us_listen_socket_close(old);
-      tlsSocket = null;
-      return null;
-    }
-    const got = listenTls(uws, r.cfg.raw.listen.host, tls, onTlsRequest);
-    if (typeof got === 'string') return got;
-    // The new listener is up (SO_REUSEPORT): connections of the old one finish where they are.
-    // The old one stays open a moment so that the handshakes queued in its backlog are accepted
-    // rather than reset when it closes.
-    tlsSocket = got;
-    if (old) {
-      retiring.add(old);
-      setTimeout(() => {
-        if (retiring.delete(old)) uws.us_listen_socket_close(old);
-      }, TLS_RETIRE_MS).unref();
-    }
-    return null;
+    tlsSocket = next;
+    if (old) retireTls(old);
+  }
+
+  /**
+   * retireTls closes a replaced HTTPS listener a moment later. The new one is up (SO_REUSEPORT):
+   * connections of the old one finish where they are, and the handshakes queued in its backlog
+   * are accepted rather than reset when it closes.
+   */
+  function retireTls(ls: ListenSocket): void {
+    retiring.add(ls);
+    setTimeout(() => {
+      if (retiring.delete(ls)) uws.us_listen_socket_close(ls);
+    }, TLS_RETIRE_MS).unref();
   }
 
   function exitDrained(): void {
@@ -291,6 +295,8 @@ export function runWorker(): void {
       uws.us_listen_socket_close(tlsSocket);
       tlsSocket = null;
     }
+    if (pending?.tls) uws.us_listen_socket_close(pending.tls);
+    pending = null;
     for (const ls of retiring) uws.us_listen_socket_close(ls);
     retiring.clear();
     if (inFlight === 0) return exitDrained();
@@ -323,16 +329,11 @@ export function runWorker(): void {
       sendMsg(process, { type: 'fatal', reason: (err as Error).message });
       process.exit(1);
     }
-    setLogLevel(rt.cfg.raw.logging.level);
     installSharedState();
     installSticky();
-    attachUpstreams(rt.upstreams);
-    setResponsePolicy(rt.responses);
-    setWorkerCount(msg.workers);
     registerRateLimiter();
-    setClientLimiterWorkers(msg.workers);
     registerClientLimiter();
-    configureAccessLog(rt.cfg.raw.logging, host.requestId);
+    applyRuntime(rt);
     hookAccessLogSignals();
     const app = uws.App();
     app.ws(
@@ -349,12 +350,13 @@ export function runWorker(): void {
         process.exit(1);
       }
       listenSocket = ls;
-      const tlsErr = openTls(rt!);
-      if (tlsErr !== null) {
-        sendMsg(process, { type: 'fatal', reason: tlsErr });
-        log.error(tlsErr);
+      const tls = openTlsFor(rt!);
+      if (typeof tls === 'string') {
+        sendMsg(process, { type: 'fatal', reason: tls });
+        log.error(tls);
         process.exit(1);
       }
+      tlsSocket = tls;
       startMetrics();
       gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) =>
         emit([String(index)], process.memoryUsage.rss()),
@@ -369,31 +371,83 @@ export function runWorker(): void {
     });
   }
 
-  function reload(msg: ConfigMsg): void {
+  /** applyRuntime points the module-level settings at a runtime (at start, and on commit). */
+  function applyRuntime(r: Runtime): void {
+    attachUpstreams(r.upstreams);
+    setLogLevel(r.cfg.raw.logging.level);
+    setResponsePolicy(r.responses);
+    setWorkerCount(r.cfg.workers);
+    setClientLimiterWorkers(r.cfg.workers);
+    configureCache(r.cfg.raw.cache);
+    configureCompression(r.cfg.raw.compression, r.cfg.workers);
+    configureAccessLog(r.cfg.raw.logging, host.requestId);
+  }
+
+  // two-phase: worker side (interim, replaced by the runtime rewrite)
+  // A reloaded config is only prepared (ConfigMsg in ipc.ts): its runtime is built and its HTTPS
+  // listener opened (certificates loaded, port bound) while the running one serves; 'commit'
+  // swaps it in, 'discard' drops it and closes what it opened. Nothing module-level changes
+  // before the commit (applyRuntime).
+  /**
+   * FULCRUM_TEST_CRASH_IN_PREPARE=<worker index>: a fault hook for tests only (test/reload-refused.test.ts),
+   * read once: that worker exits while it builds a reloaded config's runtime. Inert unless set.
+   */
+  const crashInPrepare = process.env.FULCRUM_TEST_CRASH_IN_PREPARE === String(index);
+
+  function prepare(msg: ConfigMsg): void {
+    if (pending !== null) dropPending();
+    const refuse = (reason: string) => {
+      log.error('reload refused by worker; the running config stays', { generation: msg.generation, reason });
+      sendMsg(process, { type: 'config-failed', generation: msg.generation, reason });
+    };
     let next: Runtime;
     try {
+      if (crashInPrepare) {
+        log.error('FULCRUM_TEST_CRASH_IN_PREPARE: exiting while preparing a reload (test fault)');
+        process.exit(70);
+      }
       next = buildRuntime(msg, rt);
     } catch (err) {
-      log.error('reload refused by worker', { error: (err as Error).message });
-      return;
+      return refuse(`cannot build the new config: ${(err as Error).message}`);
     }
-    const tlsErr = openTls(next);
-    if (tlsErr !== null) {
-      log.error('reload refused by worker: the TLS listener cannot start; the running one stays', { error: tlsErr });
-      return;
+    const tls = openTlsFor(next);
+    if (typeof tls === 'string') {
+      closeNewPools(next);
+      return refuse(tls);
     }
-    const old = rt;
-    rt = next;
-    attachUpstreams(next.upstreams);
-    setLogLevel(next.cfg.raw.logging.level);
-    setResponsePolicy(next.responses);
-    setWorkerCount(msg.workers);
-    setClientLimiterWorkers(msg.workers);
-    configureAccessLog(next.cfg.raw.logging, host.requestId);
-    // idle connections of the old pools close now; busy ones finish their requests first
-    for (const u of old?.upstreams.values() ?? []) u.close(next.upstreams.get(u.name));
-    sendMsg(process, { type: 'ready', generation: msg.generation, pid: process.pid, uwsBuild });
+    pending = { generation: msg.generation, rt: next, tls };
+    sendMsg(process, { type: 'prepared', generation: msg.generation, pid: process.pid });
   }
+
+  function commit(generation: number): void {
+    const p = pending;
+    if (p === null || p.generation !== generation) return;
+    pending = null;
+    const old = rt;
+    rt = p.rt;
+    applyRuntime(p.rt);
+    swapTls(p.tls);
+    // idle connections of the old pools close now; busy ones finish their requests first
+    for (const u of old?.upstreams.values() ?? []) u.close(p.rt.upstreams.get(u.name));
+    sendMsg(process, { type: 'ready', generation, pid: process.pid, uwsBuild });
+  }
+
+  function discard(generation: number): void {
+    if (pending !== null && pending.generation === generation) dropPending();
+  }
+
+  function dropPending(): void {
+    const p = pending!;
+    pending = null;
+    if (p.tls) retireTls(p.tls);
+    closeNewPools(p.rt);
+  }
+
+  /** closeNewPools closes the connection pools a prepared runtime made (the running ones stay). */
+  function closeNewPools(r: Runtime): void {
+    for (const u of r.upstreams.values()) u.close(rt?.upstreams.get(u.name));
+  }
+  // end of two-phase: worker side (interim)
 
   process.on('message', (raw: unknown) => {
     const msg = decode(raw) as PrimaryToWorker | undefined;
@@ -401,7 +455,13 @@ export function runWorker(): void {
     switch (msg.type) {
       case 'config':
         if (rt === null) start(msg);
-        else reload(msg);
+        else prepare(msg);
+        break;
+      case 'commit':
+        commit(msg.generation);
+        break;
+      case 'discard':
+        discard(msg.generation);
         break;
       case 'shutdown':
         shutdown(msg.drainMs);
