@@ -76,7 +76,8 @@ export class Supervisor {
   private readonly serving = new WeakSet<Worker>();
   /** workers that started on an older generation than their slot's and are catching up */
   private readonly catchingUp = new WeakSet<Worker>();
-  private readonly awaiting = new Map<Worker, { accept: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }>();
+  /** what is waiting for each worker's next events (start, a reload: each its own) */
+  private readonly awaiting = new Map<Worker, Set<{ accept: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }>>();
   private queue: Promise<unknown> = Promise.resolve();
   uwsBuild = '';
   /** the handlers of worker reports and of workers that start serving */
@@ -201,19 +202,25 @@ export class Supervisor {
   private expect(w: Worker, accept: (e: WorkerEvent) => boolean, timeoutMs: number): Promise<WorkerEvent> {
     if (w.isDead()) return Promise.resolve({ kind: 'exit', code: w.process.exitCode, signal: w.process.signalCode });
     return new Promise((resolve) => {
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => done({ kind: 'timeout' }), timeoutMs) : null;
-      const done = (e: WorkerEvent) => {
-        if (timer) clearTimeout(timer);
-        this.awaiting.delete(w);
-        resolve(e);
+      let set = this.awaiting.get(w);
+      if (!set) this.awaiting.set(w, (set = new Set()));
+      const waiter = {
+        accept,
+        resolve: (e: WorkerEvent) => {
+          if (timer) clearTimeout(timer);
+          set.delete(waiter);
+          if (set.size === 0 && this.awaiting.get(w) === set) this.awaiting.delete(w);
+          resolve(e);
+        },
       };
-      this.awaiting.set(w, { accept, resolve: done });
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => waiter.resolve({ kind: 'timeout' }), timeoutMs) : null;
+      set.add(waiter);
     });
   }
 
   private notify(w: Worker, e: WorkerEvent): void {
-    const a = this.awaiting.get(w);
-    if (a && (e.kind === 'exit' || a.accept(e))) a.resolve(e);
+    const set = this.awaiting.get(w);
+    if (set) for (const a of [...set]) if (e.kind === 'exit' || a.accept(e)) a.resolve(e);
   }
 
   /** the workers state is pushed to: the running generation's and one being started */
