@@ -35,18 +35,11 @@ export interface AdminReply {
 /** A handler returns a reply, or takes over the raw response itself (SSE) and returns undefined. */
 export type AdminHandler = (req: AdminRequest, res: http.ServerResponse) => AdminReply | undefined | Promise<AdminReply | undefined>;
 
-export interface RouteOptions {
-  /**
-   * accept the token as `?token=` too: only for what a browser loads without being able to send
-   * a header (the dashboard's page and its EventSource), never for a state-changing endpoint
-   */
-  queryToken?: boolean;
-}
-
 interface Route {
   method: string;
   parts: string[];
   handler: AdminHandler;
+  /** the token is accepted as `?token=` too (see acceptQueryToken) */
   queryToken: boolean;
 }
 
@@ -81,8 +74,18 @@ export class AdminServer {
   }
 
   /** route registers a handler; `{name}` segments become params. */
-  route(method: string, pattern: string, handler: AdminHandler, opts: RouteOptions = {}): void {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler, queryToken: opts.queryToken === true });
+  route(method: string, pattern: string, handler: AdminHandler): void {
+    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler, queryToken: false });
+  }
+
+  /**
+   * acceptQueryToken lets a registered GET route take the token as `?token=` too: only for what a
+   * browser loads without being able to send a header (the dashboard's page and its
+   * EventSource), never for a state-changing endpoint.
+   */
+  acceptQueryToken(method: 'GET', pattern: string): void {
+    const parts = pattern.split('/').filter(Boolean).join('/');
+    for (const r of this.routes) if (r.method === method && r.parts.join('/') === parts) r.queryToken = true;
   }
 
   get address(): string {
@@ -109,7 +112,7 @@ export class AdminServer {
     return new Promise((resolve) => s.close(() => resolve()));
   }
 
-  /** authorized checks the token: the bearer header, or `?token=` where the route allows it (see RouteOptions). */
+  /** authorized checks the token: the bearer header, or `?token=` where the route allows it (acceptQueryToken). */
   private authorized(req: http.IncomingMessage, query: URLSearchParams, queryToken: boolean): boolean {
     if (!this.token) return true;
     const given = bearerToken(req.headers.authorization) ?? (queryToken && req.method === 'GET' ? query.get('token') : null);

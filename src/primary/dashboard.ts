@@ -27,42 +27,34 @@ export function registerDashboard(admin: AdminServer, status: () => unknown): Da
     for (const res of clients) res.write(frame);
   };
 
-  admin.route(
-    'GET',
-    '/',
-    () => ({
-      body: DASHBOARD_HTML,
-      headers: {
-        'content-type': 'text/html; charset=utf-8',
-        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
-      },
-    }),
-    { queryToken: true },
-  );
-  admin.route(
-    'GET',
-    '/events',
-    (req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      res.write('retry: 2000\n\n');
-      clients.add(res);
-      req.raw.on('close', () => {
-        clients.delete(res);
-        if (clients.size === 0 && timer) {
-          clearInterval(timer);
-          timer = null;
-        }
-      });
-      if (timer === null) {
-        timer = setInterval(push, EVENT_INTERVAL_MS);
-        timer.unref();
-      }
-      // the first frame at once, so the page fills without waiting a second
-      res.write(`data: ${JSON.stringify({ ...(status() as object), buckets: DURATION_BUCKETS, now: Date.now() })}\n\n`);
-      return undefined;
+  admin.route('GET', '/', () => ({
+    body: DASHBOARD_HTML,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
     },
-    { queryToken: true },
-  );
+  }));
+  admin.route('GET', '/events', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    clients.add(res);
+    req.raw.on('close', () => {
+      clients.delete(res);
+      if (clients.size === 0 && timer) {
+        clearInterval(timer);
+        timer = null;
+      }
+    });
+    if (timer === null) {
+      timer = setInterval(push, EVENT_INTERVAL_MS);
+      timer.unref();
+    }
+    // the first frame at once, so the page fills without waiting a second
+    res.write(`data: ${JSON.stringify({ ...(status() as object), buckets: DURATION_BUCKETS, now: Date.now() })}\n\n`);
+    return undefined;
+  });
+  admin.acceptQueryToken('GET', '/');
+  admin.acceptQueryToken('GET', '/events');
 
   return {
     close() {
