@@ -65,7 +65,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   sup.reports.on('fails', (v) => registry.onFails(v));
   sup.reports.on('sticky', (v) => sessions.onSticky(v));
   sup.reports.on('stickyTouch', (v) => sessions.onStickyTouch(v));
-  sup.reports.onWorkerReady((w) => w.send({ ...registry.fullState(), ...sessions.fullState() }));
+  sup.reports.onWorkerStart((w) => w.send({ ...registry.fullState(), ...sessions.fullState() }));
   const stop = (): Promise<void> =>
     (stopping ??= Promise.all([sup.stop(), dashboard.close(), admin.close()]).then(() => {
       checker.close();

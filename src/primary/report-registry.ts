@@ -1,12 +1,12 @@
 /**
  * The primary's side of the report/state channel (the worker's side is src/worker/report.ts):
  * each feature registers the handler for its section of the workers' batched reports, and what
- * to push to a worker that starts serving. One registry, owned by the Supervisor, instead of
- * hooks chained through each other.
+ * to push to a worker that starts (it is sent right after the worker's config, before the worker
+ * serves). One registry, owned by the Supervisor, instead of hooks chained through each other.
  */
 import type { ReportSections, StateSections } from '../ipc.js';
 
-/** WorkerRef is a worker that has just started serving: its slot, pid, and a way to push it state. */
+/** WorkerRef is a worker that starts: its slot, pid, and a way to push it state. */
 export interface WorkerRef {
   slot: number;
   pid: number;
@@ -17,7 +17,7 @@ type SectionHandler<K extends keyof ReportSections> = (value: NonNullable<Report
 
 export class ReportRegistry {
   private readonly sections = new Map<keyof ReportSections, (value: never, slot: number, pid: number) => void>();
-  private readonly readyHandlers: ((w: WorkerRef) => void)[] = [];
+  private readonly startHandlers: ((w: WorkerRef) => void)[] = [];
 
   /** on registers the handler of one report section; a section has one owner. */
   on<K extends keyof ReportSections>(section: K, fn: SectionHandler<K>): void {
@@ -25,9 +25,9 @@ export class ReportRegistry {
     this.sections.set(section, fn as (value: never, slot: number, pid: number) => void);
   }
 
-  /** onWorkerReady registers fn for every worker that starts serving (at start, after a restart, a reload, a roll). */
-  onWorkerReady(fn: (w: WorkerRef) => void): void {
-    this.readyHandlers.push(fn);
+  /** onWorkerStart registers fn for every worker that starts (at start, after a restart, in a new generation). */
+  onWorkerStart(fn: (w: WorkerRef) => void): void {
+    this.startHandlers.push(fn);
   }
 
   /** dispatch hands each section of one worker's report to its handler. */
@@ -38,8 +38,8 @@ export class ReportRegistry {
     }
   }
 
-  /** workerReady tells every registered handler that a worker serves. */
-  workerReady(w: WorkerRef): void {
-    for (const fn of this.readyHandlers) fn(w);
+  /** workerStarting tells every registered handler that a worker starts (its config was just sent). */
+  workerStarting(w: WorkerRef): void {
+    for (const fn of this.startHandlers) fn(w);
   }
 }

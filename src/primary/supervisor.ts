@@ -127,6 +127,10 @@ export class Supervisor {
     this.slotOf.set(w, slot);
     w.on('message', (raw: unknown) => this.onMessage(slot, w, decode(raw)));
     w.on('exit', (code, signal) => this.onExit(slot, w, code, signal));
+    // A send to a worker that was killed but whose exit is not handled yet fails after the
+    // call, as an 'error' event on the Worker: without a listener it would take the primary
+    // down (it did, when health state was pushed just as every worker was SIGKILLed).
+    w.on('error', (err: Error) => log.debug('message to a worker lost', { worker: slot.index, workerPid: w.process.pid, error: err.message }));
     return w;
   }
 
@@ -137,7 +141,7 @@ export class Supervisor {
         this.listening.add(w);
         if (this.stopping || slot.retired) sendMsg(w, { type: 'shutdown', drainMs: slot.gen.cfg.raw.timeouts.drainMs });
         else if (this.preparing && !slot.trial) this.deferredHellos.add(w);
-        else sendMsg(w, configMsg(slot.gen));
+        else this.configure(slot, w);
         break;
       case 'ready':
         this.uwsBuild = msg.uwsBuild;
@@ -150,7 +154,6 @@ export class Supervisor {
           this.catchingUp.add(w);
           sendMsg(w, configMsg(slot.gen));
         }
-        this.reports.workerReady({ slot: slot.index, pid: msg.pid, send: (state) => this.sendTo(w, state) });
         break;
       case 'prepared':
         if (this.catchingUp.has(w) && msg.generation === slot.gen.number) sendMsg(w, { type: 'commit', generation: msg.generation });
@@ -198,6 +201,15 @@ export class Supervisor {
     slot.timer = setTimeout(() => this.fork(slot), delay);
   }
 
+  /**
+   * configure sends a starting worker its config, and right after it the state the primary owns
+   * (health, sessions...), so that the worker has it before it serves its first request.
+   */
+  private configure(slot: Slot, w: Worker): void {
+    sendMsg(w, configMsg(slot.gen));
+    this.reports.workerStarting({ slot: slot.index, pid: w.process.pid ?? 0, send: (state) => this.sendTo(w, state) });
+  }
+
   /** expect resolves with the worker's next event that `accept`s (or its exit, or a timeout). */
   private expect(w: Worker, accept: (e: WorkerEvent) => boolean, timeoutMs: number): Promise<WorkerEvent> {
     if (w.isDead()) return Promise.resolve({ kind: 'exit', code: w.process.exitCode, signal: w.process.signalCode });
@@ -230,7 +242,7 @@ export class Supervisor {
   }
 
   private sendTo(w: Worker, state: StateSections): void {
-    if (this.listening.has(w) && !w.isDead()) sendMsg(w, { type: 'state', state });
+    if (this.listening.has(w) && w.isConnected()) sendMsg(w, { type: 'state', state });
   }
 
   /** broadcastState pushes primary-owned state to every live worker. */
@@ -293,7 +305,7 @@ export class Supervisor {
       this.preparing = false;
       for (const w of this.deferredHellos) {
         const s = this.slotOf.get(w);
-        if (s && !w.isDead()) sendMsg(w, configMsg(s.gen));
+        if (s && !w.isDead()) this.configure(s, w);
       }
       this.deferredHellos.clear();
     }
