@@ -16,7 +16,7 @@ import tls from 'node:tls';
 import { createOrigin, freePort, type Origin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { adminCall, echoed, request } from './helpers/client.js';
-import { hammer, type Hammer } from './helpers/hammer.js';
+import { hammer, type Hammer, type HammerOptions } from './helpers/hammer.js';
 import { status, until } from './helpers/wait.js';
 
 /** holdPort listens on a free loopback port without SO_REUSEPORT, as another program would. */
@@ -27,9 +27,9 @@ async function holdPort(): Promise<net.Server> {
 }
 const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
 
-/** withLoad runs fn while `clients` keep-alive clients hammer each url, then checks none failed and only `label` answered. */
-async function withLoad(urls: string[], label: string, fn: () => Promise<void>): Promise<void> {
-  const loads: Hammer[] = urls.map((u) => hammer(u, 2));
+/** withLoad runs fn while keep-alive clients hammer each url, then checks none failed and only `label` answered. */
+async function withLoad(urls: string[], label: string, fn: () => Promise<void>, opts: HammerOptions = {}): Promise<void> {
+  const loads: Hammer[] = urls.map((u) => hammer(u, 2, opts));
   const total = () => loads.reduce((n, h) => n + h.ok(), 0);
   try {
     await until(() => total() > 100, 'load before the reload', 10_000);
@@ -231,14 +231,21 @@ describe('a reload takes effect whole or not at all', () => {
     const f = await startFulcrum({ workers: 2, ...oneApp(a.url) }, { env: { FULCRUM_TEST_CRASH_IN_PREPARE: '1' } });
     try {
       const before = f.workerPids();
-      await withLoad([f.url], 'a', async () => {
-        writeConfig(f, (cfg) => ({ ...cfg, ...oneApp(b.url) }));
-        const r = await adminCall(f.adminUrl, 'POST', '/reload');
-        assert.equal(r.status, 500, r.text);
-        assert.match(JSON.parse(r.text).reason, /worker 1 exited while it prepared the new config/);
-        // restarted, on the running config (the load checks that only "a" answers)
-        await until(() => f.workerPids().length === 2 && f.workerPids().some((p) => !before.includes(p)), 'worker 1 restarted');
-      });
+      await withLoad(
+        [f.url],
+        'a',
+        async () => {
+          writeConfig(f, (cfg) => ({ ...cfg, ...oneApp(b.url) }));
+          const r = await adminCall(f.adminUrl, 'POST', '/reload');
+          assert.equal(r.status, 500, r.text);
+          assert.match(JSON.parse(r.text).reason, /worker 1 exited while it prepared the new config/);
+          // restarted, on the running config (the load checks that only "a" answers)
+          await until(() => f.workerPids().length === 2 && f.workerPids().some((p) => !before.includes(p)), 'worker 1 restarted');
+          // the requests that were on worker 1 when it died are reset with it, as in any proxy:
+          // the clients resend those GETs (retryResets), and every one is answered by the old config
+        },
+        { retryResets: true },
+      );
       await assertLastReload(f, 'admin', /worker 1 exited/);
       assert.ok(f.logLines().some((l) => l.msg === 'worker exited unexpectedly; restarting' && l.generation === 1));
       assert.equal(f.proc.exitCode, null);

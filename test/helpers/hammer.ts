@@ -15,8 +15,17 @@ export interface Hammer {
   stop(): Promise<void>;
 }
 
+export interface HammerOptions {
+  /**
+   * also resend a GET once when a new connection is reset before any response: what a client
+   * must do to lose nothing when a worker process dies with requests on it (test/reload-refused's
+   * crash); by default only a reused connection's reset is resent (the keep-alive race)
+   */
+  retryResets?: boolean;
+}
+
 /** hammer runs `clients` keep-alive clients on `url` (http: or https:, any certificate) until stop(). */
-export function hammer(url: string, clients: number): Hammer {
+export function hammer(url: string, clients: number, opts: HammerOptions = {}): Hammer {
   const secure = url.startsWith('https:');
   const agent = secure
     ? new https.Agent({ keepAlive: true, maxSockets: clients, rejectUnauthorized: false })
@@ -52,7 +61,7 @@ export function hammer(url: string, clients: number): Hammer {
         // A keep-alive connection the server closed (an old worker exiting) while this request was
         // being sent: the race every HTTP/1.1 client handles by resending an idempotent request
         // once on a new connection (node's documented req.reusedSocket pattern; browsers, undici).
-        if (!retried && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        if (!retried && (req.reusedSocket || opts.retryResets === true) && (code === 'ECONNRESET' || code === 'EPIPE')) {
           staleRetries++;
           resolve(one(path, true));
           return;
