@@ -165,8 +165,12 @@ export interface StateSections {
   inFlight?: Record<string, Record<string, number[]>>;
   /** sticky session table changes: [upstream, key, server id ("" = forget)]; full = replace the whole table */
   sticky?: { full: boolean; entries: [string, string, string][] };
-  /** rate limiting: per bucket key, [tokens left in the cluster-wide bucket, requests per report interval over all workers] */
-  rateLimit?: Record<string, [number, number]>;
+  /**
+   * rate limiting, sent to each worker on its own: per bucket key, [tokens left in the
+   * cluster-wide bucket, this worker's share of them (0..1; the shares of one push sum to 1),
+   * this worker's admitted requests counted since the previous push to it]
+   */
+  rateLimit?: Record<string, [number, number, number]>;
   /** per-client connection limit: cluster-wide requests in flight per client address that changed (0: gone) */
   connections?: Record<string, number>;
 }

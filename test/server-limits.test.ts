@@ -66,8 +66,13 @@ describe('server limits', () => {
     });
     try {
       healthy = false;
+      // bounded, and failing when the transition never comes (under load it can take a while;
+      // going on without it would test nothing)
       const until = async (msg: string) => {
-        for (let i = 0; i < 100 && !f.logLines().some((l) => l.msg === msg); i++) await sleep(25);
+        for (let i = 0; !f.logLines().some((l) => l.msg === msg); i++) {
+          if (i >= 400) throw new Error(`no "${msg}" within 10 s`);
+          await sleep(25);
+        }
       };
       await until('server down (active health check)');
       healthy = true;

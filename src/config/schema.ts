@@ -591,8 +591,16 @@ export const ConfigSchema = strict(
           default: null,
           description: 'Bearer token required by the admin API (default null). Required when admin.host is not a loopback address. Never printed.',
         }),
+        hosts: Type.Array(
+          Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\\.?$' }),
+          {
+            default: [],
+            description:
+              'Host names the admin listener answers to besides its own address (default []: only the address it was reached on, and "localhost" on loopback). Requests with any other Host are refused with 403, so a web page cannot reach the admin API by DNS rebinding. Add the name when the admin API is reached through a name (a reverse proxy, an SSH alias); the port is not compared.',
+          },
+        ),
       },
-      { description: 'The admin listener (reserved: the admin API arrives with the operations work).', default: {} },
+      { description: 'The admin listener: status, metrics, dashboard, reload and the runtime APIs.', default: {} },
     ),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), UpstreamSchema, {
       minProperties: 1,

@@ -148,7 +148,7 @@ async function act(upstream, id, action) {
   const key = upstream + "/" + id;
   actionErrors.delete(key);
   try {
-    const r = await fetch("upstreams/" + encodeURIComponent(upstream) + "/servers/" + encodeURIComponent(id) + "/" + action, { method: "POST", headers: token ? { authorization: "Bearer " + token } : {} });
+    const r = await fetch("upstreams/" + encodeURIComponent(upstream) + "/servers/" + encodeURIComponent(id) + "/" + action, { method: "POST", headers: Object.assign({ "content-type": "application/json" }, token ? { authorization: "Bearer " + token } : {}) });
     if (!r.ok) {
       let msg = r.status + " " + r.statusText;
       try { const j = await r.json(); if (j && j.error) msg = r.status + ": " + j.error; } catch {}

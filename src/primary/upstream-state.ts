@@ -145,32 +145,32 @@ export class UpstreamRegistry {
     if (e.upstream.slowStartMs > 0) e.slowStartUntil = Date.now() + e.upstream.slowStartMs;
   }
 
-  /** onReport merges one worker's batched report. */
-  onReport(slot: number, pid: number, sections: ReportSections): void {
-    if (sections.inFlight) {
-      for (const [name, servers] of Object.entries(sections.inFlight)) {
-        const m = this.entries.get(name);
-        if (!m) continue;
-        for (const [id, n] of Object.entries(servers)) {
-          const e = m.get(id);
-          if (!e) continue;
-          const prev = e.inFlightBySlot.get(slot);
-          if (!prev || prev[0] !== pid || prev[1] !== n) {
-            e.inFlightBySlot.set(slot, [pid, n]);
-            this.inFlightDirty = true;
-          }
+  /** onInFlight merges one worker's requests in flight per server (its report's `inFlight` section). */
+  onInFlight(slot: number, pid: number, inFlight: NonNullable<ReportSections['inFlight']>): void {
+    for (const [name, servers] of Object.entries(inFlight)) {
+      const m = this.entries.get(name);
+      if (!m) continue;
+      for (const [id, n] of Object.entries(servers)) {
+        const e = m.get(id);
+        if (!e) continue;
+        const prev = e.inFlightBySlot.get(slot);
+        if (!prev || prev[0] !== pid || prev[1] !== n) {
+          e.inFlightBySlot.set(slot, [pid, n]);
+          this.inFlightDirty = true;
         }
       }
     }
-    if (sections.fails) {
-      const now = Date.now();
-      for (const [name, servers] of Object.entries(sections.fails)) {
-        const m = this.entries.get(name);
-        if (!m) continue;
-        for (const [id, n] of Object.entries(servers)) {
-          const e = m.get(id);
-          if (e) this.countFails(e, n, now);
-        }
+  }
+
+  /** onFails counts the failures a worker saw per server (its report's `fails` section: passive health). */
+  onFails(fails: NonNullable<ReportSections['fails']>): void {
+    const now = Date.now();
+    for (const [name, servers] of Object.entries(fails)) {
+      const m = this.entries.get(name);
+      if (!m) continue;
+      for (const [id, n] of Object.entries(servers)) {
+        const e = m.get(id);
+        if (e) this.countFails(e, n, now);
       }
     }
   }
