@@ -1,6 +1,6 @@
 /**
  * Prometheus text for what the primary already knows but the worker metrics registry does not
- * carry: server health and its transitions, and the cache and compression totals the workers
+ * carry: server health and its transitions, adaptive concurrency limits, and the cache and compression totals the workers
  * report. Appended to GET /metrics.
  */
 import type { CacheReport, ReportSections } from '../ipc.js';
@@ -32,6 +32,7 @@ export function opsMetrics(registry: UpstreamRegistry, cache: () => CacheTotals 
       const [u, s, to] = k.split('\u0000');
       out.push(`fulcrum_health_transitions_recent{upstream="${esc(u!)}",server="${esc(s!)}",to="${to}"} ${n}`);
     }
+    out.push(...registry.concurrency.prometheus(esc));
     const c = cache();
     if (c) {
       out.push(

@@ -13,7 +13,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import type { PoolWaiter } from './upstream/pool.js';
-import type { QueueWaiter } from './upstream/server-queue.js';
+import { withRetryAfter, type QueueWaiter } from './upstream/server-queue.js';
 import type { Exchange, FailureKind, UpstreamConnection } from './upstream/connection.js';
 import { Framing, HeaderKind, type ResponseParser } from './upstream/response-parser.js';
 import type { ServerState } from './upstream/server-state.js';
@@ -274,11 +274,9 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     if (!this.bodyDone) res.onData((ab, isLast) => this.onClientData(ab, isLast));
     if (!server) {
       if ((queue.length !== 0 || this.upstream.allFull) && queue.add(this)) return;
-      this.respondError(
-        503,
-        queue.length !== 0 || this.upstream.allFull ? 'every server at maxConnections and the queue is full' : 'no server available',
-        false,
-      );
+      // issue 20: a full queue answers with Retry-After (server-queue.ts)
+      const overloaded = queue.length !== 0 || this.upstream.allFull;
+      this.respondError(503, overloaded ? 'every server at its limit and the queue is full' : 'no server available', false, overloaded);
       return;
     }
     this.server = server;
@@ -345,7 +343,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
 
   onQueueTimeout(): void {
     if (this.aborted) return;
-    this.respondError(503, 'no server below maxConnections within queueTimeoutMs', false);
+    this.respondError(503, 'no server below its limit within queueTimeoutMs', false, true); // issue 20: with Retry-After
   }
 
   // ---- PoolWaiter -------------------------------------------------------------------------
@@ -868,8 +866,8 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
 
   // ---- endings ------------------------------------------------------------------------------
 
-  /** respondError answers the client with a short generic body that carries the request id. */
-  respondError(status: number, reason: string, close: boolean): void {
+  /** respondError answers the client with a short generic body that carries the request id (and Retry-After when the queue was full or timed out). */
+  respondError(status: number, reason: string, close: boolean, retryAfter = false): void {
     const res = this.res;
     const id = this.host.requestId(this.seq);
     this.logFailure(status, reason);
@@ -884,7 +882,7 @@ export class ProxyRequest implements Exchange, PoolWaiter, QueueWaiter, Expirabl
     }
     if (res !== null && !this.clientDone) {
       const line = STATUS_LINES[status] ?? `${status}`;
-      const tap = this.tap;
+      const tap = retryAfter ? withRetryAfter(this.tap) : this.tap;
       res.cork(() => respondEdge(res, status, close || this.host.closing, id, `${line}\nrequest id: ${id}\n`, tap));
       this.clientDone = true;
     }
