@@ -60,7 +60,8 @@ describe('server limits', () => {
       workers: 1,
       upstreams: {
         app: {
-          slowStartMs: 4000,
+          // long enough that the 20 requests below stay early in the ramp on a loaded machine too
+          slowStartMs: 20000,
           servers: [{ url: a.url }, { url: b.url }],
           healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 },
         },

@@ -1,7 +1,7 @@
 /**
  * Prometheus text for what the primary already knows but the worker metrics registry does not
- * carry: server health and its transitions, adaptive concurrency limits, and the cache and compression totals the workers
- * report. Appended to GET /metrics.
+ * carry: server health and its transitions, adaptive concurrency limits, and the cache and
+ * compression totals the workers report. Appended to GET /metrics.
  */
 import type { CacheReport, ReportSections } from '../ipc.js';
 import type { UpstreamRegistry } from './upstream-state.js';
