@@ -43,7 +43,7 @@ function runScript(args: string[]): Promise<{ code: number | null; out: string }
 describe('least-connections on the cluster-wide view', () => {
   it('spreads in-flight requests more evenly than per-worker counting, with fewer moments of imbalance, at 4 and 16 connections', {
     timeout: 240_000,
-  }, async () => {
+  }, async (t) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-imbalance-'));
     try {
       const json = path.join(dir, 'imbalance.json');
@@ -63,6 +63,7 @@ describe('least-connections on the cluster-wide view', () => {
         const shared = rows.find((x) => x.connections === conns && x.mode === 'cluster-wide')!;
         const m = MARGIN[conns]!;
         const what = `${conns} connections (spread ${per.perRound.map((r) => r.split.join('/')).join(', ')}): per-worker ${per.ratio.toFixed(2)} / ${(100 * per.skewed).toFixed(0)}%, cluster-wide ${shared.ratio.toFixed(2)} / ${(100 * shared.skewed).toFixed(0)}%`;
+        t.diagnostic(what);
         assert.ok(shared.ratio <= per.ratio - m.ratio, `time-averaged max/min at ${what}`);
         assert.ok(shared.skewed <= per.skewed - m.skewed, `share of samples 2 or more apart at ${what}`);
       }
