@@ -154,15 +154,20 @@ export async function runMode(mode: 'on' | 'off', o: AdaptiveOptions): Promise<M
   const phaseLat: [number[], number[]] = [[], []];
   const phaseClient: [number[], number[]] = [[], []];
   const phaseCount = [0, 0];
+  /** seconds the counted ticks covered, per phase (ticks run late on a busy machine) */
+  const phaseS = [0, 0];
   const phaseRejected = [0, 0];
   const started = performance.now();
   const total = 2 * o.seconds * 1000;
   try {
     let next = started + TICK_MS;
+    let prevT = 0;
     while (performance.now() - started < total) {
       await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
       next += TICK_MS;
       const t = (performance.now() - started) / 1000;
+      const tickS = t - prevT;
+      prevT = t;
       const phase = t <= o.seconds ? 0 : 1;
       if (phase === 1 && backend.capacity === o.capacity) backend.setCapacity(Math.max(1, Math.floor(o.capacity / 2)));
       const { inFlight: backendInFlight, latencies: lat } = await backend.take();
@@ -175,7 +180,7 @@ export async function runMode(mode: 'on' | 'off', o: AdaptiveOptions): Promise<M
         backendInFlight,
         p50: pct(lat, 50),
         p99: pct(lat, 99),
-        rps: (done * 1000) / TICK_MS,
+        rps: tickS > 0 ? done / tickS : 0,
         rejected,
       });
       const inPhase = t - phase * o.seconds;
@@ -183,6 +188,7 @@ export async function runMode(mode: 'on' | 'off', o: AdaptiveOptions): Promise<M
         phaseLat[phase]!.push(...lat);
         phaseClient[phase]!.push(...clientLat);
         phaseCount[phase]! += done;
+        phaseS[phase]! += tickS;
         phaseRejected[phase]! += rejected;
       }
       clientLat = [];
@@ -196,14 +202,13 @@ export async function runMode(mode: 'on' | 'off', o: AdaptiveOptions): Promise<M
     await f.stop();
     await backend.close();
   }
-  const measuredS = o.seconds - SETTLE_S;
   const phases = [0, 1].map((p): PhaseSummary => {
     const cap = p === 0 ? o.capacity : Math.max(1, Math.floor(o.capacity / 2));
     const limits = ticks.filter((k) => k.limit !== null && k.t - p * o.seconds > SETTLE_S && k.t - p * o.seconds <= o.seconds).map((k) => k.limit!);
     return {
       capacity: cap,
       nominalMax: (cap * 1000) / o.serviceMs,
-      rps: phaseCount[p]! / measuredS,
+      rps: phaseCount[p]! / phaseS[p]!,
       backendP50: pct(phaseLat[p]!, 50),
       backendP99: pct(phaseLat[p]!, 99),
       clientP99: pct(phaseClient[p]!, 99),

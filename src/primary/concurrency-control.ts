@@ -23,7 +23,8 @@
  *   first-come check against the merged count lets whichever worker frees a slot take it again.
  *   Every worker keeps at least 1 while the limit allows it, so a request to an idle worker does
  *   not wait for the next push. A share is this worker's own count against a number: no stale
- *   view of the others enters admission, so the limit is not overshot by the merge's delay.
+ *   view of the others enters admission, so the limit is not overshot by the merge's delay (only
+ *   while a share moves between workers, for about one response time, by the part that moved).
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { UpstreamConfig } from '../config/schema.js';
