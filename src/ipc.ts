@@ -111,6 +111,12 @@ export interface ReportSections {
   connections?: Record<string, number>;
   /** metrics deltas since the previous metrics section (src/worker/metrics.ts), every ~500 ms */
   metrics?: MetricsReport;
+  /**
+   * adaptive concurrency, for the upstreams that have it: per upstream, [requests waiting in this
+   * worker's queue, per server id the latencies to the response head since the last report as
+   * [microseconds, count, ...] (LatencyRecorder buckets)]
+   */
+  concurrency?: Record<string, [number, Record<string, number[]>]>;
 }
 export interface CacheReport {
   entries: number;
@@ -173,6 +179,8 @@ export interface StateSections {
   rateLimit?: Record<string, [number, number, number]>;
   /** per-client connection limit: cluster-wide requests in flight per client address that changed (0: gone) */
   connections?: Record<string, number>;
+  /** adaptive concurrency: per upstream, per server id: [cluster-wide limit, then each worker slot's share of it] */
+  concurrency?: Record<string, Record<string, number[]>>;
 }
 
 /** server flags in StateSections.servers */

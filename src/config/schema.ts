@@ -176,9 +176,63 @@ export const UpstreamSchema = strict(
       minimum: 0,
       maximum: 1000000,
       default: 100,
-      description: 'Requests each worker queues when every available server is at its maxConnections (default 100); beyond it: 503 at once.',
+      description:
+        'Requests each worker queues when every available server is at its maxConnections or adaptive concurrency limit (default 100); beyond it: 503 with Retry-After at once.',
     }),
-    queueTimeoutMs: Ms('Longest wait in that queue; then 503 (default 10000).', 10000),
+    queueTimeoutMs: Ms('Longest wait in that queue; then 503 with Retry-After (default 10000).', 10000),
+    adaptiveConcurrency: Type.Optional(
+      strict(
+        {
+          minLimit: Type.Integer({
+            minimum: 1,
+            maximum: 100000,
+            default: 3,
+            description: 'Lowest limit per server, and the limit held while the minimum latency is measured (default 3, as Envoy).',
+          }),
+          maxLimit: Type.Integer({
+            minimum: 1,
+            maximum: 100000,
+            default: 1000,
+            description: 'Highest limit per server (default 1000). A maxLimit below minLimit counts as minLimit.',
+          }),
+          latencyTolerancePercent: Type.Integer({
+            minimum: 0,
+            maximum: 1000,
+            default: 25,
+            description: 'How far above its minimum the latency may rise before the limit shrinks (default 25: 1.25 x the minimum; below it the limit grows).',
+          }),
+          sampleWindowMs: Ms('How often the limit is recomputed from the latencies measured meanwhile (default 250).', 250, 100),
+          percentile: Type.Integer({
+            minimum: 1,
+            maximum: 99,
+            default: 50,
+            description: "Percentile of a window's latencies that is compared with the minimum (default 50).",
+          }),
+          minLatencyIntervalMs: Ms(
+            'How often the minimum latency is measured again (default 30000, plus up to jitterPercent): the limit is held at minLimit until minLatencyRequests responses came back, and their latency becomes the new minimum.',
+            30000,
+            1000,
+          ),
+          minLatencyRequests: Type.Integer({
+            minimum: 1,
+            maximum: 100000,
+            default: 50,
+            description: 'Responses that make a minimum-latency measurement (default 50; the percentile of them is taken).',
+          }),
+          jitterPercent: Type.Integer({
+            minimum: 0,
+            maximum: 100,
+            default: 15,
+            description:
+              'Random extra time, up to this share of minLatencyIntervalMs, before each measurement, so that servers do not all measure at once (default 15).',
+          }),
+        },
+        {
+          description:
+            "Adaptive concurrency limit per server (default: off; {} turns it on with these defaults). The limit on requests in flight to each server, from all workers together, follows the measured latency as Envoy's gradient controller does: it grows while the latency (time to the response head) stays near its minimum and shrinks as it rises above it. Requests over the limit wait in the queue (queueSize, queueTimeoutMs). Sticky sessions are not held back.",
+        },
+      ),
+    ),
     slowStartMs: Ms(
       'When a server comes back (health check up, ejection over, undrained, added), its weight ramps from near 0 to its configured weight over this time (default 0: at once).',
       0,

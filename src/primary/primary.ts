@@ -63,6 +63,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   registry.onServersChanged = () => checker.sync();
   sup.reports.on('inFlight', (v, slot, pid) => registry.onInFlight(slot, pid, v));
   sup.reports.on('fails', (v) => registry.onFails(v));
+  sup.reports.on('concurrency', (v, slot, pid) => registry.concurrency.onReport(slot, pid, v));
   sup.reports.on('sticky', (v) => sessions.onSticky(v));
   sup.reports.on('stickyTouch', (v) => sessions.onStickyTouch(v));
   sup.reports.onWorkerStart((w) => w.send({ ...registry.fullState(), ...sessions.fullState() }));
