@@ -9,7 +9,7 @@
 #   chromium           /usr/bin/chromium    test/dashboard.test.ts (the dashboard in a real browser)
 #   fonts-dejavu-core  (fonts)              the dashboard screenshot (Chromium renders no text without a font)
 #   redis-server       redis-server         test/shared-state.test.ts (sessions and rate limits on Redis)
-#   openssl            openssl              test/edge-tls.test.ts (self-signed certificates)
+#   openssl            openssl              test/edge-tls.test.ts, test/engine-connection.test.ts (self-signed certificates)
 #
 # Not here, on purpose: wrk, nginx and haproxy. native-bench uses them when present (and installs
 # them itself when run as root), but no test needs them: the native-bench test runs the Node peers

@@ -74,7 +74,6 @@ export class Http1Connection implements RequestSink, Timed {
   /** the socket is ending (lingering) or gone */
   private closing = false;
   private closed = false;
-  private peerEnded = false;
   private detached = false;
   private driving = false;
   private again = false;
@@ -82,7 +81,8 @@ export class Http1Connection implements RequestSink, Timed {
   private headArmed = false;
   private served = 0;
   private discarded = 0;
-  private writeWaiter: Http1Exchange | null = null;
+  /** exchanges whose last write() returned false: told when the socket has written everything */
+  private readonly waiters: Http1Exchange[] = [];
   // this connection's socket listeners (one set per connection; removed on detach)
   private readonly onDataFn = (buf: Buffer) => this.onData(buf);
   private readonly onEndFn = () => this.onEnd();
@@ -143,10 +143,13 @@ export class Http1Connection implements RequestSink, Timed {
   }
 
   private onEnd(): void {
-    // the client sent everything it will (a half-close): answer what was received, then close
-    // (settle() sees it once the input is parsed); with closing, node destroys the socket now
-    this.peerEnded = true;
-    if (!this.closing) this.kick();
+    // The client's FIN. With nothing in flight: close our side too. With a request in flight or
+    // waiting, the client is taken to have left (as nginx, proxy_ignore_client_abort off, and the
+    // uWS front): the exchanges are aborted so that the server's work stops. (HAProxy serves
+    // half-closed clients unless "option abortonclose"; no common HTTP client half-closes.)
+    if (this.closing) return; // lingering: both sides ended, node destroys the socket
+    if (this.active === null && this.pending.length === 0 && this.errorStatus === 0 && !this.parser.inHead && !this.parser.inBody) this.close();
+    else this.destroy();
   }
 
   private onError(err: NodeJS.ErrnoException): void {
@@ -159,7 +162,8 @@ export class Http1Connection implements RequestSink, Timed {
     untrack(this);
     this.host.forget(this);
     const a = this.active;
-    this.active = this.bodyOwner = this.writeWaiter = null;
+    this.active = this.bodyOwner = null;
+    this.waiters.length = 0;
     this.pending.length = 0;
     this.input = null;
     if (a !== null) a.clientGone();
@@ -215,7 +219,7 @@ export class Http1Connection implements RequestSink, Timed {
     const ex = this.pending.shift();
     if (ex === undefined) {
       if (this.errorStatus !== 0) this.sendError();
-      else if (this.draining && !this.parser.inHead && this.input === null) this.close();
+      else if (this.draining && this.served > 0 && !this.parser.inHead && this.input === null) this.close();
       return;
     }
     this.active = ex;
@@ -233,7 +237,6 @@ export class Http1Connection implements RequestSink, Timed {
       if (s.isPaused()) s.resume();
     } else if (!s.isPaused()) s.pause();
     if (this.closing) return;
-    if (this.peerEnded && this.input === null && this.peerGone()) return;
     const opts = this.host.options;
     if (this.active !== null || this.pending.length > 0) {
       if (this.active?.discarding) this.setWait(Wait.Discard, opts.headerMs);
@@ -245,23 +248,6 @@ export class Http1Connection implements RequestSink, Timed {
         this.deadline = now() + opts.headerMs;
       }
     } else if (this.served > 0) this.setWait(Wait.KeepAlive, opts.keepAliveMs);
-  }
-
-  /** peerGone: the client's FIN came and every byte before it is parsed; true when the connection ended here. */
-  private peerGone(): boolean {
-    const o = this.bodyOwner;
-    if (o !== null) {
-      // a body cut short: its request can never complete
-      if (o === this.active) o.clientGone();
-      this.destroy();
-      return true;
-    }
-    this.noMoreRequests = true; // a partial head is dropped (nginx closes without an answer too)
-    if (this.active === null && this.pending.length === 0 && this.errorStatus === 0) {
-      this.close();
-      return true;
-    }
-    return false;
   }
 
   private setWait(w: Wait, ms: number): void {
@@ -363,14 +349,13 @@ export class Http1Connection implements RequestSink, Timed {
       if (ex.expectContinue && !ex.continueSent && this.parser.bodyBytes === 0 && this.input === null) return false;
       if (ex.bodyLength > 0 && ex.bodyLength - this.parser.bodyBytes > this.host.options.discardBodyBytes) return false;
     }
-    return !(this.peerEnded && this.pending.length === 0 && this.input === null);
+    return true;
   }
 
   /** responseDone: the active exchange's response is complete. */
   responseDone(ex: Http1Exchange): void {
     if (ex !== this.active) return;
     this.served++;
-    if (this.writeWaiter === ex) this.writeWaiter = null;
     if (ex.closeAfter || this.draining) {
       this.close();
       return;
@@ -390,7 +375,7 @@ export class Http1Connection implements RequestSink, Timed {
   }
 
   waitWritable(ex: Http1Exchange): void {
-    this.writeWaiter = ex;
+    if (!this.waiters.includes(ex)) this.waiters.push(ex);
   }
 
   /** writeParts sends strings and buffers in one send (a head with Buffer field values). */
@@ -422,11 +407,16 @@ export class Http1Connection implements RequestSink, Timed {
     return { socket: s, head };
   }
 
-  /** drain: close after the current response, or now when idle. */
+  /**
+   * drain: close after the current response; a kept-alive idle connection closes at once. A
+   * connection that has not sent its first request yet is given it (answered with
+   * Connection: close, within headerMs): it was opened to send one, and closing it unanswered
+   * would only make the client retry elsewhere.
+   */
   drain(): void {
     if (this.draining || this.closing) return;
     this.draining = true;
-    if (this.active === null && this.pending.length === 0 && !this.parser.inHead && !this.parser.inBody) this.close();
+    if (this.served > 0 && this.active === null && this.pending.length === 0 && !this.parser.inHead && !this.parser.inBody) this.close();
     else this.kick();
   }
 
@@ -488,16 +478,22 @@ export class Http1Connection implements RequestSink, Timed {
     else s.destroy();
   }
 
+  /**
+   * written runs after every write: once the socket holds nothing, the exchanges that were told
+   * "false" may reuse their bytes (even after their response ended: they may recycle the buffer).
+   */
   private written(): void {
-    const w = this.writeWaiter;
-    if (w === null || this.socket.writableLength !== 0) return;
-    this.writeWaiter = null;
-    const h = w.handler;
-    if (h === null || w.ended) return;
-    try {
-      h.onClientWritable();
-    } catch (err) {
-      this.handlerThrew(w, err);
+    if (this.waiters.length === 0 || this.socket.writableLength !== 0) return;
+    const ws = this.waiters.splice(0); // a handler may write (and wait) again from here
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      const h = w.handler;
+      if (h === null || w.cut) continue;
+      try {
+        h.onClientWritable();
+      } catch (err) {
+        this.handlerThrew(w, err);
+      }
     }
   }
 

@@ -112,6 +112,9 @@ export class Http1Exchange implements ClientExchange {
     return this.res === Res.Ended;
   }
 
+  /** aborted by the handler, or the client left: no more events */
+  cut = false;
+
   /** the response head or body has started going out (or the exchange ended) */
   get responded(): boolean {
     return this.res !== Res.Idle && this.res !== Res.Head;
@@ -209,7 +212,9 @@ export class Http1Exchange implements ClientExchange {
     if (this.res !== Res.Head) return;
     const status = this.status;
     let head = this.head;
-    if (status === 101 || status < 200 || status === 204 || status === 304) {
+    const connectOk = this.isConnect && status >= 200 && status < 300;
+    if (status === 101 || status < 200 || status === 204 || status === 304 || connectOk) {
+      // RFC 9110 9.3.6: no Content-Length or Transfer-Encoding in a 2xx to CONNECT (the tunnel follows)
       this.framing = Framing.None;
     } else if (this.method === 'HEAD') {
       this.framing = Framing.None;
@@ -229,11 +234,13 @@ export class Http1Exchange implements ClientExchange {
       close = true;
     }
     const keep = !close && this.conn.mayKeepAlive(this);
-    if (status === 101) {
-      head += 'connection: upgrade\r\n';
-      this.closeAfter = !this.tunnel;
+    if (status === 101 || connectOk) {
+      // the connection changes protocol: detach() takes it, or it closes after this response
+      if (status === 101) head += 'connection: upgrade\r\n';
+      this.closeAfter = true;
     } else {
-      this.closeAfter = !keep || (this.tunnel && !(this.isConnect && status >= 200 && status < 300));
+      // a tunnel refused (not 101 / not 2xx): close, the client may already be sending tunnel bytes
+      this.closeAfter = !keep || this.tunnel;
       if (this.minor === 1) {
         if (this.closeAfter) head += 'connection: close\r\n';
       } else head += this.closeAfter ? 'connection: close\r\n' : 'connection: keep-alive\r\n';
@@ -313,6 +320,7 @@ export class Http1Exchange implements ClientExchange {
   abort(): void {
     if (this.res === Res.Ended) return;
     this.res = Res.Ended;
+    this.cut = true;
     this.held = false;
     this.conn.abortExchange(this);
   }
@@ -342,6 +350,7 @@ export class Http1Exchange implements ClientExchange {
   clientGone(): void {
     if (this.res === Res.Ended) return;
     this.res = Res.Ended;
+    this.cut = true;
     this.held = false;
     const h = this.handler;
     if (h !== null) h.onClientAborted();

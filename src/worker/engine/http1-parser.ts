@@ -20,9 +20,10 @@
  *     Values with bytes >= 0x80 are decoded as UTF-8, and must be valid UTF-8 (the proxy writes
  *     heads as UTF-8 strings: anything else could not be relayed byte for byte).
  *   - Host: exactly one on HTTP/1.1, at most one on HTTP/1.0, with a valid uri-host [":" port]
- *     (RFC 9112 3.2).
- *   - framing (RFC 9112 6.1-6.3): Content-Length digits only; several equal values (or "5, 5")
- *     count as one, differing ones are 400 (RFC 9110 8.6); Transfer-Encoding with Content-Length,
+ *     (RFC 9112 3.2); an empty one is 400 too (as nginx: there is nothing to route on).
+ *   - framing (RFC 9112 6.1-6.3): one Content-Length, digits only: a second one, even equal, or a
+ *     list ("5, 5") is 400 (RFC 9110 8.6 allows either; nginx refuses duplicates, and a proxy
+ *     that forwards one value must not guess); Transfer-Encoding with Content-Length,
  *     on HTTP/1.0, or without "chunked" as the final coding: 400; a coding before chunked (gzip,
  *     chunked): 501, as nginx and RFC 9112 6.1 (fulcrum cannot decode it for the server).
  *   - chunked: hex sizes, extensions parsed by their grammar (RFC 9112 7.1.1) and dropped, exactly
@@ -33,7 +34,6 @@
  *   - Expect: "100-continue" is noted (HTTP/1.1 only, RFC 9110 10.1.1), anything else is 417.
  */
 import { isUtf8 } from 'node:buffer';
-import { parseContentLength } from '../upstream/response-parser.js';
 
 /** the request body's length: 0, a Content-Length, or BODY_UNKNOWN (chunked) (as exchange.ts) */
 const BODY_UNKNOWN = -1;
@@ -439,13 +439,11 @@ export class RequestParser {
         this.hosts++;
         this.hostAt = this.fields.length + 1;
         break;
-      case Kind.ContentLength: {
-        const n = parseContentLength(value);
-        if (n < 0) return this.error(400, 'invalid Content-Length');
-        if (this.cl !== -1 && this.cl !== n) return this.error(400, 'conflicting Content-Length');
-        this.cl = n;
+      case Kind.ContentLength:
+        if (this.cl !== -1) return this.error(400, 'more than one Content-Length');
+        this.cl = contentLength(value);
+        if (this.cl < 0) return this.error(400, 'invalid Content-Length');
         break;
-      }
       case Kind.TransferEncoding:
         if (!this.transferEncoding(value)) return this.error(400, 'invalid Transfer-Encoding');
         break;
@@ -677,6 +675,18 @@ export class RequestParser {
   }
 }
 
+/** contentLength parses 1*DIGIT; -1 for anything else (a sign, a list, spaces, more than 2^53 - 1). */
+function contentLength(v: string): number {
+  if (v.length === 0 || v.length > 16) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  return n <= Number.MAX_SAFE_INTEGER ? n : -1;
+}
+
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -733,7 +743,7 @@ function classify(name: string): Kind {
 /** scheme "://" authority, then the path and query (RFC 9112 3.2.2, narrowed to http and https) */
 const ABSOLUTE_RE = /^[Hh][Tt][Tt][Pp][Ss]?:\/\/([^/?]*)(.*)$/;
 // uri-host (reg-name or IPv4: unreserved / pct-encoded / sub-delims; or an IP-literal) and a port
-const HOST_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+const HOST_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
 const HOST_PORT_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/;
 let lastHost = '';
 
