@@ -23,15 +23,19 @@ import { peerArgs, serve } from './serve.js';
 const { port, backendPort, workers } = peerArgs('net-floor.js');
 
 const READ_BYTES = 65536;
-let shared = Buffer.allocUnsafe(READ_BYTES);
+let shared: Buffer = Buffer.allocUnsafe(READ_BYTES);
 const nextBuffer = () => shared;
+/** read buffers the client has finished writing from, for reuse (no malloc, no page faults per retire) */
+const spare: Buffer[] = [];
+/** where request body pieces are copied before they go upstream (see Relay.onClientBody) */
+let scratch: Buffer = Buffer.allocUnsafe(READ_BYTES);
 const HEAD_END = Buffer.from('\r\n\r\n');
 const idle: Upstream[] = [];
 
 /** Upstream is one keep-alive connection to the backend, serving one exchange at a time. */
-class Upstream implements ClientHandler {
+class Upstream {
   readonly sock: net.Socket;
-  ex: ClientExchange | null = null;
+  relay: Relay | null = null;
   /** body bytes still to relay after the head */
   left = 0;
   private n = 0;
@@ -45,12 +49,12 @@ class Upstream implements ClientHandler {
       onread: { buffer: nextBuffer, callback: (n: number, b: Uint8Array) => this.onRead(n, b as Buffer) },
     });
     this.sock.on('error', () => {});
-    this.sock.on('close', () => this.ex?.abort());
+    this.sock.on('close', () => this.relay?.ex.abort());
   }
 
   start(ex: ClientExchange): void {
-    this.ex = ex;
-    ex.handler = this;
+    const r = new Relay(ex, this);
+    this.relay = r;
     const len = ex.bodyLength;
     this.sock.write(
       `${ex.method} ${ex.target} HTTP/1.1\r\nhost: ${ex.field('host')}\r\nx-forwarded-for: ${ex.peer.ip}\r\n${len > 0 ? 'content-length: ' + len + '\r\n' : ''}\r\n`,
@@ -61,15 +65,16 @@ class Upstream implements ClientHandler {
   private onRead(n: number, b: Buffer): boolean {
     this.n = n;
     this.buf = b;
-    const ex = this.ex;
-    if (ex === null) return false;
-    ex.cork(this.relay);
+    const r = this.relay;
+    if (r === null) return false;
+    r.ex.cork(this.relay1);
     return true;
   }
 
-  /** relay writes one read to the client (inside the exchange's cork: head and body leave together) */
-  private readonly relay = (): void => {
-    const ex = this.ex!;
+  /** relay1 writes one read to the client (inside the exchange's cork: head and body leave together) */
+  private readonly relay1 = (): void => {
+    const r = this.relay!;
+    const ex = r.ex;
     const b = this.buf;
     const n = this.n;
     let start = 0;
@@ -84,32 +89,66 @@ class Upstream implements ClientHandler {
     }
     const piece = Math.min(n - start, this.left);
     this.left -= piece;
-    const ok = piece > 0 ? ex.write(b, start, start + piece) : true;
-    if (!ok) {
-      // the client holds references into this buffer until it drains: read into a new one
-      shared = Buffer.allocUnsafe(READ_BYTES);
+    if (piece > 0 && !ex.write(b, start, start + piece)) {
+      // the client holds references into this buffer until it drains: read into another one
+      r.retire(b);
+      shared = spare.pop() ?? Buffer.allocUnsafe(READ_BYTES);
       this.sock.pause();
     }
     if (this.left === 0) {
       ex.end();
-      this.ex = null;
-      if (!ok) this.sock.resume(); // the response is complete: the next one reads into the new buffer
+      this.relay = null;
+      r.up = null;
+      if (this.sock.isPaused()) this.sock.resume(); // the retired buffer is set aside: the next response reads into another
       idle.push(this);
     }
   };
+}
+
+/** Relay is one exchange's client side: it keeps the read buffers its client still writes from. */
+class Relay implements ClientHandler {
+  private retired: Buffer[] | null = null;
+
+  constructor(
+    readonly ex: ClientExchange,
+    public up: Upstream | null,
+  ) {
+    ex.handler = this;
+  }
+
+  retire(b: Buffer): void {
+    (this.retired ??= []).push(b);
+  }
 
   onClientBody(buf: Buffer, start: number, end: number): void {
-    // the piece lives in the engine's shared read buffer: copy it, as uws-floor copies uWS's
-    if (end > start) this.sock.write(Buffer.from(buf.subarray(start, end)));
+    // The piece lives in the engine's read buffer, valid only during this call: copy it, as
+    // uws-floor copies uWS's, but into a scratch buffer that stays warm. A fresh allocation per
+    // piece (Buffer.from) page-faults: 0.8-1.7 faults and +40 us per POST 16 KiB measured here.
+    // The scratch is reused when the socket took the bytes at once, the common case.
+    const up = this.up;
+    const n = end - start;
+    if (up === null || n === 0) return;
+    if (n > scratch.length) {
+      up.sock.write(Buffer.copyBytesFrom(buf, start, n));
+      return;
+    }
+    buf.copy(scratch, 0, start, end);
+    up.sock.write(scratch.subarray(0, n));
+    if (up.sock.writableLength !== 0) scratch = Buffer.allocUnsafe(READ_BYTES); // still referenced: never overwrite it
   }
 
   onClientWritable(): void {
-    this.sock.resume();
+    if (this.retired !== null) {
+      for (const b of this.retired) spare.push(b);
+      this.retired = null;
+    }
+    this.up?.sock.resume();
   }
 
   onClientAborted(): void {
-    this.ex = null;
-    this.sock.destroy(); // never reused: its response would have nowhere to go
+    const up = this.up;
+    this.up = null;
+    up?.sock.destroy(); // never reused: its response would have nowhere to go
   }
 }
 

@@ -261,6 +261,7 @@ export class Http1Connection implements RequestSink, Timed {
   onRequestHead(p: RequestParser): boolean {
     const ex = new Http1Exchange(this, p);
     this.headArmed = false;
+    this.wait = Wait.None; // the next idle period gets a fresh deadline
     if (!p.keepAlive || ex.tunnel) this.noMoreRequests = true;
     if (!ex.bodyDone) this.bodyOwner = ex;
     this.pending.push(ex);

@@ -545,7 +545,7 @@ export class RequestParser {
   }
 
   private resetHead(): void {
-    this.fields.length = 0;
+    if (this.fields.length !== 0) this.fields = []; // after an error (a head handed over leaves a new array)
     this.count = this.countBytes = this.hosts = 0;
     this.hostAt = -1;
     this.absoluteHost = null;
