@@ -6,10 +6,16 @@
  * that only finds the end of the head and Content-Length. The counterpart of `uws-floor` (same
  * relay, uWS front), so that the two fronts can be compared in one run. Not a usable proxy.
  *
- * The relay does what the issue asks of the real one: response pieces are written to the client
- * straight from the shared upstream read buffer; when the client socket does not take them at
- * once (write() returns false, the engine keeps references), that buffer is retired (the next
- * reads go to a new one) and the upstream socket pauses until the client drains.
+ * Reading: node hands each socket its next read buffer after every read (onread.buffer as a
+ * function), so a buffer shared by several sockets is read into by the others while a client may
+ * still be writing from it (the engine writes from the caller's memory: keepsReferences). Hence:
+ * an idle socket's next read lands in one small buffer shared by all (FIRST, hot in cache), whose
+ * bytes are copied before they are written (the engine itself copies pieces up to 1 KiB that
+ * leave with a head; larger ones go through a warm scratch buffer); once a response needs more
+ * than that read, the socket reads into a 64 KiB buffer of its own from a pool, written from by
+ * reference. When the client does not take a write at once (write() returns false), that buffer
+ * is retired (kept by the exchange until onClientWritable, then back to the pool), the socket
+ * reads into another one and pauses until the client drains. No buffer is allocated per request.
  * Opt-in: `--targets ...,net-floor`.
  *
  *   node dist/native-bench/peers/net-floor.js <listenPort> <backendPort> [workers]
@@ -23,12 +29,13 @@ import { peerArgs, serve } from './serve.js';
 const { port, backendPort, workers } = peerArgs('net-floor.js');
 
 const READ_BYTES = 65536;
-let shared: Buffer = Buffer.allocUnsafe(READ_BYTES);
-const nextBuffer = () => shared;
-/** read buffers the client has finished writing from, for reuse (no malloc, no page faults per retire) */
+/** where an idle socket's next read lands (shared: never written from by reference) */
+const FIRST = Buffer.allocUnsafe(16384);
+/** 64 KiB buffers: sockets' own read buffers and copy scratch, recycled (no malloc, no page faults per request) */
 const spare: Buffer[] = [];
-/** where request body pieces are copied before they go upstream (see Relay.onClientBody) */
-let scratch: Buffer = Buffer.allocUnsafe(READ_BYTES);
+const take = (): Buffer => spare.pop() ?? Buffer.allocUnsafe(READ_BYTES);
+/** where pieces read into FIRST (and request body pieces) are copied before they are written */
+let scratch: Buffer = take();
 const HEAD_END = Buffer.from('\r\n\r\n');
 const idle: Upstream[] = [];
 
@@ -39,14 +46,18 @@ class Upstream {
   /** body bytes still to relay after the head */
   left = 0;
   private n = 0;
-  private buf: Buffer = shared;
+  /** the buffer this socket reads into next (node asks for it after every read) */
+  private next: Buffer = FIRST;
+  /** this socket's own read buffer while a response spans reads (null: idle, reading into FIRST) */
+  private own: Buffer | null = null;
+  private buf: Buffer = FIRST;
 
   constructor() {
     this.sock = net.connect({
       port: backendPort,
       host: '127.0.0.1',
       noDelay: true,
-      onread: { buffer: nextBuffer, callback: (n: number, b: Uint8Array) => this.onRead(n, b as Buffer) },
+      onread: { buffer: () => this.next, callback: (n: number, b: Uint8Array) => this.onRead(n, b as Buffer) },
     });
     this.sock.on('error', () => {});
     this.sock.on('close', () => this.relay?.ex.abort());
@@ -68,6 +79,15 @@ class Upstream {
     const r = this.relay;
     if (r === null) return false;
     r.ex.cork(this.relay1);
+    // the next read: FIRST when idle, else this socket's own buffer
+    if (this.relay === null) {
+      if (this.own !== null) spare.push(this.own);
+      this.own = null;
+      this.next = FIRST;
+    } else {
+      this.own ??= take();
+      this.next = this.own;
+    }
     return true;
   }
 
@@ -89,11 +109,23 @@ class Upstream {
     }
     const piece = Math.min(n - start, this.left);
     this.left -= piece;
-    if (piece > 0 && !ex.write(b, start, start + piece)) {
-      // the client holds references into this buffer until it drains: read into another one
-      r.retire(b);
-      shared = spare.pop() ?? Buffer.allocUnsafe(READ_BYTES);
-      this.sock.pause();
+    if (piece > 0) {
+      if (b === FIRST && piece > 1024) {
+        // FIRST is read into by every idle socket: write a copy (pieces up to 1 KiB leave copied with the head)
+        b.copy(scratch, 0, start, start + piece);
+        if (!ex.write(scratch, 0, piece)) {
+          r.retire(scratch);
+          scratch = take();
+          this.sock.pause();
+        }
+      } else if (!ex.write(b, start, start + piece)) {
+        // the client holds references into this socket's buffer until it drains: read into another one
+        if (b !== FIRST) {
+          r.retire(b);
+          this.own = null;
+        }
+        this.sock.pause();
+      }
     }
     if (this.left === 0) {
       ex.end();
@@ -128,13 +160,9 @@ class Relay implements ClientHandler {
     const up = this.up;
     const n = end - start;
     if (up === null || n === 0) return;
-    if (n > scratch.length) {
-      up.sock.write(Buffer.copyBytesFrom(buf, start, n));
-      return;
-    }
-    buf.copy(scratch, 0, start, end);
+    buf.copy(scratch, 0, start, end); // n <= the engine's 64 KiB read
     up.sock.write(scratch.subarray(0, n));
-    if (up.sock.writableLength !== 0) scratch = Buffer.allocUnsafe(READ_BYTES); // still referenced: never overwrite it
+    if (up.sock.writableLength !== 0) scratch = take(); // still referenced: never overwrite it (it is not recycled)
   }
 
   onClientWritable(): void {
