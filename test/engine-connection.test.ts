@@ -582,6 +582,7 @@ describe('engine: TLS', { skip: hasOpenssl() ? false : 'openssl is not installed
     assert.equal(r.alpn, 'http/1.1');
     const echo = JSON.parse(r.body);
     assert.equal(echo.secure, true);
+    assert.equal(echo.ip, '127.0.0.1');
     assert.equal(echo.target, '/t');
   });
 
