@@ -30,7 +30,7 @@ const { port, backendPort, workers } = peerArgs('net-floor.js');
 
 const READ_BYTES = 65536;
 /** where an idle socket's next read lands (shared: never written from by reference) */
-const FIRST = Buffer.allocUnsafe(16384);
+const FIRST = Buffer.allocUnsafe(READ_BYTES);
 /** 64 KiB buffers: sockets' own read buffers and copy scratch, recycled (no malloc, no page faults per request) */
 const spare: Buffer[] = [];
 const take = (): Buffer => spare.pop() ?? Buffer.allocUnsafe(READ_BYTES);
