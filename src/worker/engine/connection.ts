@@ -27,10 +27,10 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { log } from '../../log.js';
-import { counter, type CounterChild } from '../metrics.js';
+import { countRejection, errorAnswer } from './engine-answers.js';
 import type { EngineOptions } from './engine-options.js';
 import type { ClientPeer, RequestHandler } from './exchange.js';
-import { Http1Exchange, httpDate } from './http1-exchange.js';
+import { Http1Exchange } from './http1-exchange.js';
 import { RequestParser, type RequestSink } from './http1-parser.js';
 import { clientPeer } from './peer.js';
 import { countTimeout, now, type Timed, timeoutLabel, track, untrack, Wait } from './timeouts.js';
@@ -445,16 +445,10 @@ export class Http1Connection implements RequestSink, Timed {
 
   /** sendError answers the pending request error and closes. */
   private sendError(): void {
-    const status = this.errorStatus;
+    const a = errorAnswer(this.errorStatus, this.host.options.errorPage);
     this.errorStatus = 0;
-    const page = this.host.options.errorPage?.(status);
-    const text = TEXTS[status] ?? 'Error';
-    const body = page?.body ?? `${status} ${text}\n`;
-    const head =
-      `HTTP/1.1 ${status} ${text}\r\ncontent-type: ${page?.type ?? 'text/plain; charset=utf-8'}\r\ncontent-length: ${typeof body === 'string' ? Buffer.byteLength(body) : body.length}\r\n` +
-      `connection: close\r\ndate: ${httpDate()}\r\n\r\n`;
-    if (typeof body === 'string') this.socket.write(head + body);
-    else this.writeParts([head], body);
+    if (typeof a === 'string') this.socket.write(a);
+    else this.writeParts([a[0]], a[1]);
     this.close();
   }
 
@@ -507,26 +501,3 @@ export class Http1Connection implements RequestSink, Timed {
 }
 
 function ignore(): void {}
-
-const TEXTS: Record<number, string> = {
-  400: 'Bad Request',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
-
-// requests refused by the engine, in fulcrum_rejections_total (the proxy counts its own edge answers there)
-const REASONS: Record<number, string> = { 400: 'parse', 408: 'timeout', 413: 'size', 414: 'size', 431: 'size' };
-const rejections = new Map<string, CounterChild>();
-function countRejection(status: number): void {
-  const reason = REASONS[status] ?? 'unsupported';
-  let c = rejections.get(reason);
-  if (c === undefined)
-    rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
-  c.inc();
-}

@@ -26,7 +26,7 @@
  *     that forwards one value must not guess); Transfer-Encoding with Content-Length,
  *     on HTTP/1.0, or without "chunked" as the final coding: 400; a coding before chunked (gzip,
  *     chunked): 501, as nginx and RFC 9112 6.1 (fulcrum cannot decode it for the server).
- *   - chunked: hex sizes, extensions parsed by their grammar (RFC 9112 7.1.1) and dropped, exactly
+ *   - chunked (the framing in http1-chunked.ts): hex sizes, extensions parsed by their grammar (RFC 9112 7.1.1) and dropped, exactly
  *     CRLF after each chunk's data, trailer fields checked like header fields and dropped.
  *   - limits: a target over maxUrlBytes: 414; more than maxHeaders fields, or more than
  *     maxHeaderBytes counted as name + value + 4 per field: 431; a body over maxBodyBytes: 413
@@ -34,6 +34,8 @@
  *   - Expect: "100-continue" is noted (HTTP/1.1 only, RFC 9110 10.1.1), anything else is 417.
  */
 import { isUtf8 } from 'node:buffer';
+import { ChunkEvent, ChunkFraming } from './http1-chunked.js';
+import * as G from './http1-syntax.js';
 
 /** the request body's length: 0, a Content-Length, or BODY_UNKNOWN (chunked) (as exchange.ts) */
 const BODY_UNKNOWN = -1;
@@ -59,12 +61,9 @@ export interface RequestSink {
 const enum State {
   Lines,
   Length,
-  ChunkSize,
-  ChunkExt,
-  ChunkSizeLf,
+  /** chunk framing bytes (ChunkFraming) */
+  ChunkLine,
   ChunkData,
-  ChunkDataCr,
-  ChunkDataLf,
   Error,
 }
 
@@ -82,48 +81,13 @@ const enum Line {
   Stop,
 }
 
-const enum Kind {
-  Other,
-  Host,
-  ContentLength,
-  TransferEncoding,
-  Connection,
-  Expect,
-  Upgrade,
-}
-
-/** chunk extension sub-states (RFC 9112 7.1.1: *( BWS ";" BWS name [ BWS "=" BWS value ] )) */
-const enum Ext {
-  AfterSize,
-  Bws,
-  NameStart,
-  Name,
-  AfterName,
-  ValueStart,
-  Token,
-  Quoted,
-  QuotedEscape,
-  AfterQuoted,
-}
-
 const CR = 13;
 const LF = 10;
 const SP = 32;
 const HTAB = 9;
+
 /** slack over the configured limits for one unfinished line: the method, version and OWS */
 const LINE_SLACK = 1024;
-const MAX_CHUNK_LINE = 4096;
-
-interface NameEntry {
-  bytes: Uint8Array;
-  /** lowercase */
-  name: string;
-  kind: Kind;
-}
-// Recently seen names by a hash of their bytes: clients send the same names on every request, and
-// a hit saves a decode and a toLowerCase per field. Bounded, replaced on collision.
-const NAME_SLOTS = 512;
-const names: (NameEntry | undefined)[] = new Array<NameEntry | undefined>(NAME_SLOTS);
 
 export class RequestParser {
   // ---- the request whose head was parsed last (read them in onRequestHead) -----------------
@@ -167,9 +131,7 @@ export class RequestParser {
   private hasUpgrade = false;
   private expectOther = false;
   private remaining = 0;
-  private lineBytes = 0;
-  private sawDigit = false;
-  private ext = Ext.AfterSize;
+  private readonly chunk = new ChunkFraming();
   /** where feedLines stopped */
   private linesAt = 0;
 
@@ -223,17 +185,33 @@ export class RequestParser {
           const n = Math.min(this.remaining, end - i);
           this.remaining -= n;
           this.bodyBytes += n;
-          if (this.remaining === 0) this.state = State.ChunkDataCr;
+          if (this.remaining === 0) {
+            this.state = State.ChunkLine;
+            this.chunk.afterData();
+          }
           const go = this.sink.onRequestBody(buf, i, i + n, false);
           i += n;
           if (!go) return i;
           break;
         }
-        case State.Error:
-          return end;
-        default:
-          if (!this.chunkByte(buf[i]!)) return end;
+        case State.ChunkLine: {
+          const ev = this.chunk.byte(buf[i]!, this.limits.maxBodyBytes - this.bodyBytes);
           i++;
+          if (ev === ChunkEvent.Data) {
+            this.remaining = this.chunk.size;
+            this.state = State.ChunkData;
+          } else if (ev === ChunkEvent.Last) {
+            this.state = State.Lines;
+            this.phase = Phase.Trailers;
+            this.count = this.countBytes = 0;
+          } else if (ev === ChunkEvent.Error) {
+            this.error(this.chunk.status, this.chunk.reason);
+            return end;
+          }
+          break;
+        }
+        default: // State.Error
+          return end;
       }
     }
     return i;
@@ -329,9 +307,9 @@ export class RequestParser {
   private requestLine(b: Buffer, start: number, end: number): boolean {
     this.resetHead();
     let i = start;
-    while (i < end && TCHAR[b[i]!] === 1) i++;
+    while (i < end && G.TCHAR[b[i]!] === 1) i++;
     if (i === start || b[i] !== SP) return this.error(400, 'invalid method');
-    const method = methodName(b, start, i);
+    const method = G.methodName(b, start, i);
     const t0 = ++i;
     for (; i < end; i++) {
       const c = b[i]!;
@@ -342,20 +320,10 @@ export class RequestParser {
     if (i - t0 > this.limits.maxUrlBytes) return this.error(414, 'request target too long');
     if (i === end) return this.error(400, 'no HTTP version');
     const t1 = i++;
-    if (
-      end - i !== 8 ||
-      b[i] !== 0x48 ||
-      b[i + 1] !== 0x54 ||
-      b[i + 2] !== 0x54 ||
-      b[i + 3] !== 0x50 ||
-      b[i + 4] !== 0x2f ||
-      !isDigit(b[i + 5]!) ||
-      b[i + 6] !== 0x2e ||
-      !isDigit(b[i + 7]!)
-    )
-      return this.error(400, 'invalid HTTP version');
-    if (b[i + 5] !== 0x31 || (b[i + 7] !== 0x31 && b[i + 7] !== 0x30)) return this.error(505, 'HTTP version not supported');
-    this.minorVersion = b[i + 7] === 0x31 ? 1 : 0;
+    const minor = G.httpMinorVersion(b, i, end);
+    if (minor === G.VERSION_INVALID) return this.error(400, 'invalid HTTP version');
+    if (minor === G.VERSION_UNSUPPORTED) return this.error(505, 'HTTP version not supported');
+    this.minorVersion = minor;
     this.method = method;
     return this.targetForm(b, t0, t1);
   }
@@ -365,7 +333,7 @@ export class RequestParser {
     const method = this.method;
     const first = b[t0]!;
     if (method === 'CONNECT') {
-      if (first === 0x2f || !validHost(b.toString('latin1', t0, t1), true)) return this.error(400, 'CONNECT needs host:port');
+      if (first === 0x2f || !G.validHost(b.toString('latin1', t0, t1), true)) return this.error(400, 'CONNECT needs host:port');
       if (!this.limits.connect) return this.error(405, 'CONNECT not allowed');
       this.connect = true;
       this.target = b.toString('latin1', t0, t1);
@@ -382,10 +350,10 @@ export class RequestParser {
     }
     // absolute-form: http(s)://authority[path][?query]
     const t = b.toString('latin1', t0, t1);
-    const m = ABSOLUTE_RE.exec(t);
+    const m = G.ABSOLUTE_RE.exec(t);
     if (m === null) return this.error(400, 'invalid request target');
     const authority = m[1]!;
-    if (authority.includes('@') || !validHost(authority, false) || authority === '') return this.error(400, 'invalid authority in the request target');
+    if (authority.includes('@') || !G.validHost(authority, false) || authority === '') return this.error(400, 'invalid authority in the request target');
     const rest = m[2]!;
     this.absoluteHost = authority;
     this.target = rest === '' ? (method === 'OPTIONS' ? '*' : '/') : rest.charCodeAt(0) === 0x3f ? '/' + rest : rest;
@@ -399,7 +367,7 @@ export class RequestParser {
     let h = 0;
     for (; i < end; i++) {
       const c = b[i]!;
-      if (TCHAR[c] !== 1) break;
+      if (G.TCHAR[c] !== 1) break;
       h = (Math.imul(h, 31) + c) | 0;
     }
     if (i === end || b[i] !== 0x3a) return this.error(400, i === end ? 'field line without a colon' : 'invalid field name');
@@ -426,35 +394,29 @@ export class RequestParser {
     if (high && !isUtf8(b.subarray(vs, ve))) return this.error(400, 'field value is not UTF-8');
     if (!head) return true; // trailers are checked and dropped
 
-    const slot = (h ^ (h >>> 9)) & (NAME_SLOTS - 1);
-    let entry = names[slot];
-    if (entry === undefined || !sameBytes(entry.bytes, b, start, nameEnd)) {
-      const name = b.toString('latin1', start, nameEnd).toLowerCase();
-      entry = { bytes: Uint8Array.prototype.slice.call(b, start, nameEnd), name, kind: classify(name) };
-      names[slot] = entry;
-    }
+    const entry = G.fieldName(h, b, start, nameEnd);
     const value = b.toString(high ? 'utf8' : 'latin1', vs, ve);
     switch (entry.kind) {
-      case Kind.Host:
+      case G.Kind.Host:
         this.hosts++;
         this.hostAt = this.fields.length + 1;
         break;
-      case Kind.ContentLength:
+      case G.Kind.ContentLength:
         if (this.cl !== -1) return this.error(400, 'more than one Content-Length');
-        this.cl = contentLength(value);
+        this.cl = G.contentLength(value);
         if (this.cl < 0) return this.error(400, 'invalid Content-Length');
         break;
-      case Kind.TransferEncoding:
+      case G.Kind.TransferEncoding:
         if (!this.transferEncoding(value)) return this.error(400, 'invalid Transfer-Encoding');
         break;
-      case Kind.Connection:
+      case G.Kind.Connection:
         this.connection(value);
         break;
-      case Kind.Expect:
+      case G.Kind.Expect:
         if (value.length === 12 && value.toLowerCase() === '100-continue') this.expectContinue = true;
         else this.expectOther = true;
         break;
-      case Kind.Upgrade:
+      case G.Kind.Upgrade:
         this.hasUpgrade = true;
         break;
     }
@@ -480,19 +442,10 @@ export class RequestParser {
   }
 
   private connection(v: string): void {
-    if (v.indexOf(',') === -1) {
-      const l = v.toLowerCase();
-      if (l === 'close') this.connClose = true;
-      else if (l === 'keep-alive') this.connKeepAlive = true;
-      else if (l === 'upgrade') this.connUpgrade = true;
-      return;
-    }
-    for (const raw of v.split(',')) {
-      const t = raw.trim().toLowerCase();
-      if (t === 'close') this.connClose = true;
-      else if (t === 'keep-alive') this.connKeepAlive = true;
-      else if (t === 'upgrade') this.connUpgrade = true;
-    }
+    const t = G.connectionTokens(v);
+    if (t & G.CONN_CLOSE) this.connClose = true;
+    if (t & G.CONN_KEEP_ALIVE) this.connKeepAlive = true;
+    if (t & G.CONN_UPGRADE) this.connUpgrade = true;
   }
 
   /** headDone applies the head-wide rules and hands the head to the sink. */
@@ -501,7 +454,7 @@ export class RequestParser {
     const v1 = this.minorVersion === 1;
     if (this.hosts > 1) return this.stop(400, 'more than one Host');
     if (this.hosts === 0 && v1) return this.stop(400, 'no Host');
-    if (this.hosts === 1 && !validHost(fields[this.hostAt]!, false)) return this.stop(400, 'invalid Host');
+    if (this.hosts === 1 && !G.validHost(fields[this.hostAt]!, false)) return this.stop(400, 'invalid Host');
     if (this.absoluteHost !== null) {
       // RFC 9112 3.2.2: the authority of an absolute-form target replaces Host
       if (this.hosts === 1) fields[this.hostAt] = this.absoluteHost;
@@ -533,9 +486,8 @@ export class RequestParser {
       this.state = State.Length;
       this.remaining = bodyLength;
     } else {
-      this.state = State.ChunkSize;
-      this.lineBytes = 0;
-      this.sawDigit = false;
+      this.state = State.ChunkLine;
+      this.chunk.begin();
     }
     const go = this.sink.onRequestHead(this);
     this.fields = [];
@@ -576,189 +528,4 @@ export class RequestParser {
     }
     return false;
   }
-
-  // ---- chunked ----------------------------------------------------------------------------
-
-  /** chunkByte advances the chunked framing by one byte; false on error. */
-  private chunkByte(c: number): boolean {
-    switch (this.state) {
-      case State.ChunkSize: {
-        if (++this.lineBytes > MAX_CHUNK_LINE) return this.error(400, 'chunk line too long');
-        const h = hexVal(c);
-        if (h >= 0) {
-          // remaining <= maxBodyBytes <= 2^53 before this digit: an imprecise product is still too large
-          this.remaining = this.remaining * 16 + h;
-          if (this.remaining > this.limits.maxBodyBytes - this.bodyBytes) return this.error(413, 'request body too large');
-          this.sawDigit = true;
-          return true;
-        }
-        if (!this.sawDigit) return this.error(400, 'invalid chunk size');
-        this.state = State.ChunkExt;
-        this.ext = Ext.AfterSize;
-        return this.extByte(c);
-      }
-      case State.ChunkExt:
-        if (++this.lineBytes > MAX_CHUNK_LINE) return this.error(400, 'chunk extension too long');
-        return this.extByte(c);
-      case State.ChunkSizeLf:
-        if (c !== LF) return this.error(400, 'invalid chunk line end');
-        this.lineBytes = 0;
-        this.sawDigit = false;
-        if (this.remaining === 0) {
-          this.state = State.Lines;
-          this.phase = Phase.Trailers;
-          this.count = this.countBytes = 0;
-        } else this.state = State.ChunkData;
-        return true;
-      case State.ChunkDataCr:
-        if (c !== CR) return this.error(400, 'chunk data longer than its size');
-        this.state = State.ChunkDataLf;
-        return true;
-      case State.ChunkDataLf:
-        if (c !== LF) return this.error(400, 'chunk data longer than its size');
-        this.state = State.ChunkSize;
-        this.remaining = 0;
-        return true;
-      default:
-        return false;
-    }
-  }
-
-  /** extByte reads a chunk extension, strictly by its grammar, and drops it. */
-  private extByte(c: number): boolean {
-    const ws = c === SP || c === HTAB;
-    switch (this.ext) {
-      case Ext.AfterSize:
-      case Ext.AfterQuoted:
-      case Ext.Token:
-        if (this.ext === Ext.Token && TCHAR[c] === 1) return true;
-        if (c === CR) {
-          this.state = State.ChunkSizeLf;
-          return true;
-        }
-        if (c === 0x3b) this.ext = Ext.NameStart;
-        else if (ws) this.ext = Ext.Bws;
-        else return this.error(400, 'invalid chunk extension');
-        return true;
-      case Ext.Bws:
-        if (c === 0x3b) this.ext = Ext.NameStart;
-        else if (!ws) return this.error(400, 'invalid chunk extension');
-        return true;
-      case Ext.NameStart:
-        if (TCHAR[c] === 1) this.ext = Ext.Name;
-        else if (!ws) return this.error(400, 'invalid chunk extension');
-        return true;
-      case Ext.Name:
-      case Ext.AfterName:
-        if (this.ext === Ext.Name && TCHAR[c] === 1) return true;
-        if (c === 0x3d) this.ext = Ext.ValueStart;
-        else if (c === 0x3b) this.ext = Ext.NameStart;
-        else if (ws) this.ext = Ext.AfterName;
-        else if (c === CR && this.ext === Ext.Name) this.state = State.ChunkSizeLf;
-        else return this.error(400, 'invalid chunk extension');
-        return true;
-      case Ext.ValueStart:
-        if (c === 0x22) this.ext = Ext.Quoted;
-        else if (TCHAR[c] === 1) this.ext = Ext.Token;
-        else if (!ws) return this.error(400, 'invalid chunk extension');
-        return true;
-      case Ext.Quoted:
-        if (c === 0x22) this.ext = Ext.AfterQuoted;
-        else if (c === 0x5c) this.ext = Ext.QuotedEscape;
-        else if ((c < 0x20 && c !== HTAB) || c === 0x7f) return this.error(400, 'invalid chunk extension');
-        return true;
-      case Ext.QuotedEscape:
-        if ((c < 0x20 && c !== HTAB) || c === 0x7f) return this.error(400, 'invalid chunk extension');
-        this.ext = Ext.Quoted;
-        return true;
-    }
-  }
 }
-
-/** contentLength parses 1*DIGIT; -1 for anything else (a sign, a list, spaces, more than 2^53 - 1). */
-function contentLength(v: string): number {
-  if (v.length === 0 || v.length > 16) return -1;
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return -1;
-    n = n * 10 + (c - 0x30);
-  }
-  return n <= Number.MAX_SAFE_INTEGER ? n : -1;
-}
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
-function hexVal(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-/** sameBytes tells whether buf[start, end) holds exactly the bytes of b. */
-function sameBytes(b: Uint8Array, buf: Buffer, start: number, end: number): boolean {
-  if (b.length !== end - start) return false;
-  for (let i = 0; i < b.length; i++) if (b[i] !== buf[start + i]) return false;
-  return true;
-}
-
-/** methodName returns the method as a string, the common ones without a decode. */
-function methodName(b: Buffer, start: number, end: number): string {
-  const c = b[start];
-  switch (end - start) {
-    case 3:
-      if (c === 0x47 && b[start + 1] === 0x45 && b[start + 2] === 0x54) return 'GET';
-      if (c === 0x50 && b[start + 1] === 0x55 && b[start + 2] === 0x54) return 'PUT';
-      break;
-    case 4:
-      if (c === 0x50 && b[start + 1] === 0x4f && b[start + 2] === 0x53 && b[start + 3] === 0x54) return 'POST';
-      if (c === 0x48 && b[start + 1] === 0x45 && b[start + 2] === 0x41 && b[start + 3] === 0x44) return 'HEAD';
-      break;
-  }
-  return b.toString('latin1', start, end);
-}
-
-function classify(name: string): Kind {
-  switch (name) {
-    case 'host':
-      return Kind.Host;
-    case 'content-length':
-      return Kind.ContentLength;
-    case 'transfer-encoding':
-      return Kind.TransferEncoding;
-    case 'connection':
-      return Kind.Connection;
-    case 'expect':
-      return Kind.Expect;
-    case 'upgrade':
-      return Kind.Upgrade;
-    default:
-      return Kind.Other;
-  }
-}
-
-/** scheme "://" authority, then the path and query (RFC 9112 3.2.2, narrowed to http and https) */
-const ABSOLUTE_RE = /^[Hh][Tt][Tt][Pp][Ss]?:\/\/([^/?]*)(.*)$/;
-// uri-host (reg-name or IPv4: unreserved / pct-encoded / sub-delims; or an IP-literal) and a port
-const HOST_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
-const HOST_PORT_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/;
-let lastHost = '';
-
-/** validHost checks uri-host [":" port] (RFC 9112 3.2); `needPort` for CONNECT's host:port. The last good one is remembered: clients repeat it. */
-function validHost(h: string, needPort: boolean): boolean {
-  if (needPort) return HOST_PORT_RE.test(h);
-  if (h === lastHost) return true;
-  if (!HOST_RE.test(h)) return false;
-  lastHost = h;
-  return true;
-}
-
-/** tchar per RFC 9110 5.6.2 */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
