@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -744,6 +745,61 @@ describe('websocket: idle timeout', () => {
     } finally {
       await f.stop();
       await a.close();
+    }
+  });
+});
+
+describe('websocket: the tunnel on raw sockets', { skip: !TUNNEL && 'the uWS relay speaks WebSocket on both hops' }, () => {
+  it('passes bytes that came with either head, and a FIN each way (half-close), nothing more', async () => {
+    // a raw server: answers 101 with bytes in the same write, echoes, and says "bye" after the client's FIN
+    const seen: Buffer[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      let head = '';
+      s.on('data', (d: Buffer) => {
+        if (!head.includes('\r\n\r\n')) {
+          head += d.toString('latin1');
+          const at = head.indexOf('\r\n\r\n');
+          if (at === -1) return;
+          if (!/\r\nupgrade: websocket\r\n/i.test(head)) return void s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'); // health checks
+          s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Kept: yes\r\nKeep-Alive: timeout=5\r\n\r\nhello ');
+          const rest = Buffer.from(head.slice(at + 4), 'latin1');
+          seen.push(rest);
+          s.write(rest);
+          return;
+        }
+        seen.push(d);
+        s.write(d);
+      });
+      s.on('end', () => s.end('bye'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const f = await startFulcrum(oneUpstream([`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`], { listen: FULCRUM }));
+    try {
+      const c = net.connect(f.port, '127.0.0.1');
+      const got: Buffer[] = [];
+      const ended = new Promise<void>((resolve) => c.on('end', resolve));
+      c.on('data', (d: Buffer) => got.push(d));
+      c.write(
+        'GET /raw HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly ',
+      );
+      await until(() => Buffer.concat(got).includes('hello early '), 5000, 'the 101 and the first bytes');
+      c.write('late');
+      await until(() => Buffer.concat(got).includes('late'), 5000, 'the echo');
+      c.end(); // half-close: the server still answers after it
+      await ended;
+      const text = Buffer.concat(got).toString('latin1');
+      const at = text.indexOf('\r\n\r\n');
+      const head = text.slice(0, at);
+      assert.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      assert.match(head, /\r\nX-Kept: yes\r\n/, 'end-to-end fields of the 101 kept');
+      assert.match(head, /\r\nconnection: upgrade\r\n/i);
+      assert.match(head, /\r\nupgrade: websocket/i);
+      assert.doesNotMatch(head, /keep-alive:/i, 'hop-by-hop fields of the 101 dropped');
+      assert.equal(text.slice(at + 4), 'hello early latebye', 'every byte, in order, the reply to the FIN included');
+      assert.equal(Buffer.concat(seen).toString(), 'early late');
+    } finally {
+      await f.stop();
+      server.close();
     }
   });
 });
