@@ -10,7 +10,8 @@
  *   buffer and one read per direction, whatever the two ends do.
  * - Half-close (RFC 9293 3.6): a FIN from one side is passed on as a FIN to the other (end()),
  *   and the other direction stays open until its own FIN.
- * - An error or a close on either side destroys both (a WebSocket end sees the TCP close, 1006).
+ * - An error or an abrupt close on either side destroys both (a WebSocket end sees the TCP close,
+ *   1006); after FINs both ways, what is still queued for a slow reader is written first.
  * - Idle: with websocket.idleTimeoutMs (0: none), a tunnel with no bytes either way for that long
  *   is closed (nginx's proxy_read_timeout on upgraded connections). A worker-wide sweep checks
  *   once a second; a byte costs one assignment, no timer reset.
@@ -51,6 +52,8 @@ export class TunnelRelay {
   private readonly onClientEnd = () => this.server.end();
   private readonly onServerEnd = () => this.client.end();
   private readonly onGone = () => this.close();
+  private readonly onClientClose = () => this.closed(this.server);
+  private readonly onServerClose = () => this.closed(this.client);
 
   constructor(
     private readonly client: Duplex,
@@ -75,8 +78,8 @@ export class TunnelRelay {
     s.on('end', this.onServerEnd);
     c.on('error', this.onGone);
     s.on('error', this.onGone);
-    c.on('close', this.onGone);
-    s.on('close', this.onGone);
+    c.on('close', this.onClientClose);
+    s.on('close', this.onServerClose);
     live.add(this);
     if (this.idleMs > 0) startSweeper();
     this.lastAt = clock;
@@ -96,6 +99,15 @@ export class TunnelRelay {
     this.lastAt = clock;
     bytesToClients.inc(b.length);
     if (!this.client.write(b)) this.server.pause();
+  }
+
+  /**
+   * closed: one side's socket closed. When the other has exchanged both FINs too, it is left to
+   * write what it still holds (its own 'close' ends the tunnel); otherwise it is destroyed.
+   */
+  private closed(other: Duplex): void {
+    if (!other.destroyed && other.readableEnded && other.writableEnded) return;
+    this.close();
   }
 
   /** close destroys both sockets (once) and tells the owner. */
