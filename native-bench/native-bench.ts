@@ -16,7 +16,7 @@
  * skipped with a message; the Node peers are dev dependencies (npm ci), skipped when missing.
  * Before the runs, each target answers each workload once and the answer is checked (status and
  * body size, or the echo's size), so that a misconfigured peer cannot win by answering errors.
- * The gzip workloads (Workload.encoding) run only on the targets that compress (fulcrum, and
+ * The gzip workloads (Workload.encoding) run only on the targets that compress (fulcrum on either engine, and
  * nginx with `gzip on` at the same level); their answer must carry Content-Encoding: gzip and
  * decode to the expected size.
  */
@@ -345,7 +345,7 @@ function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: 
 }
 
 /** the targets that compress, as the gzip workloads need (the others answer them uncompressed) */
-const COMPRESSING: Target[] = ['fulcrum', 'baseline', 'nginx'];
+const COMPRESSING: Target[] = ['fulcrum', 'fulcrum-uws', 'baseline', 'nginx'];
 
 /** runsOn: does workload w run on target t? */
 function runsOn(w: Workload, t: Target): boolean {
