@@ -222,6 +222,16 @@ export const UpstreamSchema = strict(
       description:
         'Host header sent to the servers (default "client"): "client" passes the client\'s Host, "server" sends the server URL\'s host:port, any other value is sent as it is.',
     }),
+    forwardedHeader: Type.Union([Type.Literal('x-forwarded'), Type.Literal('forwarded'), Type.Literal('both')], {
+      default: 'x-forwarded',
+      description:
+        'Which fields tell the servers about the client (default "x-forwarded"): "x-forwarded" sets X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host; "forwarded" sets Forwarded (RFC 7239: for, host, proto); "both" sets all. From a client in trustedProxies, what it sent is extended (X-Forwarded-For, Forwarded) or kept; from anyone else every X-Forwarded-*, Forwarded and X-Real-IP field is removed first.',
+    }),
+    realIpHeader: Type.Boolean({
+      default: false,
+      description:
+        "Set X-Real-IP to the client address (default false), as nginx's `proxy_set_header X-Real-IP $remote_addr`. From a client in trustedProxies: the X-Real-IP it sent, else the last X-Forwarded-For element it sent, else its own address. A client's own X-Real-IP is never passed unless it is a trusted proxy.",
+    }),
     keepAlive: KeepAliveSchema,
   },
   { description: 'A named pool of backend servers.' },
@@ -602,7 +612,7 @@ export const ConfigSchema = strict(
     trustedProxies: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Addresses or CIDR ranges of proxies in front of fulcrum (default []). Only from these is an incoming X-Forwarded-For/-Proto/-Host kept and extended; from anyone else it is replaced.',
+        "Addresses or CIDR ranges of proxies in front of fulcrum (default []). Only from these are incoming X-Forwarded-*, Forwarded and X-Real-IP fields kept (and X-Forwarded-For / Forwarded extended); from anyone else they are removed and replaced by fulcrum's own (upstreams.<name>.forwardedHeader, realIpHeader).",
     }),
     timeouts: strict(
       {

@@ -120,6 +120,8 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
         target: this.target,
         clientIp: this.clientIp,
         trusted: ex.peer.trusted,
+        forwarded: this.upstream.spec.forwardedHeader,
+        realIp: this.upstream.spec.realIpHeader,
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
         proto: ex.secure ? 'https' : 'http',
