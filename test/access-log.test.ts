@@ -1,14 +1,17 @@
 /**
- * The access log: one line per request, JSON or combined, to a file reopened on SIGUSR1.
+ * The access log: one line per request, JSON or combined, to a file reopened on SIGUSR1; every
+ * answer fulcrum makes itself has its line too, with the failure kind as its reason and the
+ * request id the client got in X-Request-Id.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createOrigin } from './helpers/origin.js';
+import { createOrigin, deadPort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
+import { rawExchange, statusOf } from './helpers/raw.js';
 
 async function waitLines(file: string, n: number, timeoutMs = 5000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
@@ -28,19 +31,49 @@ describe('access log', () => {
     const file = path.join(dir, 'access.log');
     const f = await startFulcrum(oneUpstream([a.url], { workers: 2, logging: { access: file } }));
     try {
-      const r = await request(`${f.url}/p/a%20th?q="1"`, { method: 'POST', body: 'hello' });
+      const r = await request(`${f.url}/p/a%20th?q="1"`, {
+        method: 'POST',
+        body: 'hello',
+        headers: { host: 'shop.example', 'user-agent': 'tester "1"\\', referer: 'http://r.example/' },
+      });
       assert.equal(r.status, 200);
       const [line] = await waitLines(file, 1);
       const e = JSON.parse(line!);
+      assert.deepEqual(Object.keys(e), [
+        'time',
+        'requestId',
+        'client',
+        'method',
+        'host',
+        'path',
+        'protocol',
+        'status',
+        'reason',
+        'bytesIn',
+        'bytesOut',
+        'route',
+        'upstream',
+        'server',
+        'upstreamMs',
+        'totalMs',
+        'userAgent',
+        'referer',
+      ]);
       assert.equal(e.method, 'POST');
+      assert.equal(e.host, 'shop.example');
       assert.equal(e.path, '/p/a%20th?q=%221%22');
+      assert.equal(e.protocol, 'HTTP/1.1');
       assert.equal(e.status, 200);
+      assert.equal(e.reason, null);
       assert.equal(e.client, '127.0.0.1');
       assert.equal(e.bytesIn, 5);
       assert.equal(e.bytesOut, r.body.length);
+      assert.equal(e.route, '*/', 'a route without a name is named host + pathPrefix');
       assert.equal(e.upstream, 'app');
       assert.equal(e.server, `127.0.0.1_${a.port}`);
       assert.ok(e.upstreamMs >= 0 && e.totalMs >= e.upstreamMs);
+      assert.equal(e.userAgent, 'tester "1"\\');
+      assert.equal(e.referer, 'http://r.example/');
       assert.match(e.requestId, /^[0-9a-f]{8}-[0-9a-z]+$/);
       assert.ok(!Number.isNaN(Date.parse(e.time)));
 
@@ -74,8 +107,124 @@ describe('access log', () => {
       const [line] = await waitLines(file, 1);
       assert.match(
         line!,
-        /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/c\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/r\.example\/" "tester \\x221\\x22" rid=\S+ upstream=app server=127\.0\.0\.1_\d+ urt=\d+\.\d{3} rt=\d+\.\d{3} in=0$/,
+        /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/c\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/r\.example\/" "tester \\x221\\x22" rid=\S+ upstream=app server=127\.0\.0\.1_\d+ urt=\d+\.\d{3} rt=\d+\.\d{3} in=0 route=\*\/ reason=-$/,
       );
+      // an edge answer: no upstream, no server, its reason
+      const r = await request(`${f.url}/${'x'.repeat(9000)}`);
+      assert.equal(r.status, 414);
+      const lines = await waitLines(file, 2);
+      assert.match(
+        lines[1]!,
+        new RegExp(
+          `^127\\.0\\.0\\.1 - - \\[[^\\]]+\\] "GET /x+ HTTP/1\\.1" 414 \\d+ "-" "-" rid=${r.headers['x-request-id']} upstream=- server=- urt=- rt=\\d+\\.\\d{3} in=0 route=- reason=url-too-long$`,
+        ),
+      );
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
+  it('gives every answer fulcrum makes itself one line, with its reason, request id and route', async () => {
+    const a = await createOrigin('a');
+    const dead = await deadPort();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-access-'));
+    const file = path.join(dir, 'access.log');
+    const f = await startFulcrum({
+      workers: 1,
+      upstreams: { app: { servers: [{ url: a.url }] }, gone: { servers: [{ url: `http://127.0.0.1:${dead}` }] } },
+      routes: [
+        { name: 'api', host: '*', pathPrefix: '/api/', upstream: 'app', rateLimit: { ratePerSecond: 0.1, burst: 1 } },
+        { host: 'shop.test', pathPrefix: '/', upstream: 'app' },
+        { name: 'private', host: 'shop.test', pathPrefix: '/private/', upstream: 'app', access: { deny: ['127.0.0.0/8'] } },
+        { name: 'closed', host: 'shop.test', pathPrefix: '/closed/', upstream: 'app', access: { deny: ['127.0.0.0/8'], denyAction: 'close' } },
+        { name: 'gone', host: '*', pathPrefix: '/gone/', upstream: 'gone' },
+      ],
+      limits: { maxUrlBytes: 1024 },
+      logging: { access: file },
+    });
+    try {
+      // 60 requests on a rate-limited route: the burst admitted, every 429 with its own line
+      const limitedIds = new Set<string>();
+      let admitted = 0;
+      for (let i = 0; i < 60; i++) {
+        const r = await request(`${f.url}/api/${i}`, { headers: { 'user-agent': 'loadgen/1' } });
+        if (r.status === 429) {
+          assert.match(String(r.headers['x-request-id']), /^[0-9a-f]{8}-[0-9a-z]+$/);
+          limitedIds.add(String(r.headers['x-request-id']));
+        } else {
+          assert.equal(r.status, 200);
+          admitted++;
+        }
+      }
+      assert.ok(admitted >= 1 && admitted <= 2, `admitted ${admitted}`);
+      assert.equal(limitedIds.size, 60 - admitted, 'every 429 carries its own request id');
+      const lines: Record<string, unknown>[] = (await waitLines(file, 60)).map((l) => JSON.parse(l));
+      assert.equal(lines.length, 60);
+      const limitedLines = lines.filter((e) => e.status === 429);
+      assert.deepEqual(new Set(limitedLines.map((e) => e.requestId)), limitedIds);
+      for (const e of lines) {
+        assert.equal(e.route, 'api');
+        assert.equal(e.userAgent, 'loadgen/1');
+        assert.match(String(e.path), /^\/api\/\d+$/);
+        if (e.status === 429) {
+          assert.deepEqual([e.reason, e.upstream, e.server, e.bytesIn], ['rate-limited', null, null, 0]);
+          assert.ok(Number(e.bytesOut) > 0);
+        } else assert.deepEqual([e.status, e.reason, e.upstream], [200, null, 'app']);
+      }
+
+      // the other edge answers and an upstream failure, each with its kind
+      const cases: [string, Record<string, string>, number, string, string | null][] = [
+        ['/nothing', { host: 'other.test' }, 404, 'no-route', null],
+        ['/private/x', { host: 'shop.test' }, 403, 'access-denied', 'private'],
+        [`/${'u'.repeat(1100)}`, { host: 'shop.test' }, 414, 'url-too-long', null],
+        ['/gone/x', { host: 'other.test' }, 502, 'connect-refused', 'gone'],
+      ];
+      for (const [target, headers, status, reason, route] of cases) {
+        const r = await request(`${f.url}${target}`, { headers });
+        assert.equal(r.status, status, target);
+        const id = String(r.headers['x-request-id']);
+        assert.match(id, /^[0-9a-f]{8}-[0-9a-z]+$/, `${status} carries X-Request-Id`);
+        const all: Record<string, unknown>[] = (await waitLines(file, lines.length + 1)).map((l) => JSON.parse(l));
+        const e = all.find((x) => x.requestId === id);
+        assert.ok(e !== undefined, `a line for the ${status}`);
+        assert.deepEqual([e.status, e.reason, e.route, e.host], [status, reason, route, headers.host]);
+        if (status === 502) assert.deepEqual([e.upstream, e.server], ['gone', `127.0.0.1_${dead}`]);
+        lines.push(e);
+      }
+
+      // a malformed target (a fragment) and a denied client whose connection is closed (nginx's 444)
+      const bad = await rawExchange(f.port, 'GET /a#b HTTP/1.1\r\nHost: shop.test\r\n\r\n');
+      assert.equal(statusOf(bad.data), 400);
+      const closed = await rawExchange(f.port, 'GET /closed/x HTTP/1.1\r\nHost: shop.test\r\n\r\n');
+      assert.equal(statusOf(closed.data), 0);
+      const tail: Record<string, unknown>[] = (await waitLines(file, lines.length + 2)).slice(lines.length).map((l) => JSON.parse(l));
+      assert.deepEqual(
+        tail.map((e) => [e.status, e.reason, e.route, e.path]),
+        [
+          [400, 'malformed-request', null, '/a#b'],
+          [444, 'access-denied', 'closed', '/closed/x'],
+        ],
+      );
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
+  it('writes the fields logging.accessFields names, in its order', async () => {
+    const a = await createOrigin('a');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-access-'));
+    const file = path.join(dir, 'access.log');
+    const f = await startFulcrum(oneUpstream([a.url], { logging: { access: file, accessFields: ['status', 'reason', 'route', 'requestId', 'host'] } }));
+    try {
+      const ok = await request(`${f.url}/x`, { headers: { host: 'a.test:8080' } });
+      const missing = await request(`${f.url}/${'y'.repeat(9000)}`, { headers: { host: 'a.test' } });
+      assert.equal(ok.status, 200);
+      const lines = await waitLines(file, 2);
+      assert.equal(lines.length, 2);
+      assert.match(lines[0]!, /^\{"status":200,"reason":null,"route":"\*\/","requestId":"[0-9a-f]{8}-[0-9a-z]+","host":"a\.test:8080"\}$/);
+      assert.equal(lines[1], `{"status":414,"reason":"url-too-long","route":null,"requestId":"${missing.headers['x-request-id']}","host":"a.test"}`);
     } finally {
       await f.stop();
       await a.close();

@@ -527,6 +527,30 @@ export const TlsSchema = strict(
   },
 );
 
+/** The fields a JSON access log line can have (logging.accessFields), in their default order. */
+export const ACCESS_LOG_FIELDS = [
+  'time',
+  'requestId',
+  'client',
+  'method',
+  'host',
+  'path',
+  'protocol',
+  'status',
+  'reason',
+  'bytesIn',
+  'bytesOut',
+  'route',
+  'upstream',
+  'server',
+  'upstreamMs',
+  'totalMs',
+  'userAgent',
+  'referer',
+] as const;
+
+export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
+
 export const RouteSchema = strict(
   {
     name: Type.Optional(
@@ -709,7 +733,13 @@ export const ConfigSchema = strict(
         format: Type.Union([Type.Literal('json'), Type.Literal('combined')], {
           default: 'json',
           description:
-            'Access log format (default "json"): "json" (one JSON object per line) or "combined" (nginx\'s combined format followed by request id, upstream, server and times).',
+            'Access log format (default "json"): "json" (one JSON object per line) or "combined" (nginx\'s combined format followed by request id, upstream, server, times, route and reason).',
+        }),
+        accessFields: Type.Array(Type.Union(ACCESS_LOG_FIELDS.map((f) => Type.Literal(f))), {
+          minItems: 1,
+          uniqueItems: true,
+          default: [...ACCESS_LOG_FIELDS],
+          description: `The fields of a "json" access log line, in this order (default: all of them, ${ACCESS_LOG_FIELDS.map((f) => `"${f}"`).join(', ')}). See README "Access log" for what each holds.`,
         }),
       },
       { description: "fulcrum's own log (JSON lines on stderr).", default: {} },

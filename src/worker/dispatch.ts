@@ -14,12 +14,12 @@ import { compressTapFor } from './compress/compress-tap.js';
 import type { ClientExchange, ClientPeer } from './engine/exchange.js';
 import type { AccessList } from './guard/access-list.js';
 import { admitClient } from './guard/client-limiter.js';
-import { respondEdge, respondGenerated } from './guard/edge-response.js';
+import { closeEdge, respondEdge, respondLogged } from './guard/edge-response.js';
 import { take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
-import { normalizePath } from './router.js';
+import { normalizePath, type RouteTarget } from './router.js';
 import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
 
 const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
@@ -32,9 +32,9 @@ function checkPeer(peer: ClientPeer, r: Runtime): void {
   peer.allowed = r.access === null || r.access.allows(peer.bytes);
 }
 
-function deny(ex: ClientExchange, list: AccessList, r: Runtime): void {
-  if (list.closeOnDeny) ex.abort();
-  else respondEdge(ex, 'access-denied', r.responses);
+function deny(ex: ClientExchange, list: AccessList, r: Runtime, route: RouteTarget | null = null): void {
+  if (list.closeOnDeny) closeEdge(ex, 'access-denied', r, route);
+  else respondEdge(ex, 'access-denied', r, route);
 }
 
 /**
@@ -47,21 +47,21 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   checkPeer(peer, r);
   if (!peer.allowed) return void deny(ex, r.access!, r);
   const target = ex.target;
-  if (target.length > r.limits.maxUrlBytes) return void respondEdge(ex, 'url-too-long', r.responses);
+  if (target.length > r.limits.maxUrlBytes) return void respondEdge(ex, 'url-too-long', r);
   // a fragment is never sent by a client; DEL is the one control character uWS lets through
-  if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(ex, 'malformed-request', r.responses);
+  if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(ex, 'malformed-request', r);
   const q = target.indexOf('?');
   const route = r.router.match(ex.field('host'), normalizePath(q === -1 ? target : target.slice(0, q)));
   if (route === undefined) {
     unrouted.inc();
-    return void respondEdge(ex, 'no-route', r.responses, '404 Not Found\nno route for this host and path\n');
+    return void respondEdge(ex, 'no-route', r, null, '404 Not Found\nno route for this host and path\n');
   }
   const rr = r.routes[route.index]!;
-  if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r);
+  if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r, rr.target);
   const rs = rr.rate;
   if (rs !== null) {
     const wait = take(rs, rs.prefix + ((rs.header !== null && ex.field(rs.header)) || peer.ip));
-    if (wait > 0) return void respondEdge(ex, 'rate-limited', r.responses, null, wait);
+    if (wait > 0) return void respondEdge(ex, 'rate-limited', r, rr.target, null, wait);
   }
   return rr;
 }
@@ -124,9 +124,9 @@ const REDIRECT_REASONS: Record<number, string> = { 301: 'Moved Permanently', 302
 /** redirectToHttps answers a plain-HTTP request with tls.redirectStatus to the same URL over HTTPS. */
 function redirectToHttps(ex: ClientExchange, tls: NonNullable<Config['tls']>, r: Runtime): void {
   const h = ex.field('host');
-  if (!validHost(h)) return respondEdge(ex, 'malformed-request', r.responses);
+  if (!validHost(h)) return respondEdge(ex, 'malformed-request', r);
   const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
   const location = `https://${name}${tls.port === 443 ? '' : ':' + tls.port}${ex.target}`;
   const line = `${tls.redirectStatus} ${REDIRECT_REASONS[tls.redirectStatus] ?? 'Permanent Redirect'}`;
-  respondGenerated(ex, tls.redirectStatus, false, r.responses, `${line}\n${location}\n`, { writeHeaders: (out) => out.writeHeader('Location', location) });
+  respondLogged(ex, tls.redirectStatus, false, r, `${line}\n${location}\n`, { writeHeaders: (out) => out.writeHeader('Location', location) }, null, null);
 }

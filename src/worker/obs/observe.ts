@@ -1,16 +1,34 @@
 /**
- * observeFinish runs once per proxied request when it is over: it counts the request per route,
- * server and status class, records its latency in the server's histogram, and hands it to the
- * access log when one is on. Per request it costs a few array increments, one recordValue and one
- * performance.now(); no allocation once the route/server pair has been seen.
+ * Where a request's accounting happens once it is over.
+ *
+ * observeFinish runs once per proxied request: it counts the request per route, server and status
+ * class, records its latency in the server's histogram, and hands it to the access log when one
+ * is on. Per request it costs a few array increments, one recordValue and one performance.now();
+ * no allocation once the route/server pair has been seen.
+ *
+ * observeEdge gives the access log a line for each answer fulcrum makes itself before any server
+ * is involved (guard/edge-response.ts: 403, 404, 414, 429, 400, the HTTPS redirect), with the
+ * request id it sent in X-Request-Id, the failure kind as `reason`, and the route when one
+ * matched. It fills one reused record (lines are written synchronously): no allocation per answer.
  */
+import type { ErrorKind } from '../../errors.js';
+import type { ClientExchange } from '../engine/exchange.js';
 import type { AccessLog, Observed } from './access-log.js';
-import { codeClass } from './metrics.js';
+import { codeClass, type ServerMetrics } from './metrics.js';
 
 /** STATUS_CLIENT_CLOSED is logged (as nginx's 499) when the client left before any response. */
 export const STATUS_CLIENT_CLOSED = 499;
+/** STATUS_CLOSED is logged (as nginx's 444) when fulcrum closed the connection instead of answering (access denyAction "close"). */
+export const STATUS_CLOSED = 444;
 
-export function observeFinish(r: Observed, accessLog: AccessLog | null): void {
+/** ProxyObserved is what metrics read of a finished proxied request besides its log line (ProxyRequest). */
+interface ProxyObserved extends Observed {
+  readonly route: { readonly index: number; readonly host: string; readonly pathPrefix: string; readonly name: string };
+  readonly upstream: { readonly name: string; readonly noServerMetrics: ServerMetrics };
+  readonly server: { readonly id: string; readonly metrics: ServerMetrics; readonly routeCodes: (Float64Array | undefined)[] } | null;
+}
+
+export function observeFinish(r: ProxyObserved, accessLog: AccessLog | null): void {
   const now = performance.now();
   const status = r.status === 0 ? STATUS_CLIENT_CLOSED : r.status;
   const route = r.route;
@@ -24,4 +42,54 @@ export function observeFinish(r: Observed, accessLog: AccessLog | null): void {
   }
   codes[r.status === 0 ? 0 : codeClass(status)]!++;
   if (accessLog !== null) accessLog.write(r, status, now);
+}
+
+/** EdgeRecord is the access log's view of a request fulcrum answers itself (no body read, no server). */
+class EdgeRecord implements Observed {
+  seq = 0;
+  startedAt = 0;
+  status = 0;
+  readonly headAt = 0;
+  readonly bytesIn = 0;
+  bytesOut = 0;
+  method = '';
+  target = '';
+  protocol = '';
+  clientIp = '';
+  host = '';
+  referer = '';
+  userAgent = '';
+  reason: ErrorKind | null = null;
+  route: { readonly name: string } | null = null;
+  readonly upstream = null;
+  readonly server = null;
+}
+
+const edge = new EdgeRecord();
+
+/**
+ * observeEdge reads what the log needs of a request fulcrum is about to answer itself. Call it
+ * before the answer (the answer ends the exchange, and with it the request's fields), then
+ * observeEdgeAnswer with what was sent.
+ */
+export function observeEdge(ex: ClientExchange, route: { readonly name: string } | null, log: AccessLog): void {
+  edge.seq = ex.seq;
+  edge.startedAt = ex.startedAt;
+  edge.method = ex.method;
+  edge.target = ex.target;
+  edge.protocol = ex.httpVersion;
+  edge.clientIp = ex.peer.ip;
+  edge.host = log.wantsHost ? ex.field('host') : '';
+  edge.userAgent = log.wantsUserAgent ? ex.field('user-agent') : '';
+  edge.referer = log.wantsReferer ? ex.field('referer') : '';
+  edge.route = route;
+}
+
+/** observeEdgeAnswer writes the line of the answer observeEdge was called for. */
+export function observeEdgeAnswer(status: number, reason: ErrorKind | null, bytesOut: number, log: AccessLog): void {
+  edge.status = status;
+  edge.reason = reason;
+  edge.bytesOut = bytesOut;
+  log.write(edge, status, performance.now());
+  edge.route = null;
 }

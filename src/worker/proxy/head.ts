@@ -42,7 +42,7 @@ export interface HeadInfo {
 }
 
 /** Which forwarding fields fulcrum sets (upstreams.<name>.forwardedHeader). */
-export type ForwardedMode = 'x-forwarded' | 'forwarded' | 'both';
+type ForwardedMode = 'x-forwarded' | 'forwarded' | 'both';
 
 export interface HeadOptions {
   method: string;
