@@ -31,10 +31,20 @@ export interface ErrorSpec {
   readonly close: boolean;
   /** what the log says before the detail */
   readonly log: string;
+  /** Retry-After (seconds) on the answer: the service is overloaded, not broken (RFC 9110 10.2.3); null: none */
+  readonly retryAfter: string | null;
 }
 
-function spec(status: number, log: string, o: Partial<Pick<ErrorSpec, 'rejection' | 'upstream' | 'retry' | 'close'>> = {}): ErrorSpec {
-  return { status, log, rejection: o.rejection ?? null, upstream: o.upstream ?? false, retry: o.retry ?? null, close: o.close ?? false };
+function spec(status: number, log: string, o: Partial<Pick<ErrorSpec, 'rejection' | 'upstream' | 'retry' | 'close' | 'retryAfter'>> = {}): ErrorSpec {
+  return {
+    status,
+    log,
+    rejection: o.rejection ?? null,
+    upstream: o.upstream ?? false,
+    retry: o.retry ?? null,
+    close: o.close ?? false,
+    retryAfter: o.retryAfter ?? null,
+  };
 }
 
 export const ERRORS = {
@@ -75,8 +85,8 @@ export const ERRORS = {
 
   // ---- no server for the request ---------------------------------------------------------------
   'no-server': spec(503, 'no server available'),
-  'queue-full': spec(503, 'every server at maxConnections and the queue is full'),
-  'queue-timeout': spec(503, 'no server below maxConnections within queueTimeoutMs'),
+  'queue-full': spec(503, 'every server at its limit (maxConnections or adaptive concurrency) and the queue is full', { retryAfter: '1' }),
+  'queue-timeout': spec(503, 'no server below its limit within queueTimeoutMs', { retryAfter: '1' }),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorKind = keyof typeof ERRORS;

@@ -111,6 +111,12 @@ export interface ReportSections {
   connections?: Record<string, number>;
   /** metrics deltas since the previous metrics section (src/worker/metrics.ts), every ~500 ms */
   metrics?: MetricsReport;
+  /**
+   * adaptive concurrency, for the upstreams that have it: per upstream, [requests waiting in this
+   * worker's queue, per server id the latencies to the response head since the last report as
+   * [microseconds, count, ...] (LatencyRecorder buckets)]
+   */
+  concurrency?: Record<string, [number, Record<string, number[]>]>;
 }
 export interface CacheReport {
   entries: number;
@@ -165,10 +171,16 @@ export interface StateSections {
   inFlight?: Record<string, Record<string, number[]>>;
   /** sticky session table changes: [upstream, key, server id ("" = forget)]; full = replace the whole table */
   sticky?: { full: boolean; entries: [string, string, string][] };
-  /** rate limiting: per bucket key, [tokens left in the cluster-wide bucket, requests per report interval over all workers] */
-  rateLimit?: Record<string, [number, number]>;
+  /**
+   * rate limiting, sent to each worker on its own: per bucket key, [tokens left in the
+   * cluster-wide bucket, this worker's share of them (0..1; the shares of one push sum to 1),
+   * this worker's admitted requests counted since the previous push to it]
+   */
+  rateLimit?: Record<string, [number, number, number]>;
   /** per-client connection limit: cluster-wide requests in flight per client address that changed (0: gone) */
   connections?: Record<string, number>;
+  /** adaptive concurrency: per upstream, per server id: [cluster-wide limit, then each worker slot's share of it] */
+  concurrency?: Record<string, Record<string, number[]>>;
 }
 
 /** server flags in StateSections.servers */

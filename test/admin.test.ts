@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createOrigin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum } from './helpers/fulcrum.js';
-import { echoed, request } from './helpers/client.js';
+import { adminCall, echoed, request } from './helpers/client.js';
 
 describe('admin listener', () => {
   it('serves /status on loopback', async () => {
@@ -50,13 +50,13 @@ describe('admin listener', () => {
       assert.equal(echoed(await request(`${f.url}/`)).origin, 'a');
       const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));
       writeFileSync(f.configFile, JSON.stringify({ ...cfg, upstreams: { app: { servers: [{ url: 'not a url' }] } } }));
-      const bad = await request(`${f.adminUrl}/reload`, { method: 'POST' });
+      const bad = await adminCall(f.adminUrl, 'POST', '/reload');
       assert.equal(bad.status, 422);
       assert.match(bad.text, /\$\.upstreams\.app\.servers\[0\]\.url/);
       assert.equal(echoed(await request(`${f.url}/`)).origin, 'a', 'the old config keeps serving');
 
       writeFileSync(f.configFile, JSON.stringify({ ...cfg, upstreams: { app: { servers: [{ url: b.url }] } } }));
-      const good = await request(`${f.adminUrl}/reload`, { method: 'POST' });
+      const good = await adminCall(f.adminUrl, 'POST', '/reload');
       assert.equal(good.status, 200);
       const deadline = Date.now() + 3000;
       let who = '';

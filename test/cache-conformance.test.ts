@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
-import { request, type Reply } from './helpers/client.js';
+import { adminCall, request, type Reply } from './helpers/client.js';
 
 interface Spec {
   status?: number;
@@ -520,11 +520,11 @@ describe('response cache conformance', () => {
     await get('/purge/b');
     assert.equal(hits('/purge/a'), 2);
     assert.equal(hits('/purge/b'), 1);
-    const p2 = await request(f.adminUrl + '/cache/purge', { method: 'POST', body: JSON.stringify({ prefix: '/purge/' }) });
+    const p2 = await adminCall(f.adminUrl, 'POST', '/cache/purge', { prefix: '/purge/' });
     assert.equal(JSON.parse(p2.text).dropped, 2);
     for (const p of ['/purge/a', '/purge/b', '/keep']) await get(p);
     assert.deepEqual([hits('/purge/a'), hits('/purge/b'), hits('/keep')], [3, 2, 1]);
-    const bad = await request(f.adminUrl + '/cache/purge', { method: 'POST', body: '{}' });
+    const bad = await adminCall(f.adminUrl, 'POST', '/cache/purge', {});
     assert.equal(bad.status, 400);
   });
 });
@@ -566,7 +566,7 @@ describe('response cache purge across workers', () => {
     // new connections spread over both workers (SO_REUSEPORT)
     for (let i = 0; i < 30; i++) assert.equal((await request(f.url + '/p')).text, 'v1');
     version = 2;
-    const p = await request(f.adminUrl + '/cache/purge', { method: 'POST', body: JSON.stringify({ url: '/p' }) });
+    const p = await adminCall(f.adminUrl, 'POST', '/cache/purge', { url: '/p' });
     const body = JSON.parse(p.text);
     assert.equal(body.workers, 2);
     assert.equal(body.workersConfirmed, 2);

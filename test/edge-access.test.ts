@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createOrigin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum } from './helpers/fulcrum.js';
-import { request } from './helpers/client.js';
-import { rawExchange } from './helpers/raw.js';
+import { adminCall, request } from './helpers/client.js';
+import { rawExchange, statusOf } from './helpers/raw.js';
 import { CidrSet, parseCidr } from '../src/net/cidr.js';
 
 describe('access control', () => {
@@ -57,6 +57,26 @@ describe('access control', () => {
       // the routing form of the path decides: no slipping past with dot segments
       assert.equal((await request(`${f.url}/public/../internal/x`)).status, 403);
       assert.equal(a.hits, 1);
+      // nor with the forms some servers resolve and others do not (issue 16): path parameters
+      // (Tomcat, Jetty), backslashes (IIS, WHATWG), encoded separators (nginx decodes %2F). Raw
+      // bytes, because an HTTP client would rewrite "\\" itself.
+      const forms = [
+        '/public/..;/internal/x',
+        '/public/..\\internal/x',
+        '/public/..%5Cinternal/x',
+        '/public/..%2Finternal/x',
+        '/internal;a=b/x',
+        '/internal%2Fx',
+      ];
+      for (const target of forms) {
+        const r = await rawExchange(f.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.equal(statusOf(r.data), 403, `${target}: ${r.data.toString('latin1').split('\r\n')[0]}`);
+      }
+      assert.equal(a.hits, 1, 'none of them reached the server');
+      // path parameters elsewhere still route as before (forwarded as sent)
+      const jsession = await rawExchange(f.port, 'GET /public;jsessionid=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(statusOf(jsession.data), 200);
+      assert.match(jsession.data.toString('latin1'), /"url":"\/public;jsessionid=1"/);
     } finally {
       await f.stop();
       await a.close();
@@ -95,15 +115,15 @@ describe('access control', () => {
       assert.equal((await request(`${f.url}/`)).status, 403);
       const got = JSON.parse((await request(`${f.adminUrl}/access`)).text);
       assert.deepEqual(got.deny, ['198.51.100.0/24', '127.0.0.0/8']);
-      const bad = await request(`${f.adminUrl}/access`, { method: 'PUT', body: JSON.stringify({ deny: ['300.1.1.1'] }) });
+      const bad = await adminCall(f.adminUrl, 'PUT', '/access', { deny: ['300.1.1.1'] });
       assert.equal(bad.status, 422);
       assert.match(bad.text, /\$\.deny\[0\]/);
-      const put = await request(`${f.adminUrl}/access`, { method: 'PUT', body: JSON.stringify({ deny: ['198.51.100.0/24'] }) });
+      const put = await adminCall(f.adminUrl, 'PUT', '/access', { deny: ['198.51.100.0/24'] });
       assert.equal(put.status, 200);
       assert.equal((await request(`${f.url}/`)).status, 200);
       const status = JSON.parse((await request(`${f.adminUrl}/status`)).text);
       assert.equal(status.access.deny, 1);
-      const reload = await request(`${f.adminUrl}/reload`, { method: 'POST' });
+      const reload = await adminCall(f.adminUrl, 'POST', '/reload');
       assert.equal(reload.status, 200);
       assert.equal((await request(`${f.url}/`)).status, 403);
     } finally {

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type http from 'node:http';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
@@ -62,6 +63,45 @@ describe('rate limiting', () => {
       // 60 requests in ~1.5 s: the budget is burst + ~1.5 tokens; per-worker buckets would admit ~2 x burst
       assert.ok(ok >= burst - 4 && ok <= burst + 5, `admitted ${ok} of 60`);
       assert.equal(statuses.filter((s) => s === 429).length, 60 - ok);
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
+  it('two workers admit one burst, round after round, each admitting on its own connections', { timeout: 60_000 }, async () => {
+    // The issue-16 trial: after a pause, 40 sequential requests, each on a new connection (the
+    // kernel spreads them over both workers). A worker must not spend the whole bucket on its own
+    // estimate of its share: that let both workers admit a full burst in 3 of 5 rounds. Several
+    // rounds, because the faulty estimate went stale only after a first round.
+    const a = await createOrigin('a');
+    const rate = 5;
+    const burst = 10;
+    const f = await startFulcrum({
+      workers: 2,
+      upstreams: { app: { servers: [{ url: a.url }] } },
+      rateLimit: { ratePerSecond: rate, burst },
+      routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
+    });
+    try {
+      const rounds: string[] = [];
+      // the upstream connections the admitted requests arrived on: one pool per worker, so two
+      // ports mean both workers admitted requests
+      const ports = new Set<number>();
+      a.server.on('request', (req: http.IncomingMessage) => ports.add(req.socket.remotePort!));
+      for (let round = 0; round < 5; round++) {
+        await new Promise((r) => setTimeout(r, 2500)); // the bucket refills (2 s) and the workers go idle
+        const t0 = performance.now();
+        let ok = 0;
+        for (let i = 0; i < 40; i++) if ((await request(`${f.url}/r${round}-${i}`)).status === 200) ok++;
+        const seconds = (performance.now() - t0) / 1000;
+        // one burst, plus what the rate refills while the requests run (and one token begun)
+        const most = burst + Math.ceil(rate * seconds) + 1;
+        rounds.push(`round ${round}: ${ok} admitted in ${seconds.toFixed(2)} s (at most ${most})`);
+        assert.ok(ok <= most, rounds.join('\n'));
+        assert.ok(ok >= burst - 3, rounds.join('\n'));
+      }
+      assert.ok(ports.size >= 2, `admitted requests arrived on ${ports.size} upstream connection(s): both workers should admit some`);
     } finally {
       await f.stop();
       await a.close();

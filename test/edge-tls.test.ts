@@ -236,9 +236,9 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
       writeFileSync(f.configFile, JSON.stringify(cfg));
       f.proc.kill('SIGHUP');
       const t0 = Date.now();
-      while (!/worker refused the reloaded config/.test(f.logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+      while (!/reload failed: the workers could not apply the new config/.test(f.logs()) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
       assert.match(f.logs(), /reload refused by worker; the running config stays.*cannot listen on 127\.0\.0\.1:\d+ for TLS/);
-      assert.match(f.logs(), /worker refused the reloaded config/);
+      assert.match(f.logs(), /reload failed: the workers could not apply the new config/);
       // the old listener, certificate and settings are untouched, and the worker is alive
       const r = await tlsGet(tlsPort, 'a.test');
       assert.equal(r.status, 200);

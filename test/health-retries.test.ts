@@ -9,6 +9,7 @@ import http from 'node:http';
 import { createOrigin, deadPort, echoHandler, type Origin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
+import { until } from './helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,11 +101,10 @@ describe('health checks and retries', () => {
     });
     try {
       await waitForLog(f, 'server down (active health check)', idOf(a));
-      // the primary's verdict reaches the worker with its next state push (slower on a loaded
-      // machine): two answers in a row from b cannot come from a round-robin over both
-      for (let deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
-        if ((await request(`${f.url}/`)).text === 'status: fine' && (await request(`${f.url}/`)).text === 'status: fine') break;
-      }
+      // the primary pushes the verdict to the worker: wait for it (bounded), not a fixed sleep;
+      // round-robin alternates a and b, so two answers from b in a row mean a is out
+      const fromB = async () => (await request(`${f.url}/`)).text === 'status: fine';
+      await until(async () => (await fromB()) && (await fromB()), 'the worker to hear of the verdict');
       for (let i = 0; i < 4; i++) assert.equal((await request(`${f.url}/`)).text, 'status: fine');
       assert.ok(!f.logLines().some((l) => l.msg === 'server down (active health check)' && l.server === idOf(b)));
     } finally {

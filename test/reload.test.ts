@@ -4,70 +4,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createOrigin } from './helpers/origin.js';
+import { hammer } from './helpers/hammer.js';
 import { startFulcrum } from './helpers/fulcrum.js';
-import { echoed, request } from './helpers/client.js';
-
-/** hammer runs `clients` keep-alive clients in a loop until stop() (bounded in count and time). */
-function hammer(url: string, clients: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  let running = true;
-  const seen = new Map<string, number>();
-  const failures: string[] = [];
-  let ok = 0;
-  const deadline = Date.now() + 40_000;
-  let staleRetries = 0;
-  const one = (path: string, retried = false): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const req = http.get(url + path, { agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          if (res.statusCode === 200) {
-            ok++;
-            const who = `${path.split('/')[1]}:${(JSON.parse(body) as { origin: string }).origin}`;
-            seen.set(who, (seen.get(who) ?? 0) + 1);
-          } else failures.push(`${path}: ${res.statusCode} ${body.slice(0, 100)}`);
-          resolve();
-        });
-        res.on('error', (e) => {
-          failures.push(`${path}: response error ${e.message}`);
-          resolve();
-        });
-      });
-      req.on('error', (e) => {
-        const code = (e as NodeJS.ErrnoException).code;
-        // A keep-alive connection the server closed (an old worker exiting) while this request was
-        // being sent: the race every HTTP/1.1 client handles by resending an idempotent request
-        // once on a new connection (node's documented req.reusedSocket pattern; browsers, undici).
-        if (!retried && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          staleRetries++;
-          resolve(one(path, true));
-          return;
-        }
-        failures.push(`${path}: ${code ?? e.message}`);
-        resolve();
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
-    });
-  const loops = Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; running && i < 50_000 && Date.now() < deadline; i++) await one(i % 2 ? `/api/${c}-${i}` : `/web/${c}-${i}`);
-  });
-  return {
-    seen,
-    failures,
-    ok: () => ok,
-    staleRetries: () => staleRetries,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-    },
-  };
-}
+import { adminCall, echoed, request } from './helpers/client.js';
 
 async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -88,7 +29,7 @@ describe('reload under load', () => {
       const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));
       const reload = async (next: object) => {
         writeFileSync(f.configFile, JSON.stringify(next));
-        const r = await request(`${f.adminUrl}/reload`, { method: 'POST' });
+        const r = await adminCall(f.adminUrl, 'POST', '/reload');
         assert.equal(r.status, 200, r.text);
       };
       // 1: new upstream and route, same workers (pushed to the running workers)

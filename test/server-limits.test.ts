@@ -1,5 +1,6 @@
 /**
- * Per-server maxConnections with the upstream's bounded queue (queueSize, queueTimeoutMs -> 503),
+ * Per-server maxConnections with the upstream's bounded queue (queueSize, queueTimeoutMs -> 503
+ * with Retry-After),
  * and slowStartMs ramping a recovered server's share.
  */
 import { describe, it } from 'node:test';
@@ -30,6 +31,7 @@ describe('server limits', () => {
       const t = Date.now();
       const full = await request(`${f.url}/r5`);
       assert.equal(full.status, 503, 'queue full');
+      assert.equal(full.headers['retry-after'], '1', 'an overloaded 503 says when to come back');
       assert.ok(Date.now() - t < 500);
       held.shift()!.end('one');
       await sleep(150);
@@ -37,6 +39,7 @@ describe('server limits', () => {
       assert.equal(a.requests[2]!.url, '/r3', 'FIFO');
       const r4 = await replies[3]!;
       assert.equal(r4.status, 503, 'queue timeout');
+      assert.equal(r4.headers['retry-after'], '1');
       for (const r of held.splice(0)) r.end('rest');
       assert.deepEqual(
         (await Promise.all(replies.slice(0, 3))).map((r) => r.status),
@@ -57,7 +60,8 @@ describe('server limits', () => {
       workers: 1,
       upstreams: {
         app: {
-          slowStartMs: 4000,
+          // long enough that the 20 requests below stay early in the ramp on a loaded machine too
+          slowStartMs: 20000,
           servers: [{ url: a.url }, { url: b.url }],
           healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 },
         },
@@ -66,8 +70,13 @@ describe('server limits', () => {
     });
     try {
       healthy = false;
+      // bounded, and failing when the transition never comes (under load it can take a while;
+      // going on without it would test nothing)
       const until = async (msg: string) => {
-        for (let i = 0; i < 100 && !f.logLines().some((l) => l.msg === msg); i++) await sleep(25);
+        for (let i = 0; !f.logLines().some((l) => l.msg === msg); i++) {
+          if (i >= 400) throw new Error(`no "${msg}" within 10 s`);
+          await sleep(25);
+        }
       };
       await until('server down (active health check)');
       healthy = true;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
-import { echoed, request } from './helpers/client.js';
+import { adminCall, echoed, request } from './helpers/client.js';
 import { sleep, status, until } from './helpers/wait.js';
 import { redisMissing, startRedis, type RedisServer } from './helpers/redis.js';
 
@@ -71,7 +71,7 @@ describe('shared state on redis (two hosts)', { skip }, () => {
       }
       // drain the session's server on A only: the session moves there, and B follows the table, not the cookie's hint
       const id = `127.0.0.1_${new URL(byName(home).url).port}`;
-      assert.equal((await request(`${a.adminUrl}/upstreams/app/servers/${id}/drain`, { method: 'POST' })).status, 200);
+      assert.equal((await adminCall(a.adminUrl, 'POST', `/upstreams/app/servers/${id}/drain`)).status, 200);
       await sleep(300);
       const moved = echoed(await request(`${a.url}/again`, { headers: { cookie } })).origin;
       assert.notEqual(moved, home);
@@ -125,7 +125,7 @@ describe('shared state on redis (two hosts)', { skip }, () => {
       for (let i = 0; i < 8; i++) for (const h of [a, b]) assert.equal((await request(`${h.url}/page`)).text, 'v1');
       version = 2;
       assert.equal((await request(`${b.url}/page`)).text, 'v1');
-      const p = await request(`${a.adminUrl}/cache/purge`, { method: 'POST', body: JSON.stringify({ prefix: '/page' }) });
+      const p = await adminCall(a.adminUrl, 'POST', '/cache/purge', { prefix: '/page' });
       assert.equal(p.status, 200);
       await until(async () => (await request(`${b.url}/page`)).text === 'v2', 'B drops the purged entry');
       await sleep(300);

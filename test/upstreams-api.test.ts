@@ -8,16 +8,12 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
-import { echoed, request, type Reply } from './helpers/client.js';
+import { adminCall, echoed, request, type Reply } from './helpers/client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const api = (f: Fulcrum, method: string, path: string, body?: unknown) =>
-  request(`${f.adminUrl}${path}`, {
-    method,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-  });
+  method === 'GET' ? request(`${f.adminUrl}${path}`) : adminCall(f.adminUrl, method, path, body);
 
 async function origins(f: Fulcrum, n: number): Promise<Set<string>> {
   const seen = new Set<string>();

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { deadPort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
-import { request } from './helpers/client.js';
+import { adminCall, request } from './helpers/client.js';
 import { rawExchange, statusOf } from './helpers/raw.js';
 import { closed, createWsOrigin, echo, nextMessage, wsConnect, type WsOrigin } from './helpers/ws-origin.js';
 import { validateConfig } from '../src/config/load.js';
@@ -541,7 +541,7 @@ describe('websocket: balancing and lifecycle', () => {
       const ws = await wsConnect(wsUrl(f, '/kept'));
       const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));
       writeFileSync(f.configFile, JSON.stringify({ ...cfg, upstreams: { app: { servers: [{ url: b.url }] } } }));
-      assert.equal((await request(`${f.adminUrl}/reload`, { method: 'POST' })).status, 200);
+      assert.equal((await adminCall(f.adminUrl, 'POST', '/reload')).status, 200);
       const deadline = Date.now() + 3000;
       while (b.accepted === 0 && Date.now() < deadline) {
         const n = await wsConnect(wsUrl(f, '/new'));

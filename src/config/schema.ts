@@ -176,9 +176,63 @@ export const UpstreamSchema = strict(
       minimum: 0,
       maximum: 1000000,
       default: 100,
-      description: 'Requests each worker queues when every available server is at its maxConnections (default 100); beyond it: 503 at once.',
+      description:
+        'Requests each worker queues when every available server is at its maxConnections or adaptive concurrency limit (default 100); beyond it: 503 with Retry-After at once.',
     }),
-    queueTimeoutMs: Ms('Longest wait in that queue; then 503 (default 10000).', 10000),
+    queueTimeoutMs: Ms('Longest wait in that queue; then 503 with Retry-After (default 10000).', 10000),
+    adaptiveConcurrency: Type.Optional(
+      strict(
+        {
+          minLimit: Type.Integer({
+            minimum: 1,
+            maximum: 100000,
+            default: 3,
+            description: 'Lowest limit per server, and the limit held while the minimum latency is measured (default 3, as Envoy).',
+          }),
+          maxLimit: Type.Integer({
+            minimum: 1,
+            maximum: 100000,
+            default: 1000,
+            description: 'Highest limit per server (default 1000). A maxLimit below minLimit counts as minLimit.',
+          }),
+          latencyTolerancePercent: Type.Integer({
+            minimum: 0,
+            maximum: 1000,
+            default: 25,
+            description: 'How far above its minimum the latency may rise before the limit shrinks (default 25: 1.25 x the minimum; below it the limit grows).',
+          }),
+          sampleWindowMs: Ms('How often the limit is recomputed from the latencies measured meanwhile (default 250).', 250, 100),
+          percentile: Type.Integer({
+            minimum: 1,
+            maximum: 99,
+            default: 50,
+            description: "Percentile of a window's latencies that is compared with the minimum (default 50).",
+          }),
+          minLatencyIntervalMs: Ms(
+            'How often the minimum latency is measured again (default 30000, plus up to jitterPercent): the limit is held at minLimit until minLatencyRequests responses came back, and their latency becomes the new minimum.',
+            30000,
+            1000,
+          ),
+          minLatencyRequests: Type.Integer({
+            minimum: 1,
+            maximum: 100000,
+            default: 50,
+            description: 'Responses that make a minimum-latency measurement (default 50; the percentile of them is taken).',
+          }),
+          jitterPercent: Type.Integer({
+            minimum: 0,
+            maximum: 100,
+            default: 15,
+            description:
+              'Random extra time, up to this share of minLatencyIntervalMs, before each measurement, so that servers do not all measure at once (default 15).',
+          }),
+        },
+        {
+          description:
+            "Adaptive concurrency limit per server (default: off; {} turns it on with these defaults). The limit on requests in flight to each server, from all workers together, follows the measured latency as Envoy's gradient controller does: it grows while the latency (time to the response head) stays near its minimum and shrinks as it rises above it. Requests over the limit wait in the queue (queueSize, queueTimeoutMs). Sticky sessions are not held back.",
+        },
+      ),
+    ),
     slowStartMs: Ms(
       'When a server comes back (health check up, ejection over, undrained, added), its weight ramps from near 0 to its configured weight over this time (default 0: at once).',
       0,
@@ -610,6 +664,11 @@ export const ConfigSchema = strict(
       {
         host: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the proxy listens on (default "0.0.0.0").' }),
         port: Port('Port the proxy listens on (default 8080). Every worker listens on it (SO_REUSEPORT).', 8080),
+        engine: Type.Union([Type.Literal('fulcrum'), Type.Literal('uws')], {
+          default: 'fulcrum',
+          description:
+            'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "Engines"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
+        }),
       },
       { description: 'The HTTP listener.', default: {} },
     ),
@@ -625,8 +684,16 @@ export const ConfigSchema = strict(
           default: null,
           description: 'Bearer token required by the admin API (default null). Required when admin.host is not a loopback address. Never printed.',
         }),
+        hosts: Type.Array(
+          Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\\.?$' }),
+          {
+            default: [],
+            description:
+              'Host names the admin listener answers to besides its own address (default []: only the address it was reached on, and "localhost" on loopback). Requests with any other Host are refused with 403, so a web page cannot reach the admin API by DNS rebinding. Add the name when the admin API is reached through a name (a reverse proxy, an SSH alias); the port is not compared.',
+          },
+        ),
       },
-      { description: 'The admin listener (reserved: the admin API arrives with the operations work).', default: {} },
+      { description: 'The admin listener: status, metrics, dashboard, reload and the runtime APIs.', default: {} },
     ),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), UpstreamSchema, {
       minProperties: 1,
@@ -649,15 +716,14 @@ export const ConfigSchema = strict(
           60000,
         ),
         drainMs: Ms('On SIGTERM/SIGINT, how long in-flight requests may take to finish before workers exit (default 30000).', 30000, 0),
-        headerMs: Type.Literal(10000, {
-          default: 10000,
-          description:
-            'Time allowed to send the request head (default 10000). uWS 20.30 enforces a built-in 10 s (closed, no response, within 10-16 s) that cannot be changed, so only 10000 is accepted.',
-        }),
-        keepAliveMs: Type.Literal(10000, {
-          default: 10000,
-          description: 'Idle time allowed between requests on a client connection (default 10000). Fixed by uWS 20.30 at 10 s, so only 10000 is accepted.',
-        }),
+        headerMs: Ms(
+          'Time allowed for a request head, from its first byte (never extended by a slow trickle: slowloris-safe); a new connection must also start its first request within it, and a TLS handshake complete within it (default 10000, as HAProxy\'s recommended "timeout http-request 10s"; nginx\'s client_header_timeout is 60 s). Then 408 and the connection is closed. With listen.engine "uws" only 10000 is accepted (uWS 20.30 has a fixed 10 s).',
+          10000,
+        ),
+        keepAliveMs: Ms(
+          'Idle time allowed between requests on a client connection, from the end of a response (default 60000, the idle timeout of common cloud load balancers; nginx uses 75 s). Behind another proxy, set it above that proxy\'s idle timeout, so that fulcrum never closes a connection the other side is about to reuse. Then the connection is closed without a response. With listen.engine "uws" only 10000 is accepted (fixed by uWS 20.30).',
+          60000,
+        ),
         bodyIdleMs: Ms('Longest silence allowed while reading a request body (default 30000). Then 408 (or a close once the response started).', 30000),
         requestMs: Type.Integer({
           minimum: 0,

@@ -46,7 +46,8 @@ export function registerAccessApi(admin: AdminServer, sup: Supervisor): void {
     }
     if (errors.length) return { status: 422, body: { error: 'invalid access lists; nothing changed', errors } };
     const cfg = sup.config;
-    await sup.reload({ ...cfg, raw: { ...cfg.raw, access: next } });
+    const out = await sup.reload({ ...cfg, raw: { ...cfg.raw, access: next } });
+    if (!out.ok) return { status: 500, body: { error: 'the workers could not apply the change; nothing changed', reason: out.reason } };
     return { body: { allow: next.allow, deny: next.deny, denyAction: next.denyAction } };
   });
 }

@@ -1,7 +1,10 @@
 /**
  * AdminServer is the admin listener of the primary (admin.host:admin.port, loopback by default).
  * It is not on the request path, so it uses node:http. When admin.token is set every endpoint
- * requires `Authorization: Bearer <token>` (compared in constant time; never logged).
+ * requires `Authorization: Bearer <token>` (compared in constant time; never logged). Every
+ * request first passes the checks of admin-guard.ts, in this order: Host (403), Origin of a
+ * state-changing request (403), token (401), route (404, 405), Content-Type of a state-changing
+ * request (415).
  *
  * Features register routes: `admin.route('GET', '/upstreams/{name}/servers', handler)`.
  */
@@ -9,6 +12,7 @@ import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { log } from '../log.js';
+import { bearerToken, hostAllowed, isJson, isStateChanging, sameOrigin } from './admin-guard.js';
 
 export interface AdminRequest {
   method: string;
@@ -35,6 +39,16 @@ interface Route {
   method: string;
   parts: string[];
   handler: AdminHandler;
+  /** the token is accepted as `?token=` too (see acceptQueryToken) */
+  queryToken: boolean;
+}
+
+/** the admin section of the config, as far as the listener uses it */
+export interface AdminSettings {
+  host: string;
+  port: number;
+  token: string | null;
+  hosts: string[];
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -42,24 +56,36 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export class AdminServer {
   private readonly routes: Route[] = [];
   private server: http.Server | null = null;
-  private token: Buffer | null;
+  private token: Buffer | null = null;
+  private names = new Set<string>();
+  private readonly host: string;
+  private readonly port: number;
 
-  constructor(
-    private host: string,
-    private port: number,
-    token: string | null,
-  ) {
-    this.token = token ? Buffer.from(token) : null;
+  constructor(settings: AdminSettings) {
+    this.host = settings.host;
+    this.port = settings.port;
+    this.configure(settings);
   }
 
-  /** setToken changes the required token (on reload). */
-  setToken(token: string | null): void {
-    this.token = token ? Buffer.from(token) : null;
+  /** configure applies the token and the extra host names (at start and on reload; the address needs a restart). */
+  configure(settings: Pick<AdminSettings, 'token' | 'hosts'>): void {
+    this.token = settings.token ? Buffer.from(settings.token) : null;
+    this.names = new Set(settings.hosts.map((h) => h.toLowerCase().replace(/\.$/, '')));
   }
 
   /** route registers a handler; `{name}` segments become params. */
   route(method: string, pattern: string, handler: AdminHandler): void {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler, queryToken: false });
+  }
+
+  /**
+   * acceptQueryToken lets a registered GET route take the token as `?token=` too: only for what a
+   * browser loads without being able to send a header (the dashboard's page and its
+   * EventSource), never for a state-changing endpoint.
+   */
+  acceptQueryToken(method: 'GET', pattern: string): void {
+    const parts = pattern.split('/').filter(Boolean).join('/');
+    for (const r of this.routes) if (r.method === method && r.parts.join('/') === parts) r.queryToken = true;
   }
 
   get address(): string {
@@ -86,55 +112,78 @@ export class AdminServer {
     return new Promise((resolve) => s.close(() => resolve()));
   }
 
-  private authorized(req: http.IncomingMessage): boolean {
+  /** authorized checks the token: the bearer header, or `?token=` where the route allows it (acceptQueryToken). */
+  private authorized(req: http.IncomingMessage, query: URLSearchParams, queryToken: boolean): boolean {
     if (!this.token) return true;
-    const h = req.headers.authorization ?? '';
-    if (!h.startsWith('Bearer ')) return false;
-    const given = Buffer.from(h.slice(7));
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+    const given = bearerToken(req.headers.authorization) ?? (queryToken && req.method === 'GET' ? query.get('token') : null);
+    return given !== null && this.tokenMatches(given);
+  }
+
+  private tokenMatches(t: string): boolean {
+    const given = Buffer.from(t);
+    return this.token !== null && given.length === this.token.length && timingSafeEqual(given, this.token);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    if (!this.authorized(req) && !(url.searchParams.get('token') && this.tokenQueryOk(url.searchParams.get('token')!))) {
-      send(res, { status: 401, body: { error: 'unauthorized: send Authorization: Bearer <admin.token>' }, headers: { 'www-authenticate': 'Bearer' } });
+    const host = req.headers.host;
+    if (!hostAllowed(host, req.socket.localAddress, this.names)) {
+      send(res, {
+        status: 403,
+        body: { error: `forbidden: Host ${JSON.stringify(host ?? '')} is not this admin listener; add the name to admin.hosts if you reach it by that name` },
+      });
       return;
     }
+    const changing = isStateChanging(req.method);
+    if (changing && !sameOrigin(req.headers.origin, host)) {
+      send(res, { status: 403, body: { error: 'forbidden: a state-changing request from another origin (a web page elsewhere)' } });
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://admin');
     const parts = url.pathname.split('/').filter(Boolean).map(safeDecode);
-    let allowed: string[] = [];
+    let found: { route: Route; params: Record<string, string> } | null = null;
+    const allowed = new Set<string>();
     for (const r of this.routes) {
       const params = match(r.parts, parts);
       if (!params) continue;
       if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) {
-        allowed.push(r.method);
+        allowed.add(r.method);
         continue;
       }
-      let body: unknown;
-      try {
-        body = await readJson(req);
-      } catch (err) {
-        send(res, { status: 400, body: { error: (err as Error).message } });
-        return;
-      }
-      try {
-        const reply = await r.handler({ method: req.method!, path: url.pathname, query: url.searchParams, params, headers: req.headers, body, raw: req }, res);
-        if (reply) send(res, reply);
-      } catch (err) {
-        log.error('admin handler failed', { path: url.pathname, error: (err as Error).message });
-        if (!res.headersSent) send(res, { status: 500, body: { error: 'internal error' } });
-      }
+      found ??= { route: r, params };
+    }
+    if (!this.authorized(req, url.searchParams, found?.route.queryToken === true)) {
+      send(res, { status: 401, body: { error: 'unauthorized: send Authorization: Bearer <admin.token>' }, headers: { 'www-authenticate': 'Bearer' } });
       return;
     }
-    allowed = [...new Set(allowed)];
-    if (allowed.length) send(res, { status: 405, body: { error: 'method not allowed' }, headers: { allow: allowed.join(', ') } });
-    else send(res, { status: 404, body: { error: 'not found' } });
-  }
-
-  /** the dashboard page may pass the token as ?token= for its EventSource (which cannot set headers) */
-  private tokenQueryOk(t: string): boolean {
-    if (!this.token) return true;
-    const given = Buffer.from(t);
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+    if (!found) {
+      if (allowed.size) send(res, { status: 405, body: { error: 'method not allowed' }, headers: { allow: [...allowed].join(', ') } });
+      else send(res, { status: 404, body: { error: 'not found' } });
+      return;
+    }
+    if (changing && !isJson(req.headers['content-type'])) {
+      send(res, {
+        status: 415,
+        body: { error: 'unsupported media type: send Content-Type: application/json (required on every state-changing admin request)' },
+      });
+      return;
+    }
+    let body: unknown;
+    try {
+      body = await readJson(req);
+    } catch (err) {
+      send(res, { status: 400, body: { error: (err as Error).message } });
+      return;
+    }
+    try {
+      const reply = await found.route.handler(
+        { method: req.method!, path: url.pathname, query: url.searchParams, params: found.params, headers: req.headers, body, raw: req },
+        res,
+      );
+      if (reply) send(res, reply);
+    } catch (err) {
+      log.error('admin handler failed', { path: url.pathname, error: (err as Error).message });
+      if (!res.headersSent) send(res, { status: 500, body: { error: 'internal error' } });
+    }
   }
 }
 

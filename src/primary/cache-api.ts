@@ -4,7 +4,7 @@
  * PURGE_WAIT_MS), with how many stored responses were dropped; GET /status gets a "cache" summary
  * merged from the workers' reports.
  */
-import type { CacheReport, ReportSections } from '../ipc.js';
+import type { CacheReport } from '../ipc.js';
 import type { AdminServer } from './admin.js';
 import type { Supervisor } from './supervisor.js';
 import type { SharedState } from './shared-state.js';
@@ -20,15 +20,12 @@ export function registerCacheApi(admin: AdminServer, sup: Supervisor, shared?: S
   const reports = new Map<number, { pid: number; report: CacheReport }>();
   let purgeId = 0;
   let waiters: (() => void)[] = [];
-  const prev = sup.onReport;
-  sup.onReport = (slot: number, pid: number, sections: ReportSections) => {
-    prev?.(slot, pid, sections);
-    if (sections.cache === undefined) return;
-    reports.set(slot, { pid, report: sections.cache });
+  sup.reports.on('cache', (report, slot, pid) => {
+    reports.set(slot, { pid, report });
     const w = waiters;
     waiters = [];
     for (const fn of w) fn();
-  };
+  });
   // sharedState: purges are published to the other hosts, whose workers drop the entries too
   shared?.onMessage('purge', (p) => {
     const [value, prefix] = p as [string, boolean];

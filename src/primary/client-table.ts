@@ -2,7 +2,7 @@
  * ClientTable sums the workers' per-client requests in flight (limits.maxConnectionsPerClient)
  * and pushes the changed totals to every worker each REPORT_INTERVAL_MS.
  */
-import { REPORT_INTERVAL_MS, type ReportSections } from '../ipc.js';
+import { REPORT_INTERVAL_MS } from '../ipc.js';
 import type { Supervisor } from './supervisor.js';
 
 export class ClientTable {
@@ -16,9 +16,8 @@ export class ClientTable {
   /** slot -> pid whose counts the slot holds: a restarted worker's counts start from zero */
   private readonly pids = new Map<number, number>();
 
-  onReport(slot: number, pid: number, sections: ReportSections): void {
-    const c = sections.connections;
-    if (!c) return;
+  /** onReport merges one worker's requests in flight per client (its report's `connections` section). */
+  onReport(slot: number, pid: number, c: Record<string, number>): void {
     if (this.pids.get(slot) !== pid) {
       this.pids.set(slot, pid);
       for (const [ip, m] of this.bySlot) if (m.delete(slot)) this.dirty.add(ip);

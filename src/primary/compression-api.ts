@@ -6,11 +6,7 @@ type CompressionReport = NonNullable<ReportSections['compression']>;
 
 export function registerCompressionStatus(sup: Supervisor): () => CompressionReport | null {
   const reports = new Map<number, { pid: number; report: CompressionReport }>();
-  const prev = sup.onReport;
-  sup.onReport = (slot: number, pid: number, sections: ReportSections) => {
-    prev?.(slot, pid, sections);
-    if (sections.compression !== undefined) reports.set(slot, { pid, report: sections.compression });
-  };
+  sup.reports.on('compression', (report, slot, pid) => reports.set(slot, { pid, report }));
   return () => {
     const pids = new Set(sup.workerPids());
     const out = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };

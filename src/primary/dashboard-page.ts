@@ -4,8 +4,9 @@
  * other features add to /status (health, drained, cache, healthTransitions) shows up when present:
  *
  *   upstreams[name].servers[i]: id, url, weight, backup, and optionally health ("up" | "down" |
- *     "ejected", or a boolean healthy), drained (boolean), inFlight (number), lastCheck
- *     ({ at, ok, detail, durationMs }: the last active health check)
+ *     "ejected", "unknown", or a boolean healthy), drained (boolean), inFlight (number), lastCheck
+ *     ({ at, ok, detail, durationMs }: the last active health check), concurrency
+ *     ({ limit, latencyMs, minLatencyMs, measuring }: adaptive concurrency, its own section)
  *   metrics[]: per upstream server, from src/primary/metrics-agg.ts
  *   healthTransitions (or health.transitions): [{ time, upstream, server, from, to, reason? }]
  *   cache: { hits, misses } (optional)
@@ -57,6 +58,7 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
 <main>
   <div id="upstreams"></div>
   <section><h2>Server states</h2><dl id="legend"></dl></section>
+  <section id="concurrency" hidden><h2>Adaptive concurrency<span class="sub">limit per server (all workers together); latency to the response head against its minimum</span></h2><table><thead><tr><th>upstream</th><th>server</th><th>limit</th><th>in flight</th><th>latency</th><th>minimum</th><th></th></tr></thead><tbody id="concurrency-rows"></tbody></table></section>
   <section><h2>Workers</h2><table><thead><tr><th>#</th><th>pid</th><th>uptime</th><th>restarts</th></tr></thead><tbody id="workers"></tbody></table></section>
   <section><h2>Recent health transitions</h2><ul id="transitions"><li class="empty">none yet</li></ul></section>
 </main>
@@ -148,7 +150,7 @@ async function act(upstream, id, action) {
   const key = upstream + "/" + id;
   actionErrors.delete(key);
   try {
-    const r = await fetch("upstreams/" + encodeURIComponent(upstream) + "/servers/" + encodeURIComponent(id) + "/" + action, { method: "POST", headers: token ? { authorization: "Bearer " + token } : {} });
+    const r = await fetch("upstreams/" + encodeURIComponent(upstream) + "/servers/" + encodeURIComponent(id) + "/" + action, { method: "POST", headers: Object.assign({ "content-type": "application/json" }, token ? { authorization: "Bearer " + token } : {}) });
     if (!r.ok) {
       let msg = r.status + " " + r.statusText;
       try { const j = await r.json(); if (j && j.error) msg = r.status + ": " + j.error; } catch {}
@@ -206,6 +208,7 @@ function render(st) {
       el("h3", {}, "Latency, last 10 s"), latencyChart(hist, st.buckets || [])));
   }
   $("upstreams").replaceChildren(ups);
+  renderConcurrency(st);
   $("workers").replaceChildren(...(st.workers || []).map((w) => el("tr", {},
     el("td", {}, w.index), el("td", {}, w.pid == null ? "restarting" : w.pid),
     el("td", {}, dur(Math.max(0, Math.round((st.now - Date.parse(w.startedAt)) / 1000)))),
@@ -213,7 +216,7 @@ function render(st) {
   const tr = st.healthTransitions || (st.health && st.health.transitions) || [];
   // every transition the primary keeps (its last 50), newest first
   $("transitions").replaceChildren(...(tr.length ? tr.slice().reverse().map((t) =>
-    el("li", { "data-from": t.from, "data-to": t.to }, new Date(t.time).toLocaleTimeString() + "  " + t.upstream + " / " + t.server + ": ", badge(t.from), " \\u2192 ", badge(t.to), t.reason ? " (" + t.reason + ")" : "")) : [el("li", { class: "empty" }, "none yet")]));
+    el("li", { "data-server": t.server, "data-from": t.from, "data-to": t.to }, new Date(t.time).toLocaleTimeString() + "  " + t.upstream + " / " + t.server + ": ", badge(t.from), " \\u2192 ", badge(t.to), t.reason ? " (" + t.reason + ")" : "")) : [el("li", { class: "empty" }, "none yet")]));
 }
 function cacheText(st) {
   const c = st.cache;
@@ -236,6 +239,22 @@ function connect() {
 setInterval(() => { if (lastFrame && $("conn").className === "live" && Date.now() - lastFrame > 5000) setConn("lost", "lost, no update for 5 s"); }, 1000);
 $("legend").replaceChildren(...Object.entries(STATES).flatMap(([state, meaning]) => [el("dt", {}, badge(state)), el("dd", {}, meaning)]));
 connect();
+</script>
+<script>
+"use strict";
+// Adaptive concurrency (upstreams.<name>.adaptiveConcurrency): its own section, shown when a server has a limit.
+function renderConcurrency(st) {
+  const rows = [];
+  for (const [name, up] of Object.entries(st.upstreams || {})) for (const sv of up.servers) {
+    const c = sv.concurrency;
+    if (!c) continue;
+    rows.push(el("tr", { "data-upstream": name, "data-server": sv.id },
+      el("td", {}, name), el("td", {}, sv.url), el("td", { class: "num limit" }, c.limit), el("td", { class: "num" }, sv.inFlight != null ? sv.inFlight : ""),
+      el("td", { class: "num" }, ms(c.latencyMs)), el("td", { class: "num" }, ms(c.minLatencyMs)), el("td", {}, c.measuring ? "measuring the minimum" : "")));
+  }
+  $("concurrency").hidden = rows.length === 0;
+  $("concurrency-rows").replaceChildren(...rows);
+}
 </script>
 </body>
 </html>

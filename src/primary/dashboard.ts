@@ -1,8 +1,9 @@
 /**
  * The live dashboard on the admin listener: GET / serves one self-contained page (no CDN, no
  * build step), GET /events streams the same JSON as GET /status once a second as Server-Sent
- * Events. The page passes the admin token as ?token= (EventSource cannot set headers) and as a
- * bearer header on its drain/undrain calls.
+ * Events. The page passes the admin token as ?token= (a browser cannot send a header when it
+ * opens the page or an EventSource: these two routes are the only ones that accept it so) and as
+ * a bearer header, with Content-Type: application/json, on its drain/undrain calls.
  */
 import type http from 'node:http';
 import type { AdminServer } from './admin.js';
@@ -52,6 +53,8 @@ export function registerDashboard(admin: AdminServer, status: () => unknown): Da
     res.write(`data: ${JSON.stringify({ ...(status() as object), buckets: DURATION_BUCKETS, now: Date.now() })}\n\n`);
     return undefined;
   });
+  admin.acceptQueryToken('GET', '/');
+  admin.acceptQueryToken('GET', '/events');
 
   return {
     close() {

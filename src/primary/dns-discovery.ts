@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import { validateConfig, type LoadedConfig } from '../config/load.js';
 import type { Config, ServerConfig } from '../config/schema.js';
 import { log } from '../log.js';
+import type { ReloadOutcome } from './supervisor.js';
 
 export class DnsDiscovery {
   private timer: NodeJS.Timeout | null = null;
@@ -23,7 +24,7 @@ export class DnsDiscovery {
     /** the config as written (host names), replaced on every reload */
     private source: LoadedConfig,
     private readonly current: () => LoadedConfig,
-    private readonly apply: (next: LoadedConfig) => Promise<void>,
+    private readonly apply: (next: LoadedConfig) => Promise<ReloadOutcome>,
   ) {}
 
   /** sync restarts the refresh timer for a new source config and resolves at once. */
@@ -78,7 +79,8 @@ export class DnsDiscovery {
         if (!up.servers || !raw.upstreams[name]!.discovery) continue;
         log.info('dns discovery: servers changed', { upstream: name, servers: up.servers.map((s) => s.url) });
       }
-      await this.apply(next);
+      const out = await this.apply(next);
+      if (!out.ok) log.error('dns discovery: the workers could not apply the resolved servers; the running ones stay', { reason: out.reason });
     } catch (err) {
       log.error('dns discovery: could not apply the resolved servers', { error: (err as Error).message });
     } finally {

@@ -16,11 +16,7 @@ export interface MetricsApi {
 /** extra: more Prometheus text appended to GET /metrics (e.g. fulcrum_shared_state_up) */
 export function registerMetricsApi(admin: AdminServer, sup: Supervisor, extra?: () => string): MetricsApi {
   const agg = new MetricsAggregator();
-  const prev = sup.onReport;
-  sup.onReport = (slot, pid, sections) => {
-    prev?.(slot, pid, sections);
-    if (sections.metrics) agg.ingest(pid, sections.metrics);
-  };
+  sup.reports.on('metrics', (m, _slot, pid) => agg.ingest(pid, m));
   admin.route('GET', '/metrics', async () => {
     agg.forgetWorkers(sup.workerPids());
     // every series the config implies is there from the start, at 0 (no gaps for alerts)

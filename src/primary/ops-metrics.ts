@@ -1,7 +1,7 @@
 /**
  * Prometheus text for what the primary already knows but the worker metrics registry does not
- * carry: server health and its transitions, and the cache and compression totals the workers
- * report. Appended to GET /metrics.
+ * carry: server health and its transitions, adaptive concurrency limits, and the cache and
+ * compression totals the workers report. Appended to GET /metrics.
  */
 import type { CacheReport, ReportSections } from '../ipc.js';
 import type { UpstreamRegistry } from './upstream-state.js';
@@ -32,6 +32,7 @@ export function opsMetrics(registry: UpstreamRegistry, cache: () => CacheTotals 
       const [u, s, to] = k.split('\u0000');
       out.push(`fulcrum_health_transitions_recent{upstream="${esc(u!)}",server="${esc(s!)}",to="${to}"} ${n}`);
     }
+    out.push(...registry.concurrency.prometheus(esc));
     // present at 0 before the first worker report (and without cached routes), so alerts see no gaps
     const c = cache() ?? { entries: 0, bytes: 0, hits: 0, misses: 0, stored: 0, revalidated: 0, staleServed: 0, coalesced: 0, purged: 0 };
     out.push(

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, readConfigFile, type ConfigIssue, type LoadedConfig } from '../config/load.js';
+import { readConfigFile, type LoadedConfig } from '../config/load.js';
 import { AdminServer } from './admin.js';
 import { registerCacheApi } from './cache-api.js';
 import { registerCompressionStatus } from './compression-api.js';
@@ -27,6 +27,7 @@ import { SharedState } from './shared-state.js';
 import { shareSessions } from './shared-sessions.js';
 import { shareRateLimits } from './shared-rate-limit.js';
 import { DnsDiscovery } from './dns-discovery.js';
+import { Reloader } from './reload.js';
 
 export interface PrimaryHandle {
   supervisor: Supervisor;
@@ -34,18 +35,11 @@ export interface PrimaryHandle {
   stop(): Promise<void>;
 }
 
-/** ReloadResult is what a reload (SIGHUP or POST /reload) answers. */
-export interface ReloadResult {
-  ok: boolean;
-  errors?: ConfigIssue[];
-  message: string;
-}
-
 export async function runPrimary(file: string, quiet = false, opts: { watch?: boolean } = {}): Promise<PrimaryHandle> {
   const cfg = readConfigFile(file);
   setLogLevel(cfg.raw.logging.level);
   const startedAt = Date.now();
-  const admin = new AdminServer(cfg.raw.admin.host, cfg.raw.admin.port, cfg.raw.admin.token);
+  const admin = new AdminServer(cfg.raw.admin);
   await admin.listen();
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)),
@@ -67,17 +61,12 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const shared = cfg.raw.sharedState ? new SharedState(cfg.raw.sharedState.redis) : null;
   const sharedSessions = shared ? shareSessions(shared, sessions, () => Object.keys(sup.config.upstreams)) : null;
   registry.onServersChanged = () => checker.sync();
-  const prevReport = sup.onReport;
-  sup.onReport = (slot, pid, sections) => {
-    prevReport?.(slot, pid, sections);
-    registry.onReport(slot, pid, sections);
-    sessions.onReport(sections);
-  };
-  const prevReady = sup.onWorkerReady;
-  sup.onWorkerReady = (slot) => {
-    prevReady?.(slot);
-    sup.sendState(slot, { ...registry.fullState(), ...sessions.fullState() });
-  };
+  sup.reports.on('inFlight', (v, slot, pid) => registry.onInFlight(slot, pid, v));
+  sup.reports.on('fails', (v) => registry.onFails(v));
+  sup.reports.on('concurrency', (v, slot, pid) => registry.concurrency.onReport(slot, pid, v));
+  sup.reports.on('sticky', (v) => sessions.onSticky(v));
+  sup.reports.on('stickyTouch', (v) => sessions.onStickyTouch(v));
+  sup.reports.onWorkerStart((w) => w.send({ ...registry.fullState(), ...sessions.fullState() }));
   const stop = (): Promise<void> =>
     (stopping ??= Promise.all([sup.stop(), dashboard.close(), admin.close()]).then(() => {
       checker.close();
@@ -91,38 +80,20 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
       watcher?.close();
     }));
 
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reload = (source: string): Promise<ReloadResult> => {
-    let next: LoadedConfig;
-    try {
-      next = readConfigFile(file);
-    } catch (err) {
-      const errors = err instanceof ConfigError ? err.issues : [{ path: '$', value: '', expected: (err as Error).message }];
-      log.error('reload refused: the config has errors; the running config stays', {
-        source,
-        errors: err instanceof ConfigError ? err.message : (err as Error).message,
-      });
-      return Promise.resolve({ ok: false, errors, message: 'config has errors; the running config stays' });
+  const reloader = new Reloader(file, sup, (next) => {
+    registry.sync(next);
+    sessions.sync(next);
+    void discovery.sync(next);
+    admin.configure(next.raw.admin);
+  });
+  /** applyServers runs a runtime change of the servers (admin API, DNS discovery) as a reload does */
+  const applyServers = async (next: LoadedConfig) => {
+    const out = await sup.reload(next);
+    if (out.ok) {
+      registry.sync(next);
+      sessions.sync(next);
     }
-    const run = reloading.then(() => sup.reload(next));
-    reloading = run.catch(() => {});
-    return run.then(() => {
-      registry.sync(next);
-      sessions.sync(next);
-      void discovery.sync(next);
-      admin.setToken(next.raw.admin.token);
-      log.info('reloaded', { source, config: file, workers: next.workers });
-      return { ok: true, message: 'reloaded' };
-    });
-  };
-
-  const applyServers = (next: LoadedConfig) => {
-    const run = reloading.then(() => sup.reload(next));
-    reloading = run.catch(() => {});
-    return run.then(() => {
-      registry.sync(next);
-      sessions.sync(next);
-    });
+    return out;
   };
   registerUpstreamsApi(admin, sup, registry, applyServers);
   const discovery = new DnsDiscovery(cfg, () => sup.config, applyServers);
@@ -136,6 +107,8 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const metrics = registerMetricsApi(admin, sup, () => ops() + (shared ? shared.prometheus() : ''));
   const statusBody = () => ({
     ...status(sup, startedAt, file, registry, sessions),
+    generation: sup.generation,
+    lastReload: reloader.last,
     cache: cacheApi.summary(),
     compression: compressionSummary(),
     ...metrics.status(),
@@ -147,15 +120,11 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const rateTable = new RateLimitTable(sup);
   const sharedRates = shared ? shareRateLimits(shared, rateTable) : null;
   const clientTable = new ClientTable(sup);
-  const prevOnReport = sup.onReport;
-  sup.onReport = (slot, pid, sections) => {
-    prevOnReport?.(slot, pid, sections);
-    rateTable.onReport(sections);
-    clientTable.onReport(slot, pid, sections);
-  };
+  sup.reports.on('rateLimit', (v, slot) => rateTable.onReport(slot, v));
+  sup.reports.on('connections', (v, slot, pid) => clientTable.onReport(slot, pid, v));
   admin.route('POST', '/reload', async () => {
-    const r = await reload('admin');
-    return { status: r.ok ? 200 : 422, body: r };
+    const { status, ...body } = await reloader.reloadFile('admin');
+    return { status, body };
   });
 
   await sup.start();
@@ -175,9 +144,9 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   };
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
-  process.on('SIGHUP', () => void reload('SIGHUP'));
+  process.on('SIGHUP', () => void reloader.reloadFile('SIGHUP'));
   if (opts.watch) {
-    watcher = watchConfig(file, () => void reload('watch'));
+    watcher = watchConfig(file, () => void reloader.reloadFile('watch'));
   }
   // logrotate: the workers reopen their access log files
   process.on('SIGUSR1', () => {

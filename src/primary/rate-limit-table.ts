@@ -1,23 +1,36 @@
 /**
  * RateLimitTable is the primary's side of rate limiting: the cluster-wide token buckets. Worker
- * reports debit them; every REPORT_INTERVAL_MS the buckets that changed are pushed to all
- * workers as [tokens left, requests per interval over all workers] (see
+ * reports debit them; every REPORT_INTERVAL_MS each worker is sent, for the buckets that changed,
+ * [tokens left, its share, its admissions counted since the previous push] (see
  * src/worker/guard/rate-limiter.ts for how workers spend them).
+ *
+ * Shares are computed here, from every worker's traffic over the same push intervals, so the
+ * shares of one push sum to exactly 1 and the workers together never spend more than the bucket.
+ * (Each worker estimating its own share from its traffic against a cluster total pushed at
+ * another moment let shares add up to 2: after a pause the last pushed total was stale and
+ * tiny, each worker's own count dwarfed it, and both spent the whole burst.) Every worker keeps
+ * a floor of FLOOR_PER_WORKER / N, so a client that moves to another worker (a new connection)
+ * is never refused while its bucket has tokens; the rest follows each worker's share of the key's
+ * traffic, so a client on one keep-alive connection can use most of the bucket at once.
  */
-import { REPORT_INTERVAL_MS, type ReportSections } from '../ipc.js';
+import { REPORT_INTERVAL_MS } from '../ipc.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Supervisor } from './supervisor.js';
 
 interface Entry {
   tokens: number;
   at: number;
-  load: number;
-  cur: number;
   rate: number;
   burst: number;
+  /** per worker slot: admitted since the last push */
+  cur: number[];
+  /** per worker slot: requests per push interval (moving average) */
+  load: number[];
 }
 
 const EWMA = 0.5;
+/** the part of the bucket every worker may spend whatever its traffic, divided by N */
+const FLOOR_PER_WORKER = 0.5;
 
 export class RateLimitTable {
   private readonly entries = new Map<string, Entry>();
@@ -39,24 +52,28 @@ export class RateLimitTable {
     return r ? [r.ratePerSecond, r.burst] : undefined;
   }
 
-  onReport(sections: ReportSections): void {
-    const counts = sections.rateLimit;
-    if (!counts) return;
+  private entry(k: string, now: number): Entry | undefined {
+    let e = this.entries.get(k);
+    if (e === undefined) {
+      const sc = this.scope(this.sup.config, k);
+      if (!sc) return undefined;
+      e = { tokens: sc[1], at: now, rate: sc[0], burst: sc[1], cur: [], load: [] };
+      this.entries.set(k, e);
+    }
+    return e;
+  }
+
+  /** onReport debits the buckets with what one worker (slot) admitted since its last report. */
+  onReport(slot: number, counts: Record<string, number>): void {
     const now = performance.now();
-    const cfg = this.sup.config;
     for (const k in counts) {
-      let e = this.entries.get(k);
-      if (e === undefined) {
-        const sc = this.scope(cfg, k);
-        if (!sc) continue;
-        e = { tokens: sc[1], at: now, load: 0, cur: 0, rate: sc[0], burst: sc[1] };
-        this.entries.set(k, e);
-      }
+      const e = this.entry(k, now);
+      if (e === undefined) continue;
       refill(e, now);
       const n = counts[k]!;
       // debt is kept (a worker may overshoot a little), down to one burst
       e.tokens = Math.max(-e.burst, e.tokens - n);
-      e.cur += n;
+      e.cur[slot] = (e.cur[slot] ?? 0) + n;
       this.dirty.add(k);
       this.onDebit?.(k, n, e.rate, e.burst);
     }
@@ -71,18 +88,32 @@ export class RateLimitTable {
 
   private push(): void {
     const now = performance.now();
-    let state: Record<string, [number, number]> | undefined;
+    const n = Math.max(1, this.sup.config.workers);
+    const floor = FLOOR_PER_WORKER / n;
+    let states: Record<string, [number, number, number]>[] | undefined;
     for (const [k, e] of this.entries) {
-      const busy = e.cur > 0 || this.dirty.has(k);
-      e.load = e.load * (1 - EWMA) + e.cur * EWMA;
-      e.cur = 0;
+      let total = 0;
+      let busy = this.dirty.has(k);
+      for (let i = 0; i < n; i++) {
+        const c = e.cur[i] ?? 0;
+        if (c > 0) busy = true;
+        e.load[i] = (e.load[i] ?? 0) * (1 - EWMA) + c * EWMA;
+        total += e.load[i]!;
+      }
       refill(e, now);
-      if (busy || e.load > 0.01) (state ??= {})[k] = [e.tokens, e.load];
-      else if (e.tokens >= e.burst) this.entries.delete(k);
+      if (busy || total > 0.01) {
+        states ??= Array.from({ length: n }, () => ({}));
+        for (let i = 0; i < n; i++) {
+          const share = total > 0 ? floor + (1 - n * floor) * (e.load[i]! / total) : 1 / n;
+          states[i]![k] = [e.tokens, share, e.cur[i] ?? 0];
+        }
+      } else if (e.tokens >= e.burst) this.entries.delete(k);
+      e.cur.length = 0;
     }
     this.dirty.clear();
-    if (state) this.sup.broadcastState({ rateLimit: state });
-    else if (this.entries.size === 0 && this.timer) {
+    if (states) {
+      for (let i = 0; i < n; i++) this.sup.sendState(i, { rateLimit: states[i]! });
+    } else if (this.entries.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }
@@ -91,13 +122,8 @@ export class RateLimitTable {
   /** setTokens replaces a bucket's tokens with the shared (Redis) value; pushed to the workers with the next push. */
   setTokens(k: string, tokens: number): void {
     const now = performance.now();
-    let e = this.entries.get(k);
-    if (e === undefined) {
-      const sc = this.scope(this.sup.config, k);
-      if (!sc) return;
-      e = { tokens: sc[1], at: now, load: 0, cur: 0, rate: sc[0], burst: sc[1] };
-      this.entries.set(k, e);
-    }
+    const e = this.entry(k, now);
+    if (e === undefined) return;
     e.tokens = Math.max(-e.burst, Math.min(e.burst, tokens));
     e.at = now;
     this.dirty.add(k);

@@ -55,34 +55,36 @@ export class SessionTable {
     return this.tables.get(upstream)?.size ?? 0;
   }
 
-  onReport(sections: ReportSections): void {
+  /** onSticky applies the sessions a worker created or moved (its report's `sticky` section). */
+  onSticky(entries: NonNullable<ReportSections['sticky']>): void {
     const now = Date.now();
-    if (sections.sticky) {
-      for (const [name, key, server] of sections.sticky) {
-        const t = this.tables.get(name);
-        if (!t) continue;
-        const prev = t.get(key);
-        t.delete(key);
-        t.set(key, { server, seen: now });
-        if (!prev || prev.server !== server) {
-          this.pending.push([name, key, server]);
-          this.onLocalChange?.(name, key, server, !prev);
-        }
-        this.evict(name, t);
+    for (const [name, key, server] of entries) {
+      const t = this.tables.get(name);
+      if (!t) continue;
+      const prev = t.get(key);
+      t.delete(key);
+      t.set(key, { server, seen: now });
+      if (!prev || prev.server !== server) {
+        this.pending.push([name, key, server]);
+        this.onLocalChange?.(name, key, server, !prev);
       }
+      this.evict(name, t);
     }
-    if (sections.stickyTouch) {
-      for (const [name, keys] of Object.entries(sections.stickyTouch)) {
-        const t = this.tables.get(name);
-        if (!t) continue;
-        this.onTouch?.(name, keys);
-        for (const key of keys) {
-          const s = t.get(key);
-          if (!s) continue;
-          s.seen = now;
-          t.delete(key);
-          t.set(key, s);
-        }
+  }
+
+  /** onStickyTouch keeps alive the sessions a worker used (its report's `stickyTouch` section). */
+  onStickyTouch(touched: NonNullable<ReportSections['stickyTouch']>): void {
+    const now = Date.now();
+    for (const [name, keys] of Object.entries(touched)) {
+      const t = this.tables.get(name);
+      if (!t) continue;
+      this.onTouch?.(name, keys);
+      for (const key of keys) {
+        const s = t.get(key);
+        if (!s) continue;
+        s.seen = now;
+        t.delete(key);
+        t.set(key, s);
       }
     }
   }

@@ -4,11 +4,13 @@
  * slow start, and the in-flight counts of every worker merged. Changes are pushed to the workers
  * (StateSections.servers, .inFlight) and logged; a new or restarted worker gets the full state.
  * Entries are keyed by upstream and server id, so state survives reloads for servers that stay.
+ * The adaptive concurrency limits (concurrency-control.ts) ride along: reports, full state, /status.
  */
 import { REPORT_INTERVAL_MS, SERVER_DOWN, SERVER_DRAINED, SERVER_EJECTED, type ReportSections, type StateSections } from '../ipc.js';
 import type { LoadedConfig, ServerSpec, UpstreamSpec } from '../config/load.js';
 import type { Supervisor } from './supervisor.js';
 import { log } from '../log.js';
+import { ConcurrencyControl } from './concurrency-control.js';
 
 export type Health = 'up' | 'down' | 'ejected';
 
@@ -52,11 +54,18 @@ export class UpstreamRegistry {
   readonly transitions: HealthTransition[] = [];
   /** called after the servers of an upstream changed (config, admin): health checks follow */
   onServersChanged: (() => void) | null = null;
+  /** the adaptive concurrency limits of the servers whose upstream has them */
+  readonly concurrency: ConcurrencyControl;
 
   constructor(
     private readonly sup: Supervisor,
     cfg: LoadedConfig,
   ) {
+    this.concurrency = new ConcurrencyControl({
+      liveSlots: () => this.liveSlots(),
+      inFlightBySlot: (upstream, id) => this.inFlightBySlot(upstream, id),
+      broadcast: (state) => this.sup.broadcastState(state),
+    });
     this.sync(cfg);
     this.timer = setInterval(() => this.pushInFlight(), REPORT_INTERVAL_MS);
     this.timer.unref();
@@ -80,6 +89,7 @@ export class UpstreamRegistry {
       next.set(up.name, m);
     }
     this.entries = next;
+    this.concurrency.sync(cfg);
     this.onServersChanged?.();
   }
 
@@ -104,11 +114,33 @@ export class UpstreamRegistry {
     return n;
   }
 
+  /** inFlightBySlot returns a server's requests in flight per live worker slot. */
+  private inFlightBySlot(upstream: string, id: string): Map<number, number> {
+    const out = new Map<number, number>();
+    const e = this.entries.get(upstream)?.get(id);
+    if (!e) return out;
+    const live = this.liveSlots();
+    for (const [slot, [pid, c]] of e.inFlightBySlot) if (live.get(slot) === pid) out.set(slot, c);
+    return out;
+  }
+
   /** describe returns the live fields of a server for the admin API and /status. */
-  describe(upstream: string, id: string): { health: Health; drained: boolean; inFlight: number; lastCheck?: ServerEntry['lastCheck'] } | undefined {
+  describe(
+    upstream: string,
+    id: string,
+  ):
+    | { health: Health; drained: boolean; inFlight: number; lastCheck?: ServerEntry['lastCheck']; concurrency?: ReturnType<ConcurrencyControl['describe']> }
+    | undefined {
     const e = this.entries.get(upstream)?.get(id);
     if (!e) return undefined;
-    return { health: this.health(e), drained: e.drained, inFlight: this.inFlight(e), ...(e.lastCheck ? { lastCheck: e.lastCheck } : {}) };
+    const concurrency = this.concurrency.describe(upstream, id);
+    return {
+      health: this.health(e),
+      drained: e.drained,
+      inFlight: this.inFlight(e),
+      ...(e.lastCheck ? { lastCheck: e.lastCheck } : {}),
+      ...(concurrency ? { concurrency } : {}),
+    };
   }
 
   // ---- changes ----------------------------------------------------------------------------
@@ -145,32 +177,32 @@ export class UpstreamRegistry {
     if (e.upstream.slowStartMs > 0) e.slowStartUntil = Date.now() + e.upstream.slowStartMs;
   }
 
-  /** onReport merges one worker's batched report. */
-  onReport(slot: number, pid: number, sections: ReportSections): void {
-    if (sections.inFlight) {
-      for (const [name, servers] of Object.entries(sections.inFlight)) {
-        const m = this.entries.get(name);
-        if (!m) continue;
-        for (const [id, n] of Object.entries(servers)) {
-          const e = m.get(id);
-          if (!e) continue;
-          const prev = e.inFlightBySlot.get(slot);
-          if (!prev || prev[0] !== pid || prev[1] !== n) {
-            e.inFlightBySlot.set(slot, [pid, n]);
-            this.inFlightDirty = true;
-          }
+  /** onInFlight merges one worker's requests in flight per server (its report's `inFlight` section). */
+  onInFlight(slot: number, pid: number, inFlight: NonNullable<ReportSections['inFlight']>): void {
+    for (const [name, servers] of Object.entries(inFlight)) {
+      const m = this.entries.get(name);
+      if (!m) continue;
+      for (const [id, n] of Object.entries(servers)) {
+        const e = m.get(id);
+        if (!e) continue;
+        const prev = e.inFlightBySlot.get(slot);
+        if (!prev || prev[0] !== pid || prev[1] !== n) {
+          e.inFlightBySlot.set(slot, [pid, n]);
+          this.inFlightDirty = true;
         }
       }
     }
-    if (sections.fails) {
-      const now = Date.now();
-      for (const [name, servers] of Object.entries(sections.fails)) {
-        const m = this.entries.get(name);
-        if (!m) continue;
-        for (const [id, n] of Object.entries(servers)) {
-          const e = m.get(id);
-          if (e) this.countFails(e, n, now);
-        }
+  }
+
+  /** onFails counts the failures a worker saw per server (its report's `fails` section: passive health). */
+  onFails(fails: NonNullable<ReportSections['fails']>): void {
+    const now = Date.now();
+    for (const [name, servers] of Object.entries(fails)) {
+      const m = this.entries.get(name);
+      if (!m) continue;
+      for (const [id, n] of Object.entries(servers)) {
+        const e = m.get(id);
+        if (e) this.countFails(e, n, now);
       }
     }
   }
@@ -233,7 +265,8 @@ export class UpstreamRegistry {
       const per: Record<string, [number, number]> = (servers[name] = {});
       for (const [id, e] of m) per[id] = this.flagsOf(e);
     }
-    return { servers, inFlight: this.merged() };
+    const concurrency = this.concurrency.state();
+    return { servers, inFlight: this.merged(), ...(concurrency ? { concurrency } : {}) };
   }
 
   private liveSlots(): Map<number, number | undefined> {
@@ -263,6 +296,7 @@ export class UpstreamRegistry {
 
   close(): void {
     clearInterval(this.timer);
+    this.concurrency.close();
     for (const t of this.ejectTimers) clearTimeout(t);
   }
 }

@@ -15,11 +15,17 @@
 import { ConfigError, validateConfig, type LoadedConfig } from '../config/load.js';
 import type { Config, ServerConfig } from '../config/schema.js';
 import type { AdminReply, AdminServer } from './admin.js';
-import type { Supervisor } from './supervisor.js';
+import type { ReloadOutcome, Supervisor } from './supervisor.js';
+import { unresolvedServers } from './upstream-names.js';
 import type { UpstreamRegistry } from './upstream-state.js';
 import { log } from '../log.js';
 
-export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, registry: UpstreamRegistry, apply: (next: LoadedConfig) => Promise<void>): void {
+export function registerUpstreamsApi(
+  admin: AdminServer,
+  sup: Supervisor,
+  registry: UpstreamRegistry,
+  apply: (next: LoadedConfig) => Promise<ReloadOutcome>,
+): void {
   const list = (name: string) =>
     sup.config.upstreams[name]!.servers.map((s) => ({
       id: s.id,
@@ -30,6 +36,8 @@ export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, regist
       ...registry.describe(name, s.id),
     }));
   const notFound = (what: string): AdminReply => ({ status: 404, body: { error: `no such ${what}` } });
+  /** the workers could not apply the change (see Supervisor.reload): nothing changed */
+  const refused = (reason: string): AdminReply => ({ status: 500, body: { error: 'the workers could not apply the change; nothing changed', reason } });
 
   admin.route('GET', '/upstreams', () => ({
     body: Object.keys(sup.config.upstreams).map((name) => ({ name, balance: sup.config.upstreams[name]!.balance, servers: list(name) })),
@@ -61,7 +69,10 @@ export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, regist
       }
       throw err;
     }
-    await apply(next);
+    const unresolved = (await unresolvedServers(next)).filter((i) => i.path === `$.upstreams.${name}.servers[${servers.length - 1}].url`);
+    if (unresolved.length) return { status: 400, body: { error: 'invalid server', issues: unresolved.map((i) => ({ ...i, path: '$.url' })) } };
+    const out = await apply(next);
+    if (!out.ok) return refused(out.reason);
     const added = next.upstreams[name]!.servers.at(-1)!;
     log.info('server added (admin API)', { upstream: name, server: added.id, url: added.url });
     return { status: 201, body: list(name).find((s) => s.id === added.id) };
@@ -77,7 +88,8 @@ export function registerUpstreamsApi(admin: AdminServer, sup: Supervisor, regist
     raw.upstreams[name]!.servers.splice(index, 1);
     if (!raw.upstreams[name]!.servers.some((s) => !s.backup))
       return { status: 409, body: { error: 'an upstream needs at least one non-backup server; add another first' } };
-    await apply(validateConfig(raw, sup.config.file));
+    const out = await apply(validateConfig(raw, sup.config.file));
+    if (!out.ok) return refused(out.reason);
     log.info('server removed (admin API)', { upstream: name, server: id });
     return { status: 204 };
   });

@@ -90,6 +90,12 @@ export function runWorker(): void {
     );
   }
 
+  /**
+   * FULCRUM_TEST_CRASH_IN_PREPARE=<worker index>: a fault hook for tests only (test/reload-refused.test.ts),
+   * read once: that worker exits while it builds a reloaded config's runtime. Inert unless set.
+   */
+  const crashInPrepare = process.env.FULCRUM_TEST_CRASH_IN_PREPARE === String(index);
+
   /** prepare builds a reloaded config beside the running one (nothing of the running one changes). */
   function prepare(msg: ConfigMsg): void {
     if (prepared !== null) {
@@ -98,6 +104,10 @@ export function runWorker(): void {
       prepared = null;
     }
     try {
+      if (crashInPrepare) {
+        log.error('FULCRUM_TEST_CRASH_IN_PREPARE: exiting while preparing a reload (test fault)');
+        process.exit(70);
+      }
       prepared = buildRuntime(msg, runtime(), openTls);
     } catch (err) {
       const reason = (err as Error).message;

@@ -47,3 +47,15 @@ export function echoed(r: Reply): {
 } {
   return JSON.parse(r.text);
 }
+
+/**
+ * adminCall calls the admin API as an operator's script does: `Content-Type: application/json`
+ * (required on every state-changing admin request) and the body as JSON.
+ */
+export function adminCall(adminUrl: string, method: string, path: string, body?: unknown, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
+  return request(`${adminUrl}${path}`, {
+    method,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}

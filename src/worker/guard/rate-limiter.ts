@@ -3,11 +3,12 @@
  *
  * The primary owns the cluster-wide bucket (src/primary/rate-limit-table.ts). Each worker counts
  * what it admits and reports the counts in its batched report (every REPORT_INTERVAL_MS); the
- * primary debits the buckets and pushes back, per active key, the tokens left and the key's
- * request rate over all workers. Between two pushes a worker spends only its share of the tokens
- * left: the fraction of the key's traffic it carried lately (1/N for a key it has not seen), so
- * N workers do not multiply a client's allowance. A client whose traffic suddenly moves to
- * other workers can overshoot by at most the share it had for one push interval (~100-200 ms).
+ * primary debits the buckets and sends each worker, per active key, the tokens left, this
+ * worker's share of them, and how many of this worker's admissions that push has counted. Between
+ * two pushes a worker admits at most its share of the tokens left (refilled at the key's rate),
+ * minus what it admitted that the push has not counted yet. The shares of all workers come from
+ * the same push and sum to 1, so N workers together never spend more than one bucket: two
+ * workers admit one burst. (Before any push for a key, each worker spends 1/N of it.)
  *
  * Per request: one Map lookup, a few multiplications, no allocation for a known key.
  */
@@ -42,19 +43,18 @@ interface Bucket {
   /** tokens in the cluster-wide bucket at `at` (as last pushed by the primary) */
   tokens: number;
   at: number;
-  /** the key's requests per report interval over all workers (primary's average) */
-  load: number;
-  /** this worker's requests per report interval (average) */
-  mine: number;
-  /** admitted since the last push */
+  /** this worker's share of the tokens (0..1), as last pushed (1/N before the first push) */
+  share: number;
+  /** admitted that the last push did not count: unacked + pending */
   used: number;
   /** admitted since the last report */
   pending: number;
+  /** reported, but not yet counted by a push (a report can cross a push on the way) */
+  unacked: number;
   lastSeen: number;
 }
 
 const buckets = new Map<string, Bucket>();
-const EWMA = 0.5;
 /** a bucket idle this long (and full again) is forgotten */
 const FORGET_MS = 60_000;
 
@@ -66,22 +66,20 @@ export function take(scope: RateScope, key: string): number {
   const now = performance.now();
   let b = buckets.get(key);
   if (b === undefined) {
-    b = { rate: scope.rate, burst: scope.burst, tokens: scope.burst, at: now, load: 0, mine: 0, used: 0, pending: 0, lastSeen: now };
+    b = { rate: scope.rate, burst: scope.burst, tokens: scope.burst, at: now, share: 1 / scope.workers, used: 0, pending: 0, unacked: 0, lastSeen: now };
     buckets.set(key, b);
   }
   b.lastSeen = now;
   b.rate = scope.rate; // also fills in buckets first learnt from the primary
   b.burst = scope.burst;
   const est = Math.min(b.burst, b.tokens + (b.rate * (now - b.at)) / 1000);
-  const workers = scope.workers;
-  const frac = b.load > 0 ? Math.min(1, Math.max(b.mine / b.load, 1 / workers)) : 1 / workers;
-  const avail = est * frac - b.used;
+  const avail = est * b.share - b.used;
   if (avail >= 1) {
     b.used++;
     b.pending++;
     return 0;
   }
-  return Math.max(1, Math.ceil((1 - avail) / (b.rate * frac)));
+  return Math.max(1, Math.ceil((1 - avail) / (b.rate * Math.max(b.share, 1 / scope.workers))));
 }
 
 let registered = false;
@@ -94,9 +92,9 @@ export function registerRateLimiter(): void {
     let out: Record<string, number> | undefined;
     const now = performance.now();
     for (const [k, b] of buckets) {
-      b.mine = b.mine * (1 - EWMA) + b.pending * EWMA;
       if (b.pending > 0) {
         (out ??= {})[k] = b.pending;
+        b.unacked += b.pending;
         b.pending = 0;
       } else if (now - b.lastSeen > FORGET_MS) buckets.delete(k);
     }
@@ -109,16 +107,17 @@ export function registerRateLimiter(): void {
       const b = buckets.get(k);
       if (b === undefined) {
         // another worker's client: remember its bucket so a first request here cannot refill it
-        const sep = k.indexOf(':');
-        if (sep < 0) continue;
-        buckets.set(k, { rate: 0, burst: 0, tokens: v[0], at: now, load: v[1], mine: 0, used: 0, pending: 0, lastSeen: now });
+        if (k.indexOf(':') < 0) continue;
+        buckets.set(k, { rate: 0, burst: 0, tokens: v[0], at: now, share: v[1], used: 0, pending: 0, unacked: 0, lastSeen: now });
         continue;
       }
       b.tokens = v[0];
-      b.load = v[1];
+      b.share = v[1];
       b.at = now;
-      // what was admitted since the last report is not in the primary's count yet
-      b.used = b.pending;
+      // what this worker admitted that the primary has not counted yet (reports on the way, and
+      // what was admitted since the last report) still comes off its share
+      b.unacked = Math.max(0, b.unacked - v[2]);
+      b.used = b.unacked + b.pending;
     }
   });
 }

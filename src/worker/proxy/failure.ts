@@ -29,12 +29,12 @@ export function mayRetry(kind: ErrorKind, retryOn: readonly string[], idempotent
 
 /**
  * respondFailure answers the client with the kind's status and a short generic body that carries
- * the request id (plus what `extra` adds: the cache's Cache-Status).
+ * the request id (plus what `extra` adds: the cache's Cache-Status, and Retry-After where the table says).
  */
 export function respondFailure(ex: ClientExchange, kind: ErrorKind, policy: ResponsePolicy, extra: HeaderWriter | null): void {
   const e = ERRORS[kind];
   const line = STATUS_LINES[e.status] ?? `${e.status}`;
-  respondGenerated(ex, e.status, e.close, policy, `${line}\nrequest id: ${requestId(ex.seq)}\n`, extra);
+  respondGenerated(ex, e.status, e.close, policy, `${line}\nrequest id: ${requestId(ex.seq)}\n`, extra, e.retryAfter);
 }
 
 /** What a failure log line says about the request. */

@@ -1,8 +1,10 @@
 /**
- * ServerQueue holds the requests of an upstream that found every available server at its
- * maxConnections: bounded (queueSize; beyond it the request gets 503 at once), FIFO, each waiting
- * at most queueTimeoutMs (then 503). It is drained when a request of the upstream ends and when
- * the primary pushes new in-flight counts or availability.
+ * ServerQueue holds the requests of an upstream that found every available server full (at its
+ * maxConnections or its share of the adaptive concurrency limit): bounded (queueSize; beyond it
+ * the request gets 503 at once), FIFO, each waiting at most queueTimeoutMs (then 503). Both 503s
+ * carry Retry-After (RFC 9110 10.2.3: the service is overloaded, not broken). It is drained when a
+ * request of the upstream ends and when the primary pushes new in-flight counts, availability or
+ * concurrency shares.
  */
 import { FixedQueue } from '../../util/fixed-queue.js';
 import type { Upstream } from './upstream.js';

@@ -7,6 +7,7 @@
 import { SERVER_DOWN, SERVER_DRAINED, SERVER_EJECTED, type StateSections } from '../../ipc.js';
 import { addReporter, onState } from '../obs/report.js';
 import type { Upstream } from './upstream.js';
+import { attachConcurrency, installConcurrencyShare } from './concurrency-share.js';
 
 type Flags = NonNullable<StateSections['servers']>;
 type Merged = NonNullable<StateSections['inFlight']>;
@@ -24,6 +25,7 @@ export function attachUpstreams(ups: Map<string, Upstream>): void {
   for (const u of ups.values()) for (const s of u.servers) s.slowStartMs = u.spec.slowStartMs;
   applyFlags(lastFlags);
   applyMerged(lastMerged);
+  attachConcurrency(ups);
   lastInFlightKey = ''; // report the new servers at the next flush
 }
 
@@ -48,11 +50,16 @@ function applyMerged(m: Merged): void {
     const u = upstreams.get(name);
     if (!u) continue;
     const shared = u.spec.sharedInFlight;
+    const now = performance.now();
     for (const s of u.servers) {
+      if (!shared) {
+        s.clearRemote();
+        continue;
+      }
       const per = servers[s.id];
       let remote = 0;
-      if (shared && per) for (let i = 0; i < per.length; i++) if (i !== myIndex) remote += per[i] ?? 0;
-      s.remoteInFlight = remote;
+      if (per) for (let i = 0; i < per.length; i++) if (i !== myIndex) remote += per[i] ?? 0;
+      s.setRemote(remote, now);
     }
     if (u.queue.length !== 0) u.queue.drain();
   }
@@ -60,6 +67,7 @@ function applyMerged(m: Merged): void {
 
 /** install registers the state handlers and reporters (once per worker). */
 export function installSharedState(): void {
+  installConcurrencyShare();
   onState('servers', (f) => {
     for (const [name, servers] of Object.entries(f)) lastFlags[name] = { ...lastFlags[name], ...servers };
     applyFlags(f);

@@ -3,6 +3,7 @@
  * counters and connection pools, and the balancing policy that picks among them.
  */
 import type { LoadedConfig, UpstreamSpec } from '../../config/load.js';
+import type { UpstreamConfig } from '../../config/schema.js';
 import { POLICIES, type PickContext, type Policy } from '../balancer/index.js';
 import { ConnectionPool } from './pool.js';
 import { ServerState } from './server-state.js';
@@ -35,6 +36,10 @@ export class Upstream {
   readonly queue: ServerQueue;
   /** what requests that found no server record (server label "") */
   readonly noServerMetrics: ServerMetrics;
+  /** adaptive concurrency settings (undefined: off), applied by concurrency-share.ts */
+  readonly adaptive: UpstreamConfig['adaptiveConcurrency'];
+  /** workers of this config generation (a share of a limit before the primary has pushed one) */
+  readonly workers: number;
 
   /**
    * `prev` is the same upstream under the config being replaced: servers whose settings did not
@@ -46,6 +51,8 @@ export class Upstream {
     this.policy = POLICIES[spec.balance]();
     this.hostHeader = spec.hostHeader;
     this.spec = spec;
+    this.adaptive = cfg.raw.upstreams[spec.name]?.adaptiveConcurrency;
+    this.workers = cfg.workers;
     const hk = spec.balance === 'hash' ? spec.hashKey : undefined;
     this.hashKeyKind = hk === undefined ? HashKeyKind.None : 'header' in hk ? HashKeyKind.Header : 'cookie' in hk ? HashKeyKind.Cookie : HashKeyKind.Path;
     this.hashKeyName = hk === undefined ? '' : 'header' in hk ? hk.header.toLowerCase() : 'cookie' in hk ? hk.cookie : '';
