@@ -11,16 +11,25 @@
 import type { Config } from '../config/schema.js';
 import { handleCached } from './cache/response-cache.js';
 import { compressTapFor } from './compress/compress-tap.js';
+import { setEngineAnswerHook } from './engine/engine-answers.js';
 import type { ClientExchange, ClientPeer } from './engine/exchange.js';
 import type { AccessList } from './guard/access-list.js';
 import { admitClient } from './guard/client-limiter.js';
 import { closeEdge, respondEdge, respondLogged } from './guard/edge-response.js';
 import { take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
+import { observeEngineAnswer } from './obs/observe.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
 import { normalizePath, type RouteTarget } from './router.js';
 import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
+
+// The answers the engine writes itself to requests it cannot parse (engine-answers.ts) never reach
+// dispatch; they get their access log line from the running generation's log all the same.
+setEngineAnswerHook((kind, status, seq, c, bytes) => {
+  const log = runtime()?.accessLog;
+  if (log != null) observeEngineAnswer(kind, status, seq, c, bytes, log);
+});
 
 const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
 

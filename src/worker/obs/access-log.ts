@@ -7,8 +7,9 @@
  * as it does for nginx. Every worker appends to the same file (O_APPEND); lines stay whole.
  *
  * Every answer has its line: proxied requests when they are over (observe.ts observeFinish), and
- * the answers fulcrum makes itself at the edge (403, 404, 414, 429, 400: observeEdge), each with
- * the failure kind of src/errors.ts as its `reason`. A JSON line holds the fields
+ * the answers fulcrum makes itself at the edge (403, 404, 414, 429, 400: observeEdge) and those
+ * its HTTP/1.1 engine makes to requests it cannot parse (observeEngineAnswer), each with the
+ * failure kind of src/errors.ts as its `reason`. A JSON line holds the fields
  * logging.accessFields names, in that order: each field's key string and id are chosen once per
  * config, so a line is a few string concatenations (no object, no JSON.stringify of the line), and
  * only values a client wrote (method, path, Host, User-Agent, Referer) or a route name are
@@ -30,6 +31,7 @@ export interface Observed {
   readonly headAt: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** method, target and protocol are "" for a request whose request line could not be read (an engine answer) */
   readonly method: string;
   readonly target: string;
   /** "HTTP/1.0", "HTTP/1.1" (ClientExchange.httpVersion) */
@@ -173,13 +175,13 @@ function fieldValue(id: number, r: Observed): string | number {
     case 2 /* client */:
       return '"' + r.clientIp + '"';
     case 3 /* method */:
-      return jsonString(r.method);
+      return jsonOptional(r.method);
     case 4 /* host */:
       return jsonOptional(r.host);
     case 5 /* path */:
-      return jsonString(r.target);
+      return jsonOptional(r.target);
     case 6 /* protocol */:
-      return '"' + r.protocol + '"';
+      return r.protocol === '' ? 'null' : '"' + r.protocol + '"';
     case 7 /* status */:
       return lineStatus;
     case 8 /* reason */:
@@ -253,7 +255,7 @@ export class AccessLog {
     if (this.combined) {
       const server = r.server !== null ? r.server.id : '-';
       line =
-        `${r.clientIp} - - [${clfTime(lineWall)}] "${escapeClf(r.method)} ${escapeClf(r.target)} ${r.protocol}" ${status} ${r.bytesOut} "${escapeClf(r.referer || '-')}" "${escapeClf(r.userAgent || '-')}"` +
+        `${r.clientIp} - - [${clfTime(lineWall)}] "${r.method === '' ? '-' : `${escapeClf(r.method)} ${escapeClf(r.target)} ${r.protocol}`}" ${status} ${r.bytesOut} "${escapeClf(r.referer || '-')}" "${escapeClf(r.userAgent || '-')}"` +
         ` rid=${requestId(r.seq)} upstream=${r.upstream !== null ? r.upstream.name : '-'} server=${server} urt=${lineUp < 0 ? '-' : (lineUp / 1000).toFixed(3)}` +
         ` rt=${(lineTotal / 1000).toFixed(3)} in=${r.bytesIn} route=${r.route !== null ? escapeClf(r.route.name) : '-'} reason=${r.reason ?? '-'}\n`;
     } else {

@@ -10,8 +10,14 @@
  * is involved (guard/edge-response.ts: 403, 404, 414, 429, 400, the HTTPS redirect), with the
  * request id it sent in X-Request-Id, the failure kind as `reason`, and the route when one
  * matched. It fills one reused record (lines are written synchronously): no allocation per answer.
+ *
+ * observeEngineAnswer does the same for the answers fulcrum's HTTP/1.1 engine writes itself to a
+ * request it could not parse (engine/engine-answers.ts: 400, 408, 413, 414, 431, 505...): the
+ * method, path and protocol when the request line was read (null in JSON, "-" in combined when
+ * not), and totalMs 0 (the engine does not time a head it refuses).
  */
 import type { ErrorKind } from '../../errors.js';
+import type { AnsweredConnection } from '../engine/engine-answers.js';
 import type { ClientExchange } from '../engine/exchange.js';
 import type { AccessLog, Observed } from './access-log.js';
 import { codeClass, type ServerMetrics } from './metrics.js';
@@ -92,4 +98,31 @@ export function observeEdgeAnswer(status: number, reason: ErrorKind | null, byte
   edge.bytesOut = bytesOut;
   log.write(edge, status, performance.now());
   edge.route = null;
+}
+
+/** fieldOf returns a field of a [name, value, ...] list (names lowercase), or "". */
+function fieldOf(fields: readonly string[], name: string): string {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
+  return '';
+}
+
+/** observeEngineAnswer writes the line of an answer the engine wrote itself (engine-answers.ts EngineAnswerHook). */
+export function observeEngineAnswer(kind: ErrorKind, status: number, seq: number, c: AnsweredConnection, bytesOut: number, log: AccessLog): void {
+  const p = c.parser;
+  const now = performance.now();
+  edge.seq = seq;
+  edge.startedAt = now;
+  edge.method = p.method;
+  edge.target = p.method === '' ? '' : p.target;
+  edge.protocol = p.method === '' ? '' : p.minorVersion === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+  edge.clientIp = c.peer.ip;
+  // the fields read so far of the refused head (none once a head was handed over: an error in its body)
+  edge.host = log.wantsHost && p.method !== '' ? fieldOf(p.fields, 'host') : '';
+  edge.userAgent = log.wantsUserAgent && p.method !== '' ? fieldOf(p.fields, 'user-agent') : '';
+  edge.referer = log.wantsReferer && p.method !== '' ? fieldOf(p.fields, 'referer') : '';
+  edge.route = null;
+  edge.status = status;
+  edge.reason = kind;
+  edge.bytesOut = bytesOut;
+  log.write(edge, status, now);
 }
