@@ -2,7 +2,8 @@
  * What the servers learn about the client, end to end: a real fulcrum listening on "::" in front
  * of an origin that echoes the fields it got. From 127.0.0.1 (a trusted proxy here) the forged
  * forwarding fields are a proxy's statement and are kept or extended; from ::1 (anyone) they are
- * removed and replaced, in each forwardedHeader mode. The head bytes of every case are in
+ * removed and replaced, in each forwardedHeader mode. A second fulcrum trusts ::1 and not
+ * 127.0.0.1, so that each address family is seen both trusted and untrusted. The head bytes of every case are in
  * head.test.ts; this checks the same rules through the engine, the proxy and the origin's parser.
  */
 import { after, before, describe, it } from 'node:test';
@@ -44,15 +45,17 @@ describe('forwarding headers, end to end', async () => {
   const v6 = await ipv6Loopback();
   let origin: Origin;
   let f: Fulcrum;
+  /** the same upstreams and routes, trusting ::1 instead of 127.0.0.1 */
+  let g: Fulcrum;
 
   before(async () => {
     if (!v6) return;
     origin = await createOrigin('echo');
     const servers = [{ url: origin.url }];
-    f = await startFulcrum({
+    const config = (trusted: string) => ({
       workers: 1,
       listen: { host: '::' },
-      trustedProxies: ['127.0.0.1'],
+      trustedProxies: [trusted],
       upstreams: {
         xf: { servers },
         fwd: { servers, forwardedHeader: 'forwarded', realIpHeader: true },
@@ -64,15 +67,17 @@ describe('forwarding headers, end to end', async () => {
         { pathPrefix: '/both/', upstream: 'both' },
       ],
     });
+    [f, g] = await Promise.all([startFulcrum(config('127.0.0.1')), startFulcrum(config('::1'))]);
   });
   after(async () => {
     await f?.stop();
+    await g?.stop();
     await origin?.close();
   });
 
   const skip = v6 ? false : 'no IPv6 loopback (::1) in this environment';
-  const via = async (client: '127.0.0.1' | '[::1]', path: string) => {
-    const r = await request(`http://${client}:${f.port}${path}`, { headers: FORGED });
+  const via = async (client: '127.0.0.1' | '[::1]', path: string, to: Fulcrum = f) => {
+    const r = await request(`http://${client}:${to.port}${path}`, { headers: FORGED });
     assert.equal(r.status, 200);
     return forwarding(echoed(r).rawHeaders);
   };
@@ -130,6 +135,29 @@ describe('forwarding headers, end to end', async () => {
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-host', 'shop.example:8080'],
       ['forwarded', 'for=10.9.9.9;proto=https, for=127.0.0.1;host="shop.example:8080";proto=http'],
+    ]);
+  });
+
+  it('from anyone over IPv4 (127.0.0.1 where only ::1 is trusted): the forged fields are gone, in each mode', { skip }, async () => {
+    assert.deepEqual(await via('127.0.0.1', '/xf/a', g), [
+      ['x-forwarded-for', '127.0.0.1'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'shop.example:8080'],
+    ]);
+    assert.deepEqual(await via('127.0.0.1', '/fwd/a', g), [
+      ['forwarded', 'for=127.0.0.1;host="shop.example:8080";proto=http'],
+      ['x-real-ip', '127.0.0.1'],
+    ]);
+  });
+
+  it('from a trusted proxy over IPv6 (::1): its lists extended with the quoted IPv6 address', { skip }, async () => {
+    assert.deepEqual(await via('[::1]', '/both/a', g), [
+      ['x-forwarded-port', '443'],
+      ['x-real-ip', '10.9.9.9'],
+      ['x-forwarded-for', '10.9.9.9, ::1'],
+      ['x-forwarded-proto', 'https'],
+      ['x-forwarded-host', 'shop.example:8080'],
+      ['forwarded', 'for=10.9.9.9;proto=https, for="[::1]";host="shop.example:8080";proto=http'],
     ]);
   });
 });

@@ -52,7 +52,8 @@ export interface AnsweredConnection {
 
 /**
  * EngineAnswerHook is told of every answer the engine writes itself, as it is written: its kind
- * and status, the sequence number of its X-Request-Id, the connection, and the bytes sent. One
+ * and status, the sequence number of its X-Request-Id, the connection, and the body bytes sent
+ * (as the access log counts bytesOut: nginx's $body_bytes_sent). One
  * hook per process (the worker's: dispatch.ts hands it to the access log).
  */
 export type EngineAnswerHook = (kind: ErrorKind, status: number, seq: number, c: AnsweredConnection, bytes: number) => void;
@@ -77,7 +78,7 @@ export function errorAnswer(status: number, errorPage: EngineOptions['errorPage'
   const head =
     `HTTP/1.1 ${status} ${text}\r\ncontent-type: ${page?.type ?? 'text/plain; charset=utf-8'}\r\n` +
     `content-length: ${length}\r\nconnection: close\r\nx-request-id: ${requestId(seq)}\r\ndate: ${httpDate()}\r\n\r\n`;
-  if (answerHook !== null) answerHook(kindOf(status), status, seq, c, head.length + length);
+  if (answerHook !== null) answerHook(kindOf(status), status, seq, c, length);
   return typeof body === 'string' ? head + body : [head, body];
 }
 
