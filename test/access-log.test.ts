@@ -260,4 +260,42 @@ describe('access log', () => {
       await a.close();
     }
   });
+
+  it('logs the answers the cache makes alone (hits, 304, only-if-cached) once each, and a fill once', async () => {
+    const o = await createOrigin('o', (_req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.setHeader('etag', '"v1"');
+      res.end('cached body');
+    });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-access-'));
+    const file = path.join(dir, 'access.log');
+    const f = await startFulcrum(
+      oneUpstream([o.url], { routes: [{ name: 'static', host: '*', pathPrefix: '/', upstream: 'app', cache: true }], logging: { access: file } }),
+    );
+    try {
+      const fill = await request(`${f.url}/c`);
+      const hit = await request(`${f.url}/c`);
+      assert.equal(hit.text, 'cached body');
+      const notModified = await request(`${f.url}/c`, { headers: { 'if-none-match': '"v1"' } });
+      const missing = await request(`${f.url}/other`, { headers: { 'cache-control': 'only-if-cached' } });
+      assert.deepEqual([fill.status, hit.status, notModified.status, missing.status], [200, 200, 304, 504]);
+      assert.equal(o.hits, 1);
+      const lines: Record<string, unknown>[] = (await waitLines(file, 4)).map((l) => JSON.parse(l));
+      assert.equal(lines.length, 4, 'one line per answer');
+      assert.deepEqual(
+        lines.map((e) => [e.status, e.reason, e.route, e.path, e.upstream, e.bytesOut]),
+        [
+          [200, null, 'static', '/c', 'app', 11],
+          [200, null, 'static', '/c', null, 11],
+          [304, null, 'static', '/c', null, 0],
+          [504, 'only-if-cached', 'static', '/other', null, missing.body.length],
+        ],
+      );
+      assert.equal(new Set(lines.map((e) => e.requestId)).size, 4, 'each answer its own request id');
+      assert.equal(lines[3]!.requestId, missing.headers['x-request-id']);
+    } finally {
+      await f.stop();
+      await o.close();
+    }
+  });
 });
