@@ -76,12 +76,12 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
 }
 
 /** admitClient counts the request against maxConnectionsPerClient; false: the connection was closed. */
-function admitConnection(ex: ClientExchange, r: Runtime): boolean | string {
+function admitConnection(ex: ClientExchange, r: Runtime, route: RouteTarget): boolean | string {
   const maxConn = r.limits.maxConnectionsPerClient;
   if (maxConn <= 0) return true;
-  // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts)
+  // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts), logged as nginx's 444
   if (!admitClient(ex.peer.ip, maxConn, r.workers)) {
-    ex.abort();
+    closeEdge(ex, 'too-many-connections', r, route);
     return false;
   }
   return ex.peer.ip;
@@ -101,7 +101,7 @@ export function dispatch(ex: ClientExchange): void {
   if (rr.cache !== null) return handleCached(ex, rr.target, rr.upstream, rr.cache, r, rr.compress);
   const pr = new ProxyRequest(ex, r, rr.target, rr.upstream);
   if (rr.compress !== null) pr.tap = compressTapFor(ex, rr.compress, r);
-  const key = admitConnection(ex, r);
+  const key = admitConnection(ex, r, rr.target);
   if (key === false) return;
   if (key !== true) pr.clientKey = key;
   pr.start();
@@ -122,7 +122,7 @@ export function admitUpgrade(ex: ClientExchange, out: UpgradeAdmission): boolean
   if (rr === undefined) return false;
   out.route = rr.target;
   out.upstream = rr.upstream;
-  const key = admitConnection(ex, r);
+  const key = admitConnection(ex, r, rr.target);
   if (key === false) return false;
   out.clientKey = key === true ? null : key;
   return true;
