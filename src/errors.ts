@@ -59,11 +59,11 @@ export const ERRORS = {
   // no answer: the connection is closed at once (logged as nginx's 444); 503 is what nginx's limit_conn would say
   'too-many-connections': spec(503, 'client over limits.maxConnectionsPerClient', { rejection: 'connections', close: true }),
   'head-too-large': spec(431, 'request header fields too large', { rejection: 'size', close: true }),
-  // what fulcrum's HTTP/1.1 engine refuses to carry (worker/engine/engine-answers.ts)
-  'connect-not-allowed': spec(405, 'CONNECT is not proxied', { rejection: 'unsupported', close: true }),
-  'expectation-unsupported': spec(417, 'Expect other than 100-continue', { rejection: 'unsupported', close: true }),
-  'coding-unsupported': spec(501, 'transfer coding other than chunked', { rejection: 'unsupported', close: true }),
-  'version-unsupported': spec(505, 'HTTP version other than 1.0 and 1.1', { rejection: 'unsupported', close: true }),
+  // answered by fulcrum's HTTP/1.1 engine itself (engine/engine-answers.ts), besides the ones above
+  'method-not-allowed': spec(405, 'CONNECT is not proxied', { rejection: 'unsupported', close: true }),
+  'expectation-failed': spec(417, 'Expect other than 100-continue', { rejection: 'unsupported', close: true }),
+  'not-implemented': spec(501, 'transfer coding other than chunked', { rejection: 'unsupported', close: true }),
+  'version-not-supported': spec(505, 'HTTP version other than 1.0 and 1.1', { rejection: 'unsupported', close: true }),
 
   // ---- request faults found by the proxy (after routing) ------------------------------------
   'invalid-head': spec(400, 'request cannot be forwarded safely', { close: true }),

@@ -57,10 +57,10 @@ describe('engine answers in the access log', () => {
       [`GET /${'u'.repeat(200)} HTTP/1.1\r\n${H}\r\n`, 414, 'url-too-long', null, null, null, null],
       [`GET /h HTTP/1.1\r\n${H}${'X-A: 1\r\n'.repeat(6)}\r\n`, 431, 'head-too-large', 'GET', '/h', 'HTTP/1.1', 'a.test'],
       [`POST /up HTTP/1.0\r\n${H}Content-Length: 5000\r\n\r\n`, 413, 'request-too-large', 'POST', '/up', 'HTTP/1.0', 'a.test'],
-      [`GET /v HTTP/1.2\r\n${H}\r\n`, 505, 'version-unsupported', null, null, null, null],
-      [`GET /e HTTP/1.1\r\n${H}Expect: teapot\r\n\r\n`, 417, 'expectation-unsupported', 'GET', '/e', 'HTTP/1.1', 'a.test'],
-      [`POST /te HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n`, 501, 'coding-unsupported', 'POST', '/te', 'HTTP/1.1', 'a.test'],
-      [`CONNECT a.test:443 HTTP/1.1\r\n${H}\r\n`, 405, 'connect-not-allowed', 'CONNECT', null, 'HTTP/1.1', null], // refused at its target
+      [`GET /v HTTP/1.2\r\n${H}\r\n`, 505, 'version-not-supported', null, null, null, null],
+      [`GET /e HTTP/1.1\r\n${H}Expect: teapot\r\n\r\n`, 417, 'expectation-failed', 'GET', '/e', 'HTTP/1.1', 'a.test'],
+      [`POST /te HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n`, 501, 'not-implemented', 'POST', '/te', 'HTTP/1.1', 'a.test'],
+      [`CONNECT a.test:443 HTTP/1.1\r\n${H}\r\n`, 405, 'method-not-allowed', 'CONNECT', null, 'HTTP/1.1', null], // refused at its target
     ];
     for (const [i, [send, status, reason, method, target, protocol, host]] of cases.entries()) {
       const x = await exchange(e.port, send);

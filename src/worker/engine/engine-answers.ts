@@ -2,12 +2,13 @@
  * The answers the engine writes itself, for requests that never reach the handler: a request the
  * parser refused (400, 405, 413, 414, 417, 431, 501, 505) or a head that timed out (408). Always
  * with Connection: close (nothing after such a request is parsed), a short text/plain body or the
- * configured error page, X-Request-Id (every response fulcrum writes carries one: request-id.ts),
- * counted in fulcrum_rejections_total by the reason of its kind in src/errors.ts (as the proxy
- * counts its own edge answers there), and told to the answer hook (the worker's access log, as
- * nginx logs the 400s it answers itself).
+ * configured error page, and X-Request-Id (every response fulcrum writes carries one:
+ * obs/request-id.ts). Each status is a kind of the error table (src/errors.ts), counted in
+ * fulcrum_rejections_total by that kind's reason, as the dispatcher counts its own edge answers,
+ * and told to the answer hook: the worker's access log (as nginx logs the 400s it answers itself).
  */
 import { ERRORS, type ErrorKind } from '../../errors.js';
+import { STATUS_LINES } from '../../net/http-status.js';
 import { counter, type CounterChild } from '../obs/metrics.js';
 import { nextSeq, requestId } from '../obs/request-id.js';
 import type { EngineOptions } from './engine-options.js';
@@ -15,32 +16,23 @@ import type { ClientPeer } from './exchange.js';
 import { httpDate } from './http1-exchange.js';
 import type { RequestParser } from './http1-parser.js';
 
-const TEXTS: Record<number, string> = {
-  400: 'Bad Request',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
-};
-
-/** The error kind (src/errors.ts) of each status the engine answers: its metric reason and log reason. */
+/** the error kind of each status the engine answers (src/errors.ts) */
 const KINDS: Record<number, ErrorKind> = {
   400: 'malformed-request',
-  405: 'connect-not-allowed',
+  405: 'method-not-allowed',
   408: 'head-timeout',
   413: 'request-too-large',
   414: 'url-too-long',
-  417: 'expectation-unsupported',
+  417: 'expectation-failed',
   431: 'head-too-large',
-  501: 'coding-unsupported',
-  505: 'version-unsupported',
+  501: 'not-implemented',
+  505: 'version-not-supported',
 };
 
-const kindOf = (status: number): ErrorKind => KINDS[status] ?? 'malformed-request';
+/** engineErrorKind names the error kind of an answer the engine wrote (400 for a status it does not know). */
+function engineErrorKind(status: number): ErrorKind {
+  return KINDS[status] ?? 'malformed-request';
+}
 
 /** The connection an answer is for (Http1Connection), as the answer hook reads it. */
 export interface AnsweredConnection {
@@ -53,8 +45,8 @@ export interface AnsweredConnection {
 /**
  * EngineAnswerHook is told of every answer the engine writes itself, as it is written: its kind
  * and status, the sequence number of its X-Request-Id, the connection, and the body bytes sent
- * (as the access log counts bytesOut: nginx's $body_bytes_sent). One
- * hook per process (the worker's: dispatch.ts hands it to the access log).
+ * (as the access log counts bytesOut: nginx's $body_bytes_sent). One hook per process (the
+ * worker's: dispatch.ts hands it to the access log).
  */
 export type EngineAnswerHook = (kind: ErrorKind, status: number, seq: number, c: AnsweredConnection, bytes: number) => void;
 
@@ -71,25 +63,24 @@ export function setEngineAnswerHook(hook: EngineAnswerHook | null): void {
  */
 export function errorAnswer(status: number, errorPage: EngineOptions['errorPage'], c: AnsweredConnection): string | [string, Buffer] {
   const page = errorPage?.(status);
-  const text = TEXTS[status] ?? 'Error';
-  const body = page?.body ?? `${status} ${text}\n`;
+  const line = STATUS_LINES[status] ?? `${status} Error`;
+  const body = page?.body ?? `${line}\n`;
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const seq = nextSeq();
   const head =
-    `HTTP/1.1 ${status} ${text}\r\ncontent-type: ${page?.type ?? 'text/plain; charset=utf-8'}\r\n` +
+    `HTTP/1.1 ${line}\r\ncontent-type: ${page?.type ?? 'text/plain; charset=utf-8'}\r\n` +
     `content-length: ${length}\r\nconnection: close\r\nx-request-id: ${requestId(seq)}\r\ndate: ${httpDate()}\r\n\r\n`;
-  if (answerHook !== null) answerHook(kindOf(status), status, seq, c, length);
+  if (answerHook !== null) answerHook(engineErrorKind(status), status, seq, c, length);
   return typeof body === 'string' ? head + body : [head, body];
 }
 
-const rejections = new Map<number, CounterChild>();
+const rejections = new Map<string, CounterChild>();
 
-/** countRejection counts one refused request under its kind's reason: parse, size, timeout, or unsupported (405, 417, 501, 505). */
+/** countRejection counts one refused request by its kind's reason: parse, size, timeout, or unsupported (405, 417, 501, 505). */
 export function countRejection(status: number): void {
-  let c = rejections.get(status);
-  if (c === undefined) {
-    const reason = ERRORS[kindOf(status)].rejection ?? 'parse';
-    rejections.set(status, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
-  }
+  const reason = ERRORS[engineErrorKind(status)].rejection ?? 'parse';
+  let c = rejections.get(reason);
+  if (c === undefined)
+    rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));
   c.inc();
 }
