@@ -154,8 +154,6 @@ describe('access log', () => {
           { name: 'gone', host: '*', pathPrefix: '/gone/', upstream: 'gone' },
         ],
         limits: { maxUrlBytes: 1024 },
-        // uWS has fixed 10 s head and keep-alive timeouts
-        ...(engine === 'uws' ? { timeouts: { headerMs: 10000, keepAliveMs: 10000 } } : {}),
         logging: { access: file },
       });
       try {
