@@ -47,6 +47,17 @@ export const WORKLOADS: Workload[] = [
   { name: 'post-16k', title: 'POST 16 KiB, 64 conns', method: 'POST', path: '/upload', bodyBytes: 16384, responseBytes: 6, connections: 64 },
   // what an application answers: 1 KiB of JSON with ten header fields (Content-Type, Cache-Control, ETag, Set-Cookie, ...)
   { name: 'get-app', title: 'GET 1 KiB app JSON, 10 fields', method: 'GET', path: '/fields/1024', responseBytes: 1024, connections: 64 },
+  // short-lived connections: one request per connection (Connection: close), the accept path
+  {
+    name: 'get-100b-close',
+    title: 'GET 100 B, a new connection per request, 64 conns',
+    method: 'GET',
+    path: '/bytes/100',
+    headers: { connection: 'close' },
+    responseBytes: 100,
+    connections: 64,
+    fulcrumConfig: manyClients(1024),
+  },
   // one client address with 1,000 connections: see manyClients
   {
     name: 'get-100b-1000c',
