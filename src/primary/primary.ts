@@ -132,8 +132,16 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   await discovery.sync(cfg);
   if (stopping) return { supervisor: sup, admin, stop };
   const { host, port } = cfg.raw.listen;
-  log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, admin: admin.address, config: file });
-  if (!quiet) process.stdout.write(banner(cfg, sup.uwsBuild) + `  reload     SIGHUP, POST /reload${opts.watch ? ', or save the file (watching it)' : ''}\n`);
+  log.info('fulcrum started', {
+    version: VERSION,
+    engine: sup.engine,
+    build: sup.engineBuild,
+    workers: cfg.workers,
+    listen: `${host}:${port}`,
+    admin: admin.address,
+    config: file,
+  });
+  if (!quiet) process.stdout.write(banner(cfg, sup.engineBuild) + `  reload     SIGHUP, POST /reload${opts.watch ? ', or save the file (watching it)' : ''}\n`);
 
   const onStop = (signal: string) => {
     log.info('stopping: draining in-flight requests', { signal, drainMs: sup.config.raw.timeouts.drainMs });
@@ -159,7 +167,8 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
   const cfg = sup.config;
   return {
     version: VERSION,
-    uws: sup.uwsBuild,
+    engine: sup.engine,
+    engineBuild: sup.engineBuild,
     config: file,
     startedAt: new Date(startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -181,11 +190,11 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
   };
 }
 
-export function banner(cfg: LoadedConfig, uwsBuild: string): string {
+export function banner(cfg: LoadedConfig, engineBuild: string): string {
   const { host, port } = cfg.raw.listen;
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const lines = [
-    `fulcrum ${VERSION}  (uWS ${uwsBuild || 'unknown'}, node ${process.version})`,
+    `fulcrum ${VERSION}  (engine ${engineBuild || 'unknown'}, node ${process.version})`,
     `  listening  http://${host}:${port}  (${cfg.workers} worker${cfg.workers === 1 ? '' : 's'})   try: curl http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
     ...(cfg.raw.tls
       ? [
