@@ -132,6 +132,8 @@ export class H2Exchange implements ClientExchange {
   /** the client ended the request body (or sent none) */
   private bodyEnded: boolean;
   private readonly onWritten = (): void => this.written();
+  /** end() came while writes were unsent: the stream ends after them */
+  private endPending = false;
 
   constructor(
     private readonly conn: H2Connection,
@@ -146,6 +148,7 @@ export class H2Exchange implements ClientExchange {
     stream.on('close', onStreamClose);
     stream.on('error', ignore);
     stream.on('finish', onStreamFinish);
+    stream.on('aborted', onStreamAborted);
     this.refused = readRequest(raw, endStream, conn.options.engine.limits, this);
   }
 
@@ -288,7 +291,9 @@ export class H2Exchange implements ClientExchange {
       return;
     }
     this.res = Res.Ended;
-    this.stream.end();
+    // END_STREAM once every DATA frame is out (see aborted)
+    if (this.unsent > 0) this.endPending = true;
+    else this.stream.end();
   }
 
   respond(code: number, reason: string, fields: readonly (string | Buffer)[], body: Buffer | string | null, close: boolean): void {
@@ -347,6 +352,19 @@ export class H2Exchange implements ClientExchange {
     if (!complete) this.clientGone();
   }
 
+  /**
+   * aborted: nghttp2 closed the stream before its response was complete. When the client did
+   * (RST_STREAM), the stream is destroyed now: node (20) destroys a stream closed with NO_ERROR
+   * only once its writable side has finished, and DATA still queued for a closed stream is never
+   * sent, so it would stay forever with its exchange and connection. (Deferring END_STREAM until
+   * every write is out, in end(), makes a reset always arrive here rather than after end().) When
+   * we reset it (abort, a refused body), node sends the RST_STREAM and destroys it itself.
+   */
+  aborted(): void {
+    const s = this.stream;
+    if (!this.cut && !s.destroyed) s.destroy();
+  }
+
   /** finished: the response's last frame went out; a request body still coming is refused with RST_STREAM NO_ERROR (RFC 9113 8.1). */
   finished(): void {
     if (!this.bodyEnded && !this.stream.closed) this.reset(NGHTTP2_NO_ERROR);
@@ -358,7 +376,12 @@ export class H2Exchange implements ClientExchange {
   }
 
   private written(): void {
-    if (--this.unsent > 0 || !this.waiting) return;
+    if (--this.unsent > 0) return;
+    if (this.endPending) {
+      this.endPending = false;
+      if (!this.cut) this.stream.end();
+    }
+    if (!this.waiting) return;
     this.waiting = false;
     if (this.cut) return;
     this.handler?.onClientWritable();
@@ -381,6 +404,10 @@ function onStreamData(this: Stream, chunk: Buffer): void {
 
 function onStreamEnd(this: Stream): void {
   this[EXCHANGE]?.bodyEnd();
+}
+
+function onStreamAborted(this: Stream): void {
+  this[EXCHANGE]?.aborted();
 }
 
 function onStreamClose(this: Stream): void {

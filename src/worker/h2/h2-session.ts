@@ -66,7 +66,7 @@ export class H2Connection implements Timed {
 
   constructor(
     private readonly host: H2Host,
-    socket: net.Socket,
+    private readonly socket: net.Socket,
     readonly options: H2Options,
   ) {
     this.peer = clientPeer(socket.remoteAddress);
@@ -86,6 +86,9 @@ export class H2Connection implements Timed {
     s.on('close', onSessionClose);
     s.on('ping', onControlFrame);
     s.on('remoteSettings', onControlFrame);
+    // the listeners allow half-open sockets (for HTTP/1.1); an HTTP/2 client's FIN means it is
+    // gone (it can send no WINDOW_UPDATE any more): close, as the HTTP/1.1 engine does
+    socket.once('end', () => s.destroy());
     track(this);
   }
 
@@ -116,10 +119,15 @@ export class H2Connection implements Timed {
   streamClosed(_ex: H2Exchange, cancelled: boolean): void {
     this.open--;
     if (cancelled) this.cancelled();
-    if (this.open === 0 && !this.session.destroyed) {
-      this.wait = Wait.KeepAlive;
-      this.deadline = now() + this.options.engine.keepAliveMs;
-    }
+    if (this.open === 0) this.idle();
+  }
+
+  /** idle: no stream is open; a closing connection lingers (for the peer to close), an open one waits for its next stream. */
+  private idle(): void {
+    const s = this.session;
+    const closing = this.draining || s.closed || s.destroyed;
+    this.wait = closing ? Wait.Linger : Wait.KeepAlive;
+    this.deadline = now() + (closing ? this.options.engine.lingerMs : this.options.engine.keepAliveMs);
   }
 
   private cancelled(): void {
@@ -163,16 +171,27 @@ export class H2Connection implements Timed {
     if (this.draining) return;
     this.draining = true;
     if (!this.session.closed && !this.session.destroyed) this.session.close();
+    if (this.open === 0) this.idle();
   }
 
+  /**
+   * expire: the first stream did not come within headerMs, or the connection was idle for
+   * keepAliveMs: GOAWAY NO_ERROR and close (node's graceful close). A closing connection whose
+   * peer does not close its side within lingerMs is destroyed.
+   */
   expire(): void {
     const w = this.wait;
-    this.wait = Wait.None;
+    if (w === Wait.Linger) {
+      this.wait = Wait.None;
+      this.socket.destroy();
+      return;
+    }
     countTimeout(w);
     log.debug('client timeout', { ip: this.peer.ip, kind: w === Wait.Head ? 'header' : 'keep-alive', protocol: 'h2' });
     this.draining = true;
     const s = this.session;
-    if (!s.closed && !s.destroyed) s.close(); // GOAWAY NO_ERROR; closes once no stream is open
+    if (!s.closed && !s.destroyed) s.close();
+    this.idle();
   }
 
   gone(): void {
