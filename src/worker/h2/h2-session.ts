@@ -161,7 +161,7 @@ export class H2Connection implements Timed {
   private calm(what: string): void {
     if (this.session.destroyed) return;
     log.warn('HTTP/2 client disconnected', { ip: this.peer.ip, reason: what });
-    this.session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+    this.session.destroy(new Error(`HTTP/2 client disconnected: ${what}`), NGHTTP2_ENHANCE_YOUR_CALM);
   }
 
   // ---- lifetime ---------------------------------------------------------------------------
