@@ -22,7 +22,7 @@ import { END_HEADERS, END_STREAM, Frame, frame, h2connect, h2request, hasOpenssl
 
 const CHROMIUM = '/usr/bin/chromium';
 const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
-const PAGE = `<!doctype html><title>h2</title>${Array.from({ length: 50 }, (_, i) => `<img src="/r/${i}.svg">`).join('')}`;
+const PAGE = `<!doctype html><title>h2</title><link rel="icon" href="data:,">${Array.from({ length: 50 }, (_, i) => `<img src="/r/${i}.svg">`).join('')}`;
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>';
 
 function hasCurlHttp2(): boolean {
@@ -121,7 +121,15 @@ describe('HTTP/2 through fulcrum start (TLS)', { skip: hasOpenssl() ? false : 'o
     const out = await new Promise<string>((resolve, reject) =>
       execFile(
         'curl',
-        ['-sk', '--http2', '--resolve', `localhost:${counter.port}:127.0.0.1`, '-w', '%{http_version} %{response_code}\\n', ...urls.flatMap((u) => ['-o', '/dev/null', u])],
+        [
+          '-sk',
+          '--http2',
+          '--resolve',
+          `localhost:${counter.port}:127.0.0.1`,
+          '-w',
+          '%{http_version} %{response_code}\\n',
+          ...urls.flatMap((u) => ['-o', '/dev/null', u]),
+        ],
         { timeout: 20000 },
         (err, stdout) => (err ? reject(err) : resolve(stdout)),
       ),
@@ -147,7 +155,16 @@ describe('HTTP/2 through fulcrum start (TLS)', { skip: hasOpenssl() ? false : 'o
       executablePath: CHROMIUM,
       headless: true,
       ignoreHTTPSErrors: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--ignore-certificate-errors',
+      ],
     });
     try {
       const page = await browser.newPage();
@@ -156,9 +173,11 @@ describe('HTTP/2 through fulcrum start (TLS)', { skip: hasOpenssl() ? false : 'o
       const loaded = await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length);
       assert.equal(loaded, 50);
       const protos = await page.evaluate(() =>
-        [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].map((e) => (e as PerformanceResourceTiming).nextHopProtocol),
+        [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].map(
+          (e) => (e as PerformanceResourceTiming).nextHopProtocol,
+        ),
       );
-      assert.equal(protos.length, 51);
+      assert.equal(protos.length, 51, 'the page and its 50 images');
       assert.ok(
         protos.every((p) => p === 'h2'),
         protos.join(' '),
@@ -187,7 +206,18 @@ describe('HTTP/2 through fulcrum start (TLS)', { skip: hasOpenssl() ? false : 'o
     return c;
   }
 
-  const get = (id: number): Buffer => frame(Frame.Headers, END_HEADERS | END_STREAM, id, hpack([[':method', 'GET'], [':scheme', 'https'], [':authority', 'localhost'], [':path', `/slow/${id}`]]));
+  const get = (id: number): Buffer =>
+    frame(
+      Frame.Headers,
+      END_HEADERS | END_STREAM,
+      id,
+      hpack([
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        [':authority', 'localhost'],
+        [':path', `/slow/${id}`],
+      ]),
+    );
 
   it('rapid reset (CVE-2023-44487): streams opened and cancelled at once get GOAWAY ENHANCE_YOUR_CALM', async () => {
     const c = await underAttack((c) => {
@@ -204,7 +234,19 @@ describe('HTTP/2 through fulcrum start (TLS)', { skip: hasOpenssl() ? false : 'o
 
   it('CONTINUATION flood: a header block that never ends is cut off', async () => {
     const c = await underAttack((c) => {
-      c.send(frame(Frame.Headers, 0, 1, hpack([[':method', 'GET'], [':scheme', 'https'], [':authority', 'localhost'], [':path', '/']])));
+      c.send(
+        frame(
+          Frame.Headers,
+          0,
+          1,
+          hpack([
+            [':method', 'GET'],
+            [':scheme', 'https'],
+            [':authority', 'localhost'],
+            [':path', '/'],
+          ]),
+        ),
+      );
       const cont = frame(Frame.Continuation, 0, 1, hpack([['x-flood', 'y'.repeat(1000)]]));
       for (let i = 0; i < 2000 && c.send(cont); i++);
     });

@@ -225,13 +225,20 @@ describe('h2: over TLS', { skip: hasOpenssl() ? false : 'openssl is not installe
 
   it('raw frames: connection-specific fields and :authority/Host disagreement are refused, the connection lives on', async () => {
     const c = await RawH2.open(h.e.port, true);
-    const req = (extra: [string, string][]): [string, string][] => [[':method', 'GET'], [':scheme', 'https'], [':authority', 'a.test'], [':path', '/'], ...extra];
+    const req = (extra: [string, string][]): [string, string][] => [
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':authority', 'a.test'],
+      [':path', '/'],
+      ...extra,
+    ];
     c.request(1, req([['connection', 'keep-alive']]));
     c.request(3, req([['host', 'b.test']]));
     c.request(5, req([['te', 'gzip']]));
     c.request(7, req([]));
     // each refused stream gets RST_STREAM (nghttp2's own check) or a 400 HEADERS (index 12 = :status 400, RFC 7541 A)
-    const refused = (id: number) => c.frames.some((f) => f.stream === id && (f.type === Frame.RstStream || (f.type === Frame.Headers && f.payload[0] === 0x8c)));
+    const refused = (id: number) =>
+      c.frames.some((f) => f.stream === id && (f.type === Frame.RstStream || (f.type === Frame.Headers && f.payload[0] === 0x8c)));
     const ok = () => c.frames.some((f) => f.stream === 7 && f.type === Frame.Headers && f.payload[0] === 0x88);
     await c.until(() => refused(1) && refused(3) && refused(5) && ok(), 3000, 'three refusals and one 200');
     assert.equal(c.goaway(), null);
@@ -324,7 +331,12 @@ describe('h2: ALPN, idle timeout, drain', { skip: hasOpenssl() ? false : 'openss
   it('an idle connection is closed after keepAliveMs with GOAWAY NO_ERROR', async () => {
     const h = await startH2({ tls: { default: ctx, byName: new Map() }, keepAliveMs: 300 }, true);
     const c = await RawH2.open(h.e.port, true);
-    c.request(1, [[':method', 'GET'], [':scheme', 'https'], [':authority', 'a'], [':path', '/']]);
+    c.request(1, [
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':authority', 'a'],
+      [':path', '/'],
+    ]);
     await c.until(() => c.closed, 3000, 'the idle close');
     assert.equal(c.goaway()?.code, NGHTTP2_NO_ERROR);
     assert.equal(c.goaway()?.lastStream, 1);

@@ -590,7 +590,7 @@ export const Http2Schema = strict(
       maximum: 10000,
       default: 128,
       description:
-        'Most streams (requests) a client may have open at once on one HTTP/2 connection (default 128, as nginx\'s http2_max_concurrent_streams). Announced in SETTINGS; a stream beyond it is refused (REFUSED_STREAM), and a client that keeps opening them is disconnected.',
+        "Most streams (requests) a client may have open at once on one HTTP/2 connection (default 128, as nginx's http2_max_concurrent_streams). Announced in SETTINGS; a stream beyond it is refused (REFUSED_STREAM), and a client that keeps opening them is disconnected.",
     }),
     maxHeaderListBytes: Type.Integer({
       minimum: 1024,

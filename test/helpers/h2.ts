@@ -25,7 +25,25 @@ export function makeCert(dir: string, cn: string): { cert: string; key: string }
   const key = path.join(dir, `${cn}.key`);
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2', '-nodes', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn}`, '-keyout', key, '-out', cert],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-days',
+      '2',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=DNS:${cn}`,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
     { stdio: 'ignore' },
   );
   return { cert, key };
@@ -77,13 +95,11 @@ export function h2request(s: http2.ClientHttp2Session, headers: http2.OutgoingHt
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const enum Frame {
-  Data = 0,
   Headers = 1,
   RstStream = 3,
   Settings = 4,
   Ping = 6,
   Goaway = 7,
-  WindowUpdate = 8,
   Continuation = 9,
 }
 const END_STREAM = 0x1;
