@@ -695,7 +695,7 @@ export const ConfigSchema = strict(
         engine: Type.Union([Type.Literal('fulcrum'), Type.Literal('uws')], {
           default: 'fulcrum',
           description:
-            'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "Engines"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
+            'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "What the uWS engine cannot do"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
         }),
         h2c: Type.Boolean({
           default: false,
@@ -754,7 +754,7 @@ export const ConfigSchema = strict(
           10000,
         ),
         keepAliveMs: Ms(
-          'Idle time allowed between requests on a client connection, from the end of a response (default 60000, the idle timeout of common cloud load balancers; nginx uses 75 s). Behind another proxy, set it above that proxy\'s idle timeout, so that fulcrum never closes a connection the other side is about to reuse. Then the connection is closed without a response. With listen.engine "uws" only 10000 is accepted (fixed by uWS 20.30).',
+          'Idle time allowed between requests on a client connection, from the end of a response (default 60000, the idle timeout of common cloud load balancers; nginx uses 75 s). Behind another proxy, set it above that proxy\'s idle timeout, so that fulcrum never closes a connection the other side is about to reuse. Then the connection is closed without a response. With listen.engine "uws" the default is 10000 and only 10000 is accepted (fixed by uWS 20.30).',
           60000,
         ),
         bodyIdleMs: Ms('Longest silence allowed while reading a request body (default 30000). Then 408 (or a close once the response started).', 30000),
@@ -801,22 +801,26 @@ export const ConfigSchema = strict(
           maximum: 1073741824,
           default: 16777216,
           description:
-            'Largest WebSocket message relayed, whole after reassembly of fragments, either way (default 16777216, 16 MiB). A larger message closes the connection with 1009 (Message Too Big). Read at start: a change needs a restart.',
+            "uWS engine: largest WebSocket message relayed, whole after reassembly of fragments, either way (default 16777216, 16 MiB). A larger message closes the connection with 1009 (Message Too Big). Read at start: a change needs a restart. Not applied by the tunnel of fulcrum's engine, which does not read frames.",
         }),
         maxBufferedBytes: Type.Integer({
           minimum: 1024,
           maximum: 4294967296,
           default: 33554432,
           description:
-            'Most bytes fulcrum holds for one WebSocket connection in one direction while the receiver is not keeping up (default 33554432, 32 MiB; at least maxMessageBytes). Before that, fulcrum stops reading from the server when the client is slow; past it the connection is closed with 1013 (Try Again Later).',
+            "uWS engine: most bytes fulcrum holds for one WebSocket connection in one direction while the receiver is not keeping up (default 33554432, 32 MiB; at least maxMessageBytes). Before that, fulcrum stops reading from the server when the client is slow; past it the connection is closed with 1013 (Try Again Later). The tunnel of fulcrum's engine pauses the faster side instead and holds no more than a socket buffer.",
         }),
         idleTimeoutMs: Ms(
-          'A WebSocket hop (client or server side) that sends nothing at all, not even a pong, for this long is closed (default 120000; 0 disables; otherwise at least 8000, rounded to seconds on the client side). fulcrum pings a hop that has gone quiet, so live peers stay connected through idle periods.',
+          "A WebSocket hop (client or server side) that sends nothing at all, not even a pong, for this long is closed (default 120000; 0 disables; otherwise at least 8000, rounded to seconds on the client side). The uWS relay pings a hop that has gone quiet, so live peers stay connected through idle periods; the tunnel of fulcrum's engine closes both hops when no byte went either way for this long.",
           120000,
           0,
         ),
       },
-      { description: 'WebSocket proxying: upgrades are balanced like HTTP requests and relayed message by message.', default: {} },
+      {
+        description:
+          "WebSocket proxying: upgrades are balanced like HTTP requests; fulcrum's engine tunnels the bytes after the 101, the uWS engine relays message by message.",
+        default: {},
+      },
     ),
     logging: strict(
       {

@@ -41,6 +41,12 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const startedAt = Date.now();
   const admin = new AdminServer(cfg.raw.admin);
   await admin.listen();
+  // Workers accept from the shared listening socket themselves (fulcrum's engine listens through
+  // node:cluster): with node's default round-robin the primary would accept every connection and
+  // pass it to a worker over IPC, a hop per connection through a process that must never proxy.
+  // The kernel wakes a waiting worker instead, as nginx's workers share one socket (accept_mutex
+  // off). The uWS engine listens with SO_REUSEPORT and is not affected.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)),
     serialization: 'advanced',
