@@ -104,6 +104,8 @@ export class H2Exchange implements ClientExchange {
   method = '';
   target = '';
   readonly httpVersion = 'HTTP/2';
+  /** no tunnels over HTTP/2 (no RFC 8441 extended CONNECT) */
+  readonly tunnel = false;
   readonly secure: boolean;
   fields: string[] = [];
   bodyLength = BODY_NONE;
