@@ -142,7 +142,6 @@ function startSweeper(): void {
 
 /**
  * closeAllTunnels closes every open tunnel (the worker's drain time is over); returns how many.
- * @public called by worker.ts beside closeAllWebSockets (the tag keeps knip quiet until it is wired)
  */
 export function closeAllTunnels(): number {
   const n = live.size;
