@@ -6,10 +6,10 @@
 # runs the suite with everything else off PATH to keep it so).
 #
 #   package            program              used by
-#   chromium           /usr/bin/chromium    test/dashboard.test.ts (the dashboard in a real browser)
+#   chromium           /usr/bin/chromium    test/dashboard.test.ts (the dashboard in a real browser), test/h2-e2e.test.ts (an HTTP/2 page load)
 #   fonts-dejavu-core  (fonts)              the dashboard screenshot (Chromium renders no text without a font)
 #   redis-server       redis-server         test/shared-state.test.ts (sessions and rate limits on Redis)
-#   openssl            openssl              test/edge-tls.test.ts, test/engine-connection.test.ts (self-signed certificates)
+#   openssl            openssl              test/edge-tls.test.ts, test/engine-connection.test.ts, test/h2-*.test.ts (self-signed certificates)
 #   systemd            systemd-analyze      test/deploy.test.ts (verify and `security --offline` of the unit;
 #                                           nothing is started: no systemd runs as PID 1 here)
 #   nginx-light        nginx                test/behind-nginx.test.ts (fulcrum behind nginx's default

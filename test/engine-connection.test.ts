@@ -561,7 +561,7 @@ describe('engine: TLS', { skip: hasOpenssl() ? false : 'openssl is not installed
         ]),
       },
       otherProtocol: (s) => {
-        h2.push(s);
+        h2.push(s as tls.TLSSocket);
         s.end();
       },
     });

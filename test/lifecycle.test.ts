@@ -122,7 +122,7 @@ describe('lifecycle', () => {
         try {
           const started = f.logLines().find((l) => l.msg === 'fulcrum started')!;
           assert.equal(started.engine, engine);
-          assert.match(String(started.build), engine === 'uws' ? /uws|uwebsockets/i : /^fulcrum http\/1\.1 \(node v\d+/);
+          assert.match(String(started.build), engine === 'uws' ? /uws|uwebsockets/i : /^fulcrum http\/1\.1 h2 \(node v\d+/);
           assert.equal((await request(f.url + '/')).status, 200);
         } finally {
           await f.stop();

@@ -580,10 +580,72 @@ export const TlsSchema = strict(
       default: null,
       description: 'Strict-Transport-Security value added to HTTPS responses from the servers (default null: none), e.g. "max-age=31536000".',
     }),
+    http2: Type.Boolean({
+      default: true,
+      description:
+        'Offer HTTP/2 by ALPN on the HTTPS listener (default true; listen.engine "fulcrum" only). false: HTTP/1.1 only. Settings and defences in the "http2" section.',
+    }),
+    alpn: Type.Array(Type.Union([Type.Literal('h2'), Type.Literal('http/1.1')]), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['h2', 'http/1.1'],
+      description:
+        'ALPN protocols offered, in order of preference (default ["h2", "http/1.1"]). The client\'s first protocol that is in this list wins (OpenSSL\'s server-side choice follows the server\'s order). "h2" is dropped when tls.http2 is false.',
+    }),
   },
   {
     description:
-      'TLS termination: an HTTPS listener (uWS SSLApp) beside the HTTP one. Certificates are read again on reload (SIGHUP) without dropping connections.',
+      'TLS termination: an HTTPS listener beside the HTTP one, HTTP/2 and HTTP/1.1 by ALPN. Certificates are read again on reload (SIGHUP) without dropping connections.',
+  },
+);
+
+export const Http2Schema = strict(
+  {
+    maxConcurrentStreams: Type.Integer({
+      minimum: 1,
+      maximum: 10000,
+      default: 128,
+      description:
+        "Most streams (requests) a client may have open at once on one HTTP/2 connection (default 128, as nginx's http2_max_concurrent_streams). Announced in SETTINGS; a stream beyond it is refused (REFUSED_STREAM), and a client that keeps opening them is disconnected.",
+    }),
+    maxHeaderListBytes: Type.Integer({
+      minimum: 1024,
+      maximum: 1048576,
+      default: 32768,
+      description:
+        'Largest request header list accepted, decompressed, counted as RFC 9113 6.5.2 does (name + value + 32 per field) (default 32768). Announced as SETTINGS_MAX_HEADER_LIST_SIZE; a larger request is reset (ENHANCE_YOUR_CALM) and never reaches a server. limits.maxHeaders bounds the number of fields as for HTTP/1.1.',
+    }),
+    resetBurst: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 200,
+      description:
+        'Rapid reset defence (CVE-2023-44487): how many streams a client may cancel (RST_STREAM before the response is complete) in a burst (default 200). Beyond it, and beyond resetRatePerSecond, the connection gets GOAWAY (ENHANCE_YOUR_CALM) and is closed.',
+    }),
+    resetRatePerSecond: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 50,
+      description: 'Rapid reset defence: cancelled streams per second allowed over time, refilling resetBurst (default 50).',
+    }),
+    controlFrameBurst: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 100,
+      description:
+        'PING and SETTINGS flood defence: how many PING and SETTINGS frames a client may send in a burst (default 100). Beyond it, and beyond controlFrameRatePerSecond, the connection gets GOAWAY (ENHANCE_YOUR_CALM) and is closed.',
+    }),
+    controlFrameRatePerSecond: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 20,
+      description: 'PING and SETTINGS flood defence: such frames per second allowed over time, refilling controlFrameBurst (default 20).',
+    }),
+  },
+  {
+    description:
+      'HTTP/2 to clients (tls.http2, listen.h2c): limits and defences against the known HTTP/2 attacks (README "HTTP/2"). Read for each new connection: a reload applies to connections opened after it.',
+    default: {},
   },
 );
 
@@ -674,6 +736,11 @@ export const ConfigSchema = strict(
           default: 'fulcrum',
           description:
             'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "What the uWS engine cannot do"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
+        }),
+        h2c: Type.Boolean({
+          default: false,
+          description:
+            'Accept cleartext HTTP/2 with prior knowledge ("h2c", RFC 9113 3.3) on this listener (default false), for use behind another TLS terminator that speaks HTTP/2 to fulcrum. A connection that starts with the HTTP/2 preface is served as HTTP/2, any other as HTTP/1.x. listen.engine "fulcrum" only.',
         }),
       },
       { description: 'The HTTP listener.', default: {} },
@@ -766,6 +833,7 @@ export const ConfigSchema = strict(
     rateLimit: Type.Optional(RateLimitSchema),
     sharedState: Type.Optional(SharedStateSchema),
     tls: Type.Optional(TlsSchema),
+    http2: Http2Schema,
     websocket: strict(
       {
         maxMessageBytes: Type.Integer({

@@ -1,7 +1,7 @@
 /**
  * The worker's client engine, chosen by listen.engine when the worker starts (a reload cannot
  * change it: the primary refuses that, as it refuses a new listen.port): fulcrum's own HTTP/1.1
- * engine (engine/fulcrum-engine.ts, the default) or the uWS front (engine/uws-engine.ts). Both
+ * engine (engine/fulcrum-engine.ts, the default; HTTP/2 too) or the uWS front (engine/uws-engine.ts). Both
  * hand every request to the same dispatcher (dispatch.ts) through the ClientExchange seam; this
  * file adapts their listeners, TLS and draining to one shape for worker.ts.
  *
@@ -11,7 +11,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { admitUpgrade, dispatch } from './dispatch.js';
-import { FulcrumEngine, type OtherProtocols } from './engine/fulcrum-engine.js';
+import { FulcrumEngine } from './engine/fulcrum-engine.js';
 import { UwsEngine } from './engine/uws-engine.js';
 import { runtime, type ListenerOpener, type Runtime } from './runtime.js';
 import { createWsFront } from './ws/ws-front.js';
@@ -31,9 +31,9 @@ export interface WorkerEngine {
 }
 
 /** createEngine builds the engine listen.engine names; throws with the operator's reason (no uWS build loads). */
-export function createEngine(config: Config, other: OtherProtocols = { onTlsSocket: null }): WorkerEngine {
+export function createEngine(config: Config): WorkerEngine {
   if (config.listen.engine === 'uws') return uwsEngine();
-  const e = new FulcrumEngine(dispatch, other);
+  const e = new FulcrumEngine(dispatch);
   return {
     name: 'fulcrum',
     build: e.build,

@@ -19,7 +19,6 @@
  * The JSON echo: { method, target, httpVersion, fields, bodyLength, body (latin1), secure, ip }.
  */
 import net from 'node:net';
-import type tls from 'node:tls';
 import { ENGINE_DEFAULTS, type EngineOptions } from '../../src/worker/engine/engine-options.js';
 import { type ClientExchange, type ClientHandler, ResponseBody } from '../../src/worker/engine/exchange.js';
 import { Listener, type TlsContexts } from '../../src/worker/engine/listener.js';
@@ -50,7 +49,7 @@ export interface EngineHarness {
 export interface HarnessOptions extends Partial<Omit<EngineOptions, 'limits'>> {
   limits?: Partial<EngineOptions['limits']>;
   tls?: TlsContexts;
-  otherProtocol?: (s: tls.TLSSocket) => void;
+  otherProtocol?: (s: net.Socket) => void;
 }
 
 export async function startEngine(o: HarnessOptions = {}): Promise<EngineHarness> {

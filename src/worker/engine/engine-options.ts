@@ -29,6 +29,10 @@ export interface EngineOptions {
   readonly lingerMs: number;
   /** the body of an answer the engine writes itself (400, 408, 413, 414, 431, 505...); null: "400 Bad Request\n" as text/plain */
   readonly errorPage: ((status: number) => { type: string; body: string | Buffer } | undefined) | null;
+  /** tls.alpn without "h2" when tls.http2 is false: the ALPN protocols offered, in order of preference ("h2" only where the listener has an otherProtocol hook) */
+  readonly alpn: readonly string[];
+  /** listen.h2c: plain connections that start with the HTTP/2 preface go to the otherProtocol hook */
+  readonly h2c: boolean;
 }
 
 export const ENGINE_DEFAULTS: EngineOptions = {
@@ -39,6 +43,8 @@ export const ENGINE_DEFAULTS: EngineOptions = {
   discardBodyBytes: 1048576,
   lingerMs: 5000,
   errorPage: null,
+  alpn: ['h2', 'http/1.1'],
+  h2c: false,
 };
 
 /** engineOptions builds the engine's options from a validated config. */
@@ -50,5 +56,7 @@ export function engineOptions(config: Config, errorPage: EngineOptions['errorPag
     headerMs: config.timeouts.headerMs,
     keepAliveMs: config.timeouts.keepAliveMs,
     errorPage,
+    alpn: config.tls === undefined ? ENGINE_DEFAULTS.alpn : config.tls.alpn.filter((p) => p !== 'h2' || config.tls!.http2),
+    h2c: config.listen.h2c,
   };
 }

@@ -8,12 +8,19 @@
  * does on reload) and they take effect when the primary commits it (activate); a discarded one
  * changes nothing. A port no generation uses any more closes after a moment (handshakes queued in
  * its backlog are still accepted), as the uWS engine retires its replaced listeners.
+ *
+ * HTTP/2 (src/worker/h2/): the engine owns one HTTP/2 front for all its listeners. TLS listeners
+ * hand it the sockets that negotiated "h2" (offered as tls.http2 and tls.alpn say), the plain
+ * listener those that start with the h2c preface (listen.h2c); its options are built with the
+ * engine's, per committed generation, and read by each new HTTP/2 connection.
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Config } from '../../config/schema.js';
 import { checkCertPair } from '../../net/cert-pair.js';
 import { ENGINE_DEFAULTS, engineOptions, type EngineOptions } from './engine-options.js';
+import { createH2Handler, type H2Front } from '../h2/h2-front.js';
+import { H2_DEFAULTS, h2Options, type H2Options } from '../h2/h2-options.js';
 import type { RequestHandler } from './exchange.js';
 import { Listener, type TlsContexts } from './listener.js';
 
@@ -34,12 +41,6 @@ export interface TlsGeneration {
 /** a port no generation holds any more stays open this long, for handshakes queued in its backlog */
 const TLS_RETIRE_MS = 500;
 
-/** hooks for the protocols beside HTTP/1.1 (HTTP/2 on ALPN "h2"), set by the worker */
-export interface OtherProtocols {
-  /** a TLS socket that negotiated a protocol other than http/1.1 */
-  onTlsSocket: ((socket: tls.TLSSocket) => void) | null;
-}
-
 interface HeldListener {
   readonly listener: Listener;
   readonly opened: Promise<string | null>;
@@ -47,28 +48,30 @@ interface HeldListener {
 }
 
 export class FulcrumEngine {
-  readonly build = `fulcrum http/1.1 (node ${process.version})`;
+  readonly build = `fulcrum http/1.1 h2 (node ${process.version})`;
   private plain: Listener | null = null;
   private readonly tlsByPort = new Map<number, HeldListener>();
   /** replaced by configure() before the first request */
   private options: EngineOptions = ENGINE_DEFAULTS;
+  private h2Options: H2Options = H2_DEFAULTS;
+  private readonly h2: H2Front;
   private draining = false;
 
-  constructor(
-    private readonly handler: RequestHandler,
-    private readonly other: OtherProtocols = { onTlsSocket: null },
-  ) {}
+  constructor(private readonly handler: RequestHandler) {
+    this.h2 = createH2Handler(handler, () => this.h2Options);
+  }
 
   /** configure applies a committed generation's settings to every listener (from the next request on). */
   configure(config: Config, errorPage: EngineOptions['errorPage']): void {
     this.options = engineOptions(config, errorPage);
+    this.h2Options = h2Options(config, this.options);
     this.plain?.configure(this.options);
     for (const h of this.tlsByPort.values()) h.listener.configure(this.options);
   }
 
   /** listen opens the plain-HTTP listener (shared by the workers under node:cluster). */
   listen(host: string, port: number, done: (error: string | null) => void): void {
-    const l = new Listener({ host, port, handler: this.handler, options: this.options });
+    const l = new Listener({ host, port, handler: this.handler, options: this.options, otherProtocol: this.h2.accept });
     l.listen().then(
       () => {
         this.plain = l;
@@ -95,7 +98,7 @@ export class FulcrumEngine {
         handler: this.handler,
         options: this.options,
         tls: contexts,
-        otherProtocol: this.other.onTlsSocket,
+        otherProtocol: this.h2.accept,
       });
       const opened = listener.listen().then(
         () => null,
@@ -139,13 +142,14 @@ export class FulcrumEngine {
       void l.close();
       l.drain();
     }
+    this.h2.drain();
   }
 
   /** open client connections (HTTP/1.x), for the drain */
   get connections(): number {
     let n = 0;
     for (const l of this.listeners()) n += l.connections;
-    return n;
+    return n + this.h2.connections;
   }
 
   private *listeners(): Iterable<Listener> {

@@ -5,9 +5,14 @@
  * TLS: the caller builds the secure contexts (so the worker can rebuild them from the files on
  * reload and swap them with setContexts, without closing anything); SNI picks the context by the
  * exact server name, then by a "*.example.com" wildcard (one label, as uWS and nginx match),
- * then the default. ALPN advertises http/1.1, and h2 first when an `otherProtocol` hook is given:
- * sockets that negotiated anything but http/1.1 go to that hook (the room left for HTTP/2). A
- * handshake must complete within timeouts.headerMs (counted as kind "handshake").
+ * then the default. ALPN offers options.alpn in its order ("h2" only when an `otherProtocol` hook
+ * is given, else http/1.1 alone): sockets that negotiated anything but http/1.1 go to that hook
+ * (HTTP/2, src/worker/h2/). A handshake must complete within timeouts.headerMs (counted as kind
+ * "handshake").
+ *
+ * h2c (options.h2c, plain listener with the hook): each connection's first bytes are compared
+ * with the HTTP/2 connection preface (RFC 9113 3.4, h2/preface-sniff.ts); a match goes to the
+ * hook, anything else to the HTTP/1.1 engine. Without h2c nothing is sniffed.
  *
  * Under node:cluster every worker listens on the same address (exclusive: false): the primary
  * distributes connections, or with SCHED_NONE the workers accept from the shared socket.
@@ -16,12 +21,15 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { EngineOptions } from './engine-options.js';
 import type { RequestHandler } from './exchange.js';
+import { sniffPreface } from '../h2/preface-sniff.js';
 import { type ConnectionHost, Http1Connection } from './connection.js';
 import { countTimeout, now, type Timed, track, untrack, Wait } from './timeouts.js';
 
 /** the buffer plain-TCP client reads land in (one per worker, see readIntoSharedBuffer) */
 let clientReadBuffer: Buffer | null = null;
 const READ_BUFFER_BYTES = 64 * 1024;
+
+const HTTP1_ONLY = ['http/1.1'];
 
 /** What node hands a listening socket's handle (private: used only where present, see readIntoSharedBuffer). */
 interface ListenHandle {
@@ -42,8 +50,11 @@ export interface ListenerSpec {
   options: EngineOptions;
   /** TLS contexts; null: plain HTTP */
   tls?: TlsContexts | null;
-  /** receives TLS sockets whose ALPN protocol is not http/1.1 (h2 is advertised only with it) */
-  otherProtocol?: ((socket: tls.TLSSocket) => void) | null;
+  /**
+   * receives TLS sockets whose ALPN protocol is not http/1.1 (h2 is offered only with it), and
+   * with options.h2c plain sockets that start with the HTTP/2 preface (the preface left unread)
+   */
+  otherProtocol?: ((socket: net.Socket) => void) | null;
 }
 
 export class Listener implements ConnectionHost {
@@ -52,14 +63,13 @@ export class Listener implements ConnectionHost {
   private readonly server: net.Server;
   private readonly conns = new Set<Http1Connection>();
   private contexts: TlsContexts | null;
-  private readonly alpn: string[];
   private draining = false;
+  private readonly adoptPlain = (s: net.Socket): void => void this.adopt(s, false);
 
   constructor(private readonly spec: ListenerSpec) {
     this.options = spec.options;
     this.handler = spec.handler;
     this.contexts = spec.tls ?? null;
-    this.alpn = spec.otherProtocol ? ['h2', 'http/1.1'] : ['http/1.1'];
     this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.accept(s));
   }
 
@@ -129,6 +139,11 @@ export class Listener implements ConnectionHost {
     h.onconnection = (err: number, handle: unknown) => {
       if (err) return; // accept failed (EMFILE...): node's own handler only emits 'error'
       (handle as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
+      if (this.options.h2c && this.spec.otherProtocol) {
+        // sniffed first: node's own reads (node:http2 takes the handle over when it is h2c)
+        this.accept(new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts));
+        return;
+      }
       let c: Http1Connection | null = null;
       const s = new net.Socket({
         handle,
@@ -155,10 +170,13 @@ export class Listener implements ConnectionHost {
       return;
     }
     if (this.contexts === null) {
-      this.adopt(s, false);
+      const other = this.spec.otherProtocol;
+      if (this.options.h2c && other) sniffPreface(s, this.options.headerMs, other, this.adoptPlain);
+      else this.adopt(s, false);
       return;
     }
-    const ts = new tls.TLSSocket(s, { isServer: true, secureContext: this.contexts.default, ALPNProtocols: this.alpn, SNICallback: this.sni });
+    const alpn = this.spec.otherProtocol ? this.options.alpn : HTTP1_ONLY;
+    const ts = new tls.TLSSocket(s, { isServer: true, secureContext: this.contexts.default, ALPNProtocols: alpn as string[], SNICallback: this.sni });
     const hs = new Handshake(ts, now() + this.options.headerMs);
     ts.once('secure', () => {
       hs.done();

@@ -1,0 +1,426 @@
+/**
+ * H2Exchange is one HTTP/2 stream as a ClientExchange (engine/exchange.ts): the request read from
+ * its header list (h2-request.ts), its body delivered from the stream's DATA frames, the
+ * response written as HEADERS and DATA frames by node:http2 (RFC 9113 8.1).
+ *
+ * - Framing is HTTP/2's: END_STREAM ends a response, so no chunking and no Connection field;
+ *   Content-Length is sent when the length is known (and checked: more or fewer bytes than
+ *   announced reset the stream, so a client never takes a cut response for a complete one).
+ *   Connection-specific response fields are dropped (RFC 9113 8.2.2: node would refuse the head);
+ *   a field node allows only once (content-type, date...) keeps its first value.
+ * - Writes: node:http2 sends DATA from the caller's memory, later (never during write()), so
+ *   write() returns false whenever anything is unsent and onClientWritable follows once node has
+ *   sent it all (keepsReferences: the caller keeps the bytes until then). That is the stream's
+ *   flow control too: a client that does not read stalls its own stream (its window), never the
+ *   others, and never grows memory past what the proxy wrote before it paused.
+ * - The request body: DATA is delivered while the handler reads; pauseBody stops reading, which
+ *   holds back WINDOW_UPDATE, so the client stops sending (node consumes flow-control window
+ *   only for what is read). A body over limits.maxBodyBytes is refused as the HTTP/1.1 engine
+ *   does (413 before the response started, a reset after).
+ * - abort() resets the stream (RST_STREAM INTERNAL_ERROR); a client's RST_STREAM, or its
+ *   connection closing, is onClientAborted. A response complete while the request body is still
+ *   coming ends the stream with RST_STREAM NO_ERROR (RFC 9113 8.1), so the client stops sending.
+ * - detach() is null: no tunnels over HTTP/2 (RFC 8441 WebSockets are not offered).
+ *
+ * Node's stream events reach the exchange through shared functions (the stream holds its
+ * exchange), not closures per request; the write callback is the one closure per exchange.
+ */
+import http2 from 'node:http2';
+import { countRejection } from '../engine/engine-answers.js';
+import { BODY_NONE, type ClientExchange, type ClientHandler, type ClientPeer, ResponseBody } from '../engine/exchange.js';
+import { fieldValue } from '../engine/field-value.js';
+import { httpDate } from '../engine/http1-exchange.js';
+import { nextSeq } from '../obs/request-id.js';
+import { readRequest } from './h2-request.js';
+import type { H2Connection } from './h2-session.js';
+
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+
+const enum Res {
+  Idle,
+  Head,
+  Body,
+  /** complete (the stream's writable side is ended), aborted or the client left */
+  Ended,
+}
+
+/** The stream's exchange, where node's events find it. */
+const EXCHANGE = Symbol('fulcrum.h2.exchange');
+type Stream = http2.ServerHttp2Stream & { [EXCHANGE]?: H2Exchange };
+
+const EMPTY = Buffer.alloc(0);
+
+/** response fields HTTP/2 forbids (RFC 9113 8.2.2) or that the framing replaces */
+const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
+/** fields node:http2 sends at most once (lib/internal/http2/util.js kSingleValueHeaders): the first value is kept */
+const SINGLE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+const TEXTS: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+};
+
+type Head = Record<string, string | number | string[]>;
+
+export class H2Exchange implements ClientExchange {
+  method = '';
+  target = '';
+  readonly httpVersion = 'HTTP/2';
+  /** no tunnels over HTTP/2 (no RFC 8441 extended CONNECT) */
+  readonly tunnel = false;
+  readonly secure: boolean;
+  fields: string[] = [];
+  bodyLength = BODY_NONE;
+  readonly peer: ClientPeer;
+  readonly seq = nextSeq();
+  readonly startedAt = performance.now();
+  handler: ClientHandler | null = null;
+  readonly keepsReferences = true;
+  bytesWritten = 0;
+  /** 0, or the status the engine answers the request with itself (readRequest refused it) */
+  readonly refused: number;
+
+  private res = Res.Idle;
+  private status = 0;
+  private head: Head | null = null;
+  private sawDate = false;
+  private remaining = -1;
+  /** writes node has not sent yet */
+  private unsent = 0;
+  /** a write returned false: onClientWritable is owed */
+  private waiting = false;
+  /** aborted by the handler, or the client left: no more events */
+  private cut = false;
+  private reading = false;
+  private received = 0;
+  /** the client ended the request body (or sent none) */
+  private bodyEnded: boolean;
+  private readonly onWritten = (): void => this.written();
+  /** end() came while writes were unsent: the stream ends after them */
+  private endPending = false;
+
+  constructor(
+    private readonly conn: H2Connection,
+    private readonly stream: http2.ServerHttp2Stream,
+    raw: readonly string[],
+    endStream: boolean,
+  ) {
+    this.peer = conn.peer;
+    this.secure = conn.secure;
+    this.bodyEnded = endStream;
+    (stream as Stream)[EXCHANGE] = this;
+    stream.on('close', onStreamClose);
+    stream.on('error', ignore);
+    stream.on('finish', onStreamFinish);
+    stream.on('aborted', onStreamAborted);
+    this.refused = readRequest(raw, endStream, conn.options.engine.limits, this);
+  }
+
+  get closing(): boolean {
+    return this.conn.draining;
+  }
+
+  field(name: string): string {
+    return fieldValue(this.fields, name);
+  }
+
+  // ---- the request body -------------------------------------------------------------------
+
+  readBody(): void {
+    if (this.reading || this.res === Res.Ended) return;
+    this.reading = true;
+    const s = this.stream;
+    if (this.bodyEnded && this.bodyLength === BODY_NONE) {
+      this.handler?.onClientBody(EMPTY, 0, 0, true);
+      return;
+    }
+    if (this.res === Res.Idle && fieldValue(this.fields, 'expect').toLowerCase() === '100-continue') s.additionalHeaders({ ':status': 100 });
+    s.on('data', onStreamData);
+    s.on('end', onStreamEnd);
+  }
+
+  pauseBody(): void {
+    this.stream.pause();
+  }
+
+  resumeBody(): void {
+    if (this.reading) this.stream.resume();
+  }
+
+  /** body: a DATA frame's payload (node's own buffer) */
+  body(chunk: Buffer): void {
+    if (this.cut) return;
+    this.received += chunk.length;
+    if (this.received > this.conn.options.engine.limits.maxBodyBytes) {
+      this.tooLarge();
+      return;
+    }
+    this.handler?.onClientBody(chunk, 0, chunk.length, false);
+  }
+
+  bodyEnd(): void {
+    this.bodyEnded = true;
+    if (!this.cut) this.handler?.onClientBody(EMPTY, 0, 0, true);
+  }
+
+  /** tooLarge refuses a body that grew past maxBodyBytes (no Content-Length said so up front). */
+  private tooLarge(): void {
+    countRejection(413);
+    const answered = this.res !== Res.Idle;
+    this.clientGone();
+    if (answered) this.reset(NGHTTP2_INTERNAL_ERROR);
+    else this.respondError(413);
+  }
+
+  // ---- the response -----------------------------------------------------------------------
+
+  writeInterim(status: number, _reason: string, fields: readonly (string | Buffer)[]): void {
+    if (this.res !== Res.Idle || status < 100 || status > 199 || status === 101) return;
+    const h: Head = { ':status': status };
+    for (let i = 0; i + 1 < fields.length; i += 2) add(h, (fields[i] as string).toLowerCase(), fields[i + 1]!);
+    this.stream.additionalHeaders(h);
+  }
+
+  writeStatus(code: number, _reason: string): void {
+    if (this.res !== Res.Idle) return;
+    this.res = Res.Head;
+    this.status = code;
+    this.head = { ':status': code };
+  }
+
+  writeHeader(name: string, value: string | Buffer): void {
+    if (this.res !== Res.Head) return;
+    const n = name.toLowerCase();
+    if (DROPPED.has(n)) return;
+    if (n === 'date') this.sawDate = true;
+    add(this.head!, n, value);
+  }
+
+  endHead(body: number, _close: boolean): void {
+    if (this.res !== Res.Head) return;
+    const h = this.head!;
+    this.head = null;
+    const status = this.status;
+    if (status < 200) {
+      this.abort(); // 101 and other 1xx are no final response (and no tunnel on HTTP/2)
+      return;
+    }
+    if (!this.sawDate) h.date = httpDate();
+    let endStream = false;
+    if (status === 204 || status === 304) endStream = true;
+    else if (this.method === 'HEAD') {
+      endStream = true;
+      if (body >= 0 && h['content-length'] === undefined) h['content-length'] = body;
+    } else if (body === ResponseBody.None) {
+      endStream = true;
+      if (h['content-length'] === undefined) h['content-length'] = 0;
+    } else if (body >= 0) {
+      h['content-length'] = body;
+      this.remaining = body;
+      endStream = body === 0;
+    } else delete h['content-length'];
+    this.res = endStream ? Res.Ended : Res.Body;
+    try {
+      this.stream.respond(h, { endStream });
+    } catch {
+      // a field node refuses (an invalid name or value from a server): never a half-sent head
+      this.res = Res.Body;
+      this.abort();
+    }
+  }
+
+  write(buf: Buffer, start: number, end: number): boolean {
+    if (this.res !== Res.Body) return this.unsent === 0;
+    const n = end - start;
+    if (n <= 0) return this.unsent === 0;
+    if (this.remaining >= 0) {
+      if (n > this.remaining) {
+        this.abort(); // more than announced
+        return false;
+      }
+      this.remaining -= n;
+    }
+    this.bytesWritten += n;
+    this.unsent++;
+    this.stream.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end), this.onWritten);
+    this.waiting = true;
+    return false;
+  }
+
+  end(): void {
+    if (this.res === Res.Head) this.endHead(ResponseBody.None, false);
+    if (this.res !== Res.Body) return;
+    if (this.remaining > 0) {
+      this.abort(); // fewer bytes than announced
+      return;
+    }
+    this.res = Res.Ended;
+    // END_STREAM once every DATA frame is out (see aborted)
+    if (this.unsent > 0) this.endPending = true;
+    else this.stream.end();
+  }
+
+  respond(code: number, reason: string, fields: readonly (string | Buffer)[], body: Buffer | string | null, close: boolean): void {
+    if (this.res !== Res.Idle) return;
+    this.writeStatus(code, reason);
+    for (let i = 0; i + 1 < fields.length; i += 2) this.writeHeader(fields[i] as string, fields[i + 1]!);
+    const len = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    this.endHead(len, close);
+    if ((this.res as Res) !== Res.Body) return; // no body (HEAD, 204, 304, empty) or refused
+    this.res = Res.Ended;
+    this.bytesWritten = len;
+    this.remaining = 0;
+    this.stream.end(body);
+  }
+
+  abort(): void {
+    if (this.res === Res.Ended) return;
+    this.cut = true;
+    this.res = Res.Ended;
+    this.reset(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  cork(fn: () => void): void {
+    fn(); // node:http2 sends the frames written in one tick together
+  }
+
+  detach(): null {
+    return null;
+  }
+
+  // ---- engine side ------------------------------------------------------------------------
+
+  /** respondError answers a request the engine refused itself (never given to the handler) or a body that grew too large. */
+  respondError(status: number): void {
+    if (status !== 413) countRejection(status);
+    const page = this.conn.options.engine.errorPage?.(status);
+    const text = TEXTS[status] ?? 'Error';
+    this.res = Res.Idle;
+    this.respond(status, text, ['content-type', page?.type ?? 'text/plain; charset=utf-8'], page?.body ?? `${status} ${text}\n`, true);
+  }
+
+  /** clientGone ends the exchange because the client reset the stream or left. */
+  clientGone(): void {
+    if (this.cut) return;
+    this.cut = true;
+    const done = this.res === Res.Ended;
+    this.res = Res.Ended;
+    if (done && !this.waiting) return; // complete and flushed: nothing owed
+    this.handler?.onClientAborted();
+  }
+
+  /** closed: node closed the stream (complete, reset by either side, or the connection went). */
+  closed(): void {
+    const complete = this.res === Res.Ended && !this.cut && this.unsent === 0 && this.stream.rstCode === NGHTTP2_NO_ERROR;
+    this.conn.streamClosed(this, !complete && !this.cut);
+    if (!complete) this.clientGone();
+  }
+
+  /**
+   * aborted: nghttp2 closed the stream before its response was complete. When the client did
+   * (RST_STREAM), the stream is destroyed now: node (20) destroys a stream closed with NO_ERROR
+   * only once its writable side has finished, and DATA still queued for a closed stream is never
+   * sent, so it would stay forever with its exchange and connection. (Deferring END_STREAM until
+   * every write is out, in end(), makes a reset always arrive here rather than after end().) When
+   * we reset it (abort, a refused body), node sends the RST_STREAM and destroys it itself.
+   */
+  aborted(): void {
+    const s = this.stream;
+    if (!this.cut && !s.destroyed) s.destroy();
+  }
+
+  /** finished: the response's last frame went out; a request body still coming is refused with RST_STREAM NO_ERROR (RFC 9113 8.1). */
+  finished(): void {
+    if (!this.bodyEnded && !this.stream.closed) this.reset(NGHTTP2_NO_ERROR);
+  }
+
+  private reset(code: number): void {
+    const s = this.stream;
+    if (!s.closed && !s.destroyed) s.close(code);
+  }
+
+  private written(): void {
+    if (--this.unsent > 0) return;
+    if (this.endPending) {
+      this.endPending = false;
+      if (!this.cut) this.stream.end();
+    }
+    if (!this.waiting) return;
+    this.waiting = false;
+    if (this.cut) return;
+    this.handler?.onClientWritable();
+  }
+}
+
+/** add sets a response field, repeating it where HTTP allows (as an array) and keeping the first value where node allows one. */
+function add(h: Head, name: string, value: string | Buffer): void {
+  const v = typeof value === 'string' ? value : value.toString('latin1');
+  const had = h[name];
+  if (had === undefined) h[name] = v;
+  else if (SINGLE.has(name)) return;
+  else if (Array.isArray(had)) had.push(v);
+  else h[name] = [String(had), v];
+}
+
+function onStreamData(this: Stream, chunk: Buffer): void {
+  this[EXCHANGE]?.body(chunk);
+}
+
+function onStreamEnd(this: Stream): void {
+  this[EXCHANGE]?.bodyEnd();
+}
+
+function onStreamAborted(this: Stream): void {
+  this[EXCHANGE]?.aborted();
+}
+
+function onStreamClose(this: Stream): void {
+  const ex = this[EXCHANGE];
+  if (ex === undefined) return;
+  this[EXCHANGE] = undefined;
+  ex.closed();
+}
+
+function onStreamFinish(this: Stream): void {
+  this[EXCHANGE]?.finished();
+}
+
+function ignore(): void {}

@@ -1,0 +1,142 @@
+/**
+ * readRequest maps an HTTP/2 request's header list (node:http2's raw list: [name, value, ...],
+ * pseudo-header fields first) to what a ClientExchange carries: method, target, the fields as an
+ * HTTP/1.1 server would have received them, and the body's length. RFC 9113 8.3 and 8.2.2:
+ *
+ * - :method is the method; :path the target (origin-form, or "*" for OPTIONS); :scheme must be
+ *   present (its value is not trusted: `secure` comes from the connection). CONNECT (which has
+ *   no :path) is refused with 405, as the HTTP/1.1 engine refuses it; extended CONNECT
+ *   (:protocol, RFC 8441) is not offered (SETTINGS_ENABLE_CONNECT_PROTOCOL stays 0): 400.
+ * - :authority becomes the "host" field, first in the list (8.3.1). A Host field that disagrees
+ *   with :authority is 400 (a request may not name two origins); a Host alone is kept; neither
+ *   is 400, as HTTP/1.1 without Host (RFC 9112 3.2). Userinfo in :authority is 400.
+ * - Several cookie fields (HPACK sends each crumb on its own) are joined with "; " into one
+ *   (8.2.3), which is what an HTTP/1.1 server expects.
+ * - Connection-specific fields (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding,
+ *   Upgrade) make the request malformed: 400 (8.2.2); TE is allowed only as "trailers".
+ * - Content-Length gives the body length (several that differ, or a bad number: 400); without
+ *   it the length is unknown unless the HEADERS frame ended the stream.
+ * nghttp2 already refuses most of these with a stream error (its HTTP messaging checks: pseudo
+ * fields after regular ones, uppercase names, repeated pseudo fields, a bad TE, CR/LF/NUL in
+ * values); this function is what holds when a check of it is relaxed or missing.
+ *
+ * Limits as for HTTP/1.1: a target over maxUrlBytes is 414, more fields than maxHeaders 431, a
+ * Content-Length over maxBodyBytes 413.
+ */
+import type { RequestLimits } from '../engine/http1-parser.js';
+import { BODY_NONE, BODY_UNKNOWN } from '../engine/exchange.js';
+
+/** What readRequest fills in (the exchange itself: no object per request besides the field list). */
+export interface RequestOut {
+  method: string;
+  target: string;
+  fields: string[];
+  bodyLength: number;
+}
+
+/** readRequest fills `out` from the raw header list; returns 0, or the status of the answer that refuses the request. */
+export function readRequest(raw: readonly string[], endStream: boolean, limits: RequestLimits, out: RequestOut): number {
+  let method = '';
+  let path = '';
+  let scheme = '';
+  let authority: string | null = null;
+  let host: string | null = null;
+  let cookie: string | null = null;
+  let length = -1;
+  let count = 0;
+  const fields: string[] = ['host', ''];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (name.charCodeAt(0) === 0x3a /* : */) {
+      if (count > 0) return 400; // pseudo-header fields come first (8.3)
+      switch (name) {
+        case ':method':
+          method = value;
+          break;
+        case ':path':
+          path = value;
+          break;
+        case ':scheme':
+          scheme = value;
+          break;
+        case ':authority':
+          authority = value;
+          break;
+        default:
+          return 400; // :protocol (not offered), :status, or unknown
+      }
+      continue;
+    }
+    count++;
+    switch (name.length) {
+      case 2:
+        if (name === 'te' && value !== 'trailers') return 400;
+        break;
+      case 4:
+        if (name === 'host') {
+          if (host !== null && host !== value) return 400;
+          host = value;
+          continue;
+        }
+        break;
+      case 6:
+        if (name === 'cookie') {
+          cookie = cookie === null ? value : cookie + '; ' + value;
+          continue;
+        }
+        break;
+      case 7:
+        if (name === 'upgrade') return 400;
+        break;
+      case 10:
+        if (name === 'connection' || name === 'keep-alive') return 400;
+        break;
+      case 14:
+        if (name === 'content-length') {
+          const n = contentLength(value);
+          if (n < 0 || (length >= 0 && n !== length)) return 400;
+          length = n;
+        }
+        break;
+      case 16:
+        if (name === 'proxy-connection') return 400;
+        break;
+      case 17:
+        if (name === 'transfer-encoding') return 400;
+        break;
+    }
+    fields.push(name, value);
+  }
+  if (method === '') return 400;
+  if (method === 'CONNECT') return 405;
+  if (scheme === '' || path === '') return 400;
+  if (path.charCodeAt(0) !== 0x2f /* / */ && !(path === '*' && method === 'OPTIONS')) return 400;
+  if (authority !== null) {
+    if (authority.indexOf('@') !== -1) return 400;
+    if (host !== null && host.toLowerCase() !== authority.toLowerCase()) return 400;
+  } else if (host === null) return 400;
+  fields[1] = authority ?? host!;
+  if (cookie !== null) fields.push('cookie', cookie);
+  out.method = method;
+  out.target = path;
+  out.fields = fields;
+  out.bodyLength = endStream ? BODY_NONE : length === -1 ? BODY_UNKNOWN : length;
+  if (endStream && length > 0) return 400; // announced a body, sent none
+  if (path.length > limits.maxUrlBytes) return 414;
+  if (count > limits.maxHeaders) return 431;
+  if (length > limits.maxBodyBytes) return 413;
+  return 0;
+}
+
+/** contentLength parses a Content-Length value (digits only, RFC 9110 8.6); -1 when invalid. */
+function contentLength(v: string): number {
+  if (v.length === 0 || v.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
