@@ -181,7 +181,8 @@ function fieldValue(id: number, r: Observed): string | number {
     case 5 /* path */:
       return jsonOptional(r.target);
     case 6 /* protocol */:
-      return r.protocol === '' ? 'null' : '"' + r.protocol + '"';
+      // HTTP/2 by its ALPN name, as the HTTP/2 issue and Caddy's logs put it ("h2")
+      return r.protocol === '' ? 'null' : r.protocol === 'HTTP/2' ? '"h2"' : '"' + r.protocol + '"';
     case 7 /* status */:
       return lineStatus;
     case 8 /* reason */:
@@ -255,7 +256,7 @@ export class AccessLog {
     if (this.combined) {
       const server = r.server !== null ? r.server.id : '-';
       line =
-        `${r.clientIp} - - [${clfTime(lineWall)}] "${r.method === '' ? '-' : `${escapeClf(r.method)} ${escapeClf(r.target)} ${r.protocol}`}" ${status} ${r.bytesOut} "${escapeClf(r.referer || '-')}" "${escapeClf(r.userAgent || '-')}"` +
+        `${r.clientIp} - - [${clfTime(lineWall)}] "${r.method === '' ? '-' : `${escapeClf(r.method)} ${escapeClf(r.target)} ${r.protocol === 'HTTP/2' ? 'HTTP/2.0' : r.protocol}`}" ${status} ${r.bytesOut} "${escapeClf(r.referer || '-')}" "${escapeClf(r.userAgent || '-')}"` +
         ` rid=${requestId(r.seq)} upstream=${r.upstream !== null ? r.upstream.name : '-'} server=${server} urt=${lineUp < 0 ? '-' : (lineUp / 1000).toFixed(3)}` +
         ` rt=${(lineTotal / 1000).toFixed(3)} in=${r.bytesIn} route=${r.route !== null ? escapeClf(r.route.name) : '-'} reason=${r.reason ?? '-'}\n`;
     } else {
