@@ -78,6 +78,7 @@ describe('GET /metrics', () => {
       assert.equal(info.labels.node, process.version);
       assert.equal(info.labels.engine, 'fulcrum');
       assert.match(info.labels.build!, /^fulcrum http\/1\.1/);
+      assert.equal(info.labels.uws, 'none', 'no uWS build on the default engine');
 
       // traffic moves the counters it should, and the text stays valid
       for (let i = 0; i < 6; i++) await request(`${f.url}/x${i}`);
