@@ -21,7 +21,7 @@ import { requestId } from '../obs/request-id.js';
 import type { RouteTarget } from '../router.js';
 import type { UpstreamConnection, UpstreamHandler } from '../upstream/connection.js';
 import type { PoolWaiter } from '../upstream/pool.js';
-import type { ResponseParser } from '../upstream/response-parser.js';
+import { HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
 import type { QueueWaiter } from '../upstream/server-queue.js';
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -31,6 +31,8 @@ import { RequestBody, type BodyOwner } from './request-body.js';
 import { ResponseWriter, type ProxySettings } from './response-writer.js';
 import { reselect, selectServer, waitForServer, type Selection } from './select.js';
 
+/** the fields of an interim response being relayed (one at a time, synchronously) */
+const interimFields: (string | Buffer)[] = [];
 const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };
 
 export class ProxyRequest extends ResponseWriter implements ClientHandler, UpstreamHandler, PoolWaiter, QueueWaiter, Expirable, Selection, BodyOwner {
@@ -249,6 +251,21 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
         requestFinished();
       }
     } else fn();
+  }
+
+  /**
+   * onInterim relays a server's 1xx (103 Early Hints, 102...) to the client before the final
+   * response, end-to-end fields only (RFC 9110 15.2). 100 Continue is the engine's own business
+   * (it answers Expect itself), so the server's is not repeated. HTTP/1.0 clients get none (the
+   * engine drops them), nor does a cache fill's background exchange.
+   */
+  onInterim(p: ResponseParser): void {
+    const ex = this.client;
+    if (this.aborted || ex === null || p.statusCode === 100) return;
+    interimFields.length = 0;
+    const h = p.headers;
+    for (let i = 0, k = 0; i < h.length; i += 2, k++) if (p.kinds[k] === HeaderKind.Other) interimFields.push(h[i]!, h[i + 1]!);
+    ex.writeInterim(p.statusCode, p.reason, interimFields);
   }
 
   onResponseHead(p: ResponseParser): boolean {

@@ -227,6 +227,10 @@ export class UpstreamConnection implements ResponseSink, BufferReader {
     this.exchange?.onResponseBody(buf, start, end);
   }
 
+  onInterim(p: ResponseParser): void {
+    this.exchange?.onInterim?.(p);
+  }
+
   onResponseEnd(): void {
     const ex = this.exchange;
     this.finished = true;

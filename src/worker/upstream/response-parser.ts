@@ -51,6 +51,12 @@ export interface ResponseSink {
   onResponseHead(p: ResponseParser): boolean;
   /** a piece of the body; the bytes are valid only during the call (copy what you keep) */
   onResponseBody(buf: Buffer, start: number, end: number): void;
+  /**
+   * an interim (1xx) response other than 101, complete (statusCode, reason, headers, kinds as for
+   * a final one); the final response follows. RFC 9110 15.2: a proxy forwards them (103 Early
+   * Hints, 102 Processing); never stored by a cache.
+   */
+  onInterim?(p: ResponseParser): void;
   /** the body is complete (not called for close-delimited bodies before EOF) */
   onResponseEnd(): void;
   /** the response is malformed; nothing more is delivered */
@@ -423,6 +429,7 @@ export class ResponseParser {
         this.state = State.Switched; // feed() tells the sink, with the offset of what follows
         return true;
       }
+      this.sink.onInterim?.(this);
       this.headers.length = 0;
       this.kinds.length = 0;
       this.keepAlive = true;
