@@ -18,8 +18,8 @@ describe('interim responses (1xx)', () => {
   before(async () => {
     o = await createRawOrigin((sock, head) => {
       const path = head.split(' ')[1];
-      if (path?.startsWith('/hints')) sock.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nConnection: keep-alive\r\n\r\n');
-      if (path?.startsWith('/processing')) sock.write('HTTP/1.1 102 Processing\r\n\r\n');
+      if (path?.includes('/hints')) sock.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nConnection: keep-alive\r\n\r\n');
+      if (path?.includes('/processing')) sock.write('HTTP/1.1 102 Processing\r\n\r\n');
       // the final answer a moment later, in its own packet
       setTimeout(() => sock.write(FINAL), 30);
     });
