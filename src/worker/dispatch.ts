@@ -15,11 +15,12 @@ import type { ClientExchange, ClientPeer } from './engine/exchange.js';
 import type { AccessList } from './guard/access-list.js';
 import { admitClient } from './guard/client-limiter.js';
 import { respondEdge, respondGenerated } from './guard/edge-response.js';
-import { take } from './guard/rate-limiter.js';
+import { targetRefusal } from './guard/limits.js';
+import { rateKey, take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
-import { normalizePath } from './router.js';
+import { routePath } from './router.js';
 import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
 
 const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
@@ -47,11 +48,9 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   checkPeer(peer, r);
   if (!peer.allowed) return void deny(ex, r.access!, r);
   const target = ex.target;
-  if (target.length > r.limits.maxUrlBytes) return void respondEdge(ex, 'url-too-long', r.responses);
-  // a fragment is never sent by a client; DEL is the one control character uWS lets through
-  if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(ex, 'malformed-request', r.responses);
-  const q = target.indexOf('?');
-  const route = r.router.match(ex.field('host'), normalizePath(q === -1 ? target : target.slice(0, q)));
+  const refused = targetRefusal(target, r.limits.maxUrlBytes);
+  if (refused !== null) return void respondEdge(ex, refused, r.responses);
+  const route = r.router.match(ex.field('host'), routePath(target));
   if (route === undefined) {
     unrouted.inc();
     return void respondEdge(ex, 'no-route', r.responses, '404 Not Found\nno route for this host and path\n');
@@ -60,7 +59,7 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r);
   const rs = rr.rate;
   if (rs !== null) {
-    const wait = take(rs, rs.prefix + ((rs.header !== null && ex.field(rs.header)) || peer.ip));
+    const wait = take(rs, rateKey(rs, ex));
     if (wait > 0) return void respondEdge(ex, 'rate-limited', r.responses, null, wait);
   }
   return rr;

@@ -5,12 +5,13 @@
  * (nginx's `backup`), and the maxConnections queue when every available server is full.
  *
  * The selection's state lives in the caller (it implements Selection), so a pick allocates
- * nothing: the same fields serve a retry or a queued request's turn later.
+ * nothing: the same fields serve a retry or a queued request's turn later. previewServer is the
+ * same sequence as a dry run, for `fulcrum explain` (src/explain/).
  */
 import type { ErrorKind } from '../../errors.js';
 import type { PickContext } from '../balancer/index.js';
 import { hashKeyOf, type RequestFields } from '../hash-key.js';
-import { stickyMoved, stickyOut, stickyPick } from '../sticky.js';
+import { stickyDecide, stickyMoved, stickyOut, stickyPick, type SessionLookup, type StickyHow } from '../sticky.js';
 import type { QueueWaiter } from '../upstream/server-queue.js';
 import type { ServerState } from '../upstream/server-state.js';
 import { HashKeyKind, type Upstream } from '../upstream/upstream.js';
@@ -39,6 +40,45 @@ export function selectServer(up: Upstream, req: RequestFields, target: string, s
   sel.stickyKey = stickyOut.key;
   sel.setCookie = stickyOut.setCookie;
   return server;
+}
+
+/** What previewServer found besides the server. */
+export interface Preview extends Selection {
+  /** what the sticky lookup found (null: the upstream has no sticky sessions) */
+  sticky: StickyHow | null;
+  /** every available server was at its maxConnections (or adaptive share): the request would queue */
+  allFull: boolean;
+}
+
+/**
+ * previewServer is selectServer as a dry run (for `fulcrum explain`): the same hash key, the same
+ * sticky lookup (stickyDecide, the decision stickyPick acts on) over `sessions` (a worker's copy
+ * or the primary's table, only read), the upstream's real pick; afterwards the policy's state
+ * (the smooth round-robin weights, which a pick moves) and Upstream.allFull are put back, so
+ * that nothing a request would see has changed. Allocates; never on the request path.
+ */
+export function previewServer(up: Upstream, req: RequestFields, target: string, out: Preview, sessions: SessionLookup): ServerState | undefined {
+  const weights = up.servers.map((s) => s.currentWeight);
+  const allFull = up.allFull;
+  try {
+    out.hashKey = up.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, up, target);
+    out.stickyKey = '';
+    out.setCookie = '';
+    out.sticky = null;
+    const sticky = up.spec.sticky.mode;
+    let server: ServerState | undefined;
+    if (sticky === 'none') server = up.pick(out);
+    else {
+      server = stickyDecide(up, sticky === 'cookie' ? req.field('cookie') : '', out, sessions);
+      out.stickyKey = stickyOut.key;
+      out.sticky = stickyOut.how;
+    }
+    out.allFull = up.allFull;
+    return server;
+  } finally {
+    up.servers.forEach((s, i) => (s.currentWeight = weights[i]!));
+    up.allFull = allFull;
+  }
 }
 
 /**
