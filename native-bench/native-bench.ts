@@ -152,7 +152,12 @@ async function startHaproxy(dir: string, backendPort: number, workers: number, c
 const require = createRequire(import.meta.url);
 
 /** the npm packages each Node peer needs (dev dependencies) */
-const PEER_PACKAGES: Record<NodePeer, string[]> = { 'http-proxy': ['http-proxy'], 'fastify-proxy': ['fastify', '@fastify/http-proxy'], 'uws-floor': [] };
+const PEER_PACKAGES: Record<NodePeer, string[]> = {
+  'http-proxy': ['http-proxy'],
+  'fastify-proxy': ['fastify', '@fastify/http-proxy'],
+  'uws-floor': [],
+  'net-floor': [],
+};
 
 function packageVersion(pkg: string): string | null {
   try {
@@ -190,7 +195,9 @@ async function startNodePeer(peer: NodePeer, backendPort: number, workers: numbe
   const what =
     peer === 'uws-floor'
       ? 'bare uWS front + node:net keep-alive client (native-bench/peers/uws-floor.ts)'
-      : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
+      : peer === 'net-floor'
+        ? "fulcrum's engine front + node:net keep-alive client (native-bench/peers/net-floor.ts)"
+        : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
   const version = what + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
   return { target: peer, port, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
 }

@@ -9,7 +9,7 @@
 #   chromium           /usr/bin/chromium    test/dashboard.test.ts (the dashboard in a real browser)
 #   fonts-dejavu-core  (fonts)              the dashboard screenshot (Chromium renders no text without a font)
 #   redis-server       redis-server         test/shared-state.test.ts (sessions and rate limits on Redis)
-#   openssl            openssl              test/edge-tls.test.ts (self-signed certificates)
+#   openssl            openssl              test/edge-tls.test.ts, test/engine-connection.test.ts (self-signed certificates)
 #   systemd            systemd-analyze      test/deploy.test.ts (verify and `security --offline` of the unit;
 #                                           nothing is started: no systemd runs as PID 1 here)
 #

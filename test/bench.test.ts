@@ -160,3 +160,23 @@ test('native-bench runs the Node peers (HTTP and WebSocket) and writes their sam
   }
   assert.match(report.versions['fastify-proxy']!, /fastify \d+\.\d+\.\d+ \+ @fastify\/http-proxy/);
 });
+
+test("native-bench's net-floor (fulcrum's engine in front of a bare relay) answers GET and POST", async () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
+  const args = ['--targets', 'net-floor', '--workloads', 'get-16k,post-16k', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /net-floor( did not start| answered)/, 'net-floor started and answered the check requests');
+  const json = readdirSync(out).find((f) => f.endsWith('.json'));
+  const report = JSON.parse(readFileSync(path.join(out, json!), 'utf8')) as { samples: Record<string, { rps: number; errors: number }[]> };
+  assert.deepEqual(Object.keys(report.samples).sort(), ['get-16k/net-floor', 'post-16k/net-floor']);
+  for (const [k, runs] of Object.entries(report.samples)) assert.ok(runs[0]!.rps > 0 && runs[0]!.errors === 0, `${k} answered without errors`);
+});

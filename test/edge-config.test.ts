@@ -62,7 +62,13 @@ describe('fulcrum check: edge sections', () => {
       /\$\.access\.allowFile: got "10\.0\.0\.300" \(.*allow\.txt:2\); expected one IPv4 or IPv6 address or CIDR range per line/,
     ],
     ['a missing list file', { ...good, access: { denyFile: 'nope.txt' } }, {}, /\$\.access\.denyFile: got "nope\.txt"; expected a readable file \(ENOENT\)/],
-    ['a header timeout uWS cannot honour', { ...good, timeouts: { headerMs: 3000 } }, {}, /\$\.timeouts\.headerMs: got 3000; expected 10000/],
+    [
+      'a header timeout uWS cannot honour',
+      { ...good, listen: { engine: 'uws' }, timeouts: { headerMs: 3000 } },
+      {},
+      /\$\.timeouts\.headerMs: got 3000; expected 10000 with listen\.engine "uws"/,
+    ],
+    ['an unknown engine', { ...good, listen: { engine: 'nginx' } }, {}, /\$\.listen\.engine: got "nginx"/],
     ['a zero burst', { ...good, rateLimit: { ratePerSecond: 1, burst: 0 } }, {}, /\$\.rateLimit\.burst: got 0/],
     [
       'a TLS port equal to listen.port',

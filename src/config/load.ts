@@ -341,6 +341,13 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
     if (typeof c === 'string' && !parseCidr(c))
       issues.push({ path: `$.trustedProxies[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "10.0.0.0/8" or "::1"' });
   });
+  if (isObject(cfg.listen) && cfg.listen.engine === 'uws' && isObject(cfg.timeouts)) {
+    // uWS 20.30 reads heads and idles connections with its own fixed 10 s
+    for (const k of ['headerMs', 'keepAliveMs'] as const) {
+      if (typeof cfg.timeouts[k] === 'number' && cfg.timeouts[k] !== 10000)
+        issues.push({ path: `$.timeouts.${k}`, value: show('', cfg.timeouts[k]), expected: '10000 with listen.engine "uws" (fixed by uWS 20.30)' });
+    }
+  }
   if (isObject(cfg.tls) && isObject(cfg.listen) && cfg.tls.port === cfg.listen.port) {
     issues.push({ path: '$.tls.port', value: show('', cfg.tls.port), expected: `a port other than listen.port (${cfg.listen.port})` });
   }

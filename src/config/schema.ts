@@ -630,6 +630,11 @@ export const ConfigSchema = strict(
       {
         host: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the proxy listens on (default "0.0.0.0").' }),
         port: Port('Port the proxy listens on (default 8080). Every worker listens on it (SO_REUSEPORT).', 8080),
+        engine: Type.Union([Type.Literal('fulcrum'), Type.Literal('uws')], {
+          default: 'fulcrum',
+          description:
+            'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "Engines"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
+        }),
       },
       { description: 'The HTTP listener.', default: {} },
     ),
@@ -677,15 +682,14 @@ export const ConfigSchema = strict(
           60000,
         ),
         drainMs: Ms('On SIGTERM/SIGINT, how long in-flight requests may take to finish before workers exit (default 30000).', 30000, 0),
-        headerMs: Type.Literal(10000, {
-          default: 10000,
-          description:
-            'Time allowed to send the request head (default 10000). uWS 20.30 enforces a built-in 10 s (closed, no response, within 10-16 s) that cannot be changed, so only 10000 is accepted.',
-        }),
-        keepAliveMs: Type.Literal(10000, {
-          default: 10000,
-          description: 'Idle time allowed between requests on a client connection (default 10000). Fixed by uWS 20.30 at 10 s, so only 10000 is accepted.',
-        }),
+        headerMs: Ms(
+          'Time allowed for a request head, from its first byte (never extended by a slow trickle: slowloris-safe); a new connection must also start its first request within it, and a TLS handshake complete within it (default 10000, as HAProxy\'s recommended "timeout http-request 10s"; nginx\'s client_header_timeout is 60 s). Then 408 and the connection is closed. With listen.engine "uws" only 10000 is accepted (uWS 20.30 has a fixed 10 s).',
+          10000,
+        ),
+        keepAliveMs: Ms(
+          'Idle time allowed between requests on a client connection, from the end of a response (default 60000, the idle timeout of common cloud load balancers; nginx uses 75 s). Behind another proxy, set it above that proxy\'s idle timeout, so that fulcrum never closes a connection the other side is about to reuse. Then the connection is closed without a response. With listen.engine "uws" only 10000 is accepted (fixed by uWS 20.30).',
+          60000,
+        ),
         bodyIdleMs: Ms('Longest silence allowed while reading a request body (default 30000). Then 408 (or a close once the response started).', 30000),
         requestMs: Type.Integer({
           minimum: 0,

@@ -216,7 +216,7 @@ function render(st) {
   const tr = st.healthTransitions || (st.health && st.health.transitions) || [];
   // every transition the primary keeps (its last 50), newest first
   $("transitions").replaceChildren(...(tr.length ? tr.slice().reverse().map((t) =>
-    el("li", { "data-from": t.from, "data-to": t.to }, new Date(t.time).toLocaleTimeString() + "  " + t.upstream + " / " + t.server + ": ", badge(t.from), " \\u2192 ", badge(t.to), t.reason ? " (" + t.reason + ")" : "")) : [el("li", { class: "empty" }, "none yet")]));
+    el("li", { "data-server": t.server, "data-from": t.from, "data-to": t.to }, new Date(t.time).toLocaleTimeString() + "  " + t.upstream + " / " + t.server + ": ", badge(t.from), " \\u2192 ", badge(t.to), t.reason ? " (" + t.reason + ")" : "")) : [el("li", { class: "empty" }, "none yet")]));
 }
 function cacheText(st) {
   const c = st.cache;
