@@ -29,20 +29,17 @@ function fail(msg: string): never {
 }
 
 async function fromConfig(a: ExplainArgs): Promise<Explanation> {
-  const { ConfigError, readConfigFile } = await import('./config/load.js');
-  const { parseExplainInput } = await import('./explain/request.js');
-  const { buildRouting } = await import('./worker/runtime.js');
-  const { explain } = await import('./explain/explain.js');
-  const req = parseExplainInput(a.input);
-  if (typeof req === 'string') fail(req);
-  let cfg;
+  const { ConfigError } = await import('./config/load.js');
+  const { explainConfigFile } = await import('./explain/from-config.js');
+  let e: Explanation | string;
   try {
-    cfg = readConfigFile(path.resolve(a.config));
+    e = explainConfigFile(path.resolve(a.config), a.config, a.input);
   } catch (err) {
     if (err instanceof ConfigError) fail(`invalid config ${err.message}`);
     throw err;
   }
-  return explain(buildRouting(cfg, null), req, a.config, null);
+  if (typeof e === 'string') fail(e);
+  return e;
 }
 
 async function fromAdmin(a: ExplainArgs): Promise<Explanation> {

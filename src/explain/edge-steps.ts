@@ -116,10 +116,11 @@ export function routeStep(routing: Routing, hostHeader: string, routedPath: stri
   const winner = win === -1 ? null : trace[win]!;
   const candidates = trace.map((c, i) => {
     let why: string;
+    // match() stops at the winner's host class: routes of later classes are never compared
     if (i === win) why = 'chosen: the longest matching prefix';
+    else if (winner !== null && i > win && c.pattern !== winner.pattern) why = 'not tried: a more specific host class matched first';
     else if (!c.prefixMatches) why = 'prefix does not match';
-    else if (c.pattern === winner!.pattern) why = 'shorter prefix';
-    else why = 'not tried: a more specific host class matched first';
+    else why = 'shorter prefix';
     return { route: routeRef(routing, c.target), hostClass: c.hostClass, pattern: c.pattern, prefixMatches: c.prefixMatches, why };
   });
   const wp = Math.max(...candidates.map((c) => c.pattern.length), 1);
