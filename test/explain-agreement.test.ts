@@ -33,21 +33,24 @@ interface Sent {
 /** send makes one request to fulcrum from `client` (a loopback address) with exactly these fields. */
 function send(f: Fulcrum, method: string, target: string, fields: [string, string][], client = '127.0.0.1'): Promise<Sent> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: f.port, method, path: target, localAddress: client, agent: false, setHost: false, headers: fields.flat() }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        let echo: { origin?: string; rawHeaders?: string[] } = {};
-        try {
-          echo = JSON.parse(body);
-        } catch {}
-        const raw = echo.rawHeaders ?? [];
-        const head: [string, string][] = [];
-        for (let i = 0; i < raw.length; i += 2) head.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
-        const sc = res.headers['set-cookie'];
-        resolve({ status: res.statusCode!, origin: echo.origin ?? null, setCookie: sc?.[0], head });
-      });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: f.port, method, path: target, localAddress: client, agent: false, setHost: false, headers: fields.flat() },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          let echo: { origin?: string; rawHeaders?: string[] } = {};
+          try {
+            echo = JSON.parse(body);
+          } catch {}
+          const raw = echo.rawHeaders ?? [];
+          const head: [string, string][] = [];
+          for (let i = 0; i < raw.length; i += 2) head.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+          const sc = res.headers['set-cookie'];
+          resolve({ status: res.statusCode!, origin: echo.origin ?? null, setCookie: sc?.[0], head });
+        });
+      },
+    );
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
     req.end();
@@ -97,7 +100,12 @@ describe('explain agrees with a live fulcrum', () => {
   /** both explanations of one request: from the config file and from the running primary */
   async function explainBoth(method: string, target: string, fields: [string, string][], client = '127.0.0.1'): Promise<[Explanation, Explanation]> {
     const host = fields.find(([n]) => n.toLowerCase() === 'host')![1];
-    const input: ExplainInput = { method, url: `http://${host}${target}`, headers: fields.filter(([n]) => n.toLowerCase() !== 'host').map(([n, v]) => `${n}: ${v}`), client };
+    const input: ExplainInput = {
+      method,
+      url: `http://${host}${target}`,
+      headers: fields.filter(([n]) => n.toLowerCase() !== 'host').map(([n, v]) => `${n}: ${v}`),
+      client,
+    };
     const fromFile = explainConfigFile(f.configFile, 'config.json', input);
     assert.ok(typeof fromFile !== 'string', String(fromFile));
     const q = new URLSearchParams({ method, url: input.url, client });
@@ -110,14 +118,11 @@ describe('explain agrees with a live fulcrum', () => {
   /** the access log's line for a request (by its unique target) */
   async function logged(target: string): Promise<{ route: number; upstream: string; server: string | null }> {
     let line: { route: number; upstream: string; server: string | null } | undefined;
-    await until(
-      () => {
-        const lines = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean);
-        line = lines.map((l) => JSON.parse(l)).find((l: { path: string }) => l.path === target);
-        return line !== undefined;
-      },
-      `access log line for ${target}`,
-    );
+    await until(() => {
+      const lines = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean);
+      line = lines.map((l) => JSON.parse(l)).find((l: { path: string }) => l.path === target);
+      return line !== undefined;
+    }, `access log line for ${target}`);
     return line!;
   }
 
@@ -151,7 +156,7 @@ describe('explain agrees with a live fulcrum', () => {
     return { explained: both[0], sent };
   }
 
-  it('round-robin from a known position: the picks explain lists are the worker\'s, in order, across exact, wildcard and * routes', async () => {
+  it("round-robin from a known position: the picks explain lists are the worker's, in order, across exact, wildcard and * routes", async () => {
     // nothing has been sent to upstream rr yet: the worker's position is explain's fresh one
     const [e] = await explainBoth('GET', '/rr-0', [['Host', 'www.example.com']]);
     const bal = e.steps.find((s) => s.name === 'balancing');
@@ -174,7 +179,16 @@ describe('explain agrees with a live fulcrum', () => {
 
   it('hash: each x-user goes where explain says, on the exact host; the longer overlapping prefix wins', async () => {
     for (const user of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) {
-      const { explained } = await agree('GET', `/api/users/${user}`, [['Host', 'shop.example.com'], ['X-User', user]], '127.0.0.1', { route: 'shop-api' });
+      const { explained } = await agree(
+        'GET',
+        `/api/users/${user}`,
+        [
+          ['Host', 'shop.example.com'],
+          ['X-User', user],
+        ],
+        '127.0.0.1',
+        { route: 'shop-api' },
+      );
       const route = explained.steps.find((s) => s.name === 'route') as RouteStep;
       assert.deepEqual(
         route.candidates.map((c) => [c.route.name, c.why]),
@@ -194,7 +208,16 @@ describe('explain agrees with a live fulcrum', () => {
     for (let n = 2; n <= 9; n++) {
       const client = `127.0.0.${n}`;
       await agree('GET', `/api/admin/c${n}`, [['Host', 'shop.example.com']], client, { route: 'shop-admin' });
-      await agree('POST', `/api/eu/c${n}`, [['Host', 'x.eu.example.com'], ['Content-Length', '0']], client, { route: 'eu-api' });
+      await agree(
+        'POST',
+        `/api/eu/c${n}`,
+        [
+          ['Host', 'x.eu.example.com'],
+          ['Content-Length', '0'],
+        ],
+        client,
+        { route: 'eu-api' },
+      );
     }
   });
 
@@ -214,15 +237,27 @@ describe('explain agrees with a live fulcrum', () => {
     const cookie = /^fulcrum_sid=([^;]+)/.exec(first.sent.setCookie ?? '')?.[1];
     assert.ok(cookie, `a session cookie: ${first.sent.setCookie}`);
     for (let i = 0; i < 3; i++) {
-      const { explained } = await agree('GET', `/app/again-${i}`, [['Host', 'app.test'], ['Cookie', `fulcrum_sid=${cookie}`]], '127.0.0.1', { route: 'app' });
+      const { explained } = await agree(
+        'GET',
+        `/app/again-${i}`,
+        [
+          ['Host', 'app.test'],
+          ['Cookie', `fulcrum_sid=${cookie}`],
+        ],
+        '127.0.0.1',
+        { route: 'app' },
+      );
       assert.equal(explained.outcome.server, first.explained.outcome.server);
     }
     // the primary learns the session from the worker's report: --live then finds it in the table
     await until(async () => {
-      const [, live] = await explainBoth('GET', '/app/later', [['Host', 'app.test'], ['Cookie', `fulcrum_sid=${cookie}`]]);
+      const [, live] = await explainBoth('GET', '/app/later', [
+        ['Host', 'app.test'],
+        ['Cookie', `fulcrum_sid=${cookie}`],
+      ]);
       const b = live.steps.find((s) => s.name === 'balancing');
       return b?.name === 'balancing' && b.sticky?.found === 'kept' && live.outcome.server === first.explained.outcome.server;
-    }, 'the session in the primary\'s table');
+    }, "the session in the primary's table");
   });
 
   it('cache: the key explain names is the one the cache stores under (--live finds it; a purge by it drops it)', async () => {

@@ -29,7 +29,18 @@ export function pathStep(target: string, routedPath: string): PathStep {
     routedPath === path
       ? `${path} (routed as received); forwarded as ${target}`
       : `${path} is routed as ${routedPath} (normalised: README "Routing"); forwarded as received: ${target}`;
-  return { step: 1, name: 'path', reached: true, decides: false, summary, lines: [], path, query: q === -1 ? '' : target.slice(q), routedPath, forwarded: target };
+  return {
+    step: 1,
+    name: 'path',
+    reached: true,
+    decides: false,
+    summary,
+    lines: [],
+    path,
+    query: q === -1 ? '' : target.slice(q),
+    routedPath,
+    forwarded: target,
+  };
 }
 
 /** accessCheck applies a compiled list (the decision) and finds the entry behind it (the why). */
@@ -93,7 +104,10 @@ export function limitsSummary(s: LimitsStep): string {
     s.urlRefusal === null
       ? `URL ${s.urlBytes} of ${s.maxUrlBytes} bytes`
       : `URL refused: ${ERRORS[s.urlRefusal as 'url-too-long'].log} (${ERRORS[s.urlRefusal as 'url-too-long'].status})`;
-  const head = s.headRefusal === null ? `${s.fields} fields (max ${s.maxHeaders}, ${s.maxHeaderBytes} bytes)` : `head refused: ${s.headRefusal} (${s.headStatus})`;
+  const head =
+    s.headRefusal === null
+      ? `${s.fields} field${s.fields === 1 ? '' : 's'} (max ${s.maxHeaders}, ${s.maxHeaderBytes} bytes)`
+      : `head refused: ${s.headRefusal} (${s.headStatus})`;
   const body =
     s.contentLength === null
       ? 'no Content-Length'
@@ -125,9 +139,10 @@ export function routeStep(routing: Routing, hostHeader: string, routedPath: stri
   });
   const wp = Math.max(...candidates.map((c) => c.pattern.length), 1);
   const wx = Math.max(...candidates.map((c) => c.route.pathPrefix.length), 1);
+  const wu = Math.max(...candidates.map((c) => c.route.upstream.length), 1);
   const lines: StepLine[] = candidates.map((c, i) => ({
     mark: i === win,
-    text: `${c.hostClass.padEnd(8)} ${c.pattern.padEnd(wp)}  ${c.route.pathPrefix.padEnd(wx)}  -> ${c.route.upstream}  ${c.why}`,
+    text: `${c.hostClass.padEnd(8)} ${c.pattern.padEnd(wp)}  ${c.route.pathPrefix.padEnd(wx)}  -> ${c.route.upstream.padEnd(wu)}  ${c.why}`,
   }));
   const host = hostOnly(hostHeader);
   const route = matched === undefined ? null : routeRef(routing, matched);

@@ -112,7 +112,11 @@ export function explain(routing: Routing, req: ExplainRequest, config: string, l
     outcome = o;
   };
   const denied = (p: Point, c: typeof globalAccess, which: string) =>
-    answer(p, { action: c!.action === 'close' ? 'close' : 'refuse', status: c!.action === 'close' ? null : 403, reason: `${which} access list: ${c!.list === 'deny' ? `deny ${c!.rule}` : 'not in the allow list'}` });
+    answer(p, {
+      action: c!.action === 'close' ? 'close' : 'refuse',
+      status: c!.action === 'close' ? null : 403,
+      reason: `${which} access list: ${c!.list === 'deny' ? `deny ${c!.rule}` : 'not in the allow list'}`,
+    });
   const refuse = (p: Point, kind: ErrorKind, why: string) => answer(p, { action: 'refuse', status: ERRORS[kind].status, reason: why });
 
   if (globalAccess?.allowed === false) denied('global-access', globalAccess, 'global');
@@ -126,7 +130,8 @@ export function explain(routing: Routing, req: ExplainRequest, config: string, l
   if (head.info?.reject != null) refuse('head', head.info.rejectKind, head.info.reject);
   if (limits.contentLength !== null && limits.contentLength > limits.maxBodyBytes) refuse('body', 'body-too-large', ERRORS['body-too-large'].log);
   if (rr !== null && balancing.server === undefined) {
-    if (balancing.step.queued) answer('server', { action: 'queue', status: null, reason: 'every available server is at its limit: the request waits in the queue' });
+    if (balancing.step.queued)
+      answer('server', { action: 'queue', status: null, reason: 'every available server is at its limit: the request waits in the queue' });
     else refuse('server', 'no-server', ERRORS['no-server'].log);
   }
   if (at === null) answer('server', { action: 'forward', status: null, reason: 'forwarded' });
@@ -139,9 +144,12 @@ export function explain(routing: Routing, req: ExplainRequest, config: string, l
 
   if (req.clientDefaulted) notes.push('client address 127.0.0.1 assumed (--client to set it)');
   if (req.secure && raw.tls === undefined) notes.push('https URL, but this config has no tls section: explained as if it arrived over TLS');
-  if (ex.field('upgrade') !== '') notes.push('an Upgrade request (WebSocket) takes the same checks up to the pick, then is tunnelled: no cache, no compression');
+  if (ex.field('upgrade') !== '')
+    notes.push('an Upgrade request (WebSocket) takes the same checks up to the pick, then is tunnelled: no cache, no compression');
   if (live === null) {
-    notes.push('from the config alone: servers up and idle, no sticky sessions, rate-limit buckets full, cache contents unknown (--live asks the running fulcrum)');
+    notes.push(
+      'from the config alone: servers up and idle, no sticky sessions, rate-limit buckets full, cache contents unknown (--live asks the running fulcrum)',
+    );
   } else {
     notes.push('live: health, drain, slow start, sessions and rate-limit tokens from the primary; in-flight counts cluster-wide');
   }
@@ -155,7 +163,14 @@ export function explain(routing: Routing, req: ExplainRequest, config: string, l
     version: 1,
     source: live === null ? 'config' : 'live',
     config,
-    request: { method: req.method, target: req.target, secure: req.secure, client: req.clientIp, clientDefaulted: req.clientDefaulted, fields: fieldPairs(req.fields) },
+    request: {
+      method: req.method,
+      target: req.target,
+      secure: req.secure,
+      client: req.clientIp,
+      clientDefaulted: req.clientDefaulted,
+      fields: fieldPairs(req.fields),
+    },
     outcome: {
       ...outcome,
       step: decider,

@@ -40,7 +40,16 @@ const AGE = (s: number) => `${fmt(Math.max(0, s))} s`;
 export function cacheStep(rr: RouteRuntime | null, ex: NullExchange, entry: CacheProbeAnswer | null | undefined): CacheFacts {
   const base = { step: 6, name: 'cache' as const, reached: true, decides: false, lines: [] as StepLine[] };
   if (rr === null || rr.cache === null) {
-    const step: CacheStep = { ...base, summary: rr === null ? 'no route' : 'this route does not cache', caches: false, key: null, lookup: false, bypass: null, vary: null, entry: null };
+    const step: CacheStep = {
+      ...base,
+      summary: rr === null ? 'no route' : 'this route does not cache',
+      caches: false,
+      key: null,
+      lookup: false,
+      bypass: null,
+      vary: null,
+      entry: null,
+    };
     return { step, creq: null, answers: false, onlyIfCached: false };
   }
   const r = new CacheRequest(ex);
@@ -67,7 +76,8 @@ export function cacheStep(rr: RouteRuntime | null, ex: NullExchange, entry: Cach
     state = `worker ${entry.worker}: stored ${entry.status}, ${entry.bytes} bytes, age ${AGE(entry.ageSeconds)}, ${left}: ${entry.use}`;
   }
   const onlyIfCached = lookup && !answers && r.cc?.onlyIfCached === true;
-  const varyText = vary !== null && vary.length !== 0 ? ` (Vary: ${vary.map(([n, v]) => `${n}=${v === null ? '(absent)' : JSON.stringify(v)}`).join(', ')})` : '';
+  const varyText =
+    vary !== null && vary.length !== 0 ? ` (Vary: ${vary.map(([n, v]) => `${n}=${v === null ? '(absent)' : JSON.stringify(v)}`).join(', ')})` : '';
   const summary = `key ${r.key}${varyText}; ${bypass ?? state}${notes.length ? '; ' + notes.join('; ') : ''}${onlyIfCached ? '; only-if-cached: 504' : ''}`;
   const step: CacheStep = { ...base, summary, caches: true, key: r.key, lookup, bypass, vary, entry: entry ?? null };
   return { step, creq: r, answers, onlyIfCached };
@@ -78,7 +88,16 @@ export function compressionStep(rr: RouteRuntime | null, ex: NullExchange): Comp
   const ae = ex.field('accept-encoding');
   const base = { step: 7, name: 'compression' as const, reached: true, decides: false, lines: [], acceptEncoding: ae };
   const cp = rr?.compress ?? null;
-  if (cp === null) return { ...base, summary: rr === null ? 'no route' : 'this route does not compress', compresses: false, encoding: null, algorithms: [], minBytes: 0, maxBytes: 0 };
+  if (cp === null)
+    return {
+      ...base,
+      summary: rr === null ? 'no route' : 'this route does not compress',
+      compresses: false,
+      encoding: null,
+      algorithms: [],
+      minBytes: 0,
+      maxBytes: 0,
+    };
   const alg = ex.method === 'HEAD' ? null : negotiate(ae, cp.algorithms);
   const order = cp.algorithms.join(', ');
   let summary: string;
@@ -146,7 +165,15 @@ export function balancingStep(rr: RouteRuntime | null, ex: NullExchange, session
   const preview = () => previewServer(up, ex, ex.target, pv, sessions);
   const { value: server, candidates } = watched(up, preview);
   const spec = up.spec;
-  const sticky = pv.sticky === null ? null : { mode: spec.sticky.mode as 'cookie' | 'ip', key: pv.stickyKey, found: FOUND[pv.sticky], cookieName: spec.sticky.mode === 'cookie' ? spec.sticky.cookieName : null };
+  const sticky =
+    pv.sticky === null
+      ? null
+      : {
+          mode: spec.sticky.mode as 'cookie' | 'ip',
+          key: pv.stickyKey,
+          found: FOUND[pv.sticky],
+          cookieName: spec.sticky.mode === 'cookie' ? spec.sticky.cookieName : null,
+        };
   let probability: Map<string, number> | null = null;
   let random: BalancingStep['random'] = null;
   if (candidates !== null && drawsOf(preview) > 0) {
@@ -155,7 +182,8 @@ export function balancingStep(rr: RouteRuntime | null, ex: NullExchange, session
     random = odds.exact ? 'exact' : 'sampled';
   }
   const hk = spec.balance === 'hash' ? spec.hashKey : undefined;
-  const hashKey = hk === undefined ? null : { from: 'header' in hk ? `header ${hk.header}` : 'cookie' in hk ? `cookie ${hk.cookie}` : 'path', value: pv.hashKey };
+  const hashKey =
+    hk === undefined ? null : { from: 'header' in hk ? `header ${hk.header}` : 'cookie' in hk ? `cookie ${hk.cookie}` : 'path', value: pv.hashKey };
   const next = rotation(up, pv, candidates, sticky, hashKey);
   const servers: ServerLine[] = up.servers.map((s) => ({
     id: s.id,
@@ -193,7 +221,13 @@ export function balancingStep(rr: RouteRuntime | null, ex: NullExchange, session
 }
 
 /** rotation: round-robin's next picks from this position (the real pick, repeated, then put back) */
-function rotation(up: Upstream, pv: Preview, candidates: readonly ServerState[] | null, sticky: BalancingStep['sticky'], hashKey: BalancingStep['hashKey']): string[] | null {
+function rotation(
+  up: Upstream,
+  pv: Preview,
+  candidates: readonly ServerState[] | null,
+  sticky: BalancingStep['sticky'],
+  hashKey: BalancingStep['hashKey'],
+): string[] | null {
   if (candidates === null || candidates.length < 2 || sticky?.found === 'kept') return null;
   if (up.policy.name !== 'round-robin' && !(hashKey !== null && hashKey.value === '')) return null;
   const weights = up.servers.map((s) => s.currentWeight);
@@ -202,7 +236,7 @@ function rotation(up: Upstream, pv: Preview, candidates: readonly ServerState[] 
     for (let i = 0; i < NEXT_PICKS; i++) out.push(up.pick(pv)?.id ?? '-');
     return out;
   } finally {
-    up.servers.forEach((s, i) => (s.currentWeight = weights[i]!));
+    for (let i = 0; i < weights.length; i++) up.servers[i]!.currentWeight = weights[i]!;
   }
 }
 
@@ -228,7 +262,8 @@ function balancingSummary(
   let why: string;
   if (sticky?.found === 'kept') why = `its sticky session ${sticky.key}`;
   else if (sticky?.found === 'hint') why = `the server hint of session ${sticky.key} (not in the table yet)`;
-  else if (hashKey !== null) why = hashKey.value === '' ? `no ${hashKey.from}: round-robin` : `rendezvous hash of ${hashKey.from} = ${JSON.stringify(hashKey.value)}`;
+  else if (hashKey !== null)
+    why = hashKey.value === '' ? `no ${hashKey.from}: round-robin` : `rendezvous hash of ${hashKey.from} = ${JSON.stringify(hashKey.value)}`;
   else if (spec.balance === 'ip-hash') why = `rendezvous hash of the client address ${clientIp}`;
   else if (random !== null) why = `random (${random === 'exact' ? 'probabilities below' : 'probabilities sampled'})`;
   else if (up.policy.name === 'round-robin') why = `next in rotation${next ? `: ${next.join(' ')} ...` : ''}`;
@@ -249,7 +284,13 @@ function balancingSummary(
  * headStep builds the head a server would get with buildHead, with the options ProxyRequest.start
  * passes, and the cache's edit of a fill (the client's conditionals left out).
  */
-export function headStep(rr: RouteRuntime | null, routing: Routing, ex: NullExchange, server: ServerState | undefined, edit: HeadEdit | null): { step: HeadStep; info: HeadInfo | null } {
+export function headStep(
+  rr: RouteRuntime | null,
+  routing: Routing,
+  ex: NullExchange,
+  server: ServerState | undefined,
+  edit: HeadEdit | null,
+): { step: HeadStep; info: HeadInfo | null } {
   const base = { step: 9, name: 'head' as const, reached: true, decides: false, lines: [] };
   if (rr === null) return { step: { ...base, summary: 'no route', head: null, cacheFill: false, bodyMode: 'none' }, info: null };
   const info: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };

@@ -41,7 +41,9 @@ export const DEFAULT_CLIENT = '127.0.0.1';
 /** RFC 9110 5.6.2 token: methods and field names */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** what an engine refuses in a target or a field value: controls other than HTAB, and (in a target) spaces */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control bytes is the point
 const BAD_TARGET = /[\x00-\x20]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control bytes is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f]/;
 
 /** parseExplainInput checks and converts a request; a string says what is wrong with it. */

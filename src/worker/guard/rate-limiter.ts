@@ -134,7 +134,12 @@ export function peekRate(scope: RateScope, key: string, tokens?: number): RatePe
   const b = found === undefined ? newBucket(scope, now) : { ...found, rate: scope.rate, burst: scope.burst };
   if (tokens !== undefined) Object.assign(b, { tokens, at: now, share: 1, used: 0 });
   const avail = spendable(b, now);
-  return { known: found !== undefined || tokens !== undefined, tokens: refilled(b, now), spendable: avail, wait: avail >= 1 ? 0 : waitSeconds(avail, b, scope.workers) };
+  return {
+    known: found !== undefined || tokens !== undefined,
+    tokens: refilled(b, now),
+    spendable: avail,
+    wait: avail >= 1 ? 0 : waitSeconds(avail, b, scope.workers),
+  };
 }
 
 let registered = false;

@@ -30,13 +30,26 @@ export interface Selection extends PickContext {
  * does not overtake requests already waiting there (WebSocket handshakes do not queue).
  */
 export function selectServer(up: Upstream, req: RequestFields, target: string, sel: Selection, queueing: boolean): ServerState | undefined {
+  startSelection(up, req, target, sel);
+  if (queueing && up.queue.length !== 0) return undefined; // others wait already: queue behind them
+  return pickServer(up, req, sel, stickyPick);
+}
+
+/** the sticky step of a pick: stickyPick for a request, stickyDecide over a table only read for a preview */
+type StickyStep = (up: Upstream, cookieHeader: string, ctx: PickContext) => ServerState | undefined;
+
+/** startSelection reads the request's hash key (kept for later picks: retries, a queued turn). */
+function startSelection(up: Upstream, req: RequestFields, target: string, sel: Selection): void {
   sel.hashKey = up.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, up, target);
   sel.stickyKey = '';
   sel.setCookie = '';
-  if (queueing && up.queue.length !== 0) return undefined; // others wait already: queue behind them
-  const sticky = up.spec.sticky.mode;
-  if (sticky === 'none') return up.pick(sel);
-  const server = stickyPick(up, sticky === 'cookie' ? req.field('cookie') : '', sel);
+}
+
+/** pickServer is the pick of selectServer and previewServer: the sticky step when the upstream has sessions, else the policy. */
+function pickServer(up: Upstream, req: RequestFields, sel: Selection, sticky: StickyStep): ServerState | undefined {
+  const mode = up.spec.sticky.mode;
+  if (mode === 'none') return up.pick(sel);
+  const server = sticky(up, mode === 'cookie' ? req.field('cookie') : '', sel);
   sel.stickyKey = stickyOut.key;
   sel.setCookie = stickyOut.setCookie;
   return server;
@@ -51,32 +64,29 @@ export interface Preview extends Selection {
 }
 
 /**
- * previewServer is selectServer as a dry run (for `fulcrum explain`): the same hash key, the same
- * sticky lookup (stickyDecide, the decision stickyPick acts on) over `sessions` (a worker's copy
- * or the primary's table, only read), the upstream's real pick; afterwards the policy's state
- * (the smooth round-robin weights, which a pick moves) and Upstream.allFull are put back, so
- * that nothing a request would see has changed. Allocates; never on the request path.
+ * previewServer is selectServer as a dry run (for `fulcrum explain`): the same hash key and pick
+ * (pickServer), with the sticky lookup stickyPick acts on (stickyDecide) over `sessions` (the
+ * primary's table, or none, only read) and the upstream's real policy; afterwards the policy's
+ * state (the smooth round-robin weights, which a pick moves) and Upstream.allFull are put back,
+ * so that nothing a request would see has changed. The maxConnections queue is not consulted (its
+ * length lives in each worker). Allocates; never on the request path.
  */
 export function previewServer(up: Upstream, req: RequestFields, target: string, out: Preview, sessions: SessionLookup): ServerState | undefined {
   const weights = up.servers.map((s) => s.currentWeight);
   const allFull = up.allFull;
   try {
-    out.hashKey = up.hashKeyKind === HashKeyKind.None ? '' : hashKeyOf(req, up, target);
-    out.stickyKey = '';
-    out.setCookie = '';
+    startSelection(up, req, target, out);
     out.sticky = null;
-    const sticky = up.spec.sticky.mode;
-    let server: ServerState | undefined;
-    if (sticky === 'none') server = up.pick(out);
-    else {
-      server = stickyDecide(up, sticky === 'cookie' ? req.field('cookie') : '', out, sessions);
-      out.stickyKey = stickyOut.key;
+    const server = pickServer(up, req, out, (u, cookie, ctx) => {
+      stickyOut.setCookie = ''; // decided, not created: no cookie is sent
+      const s = stickyDecide(u, cookie, ctx, sessions);
       out.sticky = stickyOut.how;
-    }
+      return s;
+    });
     out.allFull = up.allFull;
     return server;
   } finally {
-    up.servers.forEach((s, i) => (s.currentWeight = weights[i]!));
+    for (let i = 0; i < weights.length; i++) up.servers[i]!.currentWeight = weights[i]!;
     up.allFull = allFull;
   }
 }
