@@ -391,6 +391,17 @@ export async function main(argv: string[]): Promise<void> {
       if (t === 'fulcrum') {
         const f = await startFulcrum(backend.port, o.workers, { cpus: cpuProxy, config: manyClients(o.upstreamIdle) });
         running.set('fulcrum', { target: t, port: f.port, proc: f, pids: f.pids, version: 'fulcrum (this checkout)' });
+      } else if (t === 'fulcrum-uws') {
+        const many = manyClients(o.upstreamIdle);
+        const f = await startFulcrum(backend.port, o.workers, {
+          cpus: cpuProxy,
+          config: (cfg) => {
+            many(cfg);
+            cfg.listen = { ...(cfg.listen as object | undefined), engine: 'uws' };
+            return cfg;
+          },
+        });
+        running.set(t, { target: t, port: f.port, proc: f, pids: f.pids, version: 'fulcrum (this checkout), listen.engine "uws"' });
       } else if (t === 'baseline' && o.baseline) {
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,

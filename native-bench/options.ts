@@ -12,7 +12,8 @@ export const HELP = `usage: npm run bench:native -- [options]
   --warmup S         seconds of unmeasured load before each run (default 1)
   --rounds N         alternations (default 3, at least 1)
   --workloads LIST   comma-separated (default all): ${NATIVE_WORKLOADS.map((w) => w.name).join(', ')}
-  --targets LIST     any of direct,fulcrum,nginx,haproxy,http-proxy,fastify-proxy (default all),
+  --targets LIST     any of direct,fulcrum,fulcrum-uws,nginx,haproxy,http-proxy,fastify-proxy
+                     (default all; fulcrum-uws: this checkout with listen.engine "uws"),
                      and uws-floor (opt-in: a bare uWS + node:net proxy, the floor of
                      fulcrum's architecture; GET and Content-Length POST only: leave
                      ws-echo out of --workloads when it runs), and net-floor (opt-in: the
@@ -27,8 +28,8 @@ export const HELP = `usage: npm run bench:native -- [options]
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
 
-export type Target = 'direct' | 'fulcrum' | 'nginx' | 'haproxy' | 'http-proxy' | 'fastify-proxy' | 'uws-floor' | 'net-floor' | 'baseline';
-export const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy'];
+export type Target = 'direct' | 'fulcrum' | 'fulcrum-uws' | 'nginx' | 'haproxy' | 'http-proxy' | 'fastify-proxy' | 'uws-floor' | 'net-floor' | 'baseline';
+export const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'fulcrum-uws', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy'];
 /** targets run only when named in --targets */
 export const OPT_IN_TARGETS: Target[] = ['uws-floor', 'net-floor'];
 /** the Node peers: a script each under native-bench/peers/ */

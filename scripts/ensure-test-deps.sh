@@ -12,10 +12,12 @@
 #   openssl            openssl              test/edge-tls.test.ts, test/engine-connection.test.ts (self-signed certificates)
 #   systemd            systemd-analyze      test/deploy.test.ts (verify and `security --offline` of the unit;
 #                                           nothing is started: no systemd runs as PID 1 here)
+#   nginx-light        nginx                test/behind-nginx.test.ts (fulcrum behind nginx's default
+#                                           proxy_http_version 1.0; the test runs its own nginx)
 #
-# Not here, on purpose: wrk, nginx and haproxy. native-bench uses them when present (and installs
-# them itself when run as root), but no test needs them: the native-bench test runs the Node peers
-# with autocannon.
+# Not here, on purpose: wrk and haproxy. native-bench uses them when present (and installs them
+# itself when run as root), but no test needs them: the native-bench test runs the Node peers
+# with autocannon (and only them, whatever else is installed).
 #
 # Needs root for apt-get, as CI has. Without root or apt-get nothing is installed and the tests
 # that need a missing program skip, each with the reason. Services are never started by the
@@ -28,6 +30,7 @@ NEEDS=(
   "redis-server redis-server"
   "openssl openssl"
   "systemd-analyze systemd"
+  "/usr/sbin/nginx nginx-light"
 )
 
 missing=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite as a new machine would: a fresh clone of a commit (HEAD by default) in a
 # temporary folder, `npm ci && npm test` (the README's command, what .ci/run runs), with PATH
-# stripped of the programs scripts/ensure-test-deps.sh does not install (wrk, nginx, haproxy, and
+# stripped of the programs scripts/ensure-test-deps.sh does not install (wrk, haproxy, and
 # the other load generators), so that no test passes or fails because of something installed by
 # hand earlier. Prints the summary (counts, every skipped test with its reason) and exits with the
 # suite's status.
@@ -15,7 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 ref=HEAD
 keep=0
-hide=(wrk nginx haproxy h2load ab hey oha)
+hide=(wrk haproxy h2load ab hey oha)
 while [ $# -gt 0 ]; do
   case "$1" in
     --ref) ref="$2"; shift 2 ;;

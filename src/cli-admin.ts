@@ -57,7 +57,16 @@ export function adminCall(target: AdminTarget, method: string, path: string, tim
     }
     const req = http.request(
       url,
-      { method, agent: false, headers: { ...(target.token ? { authorization: `Bearer ${target.token}` } : {}), 'content-length': '0' } },
+      {
+        method,
+        agent: false,
+        headers: {
+          ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
+          // the admin API refuses a state-changing request that does not say JSON (admin-guard.ts)
+          ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
+          'content-length': '0',
+        },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');

@@ -22,7 +22,7 @@ export interface ErrorSpec {
   /** the status the client gets (failures after the response started close the connection instead) */
   readonly status: number;
   /** fulcrum_rejections_total{reason} for edge rejections, else null */
-  readonly rejection: 'parse' | 'deny' | 'timeout' | 'size' | 'rate' | null;
+  readonly rejection: 'parse' | 'deny' | 'timeout' | 'size' | 'rate' | 'unsupported' | null;
   /** counted in fulcrum_upstream_errors_total{kind} (the kind itself is the label) */
   readonly upstream: boolean;
   /** the retry class, for upstream failures that upstreams.retryOn may retry; null: never retried */
@@ -57,6 +57,11 @@ export const ERRORS = {
   'url-too-long': spec(414, 'request target exceeds limits.maxUrlBytes', { rejection: 'size', close: true }),
   'rate-limited': spec(429, 'rate limit reached', { rejection: 'rate' }),
   'head-too-large': spec(431, 'request header fields too large', { rejection: 'size', close: true }),
+  // answered by fulcrum's HTTP/1.1 engine itself (engine/engine-answers.ts), besides the ones above
+  'method-not-allowed': spec(405, 'CONNECT is not proxied', { rejection: 'unsupported', close: true }),
+  'expectation-failed': spec(417, 'Expect other than 100-continue', { rejection: 'unsupported', close: true }),
+  'not-implemented': spec(501, 'transfer coding other than chunked', { rejection: 'unsupported', close: true }),
+  'version-not-supported': spec(505, 'HTTP version other than 1.0 and 1.1', { rejection: 'unsupported', close: true }),
 
   // ---- request faults found by the proxy (after routing) ------------------------------------
   'invalid-head': spec(400, 'request cannot be forwarded safely', { close: true }),

@@ -49,7 +49,10 @@ export interface ReadyMsg {
   type: 'ready';
   generation: number;
   pid: number;
-  uwsBuild: string;
+  /** listen.engine of the worker */
+  engine: 'fulcrum' | 'uws';
+  /** the engine's build: fulcrum's with the Node version, or the uWS package and binary loaded */
+  build: string;
 }
 /** Primary -> worker: serve the prepared generation (see ConfigMsg); the worker answers 'ready'. */
 export interface CommitMsg {

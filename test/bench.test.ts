@@ -110,7 +110,10 @@ test('native-bench knows the Node peers and the ws-echo workload', () => {
   );
   assert.ok(!d.workloads.some((w) => w.native === false), 'fulcrum-only workloads are not in the default list');
   assert.deepEqual(parse(['--targets', 'fulcrum,http-proxy,fastify-proxy'])!.targets, ['fulcrum', 'http-proxy', 'fastify-proxy']);
-  assert.throws(() => parse(['--targets', 'fulcrum,express']), /unknown target "express"; known: direct, fulcrum, nginx, haproxy, http-proxy, fastify-proxy/);
+  assert.throws(
+    () => parse(['--targets', 'fulcrum,express']),
+    /unknown target "express"; known: direct, fulcrum, fulcrum-uws, nginx, haproxy, http-proxy, fastify-proxy/,
+  );
 });
 
 test('native-bench runs the Node peers (HTTP and WebSocket) and writes their samples', async () => {

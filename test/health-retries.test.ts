@@ -94,7 +94,8 @@ describe('health checks and retries', () => {
       upstreams: {
         app: {
           servers: [{ url: a.url }, { url: b.url }],
-          healthCheck: { path: '/h', intervalMs: 100, timeoutMs: 80, fall: 1, expectStatus: [200], expectBody: '/status: (fine|ok)/' },
+          // a generous timeout: b must never be called down, even on a loaded machine
+          healthCheck: { path: '/h', intervalMs: 500, timeoutMs: 450, fall: 1, expectStatus: [200], expectBody: '/status: (fine|ok)/' },
         },
       },
       routes: [{ upstream: 'app' }],

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { createOrigin, freePort } from './helpers/origin.js';
 import { oneUpstream, runCli, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
+import { UWS_SKIP } from './helpers/uws.js';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,20 +112,29 @@ describe('lifecycle', () => {
     assert.match(r.stderr, /\$\.listen\.port/);
   });
 
-  it('says which uWS build it loaded, and fails loudly when none loads', async () => {
+  it('says which engine it runs (fulcrum by default, uWS when asked), and fails loudly when no uWS build loads', async () => {
     const a = await createOrigin('a');
-    const f = await startFulcrum(oneUpstream([a.url]));
-    try {
-      const started = f.logLines().find((l) => l.msg === 'fulcrum started')!;
-      assert.match(String(started.uws), /uws|uwebsockets/i);
-    } finally {
-      await f.stop();
-      await a.close();
+    // the uWS engine where a native build loads (Node <= 20 here; UWS_SKIP says why not)
+    for (const engine of UWS_SKIP ? (['fulcrum'] as const) : (['fulcrum', 'uws'] as const)) {
+      const cfg = oneUpstream([a.url]);
+      const f = await startFulcrum({ ...cfg, listen: { ...(cfg.listen as object), engine } });
+      try {
+        const started = f.logLines().find((l) => l.msg === 'fulcrum started')!;
+        assert.equal(started.engine, engine);
+        assert.match(String(started.build), engine === 'uws' ? /uws|uwebsockets/i : /^fulcrum http\/1\.1 \(node v\d+/);
+        assert.equal((await request(f.url + '/')).status, 200);
+      } finally {
+        await f.stop();
+      }
     }
+    await a.close();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
     const file = path.join(dir, 'c.json');
-    writeFileSync(file, JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), listen: { host: '127.0.0.1', port: 1 }, admin: { port: await freePort() } }));
     // the btc-vision build needs glibc >= 2.38; forcing it must fail, never fall back to JS
+    writeFileSync(
+      file,
+      JSON.stringify({ ...oneUpstream(['http://127.0.0.1:9']), listen: { host: '127.0.0.1', port: 1, engine: 'uws' }, admin: { port: await freePort() } }),
+    );
     const r = await runCli(['start', '-c', file], { FULCRUM_UWS: '@btc-vision/uwebsockets.js' });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no native uWebSockets\.js build loads/);

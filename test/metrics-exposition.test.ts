@@ -75,7 +75,8 @@ describe('GET /metrics', () => {
       assert.equal(info.value, 1);
       assert.equal(info.labels.version, '0.1.0');
       assert.equal(info.labels.node, process.version);
-      assert.ok(info.labels.uws, 'uws label: the build loaded or "none"');
+      assert.equal(info.labels.engine, 'fulcrum');
+      assert.match(info.labels.build!, /^fulcrum http\/1\.1/);
 
       // traffic moves the counters it should, and the text stays valid
       for (let i = 0; i < 6; i++) await request(`${f.url}/x${i}`);

@@ -633,7 +633,7 @@ export const ConfigSchema = strict(
         engine: Type.Union([Type.Literal('fulcrum'), Type.Literal('uws')], {
           default: 'fulcrum',
           description:
-            'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "Engines"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
+            'The HTTP engine facing clients (default "fulcrum": fulcrum\'s own HTTP/1.1 engine on node:net/node:tls). "uws": the uWebSockets.js front, with its limits (README "What the uWS engine cannot do"): no HTTP/1.0, pipelines closed, fixed 10 s header and keep-alive timeouts, at most 48 header fields.',
         }),
       },
       { description: 'The HTTP listener.', default: {} },

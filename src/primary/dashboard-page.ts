@@ -171,7 +171,7 @@ const pendingAction = new Map();
 let last = null;
 function render(st) {
   last = st;
-  $("meta").textContent = "v" + st.version + " \\u00b7 uWS " + st.uws + " \\u00b7 up " + dur(st.uptimeSeconds) + " \\u00b7 " + st.listen.host + ":" + st.listen.port;
+  $("meta").textContent = "v" + st.version + " \\u00b7 engine " + st.engineBuild + " \\u00b7 up " + dur(st.uptimeSeconds) + " \\u00b7 " + st.listen.host + ":" + st.listen.port;
   const metrics = new Map((st.metrics || []).map((m) => [m.upstream + "\\u0000" + m.server, m]));
   const ups = el("div", {});
   for (const [name, up] of Object.entries(st.upstreams || {})) {

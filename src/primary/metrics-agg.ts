@@ -23,11 +23,9 @@ export const HISTORY_SECONDS = 60;
 export const WINDOW_SECONDS = 10;
 
 /**
- * The reasons of fulcrum_rejections_total (src/worker/guard/edge-response.ts REASONS; with the
- * engine work, src/errors.ts): seeded at 0, because a worker registers a reason only when it
- * first rejects for it.
+ * Every reason of fulcrum_rejections_total (src/errors.ts), seeded at 0, because a worker
+ * registers a reason only when it first rejects for it.
  */
-/** every fulcrum_rejections_total reason (src/errors.ts), seeded at 0 */
 const REJECTION_REASONS = [
   ...new Set(
     Object.values(ERRORS)

@@ -42,6 +42,12 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const startedAt = Date.now();
   const admin = new AdminServer(cfg.raw.admin);
   await admin.listen();
+  // Workers accept from the shared listening socket themselves (fulcrum's engine listens through
+  // node:cluster): with node's default round-robin the primary would accept every connection and
+  // pass it to a worker over IPC, a hop per connection through a process that must never proxy.
+  // The kernel wakes a waiting worker instead, as nginx's workers share one socket (accept_mutex
+  // off). The uWS engine listens with SO_REUSEPORT and is not affected.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-main.js', import.meta.url)),
     serialization: 'advanced',
@@ -134,8 +140,16 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   await discovery.sync(cfg);
   if (stopping) return { supervisor: sup, admin, stop };
   const { host, port } = cfg.raw.listen;
-  log.info('fulcrum started', { version: VERSION, uws: sup.uwsBuild, workers: cfg.workers, listen: `${host}:${port}`, admin: admin.address, config: file });
-  if (!quiet) process.stdout.write(banner(cfg, sup.uwsBuild) + `  reload     SIGHUP, POST /reload${opts.watch ? ', or save the file (watching it)' : ''}\n`);
+  log.info('fulcrum started', {
+    version: VERSION,
+    engine: sup.engine,
+    build: sup.engineBuild,
+    workers: cfg.workers,
+    listen: `${host}:${port}`,
+    admin: admin.address,
+    config: file,
+  });
+  if (!quiet) process.stdout.write(banner(cfg, sup.engineBuild) + `  reload     SIGHUP, POST /reload${opts.watch ? ', or save the file (watching it)' : ''}\n`);
 
   const onStop = (signal: string) => {
     log.info('stopping: draining in-flight requests', { signal, drainMs: sup.config.raw.timeouts.drainMs });
@@ -161,7 +175,8 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
   const cfg = sup.config;
   return {
     version: VERSION,
-    uws: sup.uwsBuild,
+    engine: sup.engine,
+    engineBuild: sup.engineBuild,
     config: file,
     startedAt: new Date(startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -183,11 +198,11 @@ function status(sup: Supervisor, startedAt: number, file: string, registry?: Ups
   };
 }
 
-export function banner(cfg: LoadedConfig, uwsBuild: string): string {
+export function banner(cfg: LoadedConfig, engineBuild: string): string {
   const { host, port } = cfg.raw.listen;
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const lines = [
-    `fulcrum ${VERSION}  (uWS ${uwsBuild || 'unknown'}, node ${process.version})`,
+    `fulcrum ${VERSION}  (engine ${engineBuild || 'unknown'}, node ${process.version})`,
     `  listening  http://${host}:${port}  (${cfg.workers} worker${cfg.workers === 1 ? '' : 's'})   try: curl http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`,
     ...(cfg.raw.tls
       ? [

@@ -87,9 +87,9 @@ export async function processMetrics(sup: Supervisor): Promise<string> {
     });
   }
   out.push(
-    '# HELP fulcrum_build_info The running fulcrum: its version, the uWebSockets.js build loaded ("none" when none is), and Node.js.',
+    '# HELP fulcrum_build_info The running fulcrum: its version, the client engine (listen.engine) and its build, and Node.js.',
     '# TYPE fulcrum_build_info gauge',
-    `fulcrum_build_info{version="${esc(VERSION)}",uws="${esc(sup.uwsBuild || 'none')}",node="${esc(process.version)}"} 1`,
+    `fulcrum_build_info{version="${esc(VERSION)}",engine="${esc(sup.engine || 'none')}",build="${esc(sup.engineBuild || 'none')}",node="${esc(process.version)}"} 1`,
   );
   return out.join('\n') + '\n';
 }

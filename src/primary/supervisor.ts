@@ -79,7 +79,9 @@ export class Supervisor {
   /** what is waiting for each worker's next events (start, a reload: each its own) */
   private readonly awaiting = new Map<Worker, Set<{ accept: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }>>();
   private queue: Promise<unknown> = Promise.resolve();
-  uwsBuild = '';
+  /** the client engine the workers run (listen.engine) and its build, from their 'ready' */
+  engine = '';
+  engineBuild = '';
   /** the handlers of worker reports and of workers that start serving */
   readonly reports = new ReportRegistry();
 
@@ -144,7 +146,8 @@ export class Supervisor {
         else this.configure(slot, w);
         break;
       case 'ready':
-        this.uwsBuild = msg.uwsBuild;
+        this.engine = msg.engine;
+        this.engineBuild = msg.build;
         log.debug('worker ready', { worker: slot.index, workerPid: msg.pid, generation: msg.generation });
         this.serving.add(w);
         this.catchingUp.delete(w);
@@ -379,7 +382,8 @@ export class Supervisor {
  * (the uWS behaviour is registered once, when a worker starts).
  */
 function needsNewWorkers(prev: LoadedConfig, next: LoadedConfig): string | null {
-  if (prev.raw.listen.host !== next.raw.listen.host || prev.raw.listen.port !== next.raw.listen.port) return 'listen changed';
+  // host, port, the engine (and what else listen holds) are fixed when a worker starts listening
+  if (JSON.stringify(prev.raw.listen) !== JSON.stringify(next.raw.listen)) return 'listen changed';
   if (prev.workers !== next.workers) return 'the number of workers changed';
   if (JSON.stringify(prev.raw.websocket) !== JSON.stringify(next.raw.websocket)) return 'websocket settings changed';
   return null;

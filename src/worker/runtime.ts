@@ -38,6 +38,10 @@ export interface GenerationListener {
   close(): void;
   /** retire closes after what is queued was accepted (a replaced generation) */
   retire(): void;
+  /** resolves with null once listening, or with why it cannot (absent: listening when returned) */
+  readonly opened?: Promise<string | null>;
+  /** the generation was committed: its certificates take effect (absent: they did when opened) */
+  activate?(): void;
 }
 
 /** ListenerOpener opens the HTTPS listener of a `tls` section (the engine's); a string says why it cannot. */
@@ -181,6 +185,7 @@ export function discardRuntime(rt: Runtime): void {
 export function commitRuntime(next: Runtime): void {
   const old = current;
   current = next;
+  next.tls?.activate?.();
   attachUpstreams(next.upstreams);
   setLogLevel(next.cfg.raw.logging.level);
   if (old === null) return;

@@ -12,8 +12,7 @@ import { decode, sendMsg, type ConfigMsg, type PrimaryToWorker } from '../ipc.js
 import { log, setLogRole } from '../log.js';
 import { registerCacheState } from './cache/cache-state.js';
 import { registerCompressionState } from './compress/compression-state.js';
-import { admitUpgrade, dispatch } from './dispatch.js';
-import { UwsEngine } from './engine/uws-engine.js';
+import { createEngine, type WorkerEngine } from './engines.js';
 import { registerClientLimiter } from './guard/client-limiter.js';
 import { startTimeoutSweep } from './guard/limits.js';
 import { registerRateLimiter } from './guard/rate-limiter.js';
@@ -21,10 +20,9 @@ import { hookAccessLogSignals } from './obs/access-log.js';
 import { activity } from './obs/activity.js';
 import { flushMetrics, gauge, startMetrics } from './obs/metrics.js';
 import { applyState, startReporting } from './obs/report.js';
-import { buildRuntime, commitRuntime, discardRuntime, runtime, type ListenerOpener, type Runtime } from './runtime.js';
+import { buildRuntime, commitRuntime, discardRuntime, runtime, type Runtime } from './runtime.js';
 import { installSticky } from './sticky.js';
 import { installSharedState } from './upstream/shared-state.js';
-import { createWsFront } from './ws/ws-front.js';
 import { closeAllWebSockets } from './ws/ws-proxy.js';
 
 /** a draining worker exits after this long without a new request (and none in flight) */
@@ -34,13 +32,8 @@ export function runWorker(): void {
   const index = Number(process.env.FULCRUM_WORKER_INDEX ?? cluster.worker?.id ?? 0);
   setLogRole(`worker-${index}`);
 
-  let engine: UwsEngine;
-  try {
-    engine = new UwsEngine(dispatch);
-  } catch (err) {
-    fatal((err as Error).message);
-  }
-  const openTls: ListenerOpener = (host, tls) => engine.openTls(host, tls);
+  /** built when the first config arrives (listen.engine chooses it; a reload cannot change it) */
+  let engine: WorkerEngine | null = null;
   /** a reloaded generation built and waiting for 'commit' or 'discard' */
   let prepared: Runtime | null = null;
   let draining = false;
@@ -52,42 +45,40 @@ export function runWorker(): void {
   }
 
   function ready(generation: number): void {
-    sendMsg(process, { type: 'ready', generation, pid: process.pid, uwsBuild: engine.build });
+    sendMsg(process, { type: 'ready', generation, pid: process.pid, engine: engine!.name, build: engine!.build });
   }
 
-  function start(msg: ConfigMsg): void {
+  async function start(msg: ConfigMsg): Promise<void> {
     let rt: Runtime;
     try {
-      rt = buildRuntime(msg, null, openTls);
+      engine = createEngine(msg.config);
+      rt = buildRuntime(msg, null, engine.openTls);
     } catch (err) {
       fatal((err as Error).message);
     }
+    const tlsError = await rt.tls?.opened;
+    if (tlsError) fatal(tlsError);
     installSharedState();
     installSticky();
     registerRateLimiter();
     registerClientLimiter();
     hookAccessLogSignals(() => runtime()?.accessLog);
     commitRuntime(rt);
-    const { host, port } = rt.cfg.raw.listen;
-    engine.listen(
-      host,
-      port,
-      createWsFront(admitUpgrade, () => runtime()!, rt.cfg.raw.websocket),
-      (ok) => {
-        if (!ok) fatal(`cannot listen on ${host}:${port} (address in use, not available here, or not permitted)`);
-        startMetrics();
-        gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) =>
-          emit([String(index)], process.memoryUsage.rss()),
-        );
-        gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
-          for (const u of runtime()!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
-        });
-        gauge('fulcrum_requests_in_flight', 'Client requests being proxied.', [], (emit) => emit([], activity.inFlight));
-        startReporting();
-        startTimeoutSweep(() => runtime()!.limits);
-        ready(msg.generation);
-      },
-    );
+    const e = engine;
+    e.listen(rt, (error) => {
+      if (error !== null) fatal(error);
+      startMetrics();
+      gauge('fulcrum_worker_resident_memory_bytes', 'Resident memory (RSS) of each worker process, in bytes.', ['worker'], (emit) =>
+        emit([String(index)], process.memoryUsage.rss()),
+      );
+      gauge('fulcrum_upstream_in_flight', 'Requests in flight to each upstream server.', ['upstream', 'server'], (emit) => {
+        for (const u of runtime()!.upstreams.values()) for (const s of u.servers) emit([u.name, s.id], s.inFlight);
+      });
+      gauge('fulcrum_requests_in_flight', 'Client requests being proxied.', [], (emit) => emit([], activity.inFlight));
+      startReporting();
+      startTimeoutSweep(() => runtime()!.limits);
+      ready(msg.generation);
+    });
   }
 
   /**
@@ -97,25 +88,37 @@ export function runWorker(): void {
   const crashInPrepare = process.env.FULCRUM_TEST_CRASH_IN_PREPARE === String(index);
 
   /** prepare builds a reloaded config beside the running one (nothing of the running one changes). */
-  function prepare(msg: ConfigMsg): void {
+  async function prepare(msg: ConfigMsg): Promise<void> {
     if (prepared !== null) {
       // a newer config replaces one that was never committed
       discardRuntime(prepared);
       prepared = null;
     }
+    let rt: Runtime;
     try {
       if (crashInPrepare) {
         log.error('FULCRUM_TEST_CRASH_IN_PREPARE: exiting while preparing a reload (test fault)');
         process.exit(70);
       }
-      prepared = buildRuntime(msg, runtime(), openTls);
+      rt = buildRuntime(msg, runtime(), engine!.openTls);
     } catch (err) {
-      const reason = (err as Error).message;
-      log.error('reload refused by worker; the running config stays', { generation: msg.generation, error: reason });
-      sendMsg(process, { type: 'config-failed', generation: msg.generation, reason });
-      return;
+      return refuse(msg.generation, (err as Error).message);
+    }
+    prepared = rt;
+    const tlsError = await rt.tls?.opened;
+    // a newer config or a discard came meanwhile: that one decides
+    if (prepared !== rt) return;
+    if (tlsError) {
+      discardRuntime(rt);
+      prepared = null;
+      return refuse(msg.generation, tlsError);
     }
     sendMsg(process, { type: 'prepared', generation: msg.generation, pid: process.pid });
+  }
+
+  function refuse(generation: number, reason: string): void {
+    log.error('reload refused by worker; the running config stays', { generation, error: reason });
+    sendMsg(process, { type: 'config-failed', generation, reason });
   }
 
   function commit(generation: number): void {
@@ -126,6 +129,7 @@ export function runWorker(): void {
     }
     prepared = null;
     commitRuntime(next);
+    engine!.configure(next);
     ready(generation);
   }
 
@@ -146,7 +150,7 @@ export function runWorker(): void {
     draining = true;
     // responses from now on carry "Connection: close", so that keep-alive clients reconnect, to
     // the workers that still listen
-    engine.drain();
+    engine?.drain();
     if (prepared !== null) discardRuntime(prepared);
     prepared = null;
     if (activity.inFlight === 0) return exitDrained();
@@ -174,8 +178,8 @@ export function runWorker(): void {
     if (!msg) return;
     switch (msg.type) {
       case 'config':
-        if (runtime() === null) start(msg);
-        else prepare(msg);
+        if (engine === null) void start(msg);
+        else void prepare(msg);
         break;
       case 'commit':
         commit(msg.generation);

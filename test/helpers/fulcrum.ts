@@ -46,7 +46,13 @@ export async function startFulcrum(
   const adminPort = await freePort();
   const cfg = {
     ...config,
-    listen: { host: '127.0.0.1', port, ...(config.listen as object | undefined) },
+    // FULCRUM_TEST_ENGINE=uws runs a test file on the uWS engine where the test does not choose one
+    listen: {
+      host: '127.0.0.1',
+      port,
+      ...(process.env.FULCRUM_TEST_ENGINE ? { engine: process.env.FULCRUM_TEST_ENGINE } : {}),
+      ...(config.listen as object | undefined),
+    },
     admin: { host: '127.0.0.1', port: adminPort, ...(config.admin as object | undefined) },
   };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));

@@ -2,42 +2,49 @@
  * The answers the engine writes itself, for requests that never reach the handler: a request the
  * parser refused (400, 405, 413, 414, 417, 431, 501, 505) or a head that timed out (408). Always
  * with Connection: close (nothing after such a request is parsed), a short text/plain body or the
- * configured error page, and counted in fulcrum_rejections_total by reason (as the proxy counts
- * its own edge answers there).
+ * configured error page. Each status is a kind of the error table (src/errors.ts), counted in
+ * fulcrum_rejections_total by that kind's reason, as the dispatcher counts its own edge answers.
  */
+import { ERRORS, type ErrorKind } from '../../errors.js';
+import { STATUS_LINES } from '../../net/http-status.js';
 import { counter, type CounterChild } from '../obs/metrics.js';
 import type { EngineOptions } from './engine-options.js';
 import { httpDate } from './http1-exchange.js';
 
-const TEXTS: Record<number, string> = {
-  400: 'Bad Request',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  505: 'HTTP Version Not Supported',
+/** the error kind of each status the engine answers (src/errors.ts) */
+const KINDS: Record<number, ErrorKind> = {
+  400: 'malformed-request',
+  405: 'method-not-allowed',
+  408: 'head-timeout',
+  413: 'request-too-large',
+  414: 'url-too-long',
+  417: 'expectation-failed',
+  431: 'head-too-large',
+  501: 'not-implemented',
+  505: 'version-not-supported',
 };
+
+/** engineErrorKind names the error kind of an answer the engine wrote (400 for a status it does not know). */
+export function engineErrorKind(status: number): ErrorKind {
+  return KINDS[status] ?? 'malformed-request';
+}
 
 /** errorAnswer builds the whole answer: one string, or the head and a Buffer body (an error page). */
 export function errorAnswer(status: number, errorPage: EngineOptions['errorPage']): string | [string, Buffer] {
   const page = errorPage?.(status);
-  const text = TEXTS[status] ?? 'Error';
-  const body = page?.body ?? `${status} ${text}\n`;
+  const line = STATUS_LINES[status] ?? `${status} Error`;
+  const body = page?.body ?? `${line}\n`;
   const head =
-    `HTTP/1.1 ${status} ${text}\r\ncontent-type: ${page?.type ?? 'text/plain; charset=utf-8'}\r\n` +
+    `HTTP/1.1 ${line}\r\ncontent-type: ${page?.type ?? 'text/plain; charset=utf-8'}\r\n` +
     `content-length: ${typeof body === 'string' ? Buffer.byteLength(body) : body.length}\r\nconnection: close\r\ndate: ${httpDate()}\r\n\r\n`;
   return typeof body === 'string' ? head + body : [head, body];
 }
 
-const REASONS: Record<number, string> = { 400: 'parse', 408: 'timeout', 413: 'size', 414: 'size', 431: 'size' };
 const rejections = new Map<string, CounterChild>();
 
-/** countRejection counts one refused request: parse, size, timeout, or unsupported (405, 417, 501, 505). */
+/** countRejection counts one refused request by its kind's reason: parse, size, timeout, or unsupported (405, 417, 501, 505). */
 export function countRejection(status: number): void {
-  const reason = REASONS[status] ?? 'unsupported';
+  const reason = ERRORS[engineErrorKind(status)].rejection ?? 'parse';
   let c = rejections.get(reason);
   if (c === undefined)
     rejections.set(reason, (c = counter('fulcrum_rejections_total', 'Requests rejected before any backend, by reason.', ['reason']).labels(reason)));

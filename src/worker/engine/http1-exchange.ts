@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import { type ClientExchange, type ClientHandler, type ClientPeer, ResponseBody } from './exchange.js';
 import type { Http1Connection } from './connection.js';
 import type { RequestParser } from './http1-parser.js';
+import { nextSeq } from '../obs/request-id.js';
 
 const enum Res {
   /** nothing written */
@@ -40,7 +41,6 @@ const enum Framing {
   Close,
 }
 
-let seq = 0;
 /** body pieces up to this size leave in one buffer with the head they follow (see sendHeadWith) */
 const SMALL_PIECE = 1024;
 
@@ -52,7 +52,7 @@ export class Http1Exchange implements ClientExchange {
   readonly fields: readonly string[];
   readonly bodyLength: number;
   readonly peer: ClientPeer;
-  readonly seq = ++seq;
+  readonly seq = nextSeq();
   readonly startedAt = performance.now();
   handler: ClientHandler | null = null;
   readonly keepsReferences = true;

@@ -3,7 +3,7 @@
  * HttpResponse. With the engine, the only code in the worker that sees a uWS object, besides the
  * uWS WebSocket front (ws/), which completes upgrades through UwsExchange.upgrade.
  *
- * What uWS decides and fulcrum cannot (README "Engines"): its HTTP/1.1 parser, the 10 s header
+ * What uWS decides and fulcrum cannot (README "What the uWS engine cannot do"): its HTTP/1.1 parser, the 10 s header
  * and keep-alive timeouts, no pipelining, no HTTP/1.0. Its rules that shape this file:
  *   - HttpRequest dies when the handler returns: method, target and fields are copied once there,
  *     and onData/onAborted must be attached there (see leaveHandler);
@@ -214,7 +214,7 @@ export class UwsExchange implements ClientExchange {
   // ---- the response ------------------------------------------------------------------------------
 
   writeInterim(): void {
-    // uWS cannot send a 1xx response before the final one (README "Engines")
+    // uWS cannot send a 1xx response before the final one (README "What the uWS engine cannot do")
   }
 
   writeStatus(code: number, reason: string): void {
@@ -448,7 +448,7 @@ export class UwsExchange implements ClientExchange {
   }
 
   detach(): null {
-    return null; // uWS keeps its connections (README "Engines")
+    return null; // uWS keeps its connections (README "What the uWS engine cannot do")
   }
 
   /**
