@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite as a new machine would: a fresh clone of a commit (HEAD by default) in a
-# temporary folder, `npm ci && npm test` (the README's command, what .ci/run runs), with PATH
+# temporary folder, .ci/run (`npm ci && npm test`, the README's command, then the suite on
+# Node 24), with PATH
 # stripped of the programs scripts/ensure-test-deps.sh does not install (wrk, haproxy, and
 # the other load generators), so that no test passes or fails because of something installed by
 # hand earlier. Prints the summary (counts, every skipped test with its reason) and exits with the
@@ -59,7 +60,8 @@ echo "fresh-clone-test: hidden from PATH: ${hide[*]}" >&2
 
 start=$(date +%s)
 set +e
-(cd "$work/fulcrum" && env PATH="$shadow" bash -c 'npm ci --no-audit --no-fund && npm test') >"$work/test.log" 2>&1
+# exactly what CI runs: .ci/run (npm ci && npm test, then the suite on Node 24)
+(cd "$work/fulcrum" && env PATH="$shadow" bash .ci/run) >"$work/test.log" 2>&1
 status=$?
 set -e
 elapsed=$(( $(date +%s) - start ))
@@ -70,6 +72,6 @@ if grep -q '^== test summary' "$work/test.log"; then
 else
   tail -40 "$work/test.log"
 fi
-echo "fresh-clone-test: npm ci && npm test exited $status after ${elapsed}s (commit $commit; full log: $work/test.log$([ "$keep" = 1 ] || echo ', removed'))" >&2
+echo "fresh-clone-test: .ci/run exited $status after ${elapsed}s (commit $commit; full log: $work/test.log$([ "$keep" = 1 ] || echo ', removed'))" >&2
 [ "$status" = 0 ] || { [ "$keep" = 1 ] || cp "$work/test.log" /tmp/fresh-clone-test-last.log; echo "fresh-clone-test: log copied to /tmp/fresh-clone-test-last.log" >&2; }
 exit "$status"

@@ -114,20 +114,23 @@ describe('lifecycle', () => {
 
   it('says which engine it runs (fulcrum by default, uWS when asked), and fails loudly when no uWS build loads', async () => {
     const a = await createOrigin('a');
-    // the uWS engine where a native build loads (Node <= 20 here; UWS_SKIP says why not)
-    for (const engine of UWS_SKIP ? (['fulcrum'] as const) : (['fulcrum', 'uws'] as const)) {
-      const cfg = oneUpstream([a.url]);
-      const f = await startFulcrum({ ...cfg, listen: { ...(cfg.listen as object), engine } });
-      try {
-        const started = f.logLines().find((l) => l.msg === 'fulcrum started')!;
-        assert.equal(started.engine, engine);
-        assert.match(String(started.build), engine === 'uws' ? /uws|uwebsockets/i : /^fulcrum http\/1\.1 \(node v\d+/);
-        assert.equal((await request(f.url + '/')).status, 200);
-      } finally {
-        await f.stop();
+    try {
+      // the uWS engine where a native build loads (Node <= 20 here; UWS_SKIP says why not)
+      for (const engine of UWS_SKIP ? (['fulcrum'] as const) : (['fulcrum', 'uws'] as const)) {
+        const cfg = oneUpstream([a.url]);
+        const f = await startFulcrum({ ...cfg, listen: { ...(cfg.listen as object), engine } });
+        try {
+          const started = f.logLines().find((l) => l.msg === 'fulcrum started')!;
+          assert.equal(started.engine, engine);
+          assert.match(String(started.build), engine === 'uws' ? /uws|uwebsockets/i : /^fulcrum http\/1\.1 \(node v\d+/);
+          assert.equal((await request(f.url + '/')).status, 200);
+        } finally {
+          await f.stop();
+        }
       }
+    } finally {
+      await a.close();
     }
-    await a.close();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-test-'));
     const file = path.join(dir, 'c.json');
     // the btc-vision build needs glibc >= 2.38; forcing it must fail, never fall back to JS

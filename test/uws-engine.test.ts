@@ -93,7 +93,7 @@ describe('the uWS engine (listen.engine "uws"): smoke', { skip: UWS_SKIP }, () =
   });
 
   it('answers a dead server with 502 and a request id, an unknown host with 404', async () => {
-    const r = await request(`${f.url}/gone/x`, { headers: { host: 'app.test' } });
+    const r = await request(`${f.url}/gone/x`, { headers: { host: 'other.test' } });
     assert.equal(r.status, 502);
     assert.match(String(r.headers['x-request-id']), /\S/);
     const n = await request(`${f.url}/`, { headers: { host: 'other.test' } });

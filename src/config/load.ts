@@ -342,9 +342,12 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
       issues.push({ path: `$.trustedProxies[${i}]`, value: show('', c), expected: 'an IPv4 or IPv6 address or CIDR range, e.g. "10.0.0.0/8" or "::1"' });
   });
   if (isObject(cfg.listen) && cfg.listen.engine === 'uws' && isObject(cfg.timeouts)) {
-    // uWS 20.30 reads heads and idles connections with its own fixed 10 s
+    // uWS 20.30 reads heads and idles connections with its own fixed 10 s: that is the default
+    // there, and a value written in the file must say so
+    const written = (input as { timeouts?: Record<string, unknown> }).timeouts;
     for (const k of ['headerMs', 'keepAliveMs'] as const) {
-      if (typeof cfg.timeouts[k] === 'number' && cfg.timeouts[k] !== 10000)
+      if (!isObject(written) || written[k] === undefined) cfg.timeouts[k] = 10000;
+      else if (typeof cfg.timeouts[k] === 'number' && cfg.timeouts[k] !== 10000)
         issues.push({ path: `$.timeouts.${k}`, value: show('', cfg.timeouts[k]), expected: '10000 with listen.engine "uws" (fixed by uWS 20.30)' });
     }
   }

@@ -687,7 +687,7 @@ export const ConfigSchema = strict(
           10000,
         ),
         keepAliveMs: Ms(
-          'Idle time allowed between requests on a client connection, from the end of a response (default 60000, the idle timeout of common cloud load balancers; nginx uses 75 s). Behind another proxy, set it above that proxy\'s idle timeout, so that fulcrum never closes a connection the other side is about to reuse. Then the connection is closed without a response. With listen.engine "uws" only 10000 is accepted (fixed by uWS 20.30).',
+          'Idle time allowed between requests on a client connection, from the end of a response (default 60000, the idle timeout of common cloud load balancers; nginx uses 75 s). Behind another proxy, set it above that proxy\'s idle timeout, so that fulcrum never closes a connection the other side is about to reuse. Then the connection is closed without a response. With listen.engine "uws" the default is 10000 and only 10000 is accepted (fixed by uWS 20.30).',
           60000,
         ),
         bodyIdleMs: Ms('Longest silence allowed while reading a request body (default 30000). Then 408 (or a close once the response started).', 30000),

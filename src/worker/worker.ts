@@ -56,13 +56,15 @@ export function runWorker(): void {
     } catch (err) {
       fatal((err as Error).message);
     }
-    const tlsError = await rt.tls?.opened;
-    if (tlsError) fatal(tlsError);
+    // the handlers of the primary's state (health, sessions, rate limits) first: that state
+    // follows the config message at once, possibly in the same read, before any await below
     installSharedState();
     installSticky();
     registerRateLimiter();
     registerClientLimiter();
     hookAccessLogSignals(() => runtime()?.accessLog);
+    const tlsError = await rt.tls?.opened;
+    if (tlsError) fatal(tlsError);
     commitRuntime(rt);
     const e = engine;
     e.listen(rt, (error) => {
