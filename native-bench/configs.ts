@@ -5,7 +5,9 @@
  * the benchmark has clients (nginx `keepalive`, fulcrum `keepAlive.maxIdle`; HAProxy keeps every
  * idle connection by default), no access log, bodies kept in memory, and WebSocket upgrades
  * passed on for the ws-echo workload (nginx: Upgrade and Connection on /echo; HAProxy does it in
- * http mode by default).
+ * http mode by default). nginx compresses as fulcrum does by default, for the gzip workloads: gzip
+ * level 6 (fulcrum's compression.gzipLevel), JSON, bodies from 1 KiB (fulcrum's minBytes), proxied
+ * responses too; a request without Accept-Encoding (every other workload) is not affected.
  */
 
 export function nginxConf(dir: string, port: number, backendPort: number, workers: number, idle: number): string {
@@ -29,6 +31,13 @@ http {
   # responses are buffered in memory, never in temp files
   proxy_buffers 16 16k;
   proxy_max_temp_file_size 0;
+  # the gzip workloads: as fulcrum's compression defaults (level 6, from 1 KiB, JSON)
+  gzip on;
+  gzip_comp_level 6;
+  gzip_min_length 1024;
+  gzip_types application/json;
+  gzip_proxied any;
+  gzip_vary on;
   upstream backend {
     server 127.0.0.1:${backendPort};
     keepalive ${idle};
@@ -77,10 +86,11 @@ backend be
 `;
 }
 
-/** wrkScript is a wrk Lua script: the request, and a done() that prints one JSON line. */
-export function wrkScript(method: string, bodyBytes: number): string {
-  const req =
+/** wrkScript is a wrk Lua script: the request (with the workload's fields), and a done() that prints one JSON line. */
+export function wrkScript(method: string, bodyBytes: number, headers: Record<string, string> = {}): string {
+  let req =
     method === 'POST' ? `wrk.method = "POST"\nwrk.body = string.rep("y", ${bodyBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n` : '';
+  for (const [k, v] of Object.entries(headers)) req += `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`;
   return `${req}
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -16,6 +16,9 @@
  * skipped with a message; the Node peers are dev dependencies (npm ci), skipped when missing.
  * Before the runs, each target answers each workload once and the answer is checked (status and
  * body size, or the echo's size), so that a misconfigured peer cannot win by answering errors.
+ * The gzip workloads (Workload.encoding) run only on the targets that compress (fulcrum on either engine, and
+ * nginx with `gzip on` at the same level); their answer must carry Content-Encoding: gzip and
+ * decode to the expected size.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +26,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { requestBody, type LoadResult } from '../scripts/bench/load.js';
 import {
   cpuSeconds,
@@ -244,12 +248,18 @@ function checkHttp(url: string, w: Workload): Promise<string | null> {
   if (body) headers['content-type'] = 'application/octet-stream';
   return new Promise((resolve) => {
     const req = http.request(url + w.path, { method: w.method, headers, agent: false, timeout: 10_000 }, (res) => {
+      if (w.encoding && res.headers['content-encoding'] !== w.encoding) {
+        res.resume();
+        return resolve(`Content-Encoding ${JSON.stringify(res.headers['content-encoding'] ?? null)}, expected ${w.encoding}`);
+      }
+      // a compressed answer is counted decoded
+      const body = w.encoding ? res.pipe(zlib.createGunzip()) : res;
       let n = 0;
-      res.on('data', (d: Buffer) => (n += d.length));
-      res.on('end', () =>
+      body.on('data', (d: Buffer) => (n += d.length));
+      body.on('end', () =>
         resolve(res.statusCode !== 200 ? `status ${res.statusCode}` : n !== w.responseBytes ? `a body of ${n} bytes, expected ${w.responseBytes}` : null),
       );
-      res.on('error', (err) => resolve(err.message));
+      body.on('error', (err) => resolve(err.message));
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
     req.on('error', (err) => resolve(err.message));
@@ -294,7 +304,7 @@ function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: 
   let args: string[];
   if (gen === 'wrk') {
     const script = path.join(dir, `${w.name}.lua`);
-    writeFileSync(script, wrkScript(w.method, w.bodyBytes ?? 0));
+    writeFileSync(script, wrkScript(w.method, w.bodyBytes ?? 0, w.headers));
     [cmd, args] = pinned(cpus, 'wrk', ['-t1', `-c${w.connections}`, `-d${durationS}s`, '--timeout', '10s', '-s', script, url + w.path]);
   } else {
     const ac = path.join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
@@ -304,6 +314,7 @@ function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: 
       writeFileSync(bodyFile, requestBody(w)!);
       extra.push('-m', w.method, '-i', bodyFile, '-H', 'content-type=application/octet-stream');
     }
+    for (const [k, v] of Object.entries(w.headers ?? {})) extra.push('-H', `${k}=${v}`);
     [cmd, args] = pinned(cpus, process.execPath, [ac, '-j', '-c', String(w.connections), '-d', String(durationS), '-t', '10', ...extra, url + w.path]);
   }
   return runToExit(cmd, args).then(({ code, out, err }) => {
@@ -332,6 +343,17 @@ function runGen(gen: 'wrk' | 'autocannon', url: string, w: Workload, durationS: 
     };
   });
 }
+
+/** the targets that compress, as the gzip workloads need (the others answer them uncompressed) */
+const COMPRESSING: Target[] = ['fulcrum', 'fulcrum-uws', 'baseline', 'nginx'];
+
+/** runsOn: does workload w run on target t? */
+function runsOn(w: Workload, t: Target): boolean {
+  return w.encoding === undefined || COMPRESSING.includes(t);
+}
+
+/** ratio formats a / b, or "-" when either is missing. */
+const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '-');
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -422,6 +444,7 @@ export async function main(argv: string[]): Promise<void> {
     // every target answers every workload right before anything is measured
     for (const [t, run] of running) {
       for (const w of o.workloads) {
+        if (!runsOn(w, t)) continue;
         const wrong = await checkAnswer(`http://127.0.0.1:${run.port}`, w);
         if (wrong === null) continue;
         if (t === 'direct' || t === 'fulcrum' || t === 'baseline') throw new Error(`${t} answered ${w.name} wrongly: ${wrong}`);
@@ -432,7 +455,7 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
     const order = targets.filter((t) => running.has(t));
-    const total = o.workloads.length * o.rounds * order.length;
+    const total = o.workloads.reduce((n, w) => n + order.filter((t) => runsOn(w, t)).length, 0) * o.rounds;
     say(
       `${total} runs of ${o.durationS} s (+${o.warmupS} s warm-up) with ${gen}, ${order.join(' ')} alternating, ${o.rounds} rounds; about ${Math.ceil((total * (o.durationS + o.warmupS + 0.5)) / 60)} min; load ${loadAverage()}`,
     );
@@ -440,6 +463,7 @@ export async function main(argv: string[]): Promise<void> {
     for (const w of o.workloads) {
       for (let r = 0; r < o.rounds; r++) {
         for (const t of order) {
+          if (!runsOn(w, t)) continue;
           k++;
           const run = running.get(t)!;
           const url = `http://127.0.0.1:${run.port}`;
@@ -508,8 +532,8 @@ function report(
     return [
       w.title,
       ...order.map((t) => rpsCell(get(t))),
-      ...(order.includes('fulcrum') ? peers.map((p) => (f / med(p)).toFixed(2)) : []),
-      ...(order.includes('fulcrum') && order.includes('direct') ? [(f / med('direct')).toFixed(2)] : []),
+      ...(order.includes('fulcrum') ? peers.map((p) => ratio(f, med(p))) : []),
+      ...(order.includes('fulcrum') && order.includes('direct') ? [ratio(f, med('direct'))] : []),
     ];
   });
   const head2 = [

@@ -100,6 +100,18 @@ test('peer configs pass WebSocket upgrades on (ws-echo)', () => {
   assert.match(haproxyConf(18081, 19000, 1), /mode http/);
 });
 
+test('native-bench compares gzip with nginx at the same level, sending the workload fields', () => {
+  const n = nginxConf('/tmp/x', 18080, 19000, 1, 1024);
+  assert.match(n, /gzip on;\s+gzip_comp_level 6;/);
+  assert.match(n, /gzip_types application\/json;/);
+  assert.match(wrkScript('GET', 0, { 'accept-encoding': 'gzip' }), /wrk\.headers\["accept-encoding"\] = "gzip"/);
+  const gz = parse([])!.workloads.filter((w) => w.encoding === 'gzip');
+  assert.deepEqual(
+    gz.map((w) => w.name),
+    ['get-64k-gzip', 'get-1m-gzip-chunked'],
+  );
+});
+
 test('native-bench knows the Node peers and the ws-echo workload', () => {
   const d = parse([])!;
   assert.deepEqual(d.targets, ALL_TARGETS);

@@ -75,3 +75,50 @@ describe('response parser: header names', () => {
     }
   });
 });
+
+describe('response parser: 101 Switching Protocols (a tunnel, proxy/tunnel.ts)', () => {
+  const HEAD =
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n';
+  const FRAME = '\x81\x05hello';
+
+  function feedIn(pieces: string[], upgrade: boolean): { p: ResponseParser; heads: number; tail: string; error: string } {
+    const out = { heads: 0, tail: '', error: '' };
+    const p = new ResponseParser({
+      onResponseHead: () => {
+        out.heads++;
+        return false;
+      },
+      onResponseBody() {},
+      onResponseEnd() {},
+      onResponseError: (reason) => (out.error = reason),
+    });
+    p.reset(false);
+    p.upgrade = upgrade;
+    for (const s of pieces) {
+      const b = Buffer.from(s, 'latin1');
+      p.feed(b, 0, b.length);
+      if (out.heads === 1 && p.switchedAt >= 0 && !out.tail) out.tail = b.toString('latin1', p.switchedAt);
+    }
+    return { p, ...out };
+  }
+
+  it("hands over at the end of the 101 head, in one read or split anywhere, after a 100; the bytes after it are the tunnel's", () => {
+    const whole = HEAD + FRAME;
+    for (let cut = 1; cut < whole.length; cut += 7) {
+      const r = feedIn([whole.slice(0, cut), whole.slice(cut)], true);
+      assert.equal(r.heads, 1, `cut at ${cut}`);
+      assert.equal(r.p.statusCode, 101);
+      assert.equal(r.error, '');
+      if (cut < HEAD.length) assert.equal(r.tail, FRAME, `cut at ${cut}: the frame after the head`);
+    }
+    const r = feedIn([whole, '\x81\x02hi'], true);
+    assert.equal(r.tail, FRAME);
+    assert.equal(r.p.headers.length, 6, 'the fields of the 101, not the 100');
+  });
+
+  it('refuses a 101 to a request that asked for no upgrade', () => {
+    const r = feedIn([HEAD], false);
+    assert.equal(r.heads, 0);
+    assert.equal(r.error, 'unexpected 101 Switching Protocols');
+  });
+});

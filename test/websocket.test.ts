@@ -1,13 +1,21 @@
 /**
  * WebSocket proxying end to end: real `ws` clients and servers on both sides of the real fulcrum
- * process tree.
+ * process tree. The shared behaviour runs on the engine the suite runs on (fulcrum's own by
+ * default, where a WebSocket is a byte tunnel after the server's 101; FULCRUM_TEST_ENGINE=uws for
+ * the uWS message relay); what only the uWS relay does (1009, 1013, answering and sending pings)
+ * runs with listen.engine "uws" explicitly, and what only the tunnel does (pausing a fast client,
+ * its idle timeout, wss:// on the TLS listener) on the fulcrum engine.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
-import { deadPort } from './helpers/origin.js';
+import { deadPort, freePort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { adminCall, request } from './helpers/client.js';
 import { rawExchange, statusOf } from './helpers/raw.js';
@@ -15,6 +23,14 @@ import { closed, createWsOrigin, echo, nextMessage, wsConnect, type WsOrigin } f
 import { validateConfig } from '../src/config/load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** the suite's engine: a tunnel (fulcrum's own) or the uWS message relay */
+const TUNNEL = (process.env.FULCRUM_TEST_ENGINE ?? 'fulcrum') === 'fulcrum';
+/** the close code a WebSocket end sees when fulcrum closes its hop: a tunnel only closes TCP (1006), the relay says 1001 */
+const GOING_AWAY = TUNNEL ? 1006 : 1001;
+const UWS = { engine: 'uws' };
+/** what the uWS engine accepts (its keep-alive timeout is fixed) */
+const UWS_TIMEOUTS = { keepAliveMs: 10_000 };
+const FULCRUM = { engine: 'fulcrum' };
 const wsUrl = (f: Fulcrum, path = '/') => `ws://127.0.0.1:${f.port}${path}`;
 
 function rssBytes(pid: number): number {
@@ -108,7 +124,9 @@ describe('websocket: handshake', () => {
     assert.equal(r.text, 'a');
   });
 
-  it('refuses a malformed handshake itself: 426 for another version, 400 for a bad subprotocol list, no upgrade for a bad key', async () => {
+  it('refuses a malformed handshake itself (uWS relay): 426 for another version, 400 for a bad subprotocol list, no upgrade for a bad key', {
+    skip: TUNNEL && 'the tunnel leaves the handshake to the server (next test)',
+  }, async () => {
     const head = (extra: string) => `GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
     const until = (b: Buffer) => b.includes('request id');
     const before = a.upgrades.length;
@@ -126,6 +144,30 @@ describe('websocket: handshake', () => {
     );
     assert.equal(statusOf(dupProto.data), 400);
     assert.equal(a.upgrades.length, before, 'none of them reached the server');
+  });
+
+  it("relays the server's answer to a malformed handshake (tunnel): a bad version, key or subprotocol list gets the server's 400", {
+    skip: !TUNNEL && 'the uWS relay answers itself (previous test)',
+  }, async () => {
+    const head = (extra: string) => `GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
+    const until = (b: Buffer) => b.includes('\r\n\r\n') && /header$/.test(b.toString());
+    const before = a.upgrades.length;
+    const v7 = await rawExchange(f.port, head('Sec-WebSocket-Version: 7\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'), { until });
+    assert.equal(statusOf(v7.data), 400);
+    assert.match(v7.data.toString(), /sec-websocket-version: 13, 8\r\n/i, 'the versions the server speaks');
+    assert.match(v7.data.toString(), /invalid Sec-WebSocket-Version header$/);
+    assert.match(v7.data.toString(), /connection: close\r\n/i);
+    const badKey = await rawExchange(f.port, head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n'), { until });
+    assert.equal(statusOf(badKey.data), 400);
+    assert.match(badKey.data.toString(), /invalid Sec-WebSocket-Key header$/);
+    const dupProto = await rawExchange(
+      f.port,
+      head('Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a, a\r\n'),
+      { until },
+    );
+    assert.equal(statusOf(dupProto.data), 400);
+    assert.match(dupProto.data.toString(), /Invalid Sec-WebSocket-Protocol header$/);
+    assert.equal(a.upgrades.length, before + 3, 'the server judged all three');
   });
 
   it('answers 502 when the server is down, 404 without a route', async () => {
@@ -264,20 +306,24 @@ describe('websocket: relay', () => {
     const t0 = Date.now();
     ws.terminate(); // no close frame
     const s = await sc;
-    assert.equal(s.code, 1001);
+    assert.equal(s.code, GOING_AWAY);
     assert.ok(s.at - t0 < 1000, `server closed after ${s.at - t0} ms`);
   });
 
-  it('counts WebSockets in GET /metrics: opened, open, closed by code, bytes each way', async () => {
+  it('counts WebSockets in GET /metrics: opened, open, closed by code (uWS), bytes each way', async () => {
     let text = '';
     const deadline = Date.now() + 8000;
     while (Date.now() < deadline) {
       text = (await request(`${f.adminUrl}/metrics`)).text;
-      if (/fulcrum_websockets_closed_total\{code="4001"\} 1/.test(text)) break;
+      if (
+        TUNNEL ? /fulcrum_websocket_bytes_total\{direction="to_client"\} [1-9]\d{6,}/.test(text) : /fulcrum_websockets_closed_total\{code="4001"\} 1/.test(text)
+      )
+        break;
       await sleep(100);
     }
     assert.match(text, /fulcrum_websockets_opened_total \d+/);
-    assert.match(text, /fulcrum_websockets_closed_total\{code="4001"\} 1/);
+    // a tunnel does not read frames: close codes are counted by the uWS relay only
+    if (!TUNNEL) assert.match(text, /fulcrum_websockets_closed_total\{code="4001"\} 1/);
     assert.match(text, /fulcrum_websockets_open \d+/);
     assert.match(text, /fulcrum_websocket_bytes_total\{direction="from_client"\} [1-9]\d{6,}/, 'the 8 MiB message counted');
     assert.match(text, /fulcrum_websocket_bytes_total\{direction="to_client"\} [1-9]\d{6,}/);
@@ -315,6 +361,8 @@ describe('websocket: back-pressure and limits', () => {
   const COUNT = 2048; // 128 MiB in all
   let a: WsOrigin;
   let f: Fulcrum;
+  /** the same origin behind the uWS relay, for its message limits */
+  let u: Fulcrum;
   /** bytes the flooding server has handed to its socket */
   let flushed = 0;
   let sinkSeen = 0;
@@ -339,15 +387,26 @@ describe('websocket: back-pressure and limits', () => {
           // a slow reader: reads nothing at all
           ws.on('message', (d: Buffer) => (sinkSeen += d.length));
           ws.pause();
+        } else if (req.url === '/late-reader') {
+          // reads nothing until the test resumes it, then checks every message
+          let next = 0;
+          ws.on('message', (d: Buffer) => {
+            if (d.length !== MSG || d.readUInt32BE(0) !== next) ws.close(4000, `message ${next} damaged`);
+            else if (++next === 768) ws.send('all 768');
+          });
+          ws.pause();
         } else if (req.url === '/too-big') {
           ws.once('message', () => ws.send(Buffer.alloc(2 * 1024 * 1024)));
         } else ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
       },
     });
-    f = await startFulcrum(oneUpstream([a.url], { websocket: { maxMessageBytes: 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024 } }));
+    const websocket = { maxMessageBytes: 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024 };
+    f = await startFulcrum(oneUpstream([a.url], { websocket }));
+    u = await startFulcrum(oneUpstream([a.url], { websocket, listen: UWS, timeouts: UWS_TIMEOUTS }));
   });
   after(async () => {
     await f.stop();
+    await u.stop();
     await a.close();
   });
 
@@ -379,10 +438,33 @@ describe('websocket: back-pressure and limits', () => {
     await closed(ws);
   });
 
-  it('a fast client and a server that reads nothing: closed with 1013 past maxBufferedBytes, RSS bounded', async () => {
+  it('a fast client and a server that reads nothing (tunnel): the client is paused, RSS bounded, nothing lost when the server reads', {
+    skip: !TUNNEL && 'the uWS relay cannot pause a client (next test)',
+  }, async () => {
     const pid = f.workerPids()[0]!;
+    const ws = await wsConnect(wsUrl(f, '/late-reader'));
+    const server = [...a.clients].at(-1)!;
     const rss0 = rssBytes(pid);
-    const ws = await wsConnect(wsUrl(f, '/sink'));
+    const chunk = Buffer.alloc(MSG, 7);
+    for (let i = 0; i < 768; i++) {
+      chunk.writeUInt32BE(i, 0);
+      ws.send(chunk, { binary: true }); // 48 MiB, queued in the client as its socket stops taking them
+    }
+    await sleep(1500);
+    assert.equal(ws.readyState, WebSocket.OPEN);
+    assert.ok(ws.bufferedAmount > 16 * 1024 * 1024, `the client was held back (${ws.bufferedAmount} bytes still queued in it)`);
+    assert.ok(rssBytes(pid) - rss0 < 16 * 1024 * 1024, `worker RSS grew by ${rssBytes(pid) - rss0} bytes`);
+    const answer = nextMessage(ws);
+    server.resume();
+    assert.equal((await answer).data.toString(), 'all 768', 'every message reached the server whole and in order');
+    ws.close();
+    await closed(ws);
+  });
+
+  it('a fast client and a server that reads nothing (uWS relay): closed with 1013 past maxBufferedBytes, RSS bounded', async () => {
+    const pid = u.workerPids()[0]!;
+    const rss0 = rssBytes(pid);
+    const ws = await wsConnect(wsUrl(u, '/sink'));
     const c = closed(ws);
     let stop = false;
     void c.then(() => (stop = true));
@@ -395,17 +477,17 @@ describe('websocket: back-pressure and limits', () => {
     assert.equal(r.code, 1013);
     assert.equal(r.reason, 'buffer limit reached');
     assert.ok(rssBytes(pid) - rss0 < 48 * 1024 * 1024, `worker RSS grew by ${rssBytes(pid) - rss0} bytes`);
-    assert.match(f.logs(), /buffer limit reached/);
+    assert.match(u.logs(), /buffer limit reached/);
   });
 
-  it('closes with 1009 when a message exceeds maxMessageBytes, either way', async () => {
-    const ws = await wsConnect(wsUrl(f, '/too-big'));
+  it('closes with 1009 when a message exceeds maxMessageBytes, either way (uWS relay)', async () => {
+    const ws = await wsConnect(wsUrl(u, '/too-big'));
     const c = closed(ws);
     ws.send('send me something big');
     assert.equal((await c).code, 1009);
 
     // uWS cuts a client's too-big message without a close frame (1006); the server gets 1009
-    const ws2 = await wsConnect(wsUrl(f, '/echo'));
+    const ws2 = await wsConnect(wsUrl(u, '/echo'));
     const server = [...a.clients].at(-1)!;
     const sc = closed(server);
     const c2 = closed(ws2);
@@ -561,7 +643,7 @@ describe('websocket: balancing and lifecycle', () => {
     }
   });
 
-  it('on shutdown an open WebSocket keeps working until drainMs, then gets 1001 Going Away', async () => {
+  it('on shutdown an open WebSocket keeps working until drainMs, then is closed (uWS: 1001 Going Away)', async () => {
     const a = await createWsOrigin('a');
     const f = await startFulcrum(oneUpstream([a.url], { timeouts: { drainMs: 1500 } }));
     try {
@@ -575,9 +657,9 @@ describe('websocket: balancing and lifecycle', () => {
       ws.send('still here');
       assert.equal((await nextMessage(ws)).data.toString(), 'still here');
       const r = await c;
-      assert.equal(r.code, 1001);
+      assert.equal(r.code, GOING_AWAY);
       assert.ok(r.at - t0 >= 1200, `closed ${r.at - t0} ms after SIGTERM, not before drainMs`);
-      assert.equal((await sc).code, 1001);
+      assert.equal((await sc).code, GOING_AWAY);
       const code = await f.exited;
       assert.equal(code, 0, `fulcrum exited with ${code}; its log:\n${f.logs().slice(-4000)}`);
     } finally {
@@ -605,7 +687,7 @@ describe('websocket: balancing and lifecycle', () => {
 });
 
 describe('websocket: idle timeout', () => {
-  it('pings keep quiet hops open; a hop that answers nothing is closed after idleTimeoutMs', { timeout: 40_000 }, async () => {
+  it('uWS relay: pings keep quiet hops open; a hop that answers nothing is closed after idleTimeoutMs', { timeout: 40_000 }, async () => {
     const a = await createWsOrigin('a', {
       onConnection: (ws, req) => {
         if (req.url === '/deaf-server')
@@ -613,7 +695,7 @@ describe('websocket: idle timeout', () => {
         else echo(ws);
       },
     });
-    const f = await startFulcrum(oneUpstream([a.url], { websocket: { idleTimeoutMs: 8000 } }));
+    const f = await startFulcrum(oneUpstream([a.url], { websocket: { idleTimeoutMs: 8000 }, listen: UWS, timeouts: UWS_TIMEOUTS }));
     try {
       const quiet = await wsConnect(wsUrl(f, '/quiet'));
       const deafServer = await wsConnect(wsUrl(f, '/deaf-server'));
@@ -635,4 +717,141 @@ describe('websocket: idle timeout', () => {
       await a.close();
     }
   });
+
+  it('tunnel: no byte either way for idleTimeoutMs closes both hops; a tunnel in use stays open', { timeout: 40_000 }, async () => {
+    const a = await createWsOrigin('a');
+    const f = await startFulcrum(oneUpstream([a.url], { websocket: { idleTimeoutMs: 8000 }, listen: FULCRUM }));
+    try {
+      const busy = await wsConnect(wsUrl(f, '/busy'));
+      const idle = await wsConnect(wsUrl(f, '/idle'));
+      const idleServerSide = [...a.clients].at(-1)!;
+      const t0 = Date.now();
+      const ends = Promise.all([closed(idle), closed(idleServerSide)]);
+      let echoes = 0;
+      while (Date.now() - t0 < 11_000) {
+        const m = nextMessage(busy);
+        busy.send('tick');
+        if ((await m).data.toString() === 'tick') echoes++;
+        await sleep(1000);
+      }
+      const [c, s] = await ends;
+      assert.equal(c.code, 1006, 'the client hop is closed (TCP, no close frame: fulcrum does not read frames)');
+      assert.equal(s.code, 1006, 'the server hop too');
+      assert.ok(c.at - t0 >= 7900 && c.at - t0 < 12_000, `idle tunnel closed after ${c.at - t0} ms`);
+      assert.equal(busy.readyState, WebSocket.OPEN, 'a tunnel carrying a message a second stays open');
+      assert.ok(echoes >= 10);
+      busy.close();
+      await closed(busy);
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
 });
+
+describe('websocket: the tunnel on raw sockets', { skip: !TUNNEL && 'the uWS relay speaks WebSocket on both hops' }, () => {
+  it('passes bytes that came with either head, and a FIN each way (half-close), nothing more', async () => {
+    // a raw server: answers 101 with bytes in the same write, echoes, and says "bye" after the client's FIN
+    const seen: Buffer[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      let head = '';
+      s.on('data', (d: Buffer) => {
+        if (!head.includes('\r\n\r\n')) {
+          head += d.toString('latin1');
+          const at = head.indexOf('\r\n\r\n');
+          if (at === -1) return;
+          if (!/\r\nupgrade: websocket\r\n/i.test(head)) return void s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'); // health checks
+          s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Kept: yes\r\nKeep-Alive: timeout=5\r\n\r\nhello ');
+          const rest = Buffer.from(head.slice(at + 4), 'latin1');
+          seen.push(rest);
+          s.write(rest);
+          return;
+        }
+        seen.push(d);
+        s.write(d);
+      });
+      s.on('end', () => s.end('bye'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const f = await startFulcrum(oneUpstream([`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`], { listen: FULCRUM }));
+    try {
+      const c = net.connect(f.port, '127.0.0.1');
+      const got: Buffer[] = [];
+      const ended = new Promise<void>((resolve) => c.on('end', resolve));
+      c.on('data', (d: Buffer) => got.push(d));
+      c.write(
+        'GET /raw HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly ',
+      );
+      await until(() => Buffer.concat(got).includes('hello early '), 5000, 'the 101 and the first bytes');
+      c.write('late');
+      await until(() => Buffer.concat(got).includes('late'), 5000, 'the echo');
+      c.end(); // half-close: the server still answers after it
+      await ended;
+      const text = Buffer.concat(got).toString('latin1');
+      const at = text.indexOf('\r\n\r\n');
+      const head = text.slice(0, at);
+      assert.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      assert.match(head, /\r\nX-Kept: yes\r\n/, 'end-to-end fields of the 101 kept');
+      assert.match(head, /\r\nconnection: upgrade\r\n/i);
+      assert.match(head, /\r\nupgrade: websocket/i);
+      assert.doesNotMatch(head, /keep-alive:/i, 'hop-by-hop fields of the 101 dropped');
+      assert.equal(text.slice(at + 4), 'hello early latebye', 'every byte, in order, the reply to the FIN included');
+      assert.equal(Buffer.concat(seen).toString(), 'early late');
+    } finally {
+      await f.stop();
+      server.close();
+    }
+  });
+});
+
+describe('websocket: wss:// on the TLS listener (tunnel)', { skip: !hasOpenssl() && 'openssl is not installed (certificates are made at test time)' }, () => {
+  it('tunnels a wss:// WebSocket: X-Forwarded-Proto https, messages both ways, 1 MiB intact', async () => {
+    const a = await createWsOrigin('a');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-wss-'));
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2', '-subj', '/CN=ws.test', '-nodes'].concat([
+        '-keyout',
+        path.join(dir, 'k.pem'),
+        '-out',
+        path.join(dir, 'c.pem'),
+      ]),
+      { stdio: 'ignore' },
+    );
+    const tlsPort = await freePort();
+    const f = await startFulcrum({
+      ...oneUpstream([a.url]),
+      listen: FULCRUM,
+      tls: { port: tlsPort, cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') },
+    });
+    try {
+      const ws = await wsConnect(`wss://127.0.0.1:${tlsPort}/secure?q=1`, ['v1'], { rejectUnauthorized: false });
+      const req = a.upgrades.at(-1)!;
+      assert.equal(req.url, '/secure?q=1');
+      assert.equal(req.headers['x-forwarded-proto'], 'https');
+      ws.send('over tls');
+      assert.equal((await nextMessage(ws)).data.toString(), 'over tls');
+      const big = Buffer.alloc(1024 * 1024, 9);
+      big.writeUInt32BE(0xdeadbeef, 0);
+      ws.send(big, { binary: true });
+      const m = await nextMessage(ws);
+      assert.ok(m.isBinary && m.data.equals(big), 'the 1 MiB message came back intact');
+      const server = [...a.clients].at(-1)!;
+      const sc = closed(server);
+      ws.close(4003, 'tls bye');
+      assert.equal((await sc).code, 4003);
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+});
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -4,6 +4,8 @@
  *
  *   GET  /bytes/<n>   n bytes of 'x' (Content-Length), n <= 16 MiB; the buffers are built once
  *   GET  /json/<n>    n bytes of compressible JSON (Content-Type: application/json)
+ *   GET  /json-chunked/<n>  the same, chunked in 16 KiB pieces (no Content-Length), as an
+ *                     application server streams a large answer
  *   GET  /cached/<n>  the same, cacheable (Cache-Control: public, max-age=3600)
  *   POST <any path>   reads the whole body, answers "<length>\n"
  *   WS   /echo        a WebSocket that echoes every message (text as text, binary as binary)
@@ -27,6 +29,8 @@ function body(n: number): Buffer {
 }
 
 const jsonBodies = new Map<number, Buffer>();
+/** the piece size of /json-chunked (one chunk each) */
+const CHUNK_PIECE = 16 * 1024;
 
 /** json returns n bytes of a JSON array of small records (compresses like a typical API answer). */
 function json(n: number): Buffer {
@@ -65,6 +69,17 @@ export function runBackend(port: number): void {
     const n = sized(req);
     if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
     res.writeHeader('Content-Type', 'application/json').end(json(n));
+  });
+  app.get('/json-chunked/:n', (res, req) => {
+    const n = sized(req);
+    if (n < 0) return void res.writeStatus('400 Bad Request').end('bad size\n');
+    const b = json(n);
+    // uWS frames write() without a length as chunks; pieces it cannot send at once it buffers
+    res.cork(() => {
+      res.writeHeader('Content-Type', 'application/json');
+      for (let at = 0; at < n; at += CHUNK_PIECE) res.write(b.subarray(at, Math.min(n, at + CHUNK_PIECE)));
+      res.end();
+    });
   });
   app.get('/cached/:n', (res, req) => {
     const n = sized(req);

@@ -30,6 +30,12 @@ export interface Workload {
   direct?: boolean;
   /** part of native-bench's comparison with nginx and HAProxy (default true) */
   native?: boolean;
+  /**
+   * the proxy compresses the answer with this encoding (the request accepts it): native-bench runs
+   * the workload only on the targets that compress (fulcrum, and nginx with `gzip on` at fulcrum's
+   * level) and checks the decoded body's size
+   */
+  encoding?: 'gzip';
   /** a load driver of its own instead of autocannon (its results feed the same table and charts) */
   run?: (o: LoadOptions) => Promise<LoadResult>;
 }
@@ -53,6 +59,30 @@ export const WORKLOADS: Workload[] = [
   },
   // messages per second, reported as req/s
   wsEcho(64, 64),
+  // compression, side by side with nginx's gzip at the same level (6): a body with a Content-Length
+  // (fulcrum compresses it whole on its thread pool) and a chunked one (compressed as it streams)
+  {
+    name: 'get-64k-gzip',
+    title: 'GET 64 KiB JSON, gzip',
+    method: 'GET',
+    path: '/json/65536',
+    headers: { 'accept-encoding': 'gzip' },
+    responseBytes: 65536,
+    connections: 64,
+    encoding: 'gzip',
+    direct: false,
+  },
+  {
+    name: 'get-1m-gzip-chunked',
+    title: 'GET 1 MiB JSON chunked, gzip',
+    method: 'GET',
+    path: '/json-chunked/1048576',
+    headers: { 'accept-encoding': 'gzip' },
+    responseBytes: 1048576,
+    connections: 16,
+    encoding: 'gzip',
+    direct: false,
+  },
   // fulcrum's own features: nothing to compare with in native-bench's peer configs
   {
     name: 'get-64k-cached',

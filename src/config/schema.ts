@@ -343,11 +343,11 @@ export const CacheSchema = strict(
 );
 
 const COMPRESSION_KEYS = {
-  algorithms: Type.Array(Type.Union([Type.Literal('br'), Type.Literal('gzip'), Type.Literal('deflate')]), {
+  algorithms: Type.Array(Type.Union([Type.Literal('br'), Type.Literal('zstd'), Type.Literal('gzip'), Type.Literal('deflate')]), {
     uniqueItems: true,
-    default: ['br', 'gzip', 'deflate'],
+    default: ['br', 'zstd', 'gzip', 'deflate'],
     description:
-      'Encodings offered, in order of preference when the client accepts several with the same q-value (default ["br", "gzip", "deflate"]). [] turns compression off.',
+      'Encodings offered, in order of preference when the client accepts several with the same q-value (default ["br", "zstd", "gzip", "deflate"]). zstd is left out where Node.js has none (before 22.15 / 23.8, e.g. Node.js 20). [] turns compression off.',
   }),
   minBytes: Type.Integer({
     minimum: 0,
@@ -360,12 +360,16 @@ const COMPRESSION_KEYS = {
     maximum: 1073741824,
     default: 4194304,
     description:
-      'Largest response body compressed (default 4194304, 4 MiB). The body is buffered whole before it is compressed, so larger ones, and bodies without a Content-Length (chunked or streamed), are passed through uncompressed.',
+      'Largest body with a Content-Length that is compressed whole (default 4194304, 4 MiB): buffered, compressed on the pool and sent with its new Content-Length. Larger bodies, and bodies without a Content-Length (chunked or close-delimited), are compressed as they stream, with memory bounded per response, and sent chunked.',
   }),
   types: Type.Array(Type.String({ minLength: 1 }), {
     default: ['text/*', 'application/json', 'application/*+json', 'application/javascript', 'application/xml', 'application/*+xml', 'image/svg+xml'],
+    description: 'Content types compressed (default: text/*, JSON, JavaScript, XML, SVG). "type/*" matches a whole type, "type/*+suffix" a structured suffix.',
+  }),
+  flushTypes: Type.Array(Type.String({ minLength: 1 }), {
+    default: ['text/event-stream'],
     description:
-      'Content types compressed (default: text/*, JSON, JavaScript, XML, SVG). "type/*" matches a whole type, "type/*+suffix" a structured suffix. text/event-stream is never compressed.',
+      'Content types whose compressed stream is flushed at each chunk the server sends (default ["text/event-stream"]), so that server-sent events are not held back; other streamed bodies leave as the compressor fills its blocks. Patterns as in types; a type is compressed only when types matches it too.',
   }),
 };
 
@@ -375,6 +379,7 @@ export const CompressionRouteSchema = strict(
     minBytes: Type.Optional(COMPRESSION_KEYS.minBytes),
     maxBytes: Type.Optional(COMPRESSION_KEYS.maxBytes),
     types: Type.Optional(COMPRESSION_KEYS.types),
+    flushTypes: Type.Optional(COMPRESSION_KEYS.flushTypes),
   },
   { description: 'Per-route compression settings; keys left out come from the "compression" section.' },
 );
@@ -390,8 +395,9 @@ export const CompressionSchema = strict(
     }),
     gzipLevel: Type.Integer({ minimum: 1, maximum: 9, default: 6, description: 'gzip and deflate level (default 6).' }),
     brotliQuality: Type.Integer({ minimum: 0, maximum: 11, default: 5, description: 'Brotli quality (default 5; 11 is much slower).' }),
+    zstdLevel: Type.Integer({ minimum: 1, maximum: 19, default: 3, description: "zstd level (default 3, zstd's own default), where Node.js has zstd." }),
   },
-  { description: "Response compression (gzip, brotli, deflate) by the client's Accept-Encoding.", default: {} },
+  { description: "Response compression (gzip, brotli, zstd, deflate) by the client's Accept-Encoding.", default: {} },
 );
 
 const CidrList = (description: string) => Type.Array(Type.String({ minLength: 1 }), { default: [], description });
@@ -733,22 +739,26 @@ export const ConfigSchema = strict(
           maximum: 1073741824,
           default: 16777216,
           description:
-            'Largest WebSocket message relayed, whole after reassembly of fragments, either way (default 16777216, 16 MiB). A larger message closes the connection with 1009 (Message Too Big). Read at start: a change needs a restart.',
+            "uWS engine: largest WebSocket message relayed, whole after reassembly of fragments, either way (default 16777216, 16 MiB). A larger message closes the connection with 1009 (Message Too Big). Read at start: a change needs a restart. Not applied by the tunnel of fulcrum's engine, which does not read frames.",
         }),
         maxBufferedBytes: Type.Integer({
           minimum: 1024,
           maximum: 4294967296,
           default: 33554432,
           description:
-            'Most bytes fulcrum holds for one WebSocket connection in one direction while the receiver is not keeping up (default 33554432, 32 MiB; at least maxMessageBytes). Before that, fulcrum stops reading from the server when the client is slow; past it the connection is closed with 1013 (Try Again Later).',
+            "uWS engine: most bytes fulcrum holds for one WebSocket connection in one direction while the receiver is not keeping up (default 33554432, 32 MiB; at least maxMessageBytes). Before that, fulcrum stops reading from the server when the client is slow; past it the connection is closed with 1013 (Try Again Later). The tunnel of fulcrum's engine pauses the faster side instead and holds no more than a socket buffer.",
         }),
         idleTimeoutMs: Ms(
-          'A WebSocket hop (client or server side) that sends nothing at all, not even a pong, for this long is closed (default 120000; 0 disables; otherwise at least 8000, rounded to seconds on the client side). fulcrum pings a hop that has gone quiet, so live peers stay connected through idle periods.',
+          "A WebSocket hop (client or server side) that sends nothing at all, not even a pong, for this long is closed (default 120000; 0 disables; otherwise at least 8000, rounded to seconds on the client side). The uWS relay pings a hop that has gone quiet, so live peers stay connected through idle periods; the tunnel of fulcrum's engine closes both hops when no byte went either way for this long.",
           120000,
           0,
         ),
       },
-      { description: 'WebSocket proxying: upgrades are balanced like HTTP requests and relayed message by message.', default: {} },
+      {
+        description:
+          "WebSocket proxying: upgrades are balanced like HTTP requests; fulcrum's engine tunnels the bytes after the 101, the uWS engine relays message by message.",
+        default: {},
+      },
     ),
     logging: strict(
       {

@@ -104,7 +104,7 @@ export function compressionStep(rr: RouteRuntime | null, ex: NullExchange): Comp
   if (ex.method === 'HEAD') summary = 'HEAD: no body to compress';
   else if (alg === null) summary = ae === '' ? 'identity: no Accept-Encoding' : `identity: Accept-Encoding ${JSON.stringify(ae)} accepts none of ${order}`;
   else
-    summary = `${alg} (Accept-Encoding ${JSON.stringify(ae)}: highest q-value, ties in the order ${order}) for a response of a compressible type, ${cp.minBytes}-${cp.maxBytes} bytes, not already encoded`;
+    summary = `${alg} (Accept-Encoding ${JSON.stringify(ae)}: highest q-value, ties in the order ${order}) for a response of a compressible type, not already encoded, of ${cp.minBytes} bytes or more (whole up to ${cp.maxBytes}, streamed above or without a length)`;
   return { ...base, summary, compresses: alg !== null, encoding: alg, algorithms: cp.algorithms, minBytes: cp.minBytes, maxBytes: cp.maxBytes };
 }
 

@@ -20,6 +20,7 @@ import { rateKey, take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
+import { isWebSocketUpgrade, Tunnel } from './proxy/tunnel.js';
 import { routePath } from './router.js';
 import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
 
@@ -88,6 +89,9 @@ export function dispatch(ex: ClientExchange): void {
   }
   const rr = admit(ex, r);
   if (rr === undefined) return;
+  // a WebSocket upgrade on an engine that can hand its connection over: a tunnel after the 101
+  // (other upgrades, e.g. h2c, go on as plain requests, Upgrade removed as hop-by-hop)
+  if (ex.tunnel && isWebSocketUpgrade(ex)) return startTunnel(ex, r, rr);
   if (rr.cache !== null) return handleCached(ex, rr.target, rr.upstream, rr.cache, r, rr.compress);
   const pr = new ProxyRequest(ex, r, rr.target, rr.upstream);
   if (rr.compress !== null) pr.tap = compressTapFor(ex, rr.compress, r);
@@ -95,6 +99,15 @@ export function dispatch(ex: ClientExchange): void {
   if (key === false) return;
   if (key !== true) pr.clientKey = key;
   pr.start();
+}
+
+/** startTunnel proxies a WebSocket upgrade as a byte tunnel (proxy/tunnel.ts), counted against the per-client limit. */
+function startTunnel(ex: ClientExchange, r: Runtime, rr: RouteRuntime): void {
+  const key = admitConnection(ex, r);
+  if (key === false) return;
+  const t = new Tunnel(ex, r, rr.target, rr.upstream);
+  if (key !== true) t.clientKey = key;
+  t.start();
 }
 
 /** What the edge checks decided for a WebSocket upgrade (ws/ws-front.ts). */

@@ -21,6 +21,7 @@ import { activity } from './obs/activity.js';
 import { flushMetrics, gauge, startMetrics } from './obs/metrics.js';
 import { applyState, startReporting } from './obs/report.js';
 import { buildRuntime, commitRuntime, discardRuntime, runtime, type Runtime } from './runtime.js';
+import { closeAllTunnels } from './proxy/tunnel-relay.js';
 import { installSticky } from './sticky.js';
 import { installSharedState } from './upstream/shared-state.js';
 import { closeAllWebSockets } from './ws/ws-proxy.js';
@@ -168,7 +169,7 @@ export function runWorker(): void {
     log.info('draining', { inFlight: activity.inFlight, drainMs });
     setTimeout(() => {
       // open WebSockets get 1001 Going Away; the worker exits when they are closed (or soon after)
-      const sockets = closeAllWebSockets();
+      const sockets = closeAllWebSockets() + closeAllTunnels();
       log.warn('drain timeout reached, exiting with requests in flight', { inFlight: activity.inFlight, websockets: sockets });
       if (sockets === 0 || activity.inFlight === 0) process.exit(0);
       setTimeout(() => process.exit(0), 1000);

@@ -3,13 +3,20 @@
  * response that is not stored and, for unsafe methods, invalidates what it changed; FillTap tees a
  * response into the store while it streams to the client, or answers the client from the entry it
  * revalidated (a 304, or an error that stale-if-error covers).
+ *
+ * Compression of a fill (the miss is compressed like any response, and the hits that follow are
+ * not compressed again): a body of a known length within compression.maxBytes is stored first and
+ * answered from the store, compressed once (serve-hit.ts); a longer or chunked one is compressed as
+ * it streams to the client, and the compressed body the stream produced is kept with the stored
+ * entry as its variant for that encoding.
  */
 import { statusLine } from '../../net/http-status.js';
-import { CompressTap } from '../compress/compress-tap.js';
-import { compressibleType } from '../compress/negotiate.js';
+import { CompressTap, Eligible, eligibleHead, streamEncoder } from '../compress/compress-tap.js';
+import type { Alg } from '../compress/negotiate.js';
+import type { StreamEncoder, VariantSink } from '../compress/stream-encoder.js';
 import type { ClientExchange } from '../engine/exchange.js';
 import type { HeaderSink } from '../guard/edge-response.js';
-import type { ResponseTap } from '../proxy/response-writer.js';
+import type { BodyEncoder, ResponseTap } from '../proxy/response-writer.js';
 import { hostOnly } from '../router.js';
 import { Framing, type ResponseParser } from '../upstream/response-parser.js';
 import { cacheStats, ttlOut, type CacheCtx } from './cache-context.js';
@@ -29,7 +36,7 @@ import {
   varyStar,
   type CacheEntry,
 } from './policy.js';
-import { serveHit } from './serve-hit.js';
+import { awaitVariant, serveHit } from './serve-hit.js';
 import { CacheStore, variantKey } from './store.js';
 
 /** PassTap labels a forwarded response and, for unsafe methods, invalidates what it changed (RFC 9111 4.4). */
@@ -58,6 +65,9 @@ export class PassTap implements ResponseTap {
       }
     }
     return this.inner?.onHead(p, ex) === true;
+  }
+  encoder(): BodyEncoder | null {
+    return this.inner?.encoder() ?? null;
   }
   writeHeaders(out: HeaderSink): void {
     if (this.inner !== null) this.inner.writeHeaders(out);
@@ -94,7 +104,7 @@ const enum Fill {
 }
 
 /** FillTap tees a forwarded response into the store, or answers from the entry it revalidated. */
-export class FillTap implements ResponseTap {
+export class FillTap implements ResponseTap, VariantSink {
   pending: Pending | null = null;
   private state = Fill.Head;
   private cacheStatus: string;
@@ -106,6 +116,14 @@ export class FillTap implements ResponseTap {
   private answerFromStore = false;
   /** compression of a response that is not stored */
   private inner: CompressTap | null = null;
+  /** how a stored response is compressed as it streams (Stream, StreamFlushed), or No */
+  private streamed = Eligible.No;
+  /** the response's type is compressible: Vary: Accept-Encoding */
+  private vary = false;
+  /** the stream's encoder, once handed out */
+  private enc: StreamEncoder | null = null;
+  /** hands the streamed variant to the stored entry (set once the entry is stored) */
+  private settleVariant: ((body: Buffer | null) => void) | null = null;
 
   constructor(
     private readonly c: CacheCtx,
@@ -190,22 +208,17 @@ export class FillTap implements ResponseTap {
     };
     this.state = Fill.Collecting;
     this.cacheStatus = `fulcrum; fwd=${this.fwd}; fwd-status=${status}; stored; ttl=${Math.round(lifetime - age)}`;
-    // compressible with a known length: answer this client from the stored entry, compressed once
-    // (chunked bodies stream through uncompressed and are compressed from the store on later hits)
     const cp = this.c.compress;
-    if (cp !== null && this.c.alg !== null && !this.background && p.framing === Framing.Length) {
-      const e = this.entry;
-      if (
-        e.compressibleType &&
-        status !== 204 &&
-        status < 300 &&
-        compressibleType(cp, e.contentType) &&
-        p.contentLength >= cp.minBytes &&
-        p.contentLength <= cp.maxBytes
-      ) {
+    if (cp !== null && this.c.alg !== null && !this.background) {
+      const how = eligibleHead(p, cp);
+      this.vary = how !== Eligible.No;
+      // a known length within maxBytes: answer this client from the stored entry, compressed once
+      if (how === Eligible.Whole) {
         this.answerFromStore = true;
         return true;
       }
+      // longer or chunked: compressed as it streams, and the result kept with the entry
+      if (how === Eligible.Stream || how === Eligible.StreamFlushed) this.streamed = how;
     }
     return false;
   }
@@ -236,9 +249,25 @@ export class FillTap implements ResponseTap {
     } else store.refreshed(e);
   }
 
+  encoder(): BodyEncoder | null {
+    if (this.inner !== null) return this.inner.encoder();
+    if (this.streamed === Eligible.No) return null;
+    this.enc = streamEncoder(this.c.settings, this.c.alg!, this.streamed, this, this.c.settings.store.maxObjectBytes);
+    return this.enc;
+  }
+
   writeHeaders(out: HeaderSink): void {
-    if (this.inner !== null) this.inner.writeHeaders(out);
-    else out.writeHeader('Cache-Status', this.cacheStatus);
+    if (this.inner !== null) return this.inner.writeHeaders(out);
+    out.writeHeader('Cache-Status', this.cacheStatus);
+    if (this.enc !== null) out.writeHeader('Content-Encoding', this.c.alg!);
+    if (this.vary) out.writeHeader('Vary', 'Accept-Encoding');
+  }
+
+  /** onVariant: the streamed miss's compressed body, for the stored entry (null: the stream did not complete). */
+  onVariant(_alg: Alg, body: Buffer | null): void {
+    const settle = this.settleVariant;
+    this.settleVariant = null;
+    settle?.(body);
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
@@ -249,6 +278,7 @@ export class FillTap implements ResponseTap {
       // larger than we keep: stop collecting, let it stream through
       this.state = Fill.Passing;
       this.chunks = [];
+      this.enc?.stopKeeping();
       this.finishPending(false);
       return;
     }
@@ -266,6 +296,8 @@ export class FillTap implements ResponseTap {
     e.size = CacheStore.entrySize(e);
     this.c.settings.store.set(e);
     cacheStats.stored++;
+    // the stream's compressed body joins the entry when it is complete; hits meanwhile wait for it
+    if (this.enc !== null) this.settleVariant = awaitVariant(this.c.settings, e, this.c.alg!);
     this.finishPending(false);
     if (this.answerFromStore) serveHit(this.c, e, this.cacheStatus);
   }

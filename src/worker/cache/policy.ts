@@ -8,6 +8,7 @@
  * stale-if-error), and how a client's own conditional request is evaluated against it
  * (RFC 9110 13.1).
  */
+import type { Alg } from '../compress/negotiate.js';
 import { HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
 import { emptyCacheControl, parseCacheControl, type CacheControl } from './cache-control.js';
 import type { CacheRequest } from './cache-request.js';
@@ -58,9 +59,9 @@ export interface CacheEntry {
   /** Content-Type, and whether compression may touch the body (no Content-Encoding, Content-Range, no-transform) */
   contentType: string | null;
   compressibleType: boolean;
-  /** compressed variants made from body (by the compression pool), per encoding */
-  encodings: Map<'br' | 'gzip' | 'deflate', Buffer> | null;
-  compressing: Map<'br' | 'gzip' | 'deflate', Promise<Buffer>> | null;
+  /** compressed variants of body, per encoding: made by the compression pool, or by the streamed miss */
+  encodings: Map<Alg, Buffer> | null;
+  compressing: Map<Alg, Promise<Buffer>> | null;
 }
 
 /** ResponseFacts are the fields of a response head the cache decides on, read by their recipient rules. */

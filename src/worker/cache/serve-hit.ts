@@ -2,7 +2,8 @@
  * Answering from the store (RFC 9111 4.2, 4.3.2): the stored response with Age and Cache-Status
  * (RFC 9211), or 304 for a client's own conditional request that matches it (RFC 9110 13.1),
  * compressed for clients that accept an encoding (compressed once per entry and encoding: the
- * result is stored with the entry, and concurrent requests share the pool task).
+ * result is stored with the entry, and concurrent requests share the pool task, or wait for the
+ * variant the streamed miss is still compressing).
  */
 import { ERRORS } from '../../errors.js';
 import { STATUS_LINES } from '../../net/http-status.js';
@@ -13,7 +14,7 @@ import { compressibleType, type Alg, type CompressPolicy } from '../compress/neg
 import { ResponseBody } from '../engine/exchange.js';
 import { respondGenerated, type HeaderSink } from '../guard/edge-response.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
-import type { CacheCtx } from './cache-context.js';
+import type { CacheCtx, CacheSettings } from './cache-context.js';
 import { currentAge, notModified, type CacheEntry } from './policy.js';
 import { CacheStore } from './store.js';
 
@@ -30,20 +31,7 @@ export function serveHit(c: CacheCtx, e: CacheEntry, cacheStatus: string): void 
   if (alg === null) return writeEntry(c, e, cacheStatus, false, null, null, true);
   const enc = e.encodings?.get(alg);
   if (enc !== undefined) return writeEntry(c, e, cacheStatus, false, alg, enc);
-  let job = e.compressing?.get(alg);
-  if (job === undefined) {
-    const store = c.settings.store;
-    job = compress(c.settings.compressor, e.body, alg, false).then((out) => {
-      (e.encodings ??= new Map()).set(alg, out);
-      e.size = CacheStore.entrySize(e);
-      store.refreshed(e);
-      return out;
-    });
-    const jobs = (e.compressing ??= new Map());
-    jobs.set(alg, job);
-    const clear = () => jobs.delete(alg);
-    job.then(clear, clear);
-  }
+  const job = e.compressing?.get(alg) ?? track(c.settings, e, alg, compress(c.settings.compressor, e.body, alg, false));
   requestStarted();
   c.hold();
   job.then(
@@ -58,17 +46,41 @@ export function serveHit(c: CacheCtx, e: CacheEntry, cacheStatus: string): void 
   );
 }
 
-/** entryCompressible: would the route compress this stored response? */
+/** track makes `work` the shared compression of e in alg; its result is stored with e. */
+function track(settings: CacheSettings, e: CacheEntry, alg: Alg, work: Promise<Buffer>): Promise<Buffer> {
+  const store = settings.store;
+  const job = work.then((out) => {
+    (e.encodings ??= new Map()).set(alg, out);
+    e.size = CacheStore.entrySize(e);
+    store.refreshed(e);
+    return out;
+  });
+  const jobs = (e.compressing ??= new Map());
+  jobs.set(alg, job);
+  const clear = () => {
+    if (jobs.get(alg) === job) jobs.delete(alg);
+  };
+  job.then(clear, clear);
+  return job;
+}
+
+/**
+ * awaitVariant registers the variant of e in alg that a streamed miss is still compressing, so
+ * that hits wait for it instead of compressing again; call the returned function with the
+ * compressed body (null: the stream did not complete, the pool compresses the entry instead).
+ */
+export function awaitVariant(settings: CacheSettings, e: CacheEntry, alg: Alg): (body: Buffer | null) => void {
+  let settle: ((b: Buffer | PromiseLike<Buffer>) => void) | null = null;
+  track(settings, e, alg, new Promise<Buffer>((resolve) => (settle = resolve)));
+  return (body) => settle!(body ?? compress(settings.compressor, e.body, alg, false));
+}
+
+/**
+ * entryCompressible: would the route compress this stored response? Its whole body is in memory
+ * already, so maxBytes (the limit on buffering a body to compress it whole) does not apply.
+ */
 function entryCompressible(e: CacheEntry, cp: CompressPolicy): boolean {
-  return (
-    e.compressibleType &&
-    e.status >= 200 &&
-    e.status < 300 &&
-    e.status !== 204 &&
-    e.body.length >= cp.minBytes &&
-    e.body.length <= cp.maxBytes &&
-    compressibleType(cp, e.contentType)
-  );
+  return e.compressibleType && e.status >= 200 && e.status < 300 && e.status !== 204 && e.body.length >= cp.minBytes && compressibleType(cp, e.contentType);
 }
 
 // Exchanges run cork callbacks synchronously: the entry being written is held in module variables.

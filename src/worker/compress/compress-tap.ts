@@ -1,14 +1,20 @@
 /**
- * CompressTap compresses a forwarded response for a client that accepts an encoding: when the
- * response is eligible it takes the client response over, buffers the body (it has a
- * Content-Length between minBytes and maxBytes, so the buffer is bounded and allocated once),
- * compresses it on the pool and sends it with Content-Encoding, Vary: Accept-Encoding, the new
- * Content-Length and a weakened ETag. Everything else is relayed as it is (with Vary added when
- * the type is compressible, so that downstream caches keep encodings apart).
+ * CompressTap compresses a forwarded response for a client that accepts an encoding (nginx's gzip
+ * filter rules, with brotli and zstd too):
+ *   - a body with a Content-Length between minBytes and maxBytes is compressed whole: the tap takes
+ *     the client response over, buffers the body (allocated once, it is bounded), compresses it on
+ *     the pool and sends it with its new Content-Length;
+ *   - a body without a Content-Length (chunked or close-delimited), or one above maxBytes, is
+ *     compressed as it streams (stream-encoder.ts), as nginx does: memory bounded per response,
+ *     back-pressure both ways, sent chunked; flushTypes (text/event-stream) are flushed at each of
+ *     the server's chunks.
+ * Both carry Content-Encoding, Vary: Accept-Encoding and a weakened ETag (RFC 9110 8.8.3).
+ * Everything else is relayed as it is (with Vary added when the type is compressible, so that
+ * downstream caches keep encodings apart).
  *
  * Never compressed: statuses other than 2xx (and 204, 206), HEAD (the tap is not used), bodies
- * with Content-Encoding, Content-Range or Cache-Control: no-transform, bodies without a
- * Content-Length (chunked or close-delimited: streamed through uncompressed).
+ * with Content-Encoding, Content-Range or Cache-Control: no-transform (RFC 9110 7.7), bodies of a
+ * known length below minBytes, responses without a body (304 and the like).
  */
 import type { ClientExchange } from '../engine/exchange.js';
 import type { HeaderSink } from '../guard/edge-response.js';
@@ -18,7 +24,8 @@ import type { ResponseTap } from '../proxy/response-writer.js';
 import { Framing, HeaderKind, type ResponseParser } from '../upstream/response-parser.js';
 import { BufferWriter } from './buffer-writer.js';
 import { compress, type Compressor } from './compressor.js';
-import { compressibleType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
+import { compressibleType, flushedType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
+import { StreamEncoder, type VariantSink } from './stream-encoder.js';
 
 /** What compression uses of its config generation. */
 export interface CompressSettings {
@@ -48,8 +55,22 @@ export function writeEncodedHead(ex: ClientExchange, status: number, reason: str
   ex.writeHeader('Vary', 'Accept-Encoding');
 }
 
-/** eligibleHead checks a parsed head: `type` when the content type may be compressed, `body` when this body will be. */
-function eligibleHead(p: ResponseParser, policy: CompressPolicy): { type: boolean; body: boolean } {
+/** How a response is compressed (eligibleHead). */
+export const enum Eligible {
+  /** not compressed, and its type is not compressible */
+  No,
+  /** not compressed, but its type is: Vary: Accept-Encoding still applies */
+  VaryOnly,
+  /** compressed whole: a Content-Length within minBytes..maxBytes */
+  Whole,
+  /** compressed as it streams: no Content-Length, or one above maxBytes */
+  Stream,
+  /** the same, flushed at each of the server's chunks (flushTypes) */
+  StreamFlushed,
+}
+
+/** eligibleHead decides how a parsed head's body is compressed (the rules in the file comment). */
+export function eligibleHead(p: ResponseParser, policy: CompressPolicy): Eligible {
   const status = p.statusCode;
   let type: string | null = null;
   let blocked = false;
@@ -60,18 +81,25 @@ function eligibleHead(p: ResponseParser, policy: CompressPolicy): { type: boolea
     else if (name === 'content-encoding' || name === 'content-range') blocked = true;
     else if (name === 'cache-control' && /(^|[\s,])no-transform($|[\s,])/i.test(String(h[i + 1]))) blocked = true;
   }
-  const typeOk = compressibleType(policy, type);
-  const body =
-    typeOk &&
-    !blocked &&
-    status >= 200 &&
-    status < 300 &&
-    status !== 204 &&
-    status !== 206 &&
-    p.framing === Framing.Length &&
-    p.contentLength >= policy.minBytes &&
-    p.contentLength <= policy.maxBytes;
-  return { type: typeOk && !blocked, body };
+  if (blocked || !compressibleType(policy, type)) return Eligible.No;
+  if (
+    status < 200 || // interim responses never get here; kept for the rule's sake
+    status >= 300 || // errors and redirects are relayed as they are
+    status === 204 || // no content
+    status === 206 || // a range of the identity body (RFC 9110 14)
+    p.framing === Framing.None // HEAD, 304
+  )
+    return Eligible.VaryOnly;
+  if (p.framing === Framing.Length) {
+    if (p.contentLength < policy.minBytes || p.contentLength === 0) return Eligible.VaryOnly; // not worth it
+    if (p.contentLength <= policy.maxBytes) return Eligible.Whole;
+  }
+  return flushedType(policy, type) ? Eligible.StreamFlushed : Eligible.Stream;
+}
+
+/** streamEncoder returns the encoder of a streamed response (the cache passes a sink to keep the result). */
+export function streamEncoder(settings: CompressSettings, alg: Alg, how: Eligible, sink: VariantSink | null, keepLimit: number): StreamEncoder {
+  return new StreamEncoder(settings.compressor.codecs, alg, how === Eligible.StreamFlushed, sink, keepLimit);
 }
 
 export class CompressTap implements ResponseTap {
@@ -83,6 +111,10 @@ export class CompressTap implements ResponseTap {
   private ex: ClientExchange | null = null;
   private vary = false;
   private aborted = false;
+  /** Stream or StreamFlushed: the body is compressed as it streams */
+  private streamed = Eligible.No;
+  /** the encoder was handed out: the head says Content-Encoding */
+  private encoding = false;
 
   constructor(
     private readonly policy: CompressPolicy,
@@ -94,8 +126,9 @@ export class CompressTap implements ResponseTap {
 
   onHead(p: ResponseParser, ex: ClientExchange): boolean {
     const e = eligibleHead(p, this.policy);
-    if (!e.body) {
-      this.vary = e.type;
+    if (e !== Eligible.Whole) {
+      this.vary = e !== Eligible.No;
+      if (e === Eligible.Stream || e === Eligible.StreamFlushed) this.streamed = e;
       return false;
     }
     this.ex = ex;
@@ -115,8 +148,15 @@ export class CompressTap implements ResponseTap {
     return true;
   }
 
+  encoder(): StreamEncoder | null {
+    if (this.streamed === Eligible.No) return null;
+    this.encoding = true;
+    return streamEncoder(this.settings, this.alg, this.streamed, null, 0);
+  }
+
   writeHeaders(out: HeaderSink): void {
     if (this.cacheStatus !== null) out.writeHeader('Cache-Status', this.cacheStatus);
+    if (this.encoding) out.writeHeader('Content-Encoding', this.alg);
     if (this.vary) out.writeHeader('Vary', 'Accept-Encoding');
   }
 

@@ -7,11 +7,19 @@ import zlib from 'node:zlib';
 import { move } from 'piscina';
 
 export interface CompressTask {
-  alg: 'br' | 'gzip' | 'deflate';
+  alg: 'br' | 'zstd' | 'gzip' | 'deflate';
   input: Uint8Array;
   gzipLevel: number;
   brotliQuality: number;
+  zstdLevel: number;
 }
+
+/** node:zlib's zstd (Node.js 22.15 / 23.8 and later; only asked for where it exists, see codecs.ts) */
+interface ZstdSync {
+  zstdCompressSync(input: Uint8Array, o: { params: Record<number, number> }): Buffer;
+}
+/** ZSTD_c_compressionLevel (zstd.h) */
+const ZSTD_LEVEL = (zlib.constants as Partial<Record<string, number>>).ZSTD_c_compressionLevel ?? 100;
 
 /** compressSync is shared with the main-thread mode (compression.poolSize 0). */
 export function compressSync(t: CompressTask): Buffer {
@@ -23,6 +31,8 @@ export function compressSync(t: CompressTask): Buffer {
           [zlib.constants.BROTLI_PARAM_SIZE_HINT]: t.input.byteLength,
         },
       });
+    case 'zstd':
+      return (zlib as unknown as ZstdSync).zstdCompressSync(t.input, { params: { [ZSTD_LEVEL]: t.zstdLevel } });
     case 'gzip':
       return zlib.gzipSync(t.input, { level: t.gzipLevel });
     default:

@@ -3,11 +3,13 @@
  * compression.poolSize ("auto": the cores divided by the worker processes, at least 1). With
  * poolSize 0 the work runs synchronously on the worker's main thread (kept for comparison).
  * Inputs that the caller owns whole are transferred to the thread, and outputs always come back
- * transferred, so a body is not copied on the way in or out.
+ * transferred, so a body is not copied on the way in or out. Streamed bodies are compressed by
+ * node:zlib streams instead (codecs.ts, stream-encoder.ts), from the generation's CodecPool.
  */
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import type { CompressionConfig } from '../../config/schema.js';
+import { CodecPool } from './codecs.js';
 import compressTask, { compressSync, type CompressTask } from './compress.task.js';
 import type { Alg } from './negotiate.js';
 
@@ -41,11 +43,14 @@ class CompressionPool {
   }
 }
 
-/** Compressor is a config generation's compression: its levels and its pool (poolSize 0: none). */
+/** Compressor is a config generation's compression: its levels, its pool (poolSize 0: none) and its codecs. */
 export interface Compressor {
   readonly gzipLevel: number;
   readonly brotliQuality: number;
+  readonly zstdLevel: number;
   readonly pool: CompressionPool | null;
+  /** the streams that compress streamed bodies (kept when the levels do not change) */
+  readonly codecs: CodecPool;
 }
 
 /**
@@ -56,12 +61,16 @@ export interface Compressor {
 export function buildCompressor(c: CompressionConfig, workers: number, prev: Compressor | null): Compressor {
   const threads = c.poolSize === 'auto' ? Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, workers))) : c.poolSize;
   const pool = threads === 0 ? null : prev?.pool?.threads === threads ? prev.pool : new CompressionPool(threads);
-  return { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, pool };
+  const levels = { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
+  const pl = prev?.codecs.levels;
+  const same = pl !== undefined && pl.gzipLevel === levels.gzipLevel && pl.brotliQuality === levels.brotliQuality && pl.zstdLevel === levels.zstdLevel;
+  return { ...levels, pool, codecs: same ? prev!.codecs : new CodecPool(levels) };
 }
 
-/** closePool closes the pool of `old` unless `next` keeps it. */
+/** closePool closes the pool and the codecs of `old` unless `next` keeps them. */
 export function closePool(old: Compressor, next: Compressor | null): void {
   if (old.pool !== null && old.pool !== next?.pool) old.pool.close();
+  if (old.codecs !== next?.codecs) old.codecs.close();
 }
 
 /** ownsBuffer: may input's memory be transferred (it spans its whole ArrayBuffer)? */
@@ -75,7 +84,7 @@ export function ownsBuffer(b: Uint8Array): boolean {
  */
 export function compress(c: Compressor, input: Buffer, alg: Alg, transfer: boolean): Promise<Buffer> {
   compressStats.bytesIn += input.length;
-  const task: CompressTask = { alg, input, gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality };
+  const task: CompressTask = { alg, input, gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
   if (c.pool === null || c.pool.closed) {
     compressStats.mainThreadTasks++;
     const out = compressSync(task);

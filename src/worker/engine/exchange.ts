@@ -80,6 +80,12 @@ export interface ClientExchange {
   /** the connection is TLS ("https" in X-Forwarded-Proto) */
   readonly secure: boolean;
   /**
+   * the request asks to switch protocols and the engine can hand its connection over after a 101
+   * (detach()): HTTP/1.1 with Upgrade and Connection: upgrade, no body. false on HTTP/2 streams, the
+   * uWS front (its own WebSocket route takes upgrades) and NullExchange.
+   */
+  readonly tunnel: boolean;
+  /**
    * The request's header fields in the order received: [name, value, name, value, ...], names
    * lowercase, values with surrounding whitespace removed. Everything the client sent is here,
    * hop-by-hop fields included (the proxy's head builder drops them). HTTP/2: pseudo-header

@@ -24,6 +24,7 @@ export class NullExchange implements ClientExchange {
   readonly secure: boolean;
   readonly fields: readonly string[];
   readonly bodyLength = BODY_NONE;
+  readonly tunnel = false;
   readonly peer: ClientPeer;
   readonly seq = nextSeq();
   readonly startedAt = performance.now();

@@ -87,6 +87,8 @@ export class UwsExchange implements ClientExchange {
   readonly method: string;
   readonly target: string;
   readonly httpVersion = 'HTTP/1.1';
+  /** upgrades go to uWS's own WebSocket route (ws/ws-front.ts), never through detach() */
+  readonly tunnel = false;
   readonly fields: string[];
   readonly bodyLength: number;
   readonly peer: ClientPeer;

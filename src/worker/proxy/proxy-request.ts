@@ -361,6 +361,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     this.client = null;
     this.aborted = true;
     this.releaseLeases();
+    this.dropEncoder();
     ex.abort();
     this.maybeFinish();
   }
@@ -370,6 +371,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     this.aborted = true;
     this.client = null;
     this.releaseLeases();
+    this.dropEncoder();
     this.poolCancelled = true;
     this.queueCancelled = true;
     const conn = this.conn;

@@ -10,7 +10,11 @@
  * socket's read overwrites them. Engines that copy (uWS) need no lease.
  *
  * ProxyRequest extends it with the attempts, retries and endings; a ResponseTap (the cache,
- * compression) watches the response and may answer the client itself.
+ * compression) watches the response and may answer the client itself, or give a BodyEncoder that
+ * re-encodes the body as it streams (compression): then the head goes out with the tap's
+ * Content-Encoding, a weakened ETag (RFC 9110 8.8.3) and no length (chunked, or close on
+ * HTTP/1.0), and the body pieces go to the encoder, which writes to the client and says when to
+ * pause the server.
  */
 import type { ClientExchange } from '../engine/exchange.js';
 import { ResponseBody } from '../engine/exchange.js';
@@ -29,12 +33,46 @@ export interface ProxySettings {
 }
 
 /**
+ * BodyEncoder re-encodes a relayed body as it streams (compress/stream-encoder.ts). It copies what
+ * it keeps of a piece, writes its output to the client itself, and calls its owner back.
+ */
+export interface BodyEncoder {
+  /** start: the head was written (with an unknown length); pieces follow */
+  start(ex: ClientExchange, owner: EncoderOwner): void;
+  /** write takes a piece (valid only during the call); false: pause the server until owner.onEncoderDrain() */
+  write(buf: Buffer, start: number, end: number): boolean;
+  /** end: the server's body is complete; owner.onEncoderDone() follows once the client took the last byte */
+  end(): void;
+  /** the exchange's onClientWritable */
+  onClientWritable(): void;
+  /** destroy drops the encoding (the client left, the response broke off): no owner call follows */
+  destroy(): void;
+}
+
+/** What a BodyEncoder calls back (the ResponseWriter). */
+export interface EncoderOwner {
+  /** bytes sent to the client (the access log's) */
+  bytesOut: number;
+  /** the encoder can take pieces again */
+  onEncoderDrain(): void;
+  /** the encoded body is complete and the client took it */
+  onEncoderDone(): void;
+  /** the encoder failed: the client's response is cut off */
+  onEncoderFailed(): void;
+}
+
+/**
  * ResponseTap observes a proxied response and may answer the client itself: the response cache's
  * hook (store a copy while streaming, answer from a refreshed or stale entry) and compression's.
  */
 export interface ResponseTap extends HeaderWriter {
   /** the head arrived; true takes the client response over (nothing of this response is relayed) */
   onHead(p: ResponseParser, client: ClientExchange): boolean;
+  /**
+   * encoder: asked after onHead returned false, for a response with a body, before its head is
+   * written: the encoder of the body (then writeHeaders adds its Content-Encoding), or null
+   */
+  encoder(): BodyEncoder | null;
   /** adds fields to the relayed head or to an error response */
   writeHeaders(out: HeaderSink): void;
   /** a piece of the body (valid only during the call) */
@@ -46,7 +84,15 @@ export interface ResponseTap extends HeaderWriter {
   onClientAborted(): void;
 }
 
-export abstract class ResponseWriter {
+const WEAK = Buffer.from('W/');
+
+/** weakEtag turns a strong entity tag into a weak one; a weak one stays as it is. */
+function weakEtag(v: string | Buffer): string | Buffer {
+  if (typeof v === 'string') return v.startsWith('"') ? 'W/' + v : v;
+  return v[0] === 0x22 ? Buffer.concat([WEAK, v]) : v;
+}
+
+export abstract class ResponseWriter implements EncoderOwner {
   /** the client; null once it left or the exchange ended abruptly */
   client: ClientExchange | null;
   // what metrics and the access log read when the request finishes (obs/observe.ts)
@@ -72,6 +118,8 @@ export abstract class ResponseWriter {
   private backedUp = false;
   /** read buffers leased while the client holds references into them */
   private leases: Buffer[] | null = null;
+  /** re-encodes the body as it streams (compression), or null */
+  private encoder: BodyEncoder | null = null;
 
   constructor(
     client: ClientExchange,
@@ -85,10 +133,14 @@ export abstract class ResponseWriter {
   protected abstract resumeUpstream(): void;
   /** the request may be over: account for it once both sides are done */
   protected abstract maybeFinish(): void;
+  /** the client left (or is to be treated as gone): cancel the server's side */
+  abstract onClientAborted(): void;
 
   /** writeHead relays the status and fields of the response in `parser` (inside the read's cork). */
   protected writeHead(p: ResponseParser): void {
     const ex = this.client!;
+    const hasBody = p.framing !== Framing.None && !(p.framing === Framing.Length && p.contentLength === 0);
+    const enc = this.tap !== null && hasBody ? this.tap.encoder() : null;
     ex.writeStatus(p.statusCode, p.reason);
     const policy = this.settings.responses;
     if (policy.serverHeader !== null) ex.writeHeader('Server', policy.serverHeader);
@@ -101,7 +153,9 @@ export abstract class ResponseWriter {
       const name = h[i] as string;
       if (drop?.includes(name.toLowerCase())) continue;
       if (policy.strips(name)) continue;
-      ex.writeHeader(name, h[i + 1]!);
+      const v = h[i + 1]!;
+      // an encoded body is not the same bytes: its strong validator becomes weak (RFC 9110 8.8.3)
+      ex.writeHeader(name, enc !== null && name.length === 4 && name.toLowerCase() === 'etag' ? weakEtag(v) : v);
     }
     if (this.tap !== null) this.tap.writeHeaders(ex);
     if (this.setCookie !== '') ex.writeHeader('Set-Cookie', this.setCookie);
@@ -114,6 +168,10 @@ export abstract class ResponseWriter {
         this.clientDone = true;
         break;
       case Framing.Length:
+        if (enc !== null) {
+          ex.endHead(ResponseBody.Unknown, false);
+          break;
+        }
         ex.endHead(p.contentLength, false);
         if (p.contentLength === 0) {
           ex.end();
@@ -123,6 +181,10 @@ export abstract class ResponseWriter {
       default:
         ex.endHead(ResponseBody.Unknown, false);
     }
+    if (enc !== null) {
+      this.encoder = enc;
+      enc.start(ex, this);
+    }
   }
 
   /** onResponseBody relays a piece of the body, straight from the read buffer. */
@@ -130,6 +192,11 @@ export abstract class ResponseWriter {
     if (this.tap !== null) this.tap.onBody(buf, start, end);
     const ex = this.client;
     if (ex === null || this.clientDone) return;
+    const enc = this.encoder;
+    if (enc !== null) {
+      if (!enc.write(buf, start, end)) this.pauseUpstream();
+      return;
+    }
     this.bytesOut += end - start;
     if (ex.write(buf, start, end)) return;
     this.backedUp = true;
@@ -145,6 +212,7 @@ export abstract class ResponseWriter {
   protected endBody(): void {
     const ex = this.client;
     if (ex !== null && !this.clientDone) {
+      if (this.encoder !== null) return this.encoder.end(); // done at onEncoderDone
       ex.end();
       // a tail the client has not taken yet: done when onClientWritable says it left
       if (!this.backedUp) this.clientDone = true;
@@ -153,6 +221,7 @@ export abstract class ResponseWriter {
 
   /** onClientWritable: the client took what was written; read on from the server. */
   onClientWritable(): void {
+    if (this.encoder !== null) return this.encoder.onClientWritable();
     this.backedUp = false;
     this.releaseLeases();
     if (this.upstreamDone) {
@@ -161,6 +230,34 @@ export abstract class ResponseWriter {
       return;
     }
     this.resumeUpstream();
+  }
+
+  // ---- EncoderOwner --------------------------------------------------------------------------
+
+  onEncoderDrain(): void {
+    if (!this.upstreamDone) this.resumeUpstream();
+  }
+
+  onEncoderDone(): void {
+    this.encoder = null;
+    if (this.client !== null) this.clientDone = true;
+    this.maybeFinish();
+  }
+
+  onEncoderFailed(): void {
+    this.encoder = null;
+    const ex = this.client;
+    // as if the client had left (the server's side is cancelled), and its connection is closed
+    this.onClientAborted();
+    ex?.abort();
+  }
+
+  /** dropEncoder discards the body's encoding (the client left, or its response is cut off). */
+  protected dropEncoder(): void {
+    const enc = this.encoder;
+    if (enc === null) return;
+    this.encoder = null;
+    enc.destroy();
   }
 
   /** releaseLeases gives back the read buffers held for the client (also when it left). */

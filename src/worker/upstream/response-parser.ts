@@ -30,6 +30,8 @@ const enum State {
   Trailer,
   Close,
   Done,
+  /** a 101 to an upgrade request: what follows is the new protocol's bytes (see switchedAt) */
+  Switched,
   Error,
 }
 
@@ -95,6 +97,13 @@ export class ResponseParser {
   trailingGarbage = false;
   /** bytes of body delivered so far */
   bodyBytes = 0;
+  /**
+   * The request asked to switch protocols (a WebSocket tunnel, proxy/tunnel.ts): a 101 is its
+   * answer, not an error. After it the parser stops; onResponseHead runs with switchedAt set to
+   * the offset, in the buffer being fed, of the first byte after the 101's head.
+   */
+  upgrade = false;
+  switchedAt = -1;
 
   private state = State.Head;
   private head: Buffer | null = null;
@@ -159,6 +168,11 @@ export class ResponseParser {
       switch (this.state) {
         case State.Head:
           i = this.feedHead(buf, i, end);
+          if ((this.state as State) === State.Switched) {
+            this.switchedAt = i;
+            this.sink.onResponseHead(this);
+            return;
+          }
           break;
         case State.Length: {
           const n = Math.min(this.remaining, end - i);
@@ -197,6 +211,7 @@ export class ResponseParser {
           this.trailingGarbage = true;
           this.keepAlive = false;
           return;
+        case State.Switched:
         case State.Error:
           return;
       }
@@ -396,11 +411,17 @@ export class ResponseParser {
     }
     if (this.minorVersion === 0) this.keepAlive = false;
 
-    // 1xx: informational, skip and parse the real response (101 is not expected here)
+    // 1xx: informational, skip and parse the real response (101 only answers an upgrade)
     if (this.statusCode < 200) {
       if (this.statusCode === 101) {
-        this.fail('unexpected 101 Switching Protocols');
-        return false;
+        if (!this.upgrade) {
+          this.fail('unexpected 101 Switching Protocols');
+          return false;
+        }
+        this.framing = Framing.None;
+        this.keepAlive = false;
+        this.state = State.Switched; // feed() tells the sink, with the offset of what follows
+        return true;
       }
       this.headers.length = 0;
       this.kinds.length = 0;

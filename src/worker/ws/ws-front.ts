@@ -6,10 +6,9 @@
 import type { SocketContext } from '../../uws.js';
 import type { UwsWebSocketFront } from '../engine/uws-engine.js';
 import type { UwsExchange } from '../engine/uws-exchange.js';
-import { gauge } from '../obs/metrics.js';
 import type { RouteTarget } from '../router.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { openWebSockets, WsRelay, type WebSocketSettings, type WsRuntime, type WsUserData } from './ws-proxy.js';
+import { WsRelay, type WebSocketSettings, type WsRuntime, type WsUserData } from './ws-proxy.js';
 
 /** what the worker's edge checks decided for an upgrade (filled by WsGate) */
 export interface WsAdmission {
@@ -30,7 +29,6 @@ export type WsGate = (ex: UwsExchange, out: WsAdmission) => boolean;
  * idle timeout are fixed when the listener starts (uWS reads them once).
  */
 export function createWsFront(gate: WsGate, runtime: () => WsRuntime, settings: WebSocketSettings): UwsWebSocketFront<WsUserData> {
-  gauge('fulcrum_websockets_open', 'WebSocket connections open (client hop).', [], (emit) => emit([], openWebSockets()));
   const admission: WsAdmission = { route: null as unknown as RouteTarget, upstream: null as unknown as Upstream, clientKey: null };
   return {
     behavior: {
