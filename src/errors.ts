@@ -22,7 +22,7 @@ export interface ErrorSpec {
   /** the status the client gets (failures after the response started close the connection instead) */
   readonly status: number;
   /** fulcrum_rejections_total{reason} for edge rejections, else null */
-  readonly rejection: 'parse' | 'deny' | 'timeout' | 'size' | 'rate' | 'unsupported' | null;
+  readonly rejection: 'parse' | 'deny' | 'timeout' | 'size' | 'rate' | 'connections' | 'unsupported' | null;
   /** counted in fulcrum_upstream_errors_total{kind} (the kind itself is the label) */
   readonly upstream: boolean;
   /** the retry class, for upstream failures that upstreams.retryOn may retry; null: never retried */
@@ -56,6 +56,8 @@ export const ERRORS = {
   'request-too-large': spec(413, 'request body exceeds limits.maxBodyBytes', { rejection: 'size', close: true }),
   'url-too-long': spec(414, 'request target exceeds limits.maxUrlBytes', { rejection: 'size', close: true }),
   'rate-limited': spec(429, 'rate limit reached', { rejection: 'rate' }),
+  // no answer: the connection is closed at once (logged as nginx's 444); 503 is what nginx's limit_conn would say
+  'too-many-connections': spec(503, 'client over limits.maxConnectionsPerClient', { rejection: 'connections', close: true }),
   'head-too-large': spec(431, 'request header fields too large', { rejection: 'size', close: true }),
   // answered by fulcrum's HTTP/1.1 engine itself (engine/engine-answers.ts), besides the ones above
   'method-not-allowed': spec(405, 'CONNECT is not proxied', { rejection: 'unsupported', close: true }),

@@ -148,8 +148,15 @@ describe('dashboard', () => {
           timeout,
         });
       // c is ejected by passive checks (not a grey "idle"), and its recovery is listed too
-      await health(c, 'ejected');
-      assert.equal(await page.locator(`tr[data-server="${id(c)}"] .state.ejected`).count(), 1);
+      // the row says ejected and shows the ejected badge, checked in one look (c comes back after ejectMs)
+      await page.waitForFunction(
+        (sid) => {
+          const row = document.querySelector(`tr[data-server="${sid}"]`);
+          return row?.getAttribute('data-health') === 'ejected' && row.querySelectorAll('.state.ejected').length === 1;
+        },
+        id(c),
+        { timeout: 15_000 },
+      );
       await page.waitForSelector('#transitions li[data-from="ejected"][data-to="up"]', { timeout: 15_000 });
       assert.ok((await page.locator('#transitions li[data-from="up"][data-to="ejected"]').count()) >= 1);
 

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -109,6 +109,7 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
           redirectHttp: true,
           hsts: 'max-age=31536000',
         },
+        logging: { access: path.join(dir, 'access.log') },
       }),
     );
   });
@@ -159,6 +160,20 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
     const r = await request(`${f.url}/path/x?q=1`, { headers: { host: 'a.test:8080' } });
     assert.equal(r.status, 301);
     assert.equal(r.headers.location, `https://a.test:${tlsPort}/path/x?q=1`);
+    // fulcrum's own answer: its request id, and a line in the access log (no reason: not a failure)
+    const id = String(r.headers['x-request-id']);
+    const deadline = Date.now() + 5000;
+    let line: Record<string, unknown> | undefined;
+    while (line === undefined && Date.now() < deadline) {
+      const text = existsSync(path.join(dir, 'access.log')) ? readFileSync(path.join(dir, 'access.log'), 'utf8') : '';
+      line = text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((e) => e.requestId === id);
+      if (line === undefined) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.deepEqual([line?.status, line?.reason, line?.route, line?.path], [301, null, null, '/path/x?q=1']);
   });
 
   it('reloads certificates on SIGHUP without dropping an open TLS connection', async () => {

@@ -17,6 +17,7 @@ const TABLE: [ErrorKind, number, string | null, boolean, boolean][] = [
   ['request-too-large', 413, 'size', false, true],
   ['url-too-long', 414, 'size', false, true],
   ['rate-limited', 429, 'rate', false, false],
+  ['too-many-connections', 503, 'connections', false, true],
   ['head-too-large', 431, 'size', false, true],
   ['method-not-allowed', 405, 'unsupported', false, true],
   ['expectation-failed', 417, 'unsupported', false, true],

@@ -1,7 +1,7 @@
 /**
  * `fulcrum explain` agrees with fulcrum: a set of requests goes both through explain (from the
  * config file, as the CLI does, and through the running primary's GET /explain) and through a
- * live fulcrum with one worker, and the route (the access log's index), the upstream, the server
+ * live fulcrum with one worker, and the route (the access log names it), the upstream, the server
  * (the echo origin that answered), the cache key and the head the server got must be the ones
  * explain named. Policies that are deterministic given their state: round-robin from a fresh
  * position (explain's `next` is the worker's sequence), hash, ip-hash (clients on 127.0.0.2-9),
@@ -116,8 +116,8 @@ describe('explain agrees with a live fulcrum', () => {
   }
 
   /** the access log's line for a request (by its unique target) */
-  async function logged(target: string): Promise<{ route: number; upstream: string; server: string | null }> {
-    let line: { route: number; upstream: string; server: string | null } | undefined;
+  async function logged(target: string): Promise<{ route: string; upstream: string; server: string | null }> {
+    let line: { route: string; upstream: string; server: string | null } | undefined;
     await until(() => {
       const lines = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean);
       line = lines.map((l) => JSON.parse(l)).find((l: { path: string }) => l.path === target);
@@ -135,7 +135,7 @@ describe('explain agrees with a live fulcrum', () => {
       const o = e.outcome;
       assert.equal(o.action, 'forward', `${e.source}: ${target}: ${o.reason}`);
       if (want) assert.equal(o.route?.name, want.route, `${e.source}: route of ${fields[0]![1]}${target}`);
-      assert.equal(o.route?.index, log.route, `${e.source}: route of ${target}`);
+      assert.equal(o.route?.name, log.route, `${e.source}: route of ${target}`);
       assert.equal(o.upstream, log.upstream, `${e.source}: upstream of ${target}`);
       // upstream rr has turned since it was fresh (the first test): explain starts from a fresh position
       if (want?.rotated !== true) assert.equal(o.server, log.server, `${e.source}: server of ${target}`);

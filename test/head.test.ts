@@ -12,6 +12,8 @@ const base: HeadOptions = {
   target: '/a?b=1',
   clientIp: '203.0.113.7',
   trusted: false,
+  forwarded: 'x-forwarded',
+  realIp: false,
   hostHeader: 'client',
   serverHostPort: '127.0.0.1:9001',
   proto: 'http',
@@ -97,6 +99,128 @@ const CASES: Case[] = [
     head:
       'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 10.0.0.1, 10.0.0.2, 203.0.113.7\r\nx-forwarded-proto: https\r\nx-forwarded-host: orig\r\n' +
       'via: 1.0 edge, 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'an untrusted client cannot forge Forwarded, X-Real-IP or any other X-Forwarded-* field',
+    fields: [
+      'host',
+      'h',
+      'forwarded',
+      'for=10.9.9.9;proto=https',
+      'x-real-ip',
+      '10.9.9.9',
+      'x-forwarded-port',
+      '443',
+      'x-forwarded-prefix',
+      '/admin',
+      'x-forwarded-ssl',
+      'on',
+      'x-forwardedness',
+      'kept: not a forwarding field',
+    ],
+    head: `GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwardedness: kept: not a forwarding field\r\n${XF}x-forwarded-host: h\r\nvia: 1.1 fulcrum\r\n\r\n`,
+  },
+  {
+    name: 'a trusted proxy: its Forwarded, X-Real-IP and other X-Forwarded-* fields are relayed in place (forwardedHeader "x-forwarded")',
+    fields: ['host', 'h', 'forwarded', 'for=198.51.100.1', 'x-real-ip', '198.51.100.1', 'x-forwarded-port', '443', 'accept', '*/*'],
+    opts: { trusted: true },
+    head:
+      'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nforwarded: for=198.51.100.1\r\nx-real-ip: 198.51.100.1\r\nx-forwarded-port: 443\r\naccept: */*\r\n' +
+      `${XF}x-forwarded-host: h\r\nvia: 1.1 fulcrum\r\n\r\n`,
+  },
+  {
+    name: 'forwardedHeader "forwarded", untrusted IPv4 client: Forwarded alone, the client\'s forwarding fields removed',
+    fields: ['host', 'h', 'x-forwarded-for', '10.9.9.9', 'forwarded', 'for=10.9.9.9', 'x-real-ip', '10.9.9.9', 'x-a', '1'],
+    opts: { forwarded: 'forwarded' },
+    head: 'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-a: 1\r\nforwarded: for=203.0.113.7;host=h;proto=http\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'forwardedHeader "forwarded", untrusted IPv6 client over HTTPS: the address bracketed and quoted, a Host with a port quoted',
+    fields: ['host', 'example.com:8443'],
+    opts: { forwarded: 'forwarded', clientIp: '2001:db8::1', proto: 'https' },
+    head: 'GET /a?b=1 HTTP/1.1\r\nhost: example.com:8443\r\nforwarded: for="[2001:db8::1]";host="example.com:8443";proto=https\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'forwardedHeader "forwarded": an IPv6 literal Host is quoted',
+    fields: ['host', '[2001:db8::2]:8080'],
+    opts: { forwarded: 'forwarded' },
+    head: 'GET /a?b=1 HTTP/1.1\r\nhost: [2001:db8::2]:8080\r\nforwarded: for=203.0.113.7;host="[2001:db8::2]:8080";proto=http\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'forwardedHeader "both", untrusted client: X-Forwarded-* and Forwarded, nothing of the client\'s',
+    fields: ['host', 'shop.example', 'forwarded', 'for=10.9.9.9', 'x-forwarded-for', '10.9.9.9'],
+    opts: { forwarded: 'both' },
+    head:
+      `GET /a?b=1 HTTP/1.1\r\nhost: shop.example\r\n${XF}x-forwarded-host: shop.example\r\n` +
+      'forwarded: for=203.0.113.7;host=shop.example;proto=http\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'forwardedHeader "forwarded", trusted proxy: its Forwarded list (two lines) extended, its X-Forwarded-* relayed in place',
+    fields: [
+      'host',
+      'h',
+      'forwarded',
+      'for=192.0.2.43, for="[2001:db8:cafe::17]:4711"',
+      'x-forwarded-for',
+      '192.0.2.43',
+      'forwarded',
+      'for=198.51.100.17;proto=https',
+      'x-forwarded-proto',
+      'https',
+    ],
+    opts: { forwarded: 'forwarded', trusted: true, clientIp: '10.0.0.5' },
+    head:
+      'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 192.0.2.43\r\nx-forwarded-proto: https\r\n' +
+      'forwarded: for=192.0.2.43, for="[2001:db8:cafe::17]:4711", for=198.51.100.17;proto=https, for=10.0.0.5;host=h;proto=http\r\n' +
+      'via: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'forwardedHeader "forwarded", trusted proxy that sent no Forwarded: fulcrum\'s element alone',
+    fields: ['host', 'h'],
+    opts: { forwarded: 'forwarded', trusted: true, clientIp: '10.0.0.5' },
+    head: 'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nforwarded: for=10.0.0.5;host=h;proto=http\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'forwardedHeader "both", trusted IPv6 proxy: X-Forwarded-For gets the bare address, Forwarded the quoted one',
+    fields: ['host', 'h', 'x-forwarded-for', '192.0.2.43', 'forwarded', 'for=192.0.2.43', 'x-forwarded-proto', 'https'],
+    opts: { forwarded: 'both', trusted: true, clientIp: '2001:db8::5' },
+    head:
+      'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 192.0.2.43, 2001:db8::5\r\nx-forwarded-proto: https\r\nx-forwarded-host: h\r\n' +
+      'forwarded: for=192.0.2.43, for="[2001:db8::5]";host=h;proto=http\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'realIpHeader, untrusted client: X-Real-IP is the client address, never its own',
+    fields: ['host', 'h', 'x-real-ip', '10.9.9.9'],
+    opts: { realIp: true },
+    head: `GET /a?b=1 HTTP/1.1\r\nhost: h\r\n${XF}x-forwarded-host: h\r\nx-real-ip: 203.0.113.7\r\nvia: 1.1 fulcrum\r\n\r\n`,
+  },
+  {
+    name: 'realIpHeader, untrusted IPv6 client: the bare address',
+    fields: ['host', 'h'],
+    opts: { realIp: true, forwarded: 'forwarded', clientIp: '2001:db8::1' },
+    head: 'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nforwarded: for="[2001:db8::1]";host=h;proto=http\r\nx-real-ip: 2001:db8::1\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'realIpHeader, trusted proxy that sent X-Real-IP: its value is kept',
+    fields: ['host', 'h', 'x-real-ip', '198.51.100.1', 'x-forwarded-for', '192.0.2.1, 198.51.100.9'],
+    opts: { realIp: true, trusted: true, clientIp: '10.0.0.5' },
+    head:
+      'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 192.0.2.1, 198.51.100.9, 10.0.0.5\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\n' +
+      'x-real-ip: 198.51.100.1\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'realIpHeader, trusted proxy with only X-Forwarded-For: the last address it sent',
+    fields: ['host', 'h', 'x-forwarded-for', '192.0.2.1', 'x-forwarded-for', '198.51.100.9'],
+    opts: { realIp: true, trusted: true, clientIp: '10.0.0.5', forwarded: 'forwarded' },
+    head:
+      'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 192.0.2.1\r\nx-forwarded-for: 198.51.100.9\r\n' +
+      'forwarded: for=10.0.0.5;host=h;proto=http\r\nx-real-ip: 198.51.100.9\r\nvia: 1.1 fulcrum\r\n\r\n',
+  },
+  {
+    name: 'realIpHeader, trusted proxy that sent neither: its own address',
+    fields: ['host', 'h'],
+    opts: { realIp: true, trusted: true, clientIp: '10.0.0.5' },
+    head: 'GET /a?b=1 HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 10.0.0.5\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\nx-real-ip: 10.0.0.5\r\nvia: 1.1 fulcrum\r\n\r\n',
   },
   {
     name: 'HTTPS clients get x-forwarded-proto: https',
@@ -202,6 +326,17 @@ describe('upstream request head', () => {
     buildHead(['host', 'h'], base, out);
     assert.equal(out.reject, null);
     assert.equal(out.head, `GET /a?b=1 HTTP/1.1\r\nhost: h\r\n${XF}x-forwarded-host: h\r\nvia: 1.1 fulcrum\r\n\r\n`);
+  });
+
+  it("a head for an untrusted client carries nothing of a trusted proxy's head built before it", () => {
+    const out: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };
+    const fields = ['host', 'h', 'forwarded', 'for=10.0.0.1', 'x-real-ip', '10.0.0.1', 'x-forwarded-for', '10.0.0.1', 'x-forwarded-port', '1'];
+    buildHead(fields, { ...base, trusted: true, forwarded: 'both', realIp: true }, out);
+    buildHead(fields, { ...base, forwarded: 'both', realIp: true }, out);
+    assert.equal(
+      out.head,
+      `GET /a?b=1 HTTP/1.1\r\nhost: h\r\n${XF}x-forwarded-host: h\r\nforwarded: for=203.0.113.7;host=h;proto=http\r\nx-real-ip: 203.0.113.7\r\nvia: 1.1 fulcrum\r\n\r\n`,
+    );
   });
 
   it('a retry on another server moves a Host that named the server, and only that one', () => {

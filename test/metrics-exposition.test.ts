@@ -54,7 +54,8 @@ describe('GET /metrics', () => {
         assert.equal(m.get('fulcrum_request_duration_seconds_count', { upstream: 'app', server }), 0);
         assert.equal(m.get('fulcrum_request_duration_seconds_bucket', { upstream: 'app', server, le: '+Inf' }), 0);
       }
-      for (const reason of ['deny', 'rate', 'size', 'timeout', 'parse']) assert.equal(m.get('fulcrum_rejections_total', { reason }), 0, reason);
+      for (const reason of ['deny', 'rate', 'size', 'timeout', 'parse', 'connections', 'unsupported'])
+        assert.equal(m.get('fulcrum_rejections_total', { reason }), 0, reason);
       assert.equal(m.get('fulcrum_unrouted_requests_total'), 0);
       assert.equal(m.get('fulcrum_cache_requests_total', { result: 'hit' }), 0);
       assert.equal(m.get('fulcrum_compression_tasks_total', { where: 'pool' }), 0);

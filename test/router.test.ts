@@ -55,10 +55,10 @@ describe('normalizePath', () => {
 
 describe('Router', () => {
   const router = new Router([
-    { index: 0, host: '*', pathPrefix: '/', upstream: 'app' },
-    { index: 1, host: '*', pathPrefix: '/admin/', upstream: 'admin' },
-    { index: 2, host: 'shop.example.com', pathPrefix: '/', upstream: 'shop' },
-    { index: 3, host: '*.example.com', pathPrefix: '/api/', upstream: 'api' },
+    { index: 0, name: '*/', host: '*', pathPrefix: '/', upstream: 'app' },
+    { index: 1, name: '*/admin/', host: '*', pathPrefix: '/admin/', upstream: 'admin' },
+    { index: 2, name: 'shop.example.com/', host: 'shop.example.com', pathPrefix: '/', upstream: 'shop' },
+    { index: 3, name: '*.example.com/api/', host: '*.example.com', pathPrefix: '/api/', upstream: 'api' },
   ]);
   const cases: [string, string, number][] = [
     ['x', '/public/x', 0],

@@ -60,6 +60,8 @@ export interface UpstreamSpec {
   servers: ServerSpec[];
   /** null = pass the client's Host; otherwise the literal to send ("server" is resolved per server) */
   hostHeader: 'client' | 'server' | string;
+  forwardedHeader: UpstreamConfig['forwardedHeader'];
+  realIpHeader: boolean;
   keepAlive: Config['upstreams'][string]['keepAlive'];
   hashKey: UpstreamConfig['hashKey'];
   sharedInFlight: boolean;
@@ -281,6 +283,8 @@ export function validateConfig(input: unknown, file = 'config'): LoadedConfig {
       balance: up.balance,
       servers,
       hostHeader: up.hostHeader,
+      forwardedHeader: up.forwardedHeader,
+      realIpHeader: up.realIpHeader,
       keepAlive: up.keepAlive,
       hashKey: up.hashKey,
       sharedInFlight: up.sharedInFlight,

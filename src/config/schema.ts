@@ -276,6 +276,16 @@ export const UpstreamSchema = strict(
       description:
         'Host header sent to the servers (default "client"): "client" passes the client\'s Host, "server" sends the server URL\'s host:port, any other value is sent as it is.',
     }),
+    forwardedHeader: Type.Union([Type.Literal('x-forwarded'), Type.Literal('forwarded'), Type.Literal('both')], {
+      default: 'x-forwarded',
+      description:
+        'Which fields tell the servers about the client (default "x-forwarded"): "x-forwarded" sets X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host; "forwarded" sets Forwarded (RFC 7239: for, host, proto); "both" sets all. From a client in trustedProxies, what it sent is extended (X-Forwarded-For, Forwarded) or kept; from anyone else every X-Forwarded-*, Forwarded and X-Real-IP field is removed first.',
+    }),
+    realIpHeader: Type.Boolean({
+      default: false,
+      description:
+        "Set X-Real-IP to the client address (default false), as nginx's `proxy_set_header X-Real-IP $remote_addr`. From a client in trustedProxies: the X-Real-IP it sent, else the last X-Forwarded-For element it sent, else its own address. A client's own X-Real-IP is never passed unless it is a trusted proxy.",
+    }),
     keepAlive: KeepAliveSchema,
   },
   { description: 'A named pool of backend servers.' },
@@ -577,6 +587,30 @@ export const TlsSchema = strict(
   },
 );
 
+/** The fields a JSON access log line can have (logging.accessFields), in their default order. */
+export const ACCESS_LOG_FIELDS = [
+  'time',
+  'requestId',
+  'client',
+  'method',
+  'host',
+  'path',
+  'protocol',
+  'status',
+  'reason',
+  'bytesIn',
+  'bytesOut',
+  'route',
+  'upstream',
+  'server',
+  'upstreamMs',
+  'totalMs',
+  'userAgent',
+  'referer',
+] as const;
+
+export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
+
 export const RouteSchema = strict(
   {
     name: Type.Optional(
@@ -675,7 +709,7 @@ export const ConfigSchema = strict(
     trustedProxies: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Addresses or CIDR ranges of proxies in front of fulcrum (default []). Only from these is an incoming X-Forwarded-For/-Proto/-Host kept and extended; from anyone else it is replaced.',
+        "Addresses or CIDR ranges of proxies in front of fulcrum (default []). Only from these are incoming X-Forwarded-*, Forwarded and X-Real-IP fields kept (and X-Forwarded-For / Forwarded extended); from anyone else they are removed and replaced by fulcrum's own (upstreams.<name>.forwardedHeader, realIpHeader).",
     }),
     timeouts: strict(
       {
@@ -775,7 +809,13 @@ export const ConfigSchema = strict(
         format: Type.Union([Type.Literal('json'), Type.Literal('combined')], {
           default: 'json',
           description:
-            'Access log format (default "json"): "json" (one JSON object per line) or "combined" (nginx\'s combined format followed by request id, upstream, server and times).',
+            'Access log format (default "json"): "json" (one JSON object per line) or "combined" (nginx\'s combined format followed by request id, upstream, server, times, route and reason).',
+        }),
+        accessFields: Type.Array(Type.Union(ACCESS_LOG_FIELDS.map((f) => Type.Literal(f))), {
+          minItems: 1,
+          uniqueItems: true,
+          default: [...ACCESS_LOG_FIELDS],
+          description: `The fields of a "json" access log line, in this order (default: all of them, ${ACCESS_LOG_FIELDS.map((f) => `"${f}"`).join(', ')}). See README "Access log" for what each holds.`,
         }),
       },
       { description: "fulcrum's own log (JSON lines on stderr).", default: {} },

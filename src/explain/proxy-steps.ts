@@ -302,6 +302,8 @@ export function headStep(
       target: ex.target,
       clientIp: ex.peer.ip,
       trusted: ex.peer.trusted,
+      forwarded: rr.upstream.spec.forwardedHeader,
+      realIp: rr.upstream.spec.realIpHeader,
       hostHeader: rr.upstream.hostHeader,
       serverHostPort: server ? server.spec.hostPort : '',
       proto: ex.secure ? 'https' : 'http',

@@ -11,18 +11,27 @@
 import type { Config } from '../config/schema.js';
 import { handleCached } from './cache/response-cache.js';
 import { compressTapFor } from './compress/compress-tap.js';
+import { setEngineAnswerHook } from './engine/engine-answers.js';
 import type { ClientExchange, ClientPeer } from './engine/exchange.js';
 import type { AccessList } from './guard/access-list.js';
 import { admitClient } from './guard/client-limiter.js';
-import { respondEdge, respondGenerated } from './guard/edge-response.js';
+import { closeEdge, respondEdge, respondLogged } from './guard/edge-response.js';
 import { targetRefusal } from './guard/limits.js';
 import { rateKey, take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
+import { observeEngineAnswer } from './obs/observe.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
 import { isWebSocketUpgrade, Tunnel } from './proxy/tunnel.js';
-import { routePath } from './router.js';
+import { routePath, type RouteTarget } from './router.js';
 import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
+
+// The answers the engine writes itself to requests it cannot parse (engine-answers.ts) never reach
+// dispatch; they get their access log line from the running generation's log all the same.
+setEngineAnswerHook((kind, status, seq, c, bytes) => {
+  const log = runtime()?.accessLog;
+  if (log != null) observeEngineAnswer(kind, status, seq, c, bytes, log);
+});
 
 const unrouted = counter('fulcrum_unrouted_requests_total', 'Requests that matched no route (answered 404).').labels();
 
@@ -34,9 +43,9 @@ function checkPeer(peer: ClientPeer, r: Runtime): void {
   peer.allowed = r.access === null || r.access.allows(peer.bytes);
 }
 
-function deny(ex: ClientExchange, list: AccessList, r: Runtime): void {
-  if (list.closeOnDeny) ex.abort();
-  else respondEdge(ex, 'access-denied', r.responses);
+function deny(ex: ClientExchange, list: AccessList, r: Runtime, route: RouteTarget | null = null): void {
+  if (list.closeOnDeny) closeEdge(ex, 'access-denied', r, route);
+  else respondEdge(ex, 'access-denied', r, route);
 }
 
 /**
@@ -50,29 +59,29 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   if (!peer.allowed) return void deny(ex, r.access!, r);
   const target = ex.target;
   const refused = targetRefusal(target, r.limits.maxUrlBytes);
-  if (refused !== null) return void respondEdge(ex, refused, r.responses);
+  if (refused !== null) return void respondEdge(ex, refused, r);
   const route = r.router.match(ex.field('host'), routePath(target));
   if (route === undefined) {
     unrouted.inc();
-    return void respondEdge(ex, 'no-route', r.responses, '404 Not Found\nno route for this host and path\n');
+    return void respondEdge(ex, 'no-route', r, null, '404 Not Found\nno route for this host and path\n');
   }
   const rr = r.routes[route.index]!;
-  if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r);
+  if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r, rr.target);
   const rs = rr.rate;
   if (rs !== null) {
     const wait = take(rs, rateKey(rs, ex));
-    if (wait > 0) return void respondEdge(ex, 'rate-limited', r.responses, null, wait);
+    if (wait > 0) return void respondEdge(ex, 'rate-limited', r, rr.target, null, wait);
   }
   return rr;
 }
 
 /** admitClient counts the request against maxConnectionsPerClient; false: the connection was closed. */
-function admitConnection(ex: ClientExchange, r: Runtime): boolean | string {
+function admitConnection(ex: ClientExchange, r: Runtime, route: RouteTarget): boolean | string {
   const maxConn = r.limits.maxConnectionsPerClient;
   if (maxConn <= 0) return true;
-  // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts)
+  // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts), logged as nginx's 444
   if (!admitClient(ex.peer.ip, maxConn, r.workers)) {
-    ex.abort();
+    closeEdge(ex, 'too-many-connections', r, route);
     return false;
   }
   return ex.peer.ip;
@@ -95,7 +104,7 @@ export function dispatch(ex: ClientExchange): void {
   if (rr.cache !== null) return handleCached(ex, rr.target, rr.upstream, rr.cache, r, rr.compress);
   const pr = new ProxyRequest(ex, r, rr.target, rr.upstream);
   if (rr.compress !== null) pr.tap = compressTapFor(ex, rr.compress, r);
-  const key = admitConnection(ex, r);
+  const key = admitConnection(ex, r, rr.target);
   if (key === false) return;
   if (key !== true) pr.clientKey = key;
   pr.start();
@@ -103,7 +112,7 @@ export function dispatch(ex: ClientExchange): void {
 
 /** startTunnel proxies a WebSocket upgrade as a byte tunnel (proxy/tunnel.ts), counted against the per-client limit. */
 function startTunnel(ex: ClientExchange, r: Runtime, rr: RouteRuntime): void {
-  const key = admitConnection(ex, r);
+  const key = admitConnection(ex, r, rr.target);
   if (key === false) return;
   const t = new Tunnel(ex, r, rr.target, rr.upstream);
   if (key !== true) t.clientKey = key;
@@ -125,7 +134,7 @@ export function admitUpgrade(ex: ClientExchange, out: UpgradeAdmission): boolean
   if (rr === undefined) return false;
   out.route = rr.target;
   out.upstream = rr.upstream;
-  const key = admitConnection(ex, r);
+  const key = admitConnection(ex, r, rr.target);
   if (key === false) return false;
   out.clientKey = key === true ? null : key;
   return true;
@@ -136,9 +145,9 @@ const REDIRECT_REASONS: Record<number, string> = { 301: 'Moved Permanently', 302
 /** redirectToHttps answers a plain-HTTP request with tls.redirectStatus to the same URL over HTTPS. */
 function redirectToHttps(ex: ClientExchange, tls: NonNullable<Config['tls']>, r: Runtime): void {
   const h = ex.field('host');
-  if (!validHost(h)) return respondEdge(ex, 'malformed-request', r.responses);
+  if (!validHost(h)) return respondEdge(ex, 'malformed-request', r);
   const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
   const location = `https://${name}${tls.port === 443 ? '' : ':' + tls.port}${ex.target}`;
   const line = `${tls.redirectStatus} ${REDIRECT_REASONS[tls.redirectStatus] ?? 'Permanent Redirect'}`;
-  respondGenerated(ex, tls.redirectStatus, false, r.responses, `${line}\n${location}\n`, { writeHeaders: (out) => out.writeHeader('Location', location) });
+  respondLogged(ex, tls.redirectStatus, false, r, `${line}\n${location}\n`, { writeHeaders: (out) => out.writeHeader('Location', location) }, null, null);
 }

@@ -8,8 +8,10 @@
  * the request is forwarded with the path exactly as received.
  */
 export interface RouteTarget {
-  /** index in config.routes, for logs and metrics */
+  /** index in config.routes, for metrics */
   index: number;
+  /** the route's name (routes[].name, default host + pathPrefix), for the access log */
+  name: string;
   host: string;
   pathPrefix: string;
   upstream: string;

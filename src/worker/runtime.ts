@@ -106,7 +106,14 @@ export function buildRouting(cfg: LoadedConfig, prev: Routing | null): Routing {
     const upstream = upstreams.get(r.upstream);
     if (upstream === undefined) throw new Error(`route ${index} names upstream "${r.upstream}", which does not exist`);
     return {
-      target: { index, host: r.host, pathPrefix: r.pathPrefix, upstream: r.upstream, retryUnsafe: r.retryUnsafe === true },
+      target: {
+        index,
+        name: r.name ?? r.host + r.pathPrefix,
+        host: r.host,
+        pathPrefix: r.pathPrefix,
+        upstream: r.upstream,
+        retryUnsafe: r.retryUnsafe === true,
+      },
       upstream,
       access: AccessList.compile(r.access),
       rate: r.rateLimit === false ? null : r.rateLimit ? compileRateScope(r.rateLimit, `r${index}:`, cfg.workers) : globalRate,

@@ -52,6 +52,12 @@ export const ttlOut = [0];
  */
 export class CacheCtx implements ClientHandler {
   aborted = false;
+  /**
+   * The cache answers this request from the store with no request of its own to a server (a hit,
+   * or a waiter of a coalesced fill), so the answer writes its access log line; a fill's answer
+   * is logged by its ProxyRequest.
+   */
+  logsAnswer = false;
 
   constructor(
     readonly ex: ClientExchange,

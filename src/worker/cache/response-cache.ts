@@ -104,19 +104,19 @@ function decide(c: CacheCtx, noCoalesce: boolean, leaderFailed: boolean): void {
     const ttl = Math.round(ttlOut[0]!);
     if (leaderFailed && use !== Use.Fresh && staleIfErrorAllowed(e, r, now)) {
       cacheStats.staleServed++;
-      return serveHit(c, e, `fulcrum; hit; ttl=${ttl}; detail=stale-if-error`);
+      return answerFromStore(c, e, `fulcrum; hit; ttl=${ttl}; detail=stale-if-error`);
     }
     switch (use) {
       case Use.Fresh:
         cacheStats.hits++;
-        return serveHit(c, e, noCoalesce ? `fulcrum; hit; ttl=${ttl}; detail=coalesced` : `fulcrum; hit; ttl=${ttl}`);
+        return answerFromStore(c, e, noCoalesce ? `fulcrum; hit; ttl=${ttl}; detail=coalesced` : `fulcrum; hit; ttl=${ttl}`);
       case Use.Stale:
         cacheStats.staleServed++;
-        return serveHit(c, e, `fulcrum; hit; ttl=${ttl}; detail=max-stale`);
+        return answerFromStore(c, e, `fulcrum; hit; ttl=${ttl}; detail=max-stale`);
       case Use.StaleWhileRevalidate:
         cacheStats.staleServed++;
         if (pendingFill(r.key) === undefined) backgroundRefresh(c, e);
-        return serveHit(c, e, `fulcrum; hit; ttl=${ttl}; detail=stale-while-revalidate`);
+        return answerFromStore(c, e, `fulcrum; hit; ttl=${ttl}; detail=stale-while-revalidate`);
       case Use.RevalidateRequested:
         fwd = 'request';
         break;
@@ -133,6 +133,12 @@ function decide(c: CacheCtx, noCoalesce: boolean, leaderFailed: boolean): void {
     if (p !== undefined) return p.wait(c);
   }
   fill(c, e ?? null, fwd);
+}
+
+/** answerFromStore serves a hit the cache answers alone (it writes its own access log line). */
+function answerFromStore(c: CacheCtx, e: CacheEntry, cacheStatus: string): void {
+  c.logsAnswer = true;
+  serveHit(c, e, cacheStatus);
 }
 
 function pass(c: CacheCtx, cacheStatus: string): void {

@@ -3,7 +3,10 @@
  * (RFC 9211), or 304 for a client's own conditional request that matches it (RFC 9110 13.1),
  * compressed for clients that accept an encoding (compressed once per entry and encoding: the
  * result is stored with the entry, and concurrent requests share the pool task, or wait for the
- * variant the streamed miss is still compressing).
+ * variant the streamed miss is still compressing). An answer the cache makes alone (a hit; not a
+ * fill's, which its ProxyRequest logs) writes its access log line here, as an edge answer does
+ * (obs/observe.ts): the route, no upstream or server, reason null; only-if-cached's 504 has its
+ * kind as reason.
  */
 import { ERRORS } from '../../errors.js';
 import { STATUS_LINES } from '../../net/http-status.js';
@@ -12,7 +15,8 @@ import { BufferWriter } from '../compress/buffer-writer.js';
 import { writeEncodedHead } from '../compress/compress-tap.js';
 import { compressibleType, type Alg, type CompressPolicy } from '../compress/negotiate.js';
 import { ResponseBody } from '../engine/exchange.js';
-import { respondGenerated, type HeaderSink } from '../guard/edge-response.js';
+import { respondLogged, type HeaderSink } from '../guard/edge-response.js';
+import { observeEdge, observeEdgeAnswer } from '../obs/observe.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
 import type { CacheCtx, CacheSettings } from './cache-context.js';
 import { currentAge, notModified, type CacheEntry } from './policy.js';
@@ -133,6 +137,8 @@ function corkedEntry(): void {
 }
 
 function writeEntry(c: CacheCtx, e: CacheEntry, cacheStatus: string, nm: boolean, alg: Alg | null, body: Buffer | null, vary = false): void {
+  const log = c.logsAnswer ? c.settings.accessLog : null;
+  if (log !== null) observeEdge(c.ex, c.route, log);
   wCtx = c;
   wEntry = e;
   wStatus = cacheStatus;
@@ -142,6 +148,8 @@ function writeEntry(c: CacheCtx, e: CacheEntry, cacheStatus: string, nm: boolean
   wVary = vary;
   c.ex.cork(corkedEntry);
   wCtx = wEntry = wBody = null;
+  // the body bytes sent: none for a 304, a 204 or a HEAD
+  if (log !== null) observeEdgeAnswer(nm ? 304 : e.status, null, nm || e.status === 204 || c.creq.method === 'HEAD' ? 0 : (body ?? e.body).length, log);
 }
 
 /** A Cache-Status field for a generated response. */
@@ -157,5 +165,5 @@ const ONLY_IF_CACHED = new CacheStatusField('fulcrum; fwd=miss; detail=only-if-c
 export function gatewayTimeout(c: CacheCtx): void {
   if (c.aborted) return;
   const e = ERRORS['only-if-cached'];
-  respondGenerated(c.ex, e.status, e.close, c.settings.responses, `${STATUS_LINES[e.status]}\n${e.log}\n`, ONLY_IF_CACHED);
+  respondLogged(c.ex, e.status, e.close, c.settings, `${STATUS_LINES[e.status]}\n${e.log}\n`, ONLY_IF_CACHED, 'only-if-cached', c.route);
 }

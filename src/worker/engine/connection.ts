@@ -445,7 +445,7 @@ export class Http1Connection implements RequestSink, Timed {
 
   /** sendError answers the pending request error and closes. */
   private sendError(): void {
-    const a = errorAnswer(this.errorStatus, this.host.options.errorPage);
+    const a = errorAnswer(this.errorStatus, this.host.options.errorPage, this);
     this.errorStatus = 0;
     if (typeof a === 'string') this.socket.write(a);
     else this.writeParts([a[0]], a[1]);

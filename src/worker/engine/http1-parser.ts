@@ -91,6 +91,7 @@ const LINE_SLACK = 1024;
 
 export class RequestParser {
   // ---- the request whose head was parsed last (read them in onRequestHead) -----------------
+  /** method and target stay set until that request is over ('' after), so that an error answer can name them */
   method = '';
   target = '';
   /** 0 or 1: HTTP/1.0 or HTTP/1.1 */
@@ -491,6 +492,7 @@ export class RequestParser {
     }
     const go = this.sink.onRequestHead(this);
     this.fields = [];
+    if (bodyLength === 0) this.method = this.target = ''; // handed over: an error from here is the next request's
     if (this.state === State.Error) return Line.Stop;
     if (!go) return Line.Stop;
     return bodyLength === 0 ? Line.More : Line.Switch;
@@ -511,6 +513,7 @@ export class RequestParser {
 
   /** startRequest readies the parser for the next request line (after a body). */
   private startRequest(): void {
+    this.method = this.target = ''; // the request is over: an error from here is the next one's
     this.state = State.Lines;
     this.phase = Phase.RequestLine;
     this.leadBytes = 0;

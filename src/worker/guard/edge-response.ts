@@ -3,14 +3,27 @@
  * the configured error page where there is one (responses.errorPages), the Server header of the
  * response policy, and X-Request-Id on every one, so that a client's report can be found in the
  * log. Status and metric come from the error table (src/errors.ts); edge rejections, answered
- * before any server is involved, count in fulcrum_rejections_total.
+ * before any server is involved, count in fulcrum_rejections_total and get their access log line
+ * here (obs/observe.ts observeEdge), with the kind as its reason; the proxy's own failures are
+ * logged when the request is over (observeFinish).
  */
 import { ERRORS, type ErrorKind } from '../../errors.js';
 import { STATUS_LINES } from '../../net/http-status.js';
 import type { ClientExchange } from '../engine/exchange.js';
+import type { AccessLog } from '../obs/access-log.js';
 import { counter, type CounterChild } from '../obs/metrics.js';
+import { observeEdge, observeEdgeAnswer, STATUS_CLOSED } from '../obs/observe.js';
 import { requestId } from '../obs/request-id.js';
 import type { ResponsePolicy } from './response-policy.js';
+
+/** What an edge answer needs of its config generation (the worker's Runtime has both). */
+interface EdgeSettings {
+  readonly responses: ResponsePolicy;
+  readonly accessLog: AccessLog | null;
+}
+
+/** The route an edge answer names in the access log (a RouteTarget), when one matched. */
+type LoggedRoute = { readonly name: string } | null;
 
 const rejections = new Map<string, CounterChild>();
 function countRejection(reason: string): void {
@@ -66,12 +79,48 @@ export function respondGenerated(
 const RETRY_AFTER: string[] = [];
 
 /**
- * respondEdge rejects a request at the edge with the kind's status (and counts it); `text`
- * replaces the default body. A 429 carries Retry-After (`retryAfterSeconds`).
+ * respondEdge rejects a request at the edge with the kind's status, counts it and logs it;
+ * `route` is the route that matched (null before routing or when none did), `text` replaces the
+ * default body, and a 429 carries Retry-After (`retryAfterSeconds`).
  */
-export function respondEdge(ex: ClientExchange, kind: ErrorKind, policy: ResponsePolicy, text: string | null = null, retryAfterSeconds = 0): void {
+export function respondEdge(
+  ex: ClientExchange,
+  kind: ErrorKind,
+  edge: EdgeSettings,
+  route: LoggedRoute = null,
+  text: string | null = null,
+  retryAfterSeconds = 0,
+): void {
   const e = ERRORS[kind];
   if (e.rejection !== null) countRejection(e.rejection);
   const retryAfter = retryAfterSeconds > 0 ? (RETRY_AFTER[retryAfterSeconds] ??= String(retryAfterSeconds)) : null;
-  respondGenerated(ex, e.status, e.close, policy, text, null, retryAfter);
+  respondLogged(ex, e.status, e.close, edge, text, null, kind, route, retryAfter);
+}
+
+/** respondLogged is respondGenerated for an answer that ends the request at the edge: it also writes the access log line. */
+export function respondLogged(
+  ex: ClientExchange,
+  status: number,
+  close: boolean,
+  edge: EdgeSettings,
+  text: string | null,
+  extra: HeaderWriter | null,
+  reason: ErrorKind | null,
+  route: LoggedRoute,
+  retryAfter: string | null = null,
+): void {
+  const log = edge.accessLog;
+  if (log !== null) observeEdge(ex, route, log);
+  respondGenerated(ex, status, close, edge.responses, text, extra, retryAfter);
+  if (log !== null) observeEdgeAnswer(status, reason, ex.bytesWritten, log);
+}
+
+/** closeEdge closes the connection of a rejected request without an answer (access denyAction "close"), counted and logged as nginx's 444. */
+export function closeEdge(ex: ClientExchange, kind: ErrorKind, edge: EdgeSettings, route: LoggedRoute = null): void {
+  const e = ERRORS[kind];
+  if (e.rejection !== null) countRejection(e.rejection);
+  const log = edge.accessLog;
+  if (log !== null) observeEdge(ex, route, log);
+  ex.abort();
+  if (log !== null) observeEdgeAnswer(STATUS_CLOSED, kind, 0, log);
 }

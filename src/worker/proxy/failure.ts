@@ -40,7 +40,7 @@ export function respondFailure(ex: ClientExchange, kind: ErrorKind, policy: Resp
 /** What a failure log line says about the request. */
 export interface FailureContext {
   readonly seq: number;
-  readonly route: { readonly index: number };
+  readonly route: { readonly name: string };
   readonly upstream: { readonly name: string };
   readonly server: { readonly id: string } | null;
 }
@@ -50,7 +50,7 @@ export function logFailure(r: FailureContext, status: number, reason: string): v
   log.warn('upstream request failed', {
     requestId: requestId(r.seq),
     status: status || undefined,
-    route: r.route.index,
+    route: r.route.name,
     upstream: r.upstream.name,
     server: r.server?.id,
     reason,

@@ -6,9 +6,17 @@
  *
  * Removed: hop-by-hop fields (Connection and every field it names, Keep-Alive, Proxy-Connection,
  * Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) and Expect (the engine answers
- * 100-continue itself). Replaced: X-Forwarded-For/-Proto/-Host (kept and extended only when the
- * peer is a trusted proxy), Via (appended), Host (by the upstream's hostHeader), and the body
- * framing (Content-Length as received, or chunked re-encoded by fulcrum).
+ * 100-continue itself). Replaced: Via (appended), Host (by the upstream's hostHeader), and the
+ * body framing (Content-Length as received, or chunked re-encoded by fulcrum).
+ *
+ * What the server may trust about the client (README "Forwarding headers"): the forwarding fields,
+ * X-Forwarded-* (every one of them, not only -For/-Proto/-Host), Forwarded (RFC 7239) and
+ * X-Real-IP, reach it from a client only when that client is a trusted proxy (trustedProxies);
+ * from anyone else they are removed. The ones the upstream's forwardedHeader and realIpHeader
+ * select are fulcrum's own: set from the connection, and, from a trusted proxy, extended
+ * (X-Forwarded-For and Forwarded get fulcrum's element appended, as nginx's
+ * $proxy_add_x_forwarded_for and RFC 7239 section 4 do) or kept (X-Forwarded-Proto/-Host,
+ * X-Real-IP). The others are relayed as the trusted proxy sent them.
  */
 export const enum BodyMode {
   None = 0,
@@ -33,12 +41,20 @@ export interface HeadInfo {
   rejectKind: 'invalid-head' | 'too-many-fields';
 }
 
+/** Which forwarding fields fulcrum sets (upstreams.<name>.forwardedHeader). */
+type ForwardedMode = 'x-forwarded' | 'forwarded' | 'both';
+
 export interface HeadOptions {
   method: string;
   /** path and query exactly as received */
   target: string;
   clientIp: string;
+  /** the client is a trusted proxy: its forwarding fields are kept (see the file comment) */
   trusted: boolean;
+  /** X-Forwarded-For/-Proto/-Host, Forwarded (RFC 7239), or both */
+  forwarded: ForwardedMode;
+  /** set X-Real-IP to the client address */
+  realIp: boolean;
   /** "client" | "server" | literal */
   hostHeader: string;
   /** the server's host:port, for hostHeader "server" */
@@ -59,6 +75,14 @@ let dropNames: string[] | null = null;
 let xff = '';
 let xfProto = '';
 let xfHost = '';
+let fwd = '';
+let realIp = '';
+/** X-Forwarded-* other than -For/-Proto/-Host are dropped (the client is not a trusted proxy) */
+let dropXf = false;
+/** the client's X-Forwarded-For/-Proto/-Host, Forwarded, X-Real-IP are relayed as received (a trusted proxy's, in a family fulcrum does not set) */
+let keepXf = false;
+let keepFwd = false;
+let keepRealIp = false;
 let via = '';
 let host = '';
 let cl = '';
@@ -97,6 +121,18 @@ function visit(k: string, v: string): void {
     case 7:
       if (k === 'upgrade' || k === 'trailer') return;
       break;
+    case 9:
+      if (k === 'forwarded') {
+        if (keepFwd) break;
+        fwd = fwd ? fwd + ', ' + v : v;
+        return;
+      }
+      if (k === 'x-real-ip') {
+        if (keepRealIp) break;
+        if (!realIp) realIp = v;
+        return;
+      }
+      break;
     case 10:
       if (k === 'connection' || k === 'keep-alive') return;
       break;
@@ -109,13 +145,17 @@ function visit(k: string, v: string): void {
       break;
     case 15:
       if (k === 'x-forwarded-for') {
+        // kept even when relayed as received: X-Real-IP may take its last element
         xff = xff ? xff + ', ' + v : v;
+        if (keepXf) break;
         return;
       }
       break;
     case 16:
-      if (k === 'proxy-connection' || k === 'x-forwarded-host') {
-        if (k === 'x-forwarded-host' && !xfHost) xfHost = v;
+      if (k === 'proxy-connection') return;
+      if (k === 'x-forwarded-host') {
+        if (keepXf) break;
+        if (!xfHost) xfHost = v;
         return;
       }
       break;
@@ -125,6 +165,7 @@ function visit(k: string, v: string): void {
         return;
       }
       if (k === 'x-forwarded-proto') {
+        if (keepXf) break;
         if (!xfProto) xfProto = v;
         return;
       }
@@ -133,6 +174,8 @@ function visit(k: string, v: string): void {
       if (k === 'proxy-authorization') return;
       break;
   }
+  // X-Forwarded-Port, -Prefix, -Ssl...: frameworks read them as the client's scheme, port and path
+  if (dropXf && k.length > 12 && k.charCodeAt(0) === 120 /* x */ && k.startsWith('x-forwarded-')) return;
   if (dropNames?.includes(k)) return;
   acc += k + ': ' + v + '\r\n';
 }
@@ -148,7 +191,14 @@ export function buildHead(fields: readonly string[], o: HeadOptions, out: HeadIn
     if (k.length === 10 && k === 'connection') connection = connection ? connection + ', ' + fields[i + 1]! : fields[i + 1]!;
   }
   dropNames = connection && !isPlainConnection(connection) ? connectionTokens(connection) : null;
-  acc = xff = xfProto = xfHost = via = host = cl = te = '';
+  const trusted = o.trusted;
+  const setXf = o.forwarded !== 'forwarded';
+  const setFwd = o.forwarded !== 'x-forwarded';
+  dropXf = !trusted;
+  keepXf = trusted && !setXf;
+  keepFwd = trusted && !setFwd;
+  keepRealIp = trusted && !o.realIp;
+  acc = xff = xfProto = xfHost = fwd = realIp = via = host = cl = te = '';
   clCount = hostCount = fieldCount = fieldBytes = 0;
   badValue = false;
   const drop = o.drop;
@@ -186,7 +236,9 @@ export function buildHead(fields: readonly string[], o: HeadOptions, out: HeadIn
   let h = o.hostHeader === 'client' ? host : o.hostHeader === 'server' ? o.serverHostPort : o.hostHeader;
   if (!h) h = o.serverHostPort;
   let tail = '';
-  if (o.trusted) {
+  if (!setXf) {
+    // relayed in place from a trusted proxy (keepXf), dropped from anyone else
+  } else if (trusted) {
     tail += 'x-forwarded-for: ' + (xff ? xff + ', ' + o.clientIp : o.clientIp) + '\r\n';
     tail += 'x-forwarded-proto: ' + (xfProto || o.proto) + '\r\n';
     const fh = xfHost || host;
@@ -195,6 +247,11 @@ export function buildHead(fields: readonly string[], o: HeadOptions, out: HeadIn
     tail += 'x-forwarded-for: ' + o.clientIp + '\r\nx-forwarded-proto: ' + o.proto + '\r\n';
     if (host) tail += 'x-forwarded-host: ' + host + '\r\n';
   }
+  if (setFwd) {
+    const el = forwardedElement(o.clientIp, host, o.proto);
+    tail += 'forwarded: ' + (trusted && fwd ? fwd + ', ' + el : el) + '\r\n';
+  }
+  if (o.realIp) tail += 'x-real-ip: ' + (trusted ? realIp || lastElement(xff) || o.clientIp : o.clientIp) + '\r\n';
   tail += via ? 'via: ' + via + ', 1.1 fulcrum\r\n' : 'via: 1.1 fulcrum\r\n';
   if (out.bodyMode === BodyMode.Chunked) tail += 'transfer-encoding: chunked\r\n';
   else if (out.contentLength >= 0) tail += 'content-length: ' + out.contentLength + '\r\n';
@@ -228,6 +285,35 @@ export function validHost(h: string): boolean {
   if (!HOST_RE.test(h)) return false;
   lastGoodHost = h;
   return true;
+}
+
+// an RFC 7239 token (RFC 9110 5.6.2 tchar): anything else goes in a quoted-string
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+let lastHost = '';
+let lastHostParam = '';
+
+/**
+ * forwardedElement is fulcrum's element of a Forwarded field (RFC 7239 4, 5): the client's
+ * address (an IPv6 address in brackets, quoted: `for="[2001:db8::1]"`, section 6), the Host it
+ * asked for (quoted when it has a port or other non-token characters), and the protocol.
+ */
+function forwardedElement(clientIp: string, host: string, proto: string): string {
+  let el = clientIp.indexOf(':') === -1 ? 'for=' + clientIp : 'for="[' + clientIp + ']"';
+  if (host) {
+    // a Host that passed validHost has no quote or backslash to escape; clients repeat it: the last is kept
+    if (host !== lastHost) {
+      lastHost = host;
+      lastHostParam = TOKEN_RE.test(host) ? host : '"' + host + '"';
+    }
+    el += ';host=' + lastHostParam;
+  }
+  return el + ';proto=' + proto;
+}
+
+/** lastElement returns the last element of a comma-separated list, trimmed ("" for none). */
+function lastElement(list: string): string {
+  if (!list) return '';
+  return list.slice(list.lastIndexOf(',') + 1).trim();
 }
 
 function isPlainConnection(v: string): boolean {

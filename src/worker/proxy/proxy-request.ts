@@ -40,9 +40,13 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
   method = '';
   target = '';
   clientIp = '';
-  /** read only for the combined access log format */
+  protocol = '';
+  /** read only when the access log writes them (AccessLog.wantsHost ...) */
+  host = '';
   referer = '';
   userAgent = '';
+  /** the failure that ended the request (the access log's reason), or null */
+  reason: ErrorKind | null = null;
   server: ServerState | null = null;
   conn: UpstreamConnection | null = null;
   head = '';
@@ -107,9 +111,12 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     this.method = method;
     this.target = ex.target;
     this.clientIp = ex.peer.ip;
-    if (this.settings.accessLog?.combined) {
-      this.referer = ex.field('referer');
-      this.userAgent = ex.field('user-agent');
+    this.protocol = ex.httpVersion;
+    const accessLog = this.settings.accessLog;
+    if (accessLog !== null) {
+      if (accessLog.wantsHost) this.host = ex.field('host');
+      if (accessLog.wantsReferer) this.referer = ex.field('referer');
+      if (accessLog.wantsUserAgent) this.userAgent = ex.field('user-agent');
     }
     this.idempotent = isIdempotent(method);
     const server = selectServer(this.upstream, ex, this.target, this, true);
@@ -120,6 +127,8 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
         target: this.target,
         clientIp: this.clientIp,
         trusted: ex.peer.trusted,
+        forwarded: this.upstream.spec.forwardedHeader,
+        realIp: this.upstream.spec.realIpHeader,
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
         proto: ex.secure ? 'https' : 'http',
@@ -303,6 +312,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     if (!this.responded) return this.respondError(kind, `${kind}: ${detail}`);
     // The response already started: the client must see a broken response, not a short one.
     if (this.tap !== null) this.tap.onFailure(0, null);
+    this.reason = kind;
     logFailure(this, 0, `${kind} after the response started: ${detail}`);
     this.upstreamDone = true;
     this.abortClient();
@@ -346,6 +356,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     this.poolCancelled = true;
     this.queueCancelled = true;
     if (!this.responded) return this.respondError(kind, reason);
+    this.reason = kind;
     logFailure(this, 0, reason);
     this.upstreamDone = true;
     if (this.conn !== null) {
@@ -391,6 +402,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     const status = ERRORS[kind].status;
     logFailure(this, status, reason);
     this.status = status;
+    this.reason = kind;
     this.upstreamDone = true;
     if (this.conn !== null) {
       this.conn.destroy();
@@ -399,6 +411,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     if (ex !== null && !this.clientDone && this.tap !== null && !this.responded && this.tap.onFailure(status, ex)) this.clientDone = true;
     if (ex !== null && !this.clientDone) {
       respondFailure(ex, kind, this.settings.responses, this.tap);
+      this.bytesOut = ex.bytesWritten;
       this.clientDone = true;
     }
     this.maybeFinish();

@@ -135,6 +135,8 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
         proto: ex.secure ? 'https' : 'http',
+        forwarded: this.upstream.spec.forwardedHeader,
+        realIp: this.upstream.spec.realIpHeader,
         maxHeaders: limits.maxHeaders,
         maxHeaderBytes: limits.maxHeaderBytes,
         drop: null,

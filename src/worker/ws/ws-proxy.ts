@@ -175,6 +175,8 @@ export class WsRelay implements ClientHandler, Selection {
         target,
         clientIp: this.clientIp,
         trusted: ex.peer.trusted,
+        forwarded: this.upstream.spec.forwardedHeader,
+        realIp: this.upstream.spec.realIpHeader,
         hostHeader: this.upstream.hostHeader,
         serverHostPort: server ? server.spec.hostPort : '',
         proto: 'http',
