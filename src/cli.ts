@@ -1,5 +1,5 @@
 /**
- * The `fulcrum` command line: start, check, reload, health, demo, bench.
+ * The `fulcrum` command line: start, check, explain, reload, health, demo, bench.
  *
  * Every command parses its flags with node:util parseArgs (strict): `--help`/`-h` prints that
  * command's usage and exits 0, an unknown flag or a bad value prints the error and the usage on
@@ -14,12 +14,14 @@ import { VERSION } from './version.js';
 /** MIN_NODE: the lowest Node.js fulcrum runs on (package.json "engines") */
 const MIN_NODE = [20, 18, 1];
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 interface Command {
   usage: string;
-  options: Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
-  run(values: Values): Promise<void> | void;
+  options: Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean; multiple?: boolean }>;
+  /** how many positional arguments the command takes (default none) */
+  positionals?: number;
+  run(values: Values, positionals: string[]): Promise<void> | void;
 }
 
 const CONFIG_OPT = { config: { type: 'string', short: 'c', default: 'config.json' } } as const;
@@ -50,6 +52,52 @@ Exit 0 when valid, 1 listing every error by JSON path.
 `,
     options: { ...CONFIG_OPT },
     run: (v) => check(String(v.config)),
+  },
+  explain: {
+    usage: `usage: fulcrum explain [-c config.json] [--live [--admin URL]] [--json] METHOD URL
+                       [-H 'Name: value' ...] [--client ADDRESS]
+
+Says what fulcrum would do with one request, and why, one line per decision: the path used for
+routing, access lists, limits, the route (and the routes that lost), the rate limit, the cache,
+compression, the server pick (the winner marked >) and the head sent upstream, byte for byte.
+From the config file alone (nothing needs to run: servers up and idle, no sessions, full rate
+buckets), or with --live from the running fulcrum (GET /explain: health, drain, slow start,
+sessions, in-flight counts, rate-limit tokens, cache entries as they are). Nothing changes.
+
+  METHOD URL            e.g. GET http://shop.example.com/api/users (the path exactly as a client
+                        would send it; https:// as if it came over TLS)
+  -H, --header 'N: v'   a request header; repeat for more (Host comes from the URL unless given)
+      --client ADDRESS  the client's address (default 127.0.0.1)
+      --json            the answer as JSON (the document GET /explain returns)
+  -c, --config FILE     the config file (default config.json); with --live, where the admin
+                        listener and token are read from
+      --live            ask the running fulcrum instead of reading the config
+      --admin URL       the admin listener for --live, e.g. http://127.0.0.1:9090
+  -h, --help            this help
+
+Exit 0 when explained (whatever fulcrum would do with the request), 1 when it cannot be (an
+invalid config, no answer from --live), 2 for a usage error.
+`,
+    options: {
+      ...ADMIN_OPTS,
+      live: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      header: { type: 'string', short: 'H', multiple: true },
+      client: { type: 'string' },
+    },
+    positionals: 2,
+    run: async (v, pos) => {
+      if (pos.length !== 2) usageError('explain', pos.length < 2 ? 'give METHOD and URL' : `unexpected argument ${JSON.stringify(pos[2])}`);
+      if (v.admin !== undefined && v.live !== true) usageError('explain', '--admin needs --live');
+      const { runExplain } = await import('./cli-explain.js');
+      return runExplain({
+        config: String(v.config),
+        live: v.live === true,
+        admin: v.admin as string | undefined,
+        json: v.json === true,
+        input: { method: pos[0]!, url: pos[1]!, headers: (v.header as string[] | undefined) ?? [], client: v.client as string | undefined },
+      });
+    },
   },
   reload: {
     usage: `usage: fulcrum reload [-c config.json] [--admin URL]
@@ -111,6 +159,8 @@ const USAGE = `fulcrum ${VERSION}: reverse proxy and load balancer
 usage:
   fulcrum start  [-c config.json] [--watch]   run in the foreground
   fulcrum check  [-c config.json]             validate a config and print what would run
+  fulcrum explain [-c config.json] [--live] METHOD URL [-H 'Name: value' ...] [--client ADDRESS]
+                                              where a request would go, and why
   fulcrum reload [-c config.json] [--admin URL]
                                               reload a running fulcrum; exit 1 if it refuses
   fulcrum health [-c config.json] [--admin URL]
@@ -142,8 +192,14 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   let values: Values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: (command.positionals ?? 0) > 0,
+    }));
   } catch (err) {
     return usageError(cmd, (err as Error).message);
   }
@@ -151,7 +207,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(command.usage);
     return;
   }
-  return command.run(values);
+  return command.run(values, positionals);
 }
 
 function usageError(cmd: string, msg: string): never {

@@ -120,6 +120,42 @@ export interface ReportSections {
    * [microseconds, count, ...] (LatencyRecorder buckets)]
    */
   concurrency?: Record<string, [number, Record<string, number[]>]>;
+  /** the answer to a cache probe (StateSections.cacheProbe), sent at once, on its own */
+  cacheProbe?: CacheProbeAnswer;
+}
+/**
+ * A cache probe of GET /explain (src/primary/explain-api.ts): one request, for one worker to look
+ * up in its response cache without changing anything (CacheStore.peek). Not per request: an
+ * operator's question.
+ */
+export interface CacheProbe {
+  id: number;
+  method: string;
+  target: string;
+  secure: boolean;
+  /** [name, value, ...], names lowercase */
+  fields: string[];
+}
+/** What a worker's cache holds for a probed request (src/worker/cache/cache-probe.ts). */
+export interface CacheProbeAnswer {
+  id: number;
+  /** the worker's slot */
+  worker: number;
+  /** the URL has variants stored, with these Vary field names (null: nothing stored for the URL) */
+  varyNames: string[] | null;
+  /** the variant this request selects is stored */
+  stored: boolean;
+  /** how the stored response may answer the request (evaluate(), RFC 9111 4.2): "fresh", "stale" (max-stale), "stale-while-revalidate", "revalidate", "revalidate-requested"; "" when not stored */
+  use: string;
+  ageSeconds: number;
+  /** freshness left (negative: stale for that long) */
+  ttlSeconds: number;
+  status: number;
+  bytes: number;
+  /** it may answer requests with Authorization (RFC 9111 3.5) */
+  authOk: boolean;
+  /** a fill of this URL is in flight: a miss now waits for it (coalescing) */
+  filling: boolean;
 }
 export interface CacheReport {
   entries: number;
@@ -184,6 +220,8 @@ export interface StateSections {
   connections?: Record<string, number>;
   /** adaptive concurrency: per upstream, per server id: [cluster-wide limit, then each worker slot's share of it] */
   concurrency?: Record<string, Record<string, number[]>>;
+  /** a cache probe for GET /explain, sent to one worker, which answers with ReportSections.cacheProbe */
+  cacheProbe?: CacheProbe;
 }
 
 /** server flags in StateSections.servers */

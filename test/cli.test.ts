@@ -14,7 +14,7 @@ import { createOrigin, freePort } from './helpers/origin.js';
 import { request } from './helpers/client.js';
 import { until } from './helpers/wait.js';
 
-const COMMANDS = ['start', 'check', 'reload', 'health', 'demo'];
+const COMMANDS = ['start', 'check', 'explain', 'reload', 'health', 'demo'];
 
 describe('fulcrum <command> --help and flag errors', () => {
   it('every command answers --help and -h with its own usage and exit 0, starting nothing', async () => {

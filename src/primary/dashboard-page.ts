@@ -10,7 +10,11 @@
  *   metrics[]: per upstream server, from src/primary/metrics-agg.ts
  *   healthTransitions (or health.transitions): [{ time, upstream, server, from, to, reason? }]
  *   cache: { hits, misses } (optional)
+ *
+ * Below them, the form that explains one request (dashboard-explain.ts, GET /explain).
  */
+import { EXPLAIN_SCRIPT, EXPLAIN_SECTION, EXPLAIN_STYLE } from './dashboard-explain.js';
+
 export const DASHBOARD_HTML = /* html */ `<!doctype html>
 <html lang="en">
 <head>
@@ -51,7 +55,7 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
   svg { display:block; }
   .empty { color:var(--dim); }
   #transitions li { font-variant-numeric:tabular-nums; }
-</style>
+${EXPLAIN_STYLE}</style>
 </head>
 <body>
 <header><h1>fulcrum</h1><span class="meta" id="meta">connecting…</span><span id="conn" class="connecting" data-state="connecting">connecting…</span></header>
@@ -61,6 +65,7 @@ export const DASHBOARD_HTML = /* html */ `<!doctype html>
   <section id="concurrency" hidden><h2>Adaptive concurrency<span class="sub">limit per server (all workers together); latency to the response head against its minimum</span></h2><table><thead><tr><th>upstream</th><th>server</th><th>limit</th><th>in flight</th><th>latency</th><th>minimum</th><th></th></tr></thead><tbody id="concurrency-rows"></tbody></table></section>
   <section><h2>Workers</h2><table><thead><tr><th>#</th><th>pid</th><th>uptime</th><th>restarts</th></tr></thead><tbody id="workers"></tbody></table></section>
   <section><h2>Recent health transitions</h2><ul id="transitions"><li class="empty">none yet</li></ul></section>
+  ${EXPLAIN_SECTION}
 </main>
 <script>
 "use strict";
@@ -256,6 +261,7 @@ function renderConcurrency(st) {
   $("concurrency-rows").replaceChildren(...rows);
 }
 </script>
+<script>${EXPLAIN_SCRIPT}</script>
 </body>
 </html>
 `;

@@ -28,6 +28,7 @@ import { shareSessions } from './shared-sessions.js';
 import { shareRateLimits } from './shared-rate-limit.js';
 import { DnsDiscovery } from './dns-discovery.js';
 import { Reloader } from './reload.js';
+import { registerExplainApi } from './explain-api.js';
 
 export interface PrimaryHandle {
   supervisor: Supervisor;
@@ -127,6 +128,7 @@ export async function runPrimary(file: string, quiet = false, opts: { watch?: bo
   const sharedRates = shared ? shareRateLimits(shared, rateTable) : null;
   const clientTable = new ClientTable(sup);
   sup.reports.on('rateLimit', (v, slot) => rateTable.onReport(slot, v));
+  registerExplainApi(admin, sup, registry, sessions, rateTable);
   sup.reports.on('connections', (v, slot, pid) => clientTable.onReport(slot, pid, v));
   admin.route('POST', '/reload', async () => {
     const { status, ...body } = await reloader.reloadFile('admin');

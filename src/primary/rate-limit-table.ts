@@ -130,13 +130,23 @@ export class RateLimitTable {
     this.start();
   }
 
+  /** tokens returns a bucket's tokens now (refilled since its last change) without changing it; undefined: no bucket (full) (GET /explain). */
+  tokens(key: string): number | undefined {
+    const e = this.entries.get(key);
+    return e === undefined ? undefined : refilled(e, performance.now());
+  }
+
   /** stats for /status */
   get size(): number {
     return this.entries.size;
   }
 }
 
+function refilled(e: Entry, now: number): number {
+  return Math.min(e.burst, e.tokens + (e.rate * (now - e.at)) / 1000);
+}
+
 function refill(e: Entry, now: number): void {
-  e.tokens = Math.min(e.burst, e.tokens + (e.rate * (now - e.at)) / 1000);
+  e.tokens = refilled(e, now);
   e.at = now;
 }

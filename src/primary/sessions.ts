@@ -55,6 +55,12 @@ export class SessionTable {
     return this.tables.get(upstream)?.size ?? 0;
   }
 
+  /** lookup reads an upstream's table (session key -> server id) without touching it (GET /explain). */
+  lookup(upstream: string): { get(key: string): string | undefined } {
+    const t = this.tables.get(upstream);
+    return { get: (key) => t?.get(key)?.server };
+  }
+
   /** onSticky applies the sessions a worker created or moved (its report's `sticky` section). */
   onSticky(entries: NonNullable<ReportSections['sticky']>): void {
     const now = Date.now();

@@ -16,13 +16,14 @@ import type { ClientExchange, ClientPeer } from './engine/exchange.js';
 import type { AccessList } from './guard/access-list.js';
 import { admitClient } from './guard/client-limiter.js';
 import { closeEdge, respondEdge, respondLogged } from './guard/edge-response.js';
-import { take } from './guard/rate-limiter.js';
+import { targetRefusal } from './guard/limits.js';
+import { rateKey, take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
 import { observeEngineAnswer } from './obs/observe.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
 import { isWebSocketUpgrade, Tunnel } from './proxy/tunnel.js';
-import { normalizePath, type RouteTarget } from './router.js';
+import { routePath, type RouteTarget } from './router.js';
 import { runtime, type RouteRuntime, type Runtime } from './runtime.js';
 
 // The answers the engine writes itself to requests it cannot parse (engine-answers.ts) never reach
@@ -57,11 +58,9 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   checkPeer(peer, r);
   if (!peer.allowed) return void deny(ex, r.access!, r);
   const target = ex.target;
-  if (target.length > r.limits.maxUrlBytes) return void respondEdge(ex, 'url-too-long', r);
-  // a fragment is never sent by a client; DEL is the one control character uWS lets through
-  if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return void respondEdge(ex, 'malformed-request', r);
-  const q = target.indexOf('?');
-  const route = r.router.match(ex.field('host'), normalizePath(q === -1 ? target : target.slice(0, q)));
+  const refused = targetRefusal(target, r.limits.maxUrlBytes);
+  if (refused !== null) return void respondEdge(ex, refused, r);
+  const route = r.router.match(ex.field('host'), routePath(target));
   if (route === undefined) {
     unrouted.inc();
     return void respondEdge(ex, 'no-route', r, null, '404 Not Found\nno route for this host and path\n');
@@ -70,7 +69,7 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   if (rr.access !== null && !rr.access.allows(peer.bytes)) return void deny(ex, rr.access, r, rr.target);
   const rs = rr.rate;
   if (rs !== null) {
-    const wait = take(rs, rs.prefix + ((rs.header !== null && ex.field(rs.header)) || peer.ip));
+    const wait = take(rs, rateKey(rs, ex));
     if (wait > 0) return void respondEdge(ex, 'rate-limited', r, rr.target, null, wait);
   }
   return rr;

@@ -76,6 +76,37 @@ export class Router<T extends RouteTarget = RouteTarget> {
     }
     return this.anyHost ? matchPrefix(this.anyHost, path) : undefined;
   }
+
+  /**
+   * trace lists the routes of every host class that `hostHeader` belongs to, in the order match()
+   * tries them (exact, wildcards longest suffix first, "*"; longest prefix first within each), with
+   * whether the prefix matches: match()'s answer is the first that does. For `fulcrum explain`,
+   * which checks that against match() itself; allocates, never on the request path.
+   */
+  trace(hostHeader: string, path: string): RouteCandidate<T>[] {
+    const host = hostOnly(hostHeader);
+    const out: RouteCandidate<T>[] = [];
+    const add = (hostClass: RouteCandidate<T>['hostClass'], pattern: string, table: PrefixTable<T>) => {
+      for (const e of table.entries) out.push({ hostClass, pattern, prefix: e.prefix, prefixMatches: path.startsWith(e.prefix), target: e.target });
+    };
+    const exact = this.exact.get(host);
+    if (exact) add('exact', host, exact);
+    for (const w of this.wildcards) if (host.length > w.suffix.length && host.endsWith(w.suffix)) add('wildcard', '*' + w.suffix, w.table);
+    if (this.anyHost) add('any', '*', this.anyHost);
+    return out;
+  }
+}
+
+/** A route that trace() compared, in the order match() compares them. */
+export interface RouteCandidate<T> {
+  /** the host class: an exact name, a wildcard, or "*" */
+  hostClass: 'exact' | 'wildcard' | 'any';
+  /** the class's host as compiled: "shop.example.com", "*.example.com", "*" */
+  pattern: string;
+  prefix: string;
+  /** the path starts with the prefix */
+  prefixMatches: boolean;
+  target: T;
 }
 
 function matchPrefix<T>(table: PrefixTable<T>, path: string): T | undefined {
@@ -104,6 +135,12 @@ function hasUpper(s: string): boolean {
     if (c >= 65 && c <= 90) return true;
   }
   return false;
+}
+
+/** routePath returns the path a request target is routed by: without the query, normalised (normalizePath). */
+export function routePath(target: string): string {
+  const q = target.indexOf('?');
+  return normalizePath(q === -1 ? target : target.slice(0, q));
 }
 
 /**

@@ -61,8 +61,13 @@ export interface RouteRuntime {
   readonly compress: CompressPolicy | null;
 }
 
-export interface Runtime extends CacheSettings {
-  readonly generation: number;
+/**
+ * Routing is the part of a generation that decides what happens to a request before it is
+ * forwarded: the router and each route's settings, the upstreams with their servers and policies,
+ * the edge lists and limits. buildRouting makes it for a worker's runtime and for
+ * `fulcrum explain` (src/explain/), so that both decide with the same objects.
+ */
+export interface Routing {
   readonly cfg: LoadedConfig;
   /** worker processes sharing the limits */
   readonly workers: number;
@@ -73,12 +78,60 @@ export interface Runtime extends CacheSettings {
   /** global allow/deny lists (null: everyone) */
   readonly access: AccessList | null;
   readonly limits: EdgeLimits;
+}
+
+export interface Runtime extends Routing, CacheSettings {
+  readonly generation: number;
+  readonly cfg: LoadedConfig;
+  readonly limits: EdgeLimits;
   readonly responses: ResponsePolicy;
   readonly store: CacheStore;
   readonly compressor: Compressor;
   readonly accessLog: AccessLog | null;
   /** the HTTPS listener (null: no tls section) */
   readonly tls: GenerationListener | null;
+}
+
+/**
+ * buildRouting builds the routing of a config (routes, upstreams with their pools, access lists,
+ * limits, rate scopes, cache and compression settings); `prev` carries servers over (Upstream).
+ * It opens nothing: pools connect on their first request.
+ */
+export function buildRouting(cfg: LoadedConfig, prev: Routing | null): Routing {
+  const raw = cfg.raw;
+  const upstreams = new Map<string, Upstream>();
+  for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg, prev?.upstreams.get(spec.name)));
+  const globalRate = raw.rateLimit ? compileRateScope(raw.rateLimit, 'g:', cfg.workers) : null;
+  const routes: RouteRuntime[] = raw.routes.map((r, index) => {
+    const upstream = upstreams.get(r.upstream);
+    if (upstream === undefined) throw new Error(`route ${index} names upstream "${r.upstream}", which does not exist`);
+    return {
+      target: {
+        index,
+        name: r.name ?? r.host + r.pathPrefix,
+        host: r.host,
+        pathPrefix: r.pathPrefix,
+        upstream: r.upstream,
+        retryUnsafe: r.retryUnsafe === true,
+      },
+      upstream,
+      access: AccessList.compile(r.access),
+      rate: r.rateLimit === false ? null : r.rateLimit ? compileRateScope(r.rateLimit, `r${index}:`, cfg.workers) : globalRate,
+      cache: routePolicy(raw, r),
+      compress: compressionPolicy(raw, r),
+    };
+  });
+  const { limits, timeouts } = raw;
+  return {
+    cfg,
+    workers: cfg.workers,
+    router: new Router(routes.map((r) => r.target)),
+    routes,
+    upstreams,
+    trusted: CidrSet.fromStrings(raw.trustedProxies),
+    access: AccessList.compile(raw.access),
+    limits: { ...limits, bodyIdleMs: timeouts.bodyIdleMs, requestMs: timeouts.requestMs, hsts: raw.tls?.hsts ?? null },
+  };
 }
 
 /** the running generation (null before the first config) */
@@ -98,39 +151,9 @@ export function buildRuntime(msg: ConfigMsg, prev: Runtime | null, openTls: List
   // validated and derived by the primary (ConfigMsg)
   const cfg: LoadedConfig = { file: 'config', raw: msg.config, workers: msg.workers, upstreams: msg.upstreams };
   const raw = cfg.raw;
-  const upstreams = new Map<string, Upstream>();
-  for (const spec of Object.values(cfg.upstreams)) upstreams.set(spec.name, new Upstream(spec, cfg, prev?.upstreams.get(spec.name)));
-  const globalRate = raw.rateLimit ? compileRateScope(raw.rateLimit, 'g:', msg.workers) : null;
-  const routes: RouteRuntime[] = raw.routes.map((r, index) => {
-    const upstream = upstreams.get(r.upstream);
-    if (upstream === undefined) throw new Error(`route ${index} names upstream "${r.upstream}", which does not exist`);
-    return {
-      target: {
-        index,
-        name: r.name ?? r.host + r.pathPrefix,
-        host: r.host,
-        pathPrefix: r.pathPrefix,
-        upstream: r.upstream,
-        retryUnsafe: r.retryUnsafe === true,
-      },
-      upstream,
-      access: AccessList.compile(r.access),
-      rate: r.rateLimit === false ? null : r.rateLimit ? compileRateScope(r.rateLimit, `r${index}:`, msg.workers) : globalRate,
-      cache: routePolicy(raw, r),
-      compress: compressionPolicy(raw, r),
-    };
-  });
-  const { limits, timeouts } = raw;
   const partial = {
+    ...buildRouting(cfg, prev),
     generation: msg.generation,
-    cfg,
-    workers: msg.workers,
-    router: new Router(routes.map((r) => r.target)),
-    routes,
-    upstreams,
-    trusted: CidrSet.fromStrings(raw.trustedProxies),
-    access: AccessList.compile(raw.access),
-    limits: { ...limits, bodyIdleMs: timeouts.bodyIdleMs, requestMs: timeouts.requestMs, hsts: raw.tls?.hsts ?? null },
     responses: new ResponsePolicy(raw.responses, strippedTargetedFields(raw)),
     store: buildCacheStore(raw.cache, prev?.store ?? null),
     compressor: buildCompressor(raw.compression, msg.workers, prev?.compressor ?? null),

@@ -21,8 +21,20 @@ const tables = new Map<string, Map<string, string>>();
 let created: [string, string, string][] = [];
 const touched = new Map<string, Set<string>>();
 
-/** stickyOut carries what stickyPick decided besides the server (no allocation per request) */
-export const stickyOut = { key: '', setCookie: '' };
+/** StickyHow says what a sticky lookup found (stickyDecide), and so what stickyPick records. */
+export const enum StickyHow {
+  /** the table has the session and its server is available: the session stays */
+  Kept,
+  /** the table has the session but its server is gone, down or drained: it moves to the policy's pick */
+  Moved,
+  /** a cookie session this worker has not received yet: its server hint (or the pick, when that server is unavailable) */
+  Hint,
+  /** no session (or no key): the policy picks, and a new session is created */
+  New,
+}
+
+/** stickyOut carries what stickyDecide/stickyPick decided besides the server (no allocation per request) */
+export const stickyOut = { key: '', setCookie: '', how: StickyHow.New };
 
 function tableOf(name: string): Map<string, string> {
   let t = tables.get(name);
@@ -30,45 +42,73 @@ function tableOf(name: string): Map<string, string> {
   return t;
 }
 
+/** SessionLookup is a session table as the decision reads it: key -> server id (a worker's copy, or the primary's table for explain). */
+export interface SessionLookup {
+  get(key: string): string | undefined;
+}
+
 /**
- * stickyPick returns the server for a request on an upstream with sticky sessions, creating or
- * moving the session as needed; stickyOut.key is the session key, stickyOut.setCookie the
- * Set-Cookie value to send ("" when none).
+ * stickyDecide is the decision of stickyPick without its effects on the session table: the
+ * server for a request on an upstream with sticky sessions (undefined: none available), with
+ * stickyOut.key the session key read from the request and stickyOut.how what was found. The
+ * policy's pick it may run is the real one (its cursor moves; a dry run restores it, see
+ * previewServer). `fulcrum explain` calls it with the primary's table.
  */
-export function stickyPick(up: Upstream, cookieHeader: string, ctx: PickContext): ServerState | undefined {
+export function stickyDecide(up: Upstream, cookieHeader: string, ctx: PickContext, table: SessionLookup): ServerState | undefined {
   const st = up.spec.sticky;
   const cookie = st.mode === 'cookie';
-  stickyOut.setCookie = '';
   const key = cookie ? cookieValue(cookieHeader, st.cookieName) : ctx.clientIp;
   stickyOut.key = key;
-  const table = tableOf(up.name);
   if (key !== '') {
     const id = table.get(key);
     if (id !== undefined) {
       const s = up.byId(id);
       if (s?.available()) {
-        touch(up.name, key);
+        stickyOut.how = StickyHow.Kept;
         return s;
       }
       // a known session whose server is gone, down or drained: move it, keep the key
-      const n = up.pick(ctx);
-      if (n !== undefined) record(up.name, key, n.id, table);
-      return n;
+      stickyOut.how = StickyHow.Moved;
+      return up.pick(ctx);
     }
     if (cookie && isSessionId(key)) {
       // a session this worker has not received yet (or one the primary forgot): follow the hint
+      stickyOut.how = StickyHow.Hint;
       const h = byHint(up, key);
-      const n = h?.available() ? h : up.pick(ctx);
-      if (n !== undefined) record(up.name, key, n.id, table);
-      return n;
+      return h?.available() ? h : up.pick(ctx);
     }
   }
-  const s = up.pick(ctx);
+  stickyOut.how = StickyHow.New;
+  return up.pick(ctx);
+}
+
+/**
+ * stickyPick returns the server for a request on an upstream with sticky sessions (stickyDecide),
+ * then creates, moves or touches the session as decided; stickyOut.key is the session key,
+ * stickyOut.setCookie the Set-Cookie value to send ("" when none).
+ */
+export function stickyPick(up: Upstream, cookieHeader: string, ctx: PickContext): ServerState | undefined {
+  const table = tableOf(up.name);
+  stickyOut.setCookie = '';
+  const s = stickyDecide(up, cookieHeader, ctx, table);
   if (s === undefined) return undefined;
-  const k = cookie ? newSessionId(s) : key;
-  record(up.name, k, s.id, table);
-  stickyOut.key = k;
-  if (cookie) stickyOut.setCookie = `${st.cookieName}=${k}; Path=/; HttpOnly; SameSite=Lax`;
+  switch (stickyOut.how) {
+    case StickyHow.Kept:
+      touch(up.name, stickyOut.key);
+      break;
+    case StickyHow.New: {
+      const st = up.spec.sticky;
+      if (st.mode === 'cookie') {
+        const k = newSessionId(s);
+        stickyOut.key = k;
+        stickyOut.setCookie = `${st.cookieName}=${k}; Path=/; HttpOnly; SameSite=Lax`;
+      }
+      record(up.name, stickyOut.key, s.id, table);
+      break;
+    }
+    default:
+      record(up.name, stickyOut.key, s.id, table);
+  }
   return s;
 }
 

@@ -62,19 +62,30 @@ export class CacheStore {
     return this.lru.calculatedSize;
   }
 
-  /** lookup finds the variant for r (sets lastMiss when there is none). */
+  /** lookup finds the variant for r (sets lastMiss when there is none) and marks it recently used. */
   lookup(r: CacheRequest): CacheEntry | undefined {
     const idx = this.uris.get(r.key);
     if (idx === undefined) {
       this.lastMiss = Miss.Uri;
       return undefined;
     }
-    // Vary: * matches no request (RFC 9111 4.1): such responses are not stored, and one that got
-    // it from a 304 is dropped (response-cache.ts), but no entry with it is ever selected
-    let e = this.lru.get(variantKey(r.key, idx.varyNames, r));
-    if (e !== undefined && varyStar(e.varyNames)) e = undefined;
+    const e = selectable(this.lru.get(variantKey(r.key, idx.varyNames, r)));
     this.lastMiss = e === undefined ? Miss.Vary : Miss.None;
     return e;
+  }
+
+  /**
+   * peek is lookup without effects (`fulcrum explain`'s cache probe): the LRU order and lastMiss
+   * stay as they were, so a probe between a request's lookup and its use of lastMiss changes nothing.
+   */
+  peek(r: CacheRequest): CacheEntry | undefined {
+    const idx = this.uris.get(r.key);
+    return idx === undefined ? undefined : selectable(this.lru.peek(variantKey(r.key, idx.varyNames, r)));
+  }
+
+  /** varyNamesOf returns the Vary field names the URL of r was last stored with (undefined: nothing stored). */
+  varyNamesOf(r: CacheRequest): readonly string[] | undefined {
+    return this.uris.get(r.key)?.varyNames;
   }
 
   /** set stores e (replacing the variant with the same key). */
@@ -147,4 +158,13 @@ export function variantKey(primaryKey: string, varyNames: string[], r: CacheRequ
 function normalizeFieldValue(v: string | undefined): string {
   if (v === undefined) return '\u0001';
   return v.replace(/\s*,\s*/g, ',').trim();
+}
+
+/**
+ * selectable drops an entry with Vary: * : it matches no request (RFC 9111 4.1); such responses
+ * are not stored, and one that got it from a 304 is dropped (response-cache.ts), but none is ever
+ * selected.
+ */
+function selectable(e: CacheEntry | undefined): CacheEntry | undefined {
+  return e !== undefined && varyStar(e.varyNames) ? undefined : e;
 }

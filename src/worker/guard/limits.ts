@@ -19,6 +19,17 @@ export type EdgeLimits = Config['limits'] & {
   hsts: string | null;
 };
 
+/**
+ * targetRefusal checks a request target before routing: longer than limits.maxUrlBytes (414), or
+ * carrying a fragment (never sent by a client) or DEL (the one control character uWS lets
+ * through) (400); null when it passes.
+ */
+export function targetRefusal(target: string, maxUrlBytes: number): 'url-too-long' | 'malformed-request' | null {
+  if (target.length > maxUrlBytes) return 'url-too-long';
+  if (target.indexOf('#') !== -1 || target.indexOf('\x7f') !== -1) return 'malformed-request';
+  return null;
+}
+
 /** What the sweep needs from a request in flight. */
 export interface Expirable {
   /** expire ends the request: the kind's status if nothing was sent yet, else a close */

@@ -58,6 +58,36 @@ const buckets = new Map<string, Bucket>();
 /** a bucket idle this long (and full again) is forgotten */
 const FORGET_MS = 60_000;
 
+/** RateSubject is what a bucket key is read from: the request's fields and the client address. */
+interface RateSubject {
+  field(name: string): string;
+  readonly peer: { readonly ip: string };
+}
+
+/** rateKey returns the bucket key of a request under `scope`: its prefix, then the header's value or else the client address. */
+export function rateKey(scope: RateScope, ex: RateSubject): string {
+  return scope.prefix + ((scope.header !== null && ex.field(scope.header)) || ex.peer.ip);
+}
+
+function newBucket(scope: RateScope, now: number): Bucket {
+  return { rate: scope.rate, burst: scope.burst, tokens: scope.burst, at: now, share: 1 / scope.workers, used: 0, pending: 0, unacked: 0, lastSeen: now };
+}
+
+/** refilled estimates the tokens of the cluster-wide bucket now: the last pushed count, refilled at the key's rate since. */
+function refilled(b: Bucket, now: number): number {
+  return Math.min(b.burst, b.tokens + (b.rate * (now - b.at)) / 1000);
+}
+
+/** spendable returns the tokens this worker may still spend from `b` now: its share of the refilled bucket, less what no push has counted. */
+function spendable(b: Bucket, now: number): number {
+  return refilled(b, now) * b.share - b.used;
+}
+
+/** waitSeconds is the Retry-After of a refusal: until one token is this worker's again. */
+function waitSeconds(avail: number, b: Bucket, workers: number): number {
+  return Math.max(1, Math.ceil((1 - avail) / (b.rate * Math.max(b.share, 1 / workers))));
+}
+
 /**
  * take admits one request for `key` under `scope`: returns 0 when admitted, else the seconds
  * the client should wait (for Retry-After).
@@ -66,20 +96,50 @@ export function take(scope: RateScope, key: string): number {
   const now = performance.now();
   let b = buckets.get(key);
   if (b === undefined) {
-    b = { rate: scope.rate, burst: scope.burst, tokens: scope.burst, at: now, share: 1 / scope.workers, used: 0, pending: 0, unacked: 0, lastSeen: now };
+    b = newBucket(scope, now);
     buckets.set(key, b);
   }
   b.lastSeen = now;
   b.rate = scope.rate; // also fills in buckets first learnt from the primary
   b.burst = scope.burst;
-  const est = Math.min(b.burst, b.tokens + (b.rate * (now - b.at)) / 1000);
-  const avail = est * b.share - b.used;
+  const avail = spendable(b, now);
   if (avail >= 1) {
     b.used++;
     b.pending++;
     return 0;
   }
-  return Math.max(1, Math.ceil((1 - avail) / (b.rate * Math.max(b.share, 1 / scope.workers))));
+  return waitSeconds(avail, b, scope.workers);
+}
+
+/** What peekRate found: the bucket as take() would read it, and take()'s verdict. */
+export interface RatePeek {
+  /** this worker knows the bucket (false: a new one, full) */
+  known: boolean;
+  /** tokens in the cluster-wide bucket now, as this worker estimates them (refilled since the last push) */
+  tokens: number;
+  /** what this worker may spend of them now */
+  spendable: number;
+  /** take()'s answer: 0 admitted, else Retry-After seconds */
+  wait: number;
+}
+
+/**
+ * peekRate is take() without taking (`fulcrum explain`): the same bucket (this worker's, or a new
+ * one as take() would create it), the same arithmetic, nothing changed. `tokens` replaces the
+ * bucket's tokens with a count known elsewhere (the primary's cluster-wide bucket, spent whole).
+ */
+export function peekRate(scope: RateScope, key: string, tokens?: number): RatePeek {
+  const now = performance.now();
+  const found = buckets.get(key);
+  const b = found === undefined ? newBucket(scope, now) : { ...found, rate: scope.rate, burst: scope.burst };
+  if (tokens !== undefined) Object.assign(b, { tokens, at: now, share: 1, used: 0 });
+  const avail = spendable(b, now);
+  return {
+    known: found !== undefined || tokens !== undefined,
+    tokens: refilled(b, now),
+    spendable: avail,
+    wait: avail >= 1 ? 0 : waitSeconds(avail, b, scope.workers),
+  };
 }
 
 let registered = false;

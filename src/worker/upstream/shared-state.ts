@@ -6,6 +6,7 @@
  */
 import { SERVER_DOWN, SERVER_DRAINED, SERVER_EJECTED, type StateSections } from '../../ipc.js';
 import { addReporter, onState } from '../obs/report.js';
+import type { ServerState } from './server-state.js';
 import type { Upstream } from './upstream.js';
 import { attachConcurrency, installConcurrencyShare } from './concurrency-share.js';
 
@@ -29,17 +30,25 @@ export function attachUpstreams(ups: Map<string, Upstream>): void {
   lastInFlightKey = ''; // report the new servers at the next flush
 }
 
+/**
+ * applyServerFlags sets a server's availability from the primary's flags for it ([SERVER_DOWN |
+ * SERVER_EJECTED | SERVER_DRAINED, slow start end]); `fulcrum explain --live` applies the
+ * primary's state to its servers with it too.
+ */
+export function applyServerFlags(s: ServerState, f: readonly [number, number]): void {
+  s.healthy = (f[0] & SERVER_DOWN) === 0;
+  s.ejected = (f[0] & SERVER_EJECTED) !== 0;
+  s.drained = (f[0] & SERVER_DRAINED) !== 0;
+  s.slowStartUntil = f[1];
+}
+
 function applyFlags(flags: Flags): void {
   for (const [name, servers] of Object.entries(flags)) {
     const u = upstreams.get(name);
     if (!u) continue;
     for (const s of u.servers) {
       const f = servers[s.id];
-      if (!f) continue;
-      s.healthy = (f[0] & SERVER_DOWN) === 0;
-      s.ejected = (f[0] & SERVER_EJECTED) !== 0;
-      s.drained = (f[0] & SERVER_DRAINED) !== 0;
-      s.slowStartUntil = f[1];
+      if (f) applyServerFlags(s, f);
     }
     if (u.queue.length !== 0) u.queue.drain();
   }
