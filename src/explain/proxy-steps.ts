@@ -10,7 +10,7 @@ import type { CacheProbeAnswer } from '../ipc.js';
 import { CacheRequest } from '../worker/cache/cache-request.js';
 import { negotiate } from '../worker/compress/negotiate.js';
 import type { NullExchange } from '../worker/engine/null-exchange.js';
-import { BodyMode, buildHead, type HeadEdit, type HeadInfo } from '../worker/proxy/head.js';
+import { BodyMode, buildHeadFor, type HeadEdit, type HeadInfo } from '../worker/proxy/head.js';
 import { previewServer, type Preview } from '../worker/proxy/select.js';
 import type { RouteRuntime, Routing } from '../worker/runtime.js';
 import { StickyHow, type SessionLookup } from '../worker/sticky.js';
@@ -281,7 +281,7 @@ function balancingSummary(
 }
 
 /**
- * headStep builds the head a server would get with buildHead, with the options ProxyRequest.start
+ * headStep builds the head a server would get with buildHeadFor, with the options ProxyRequest.start
  * passes, and the cache's edit of a fill (the client's conditionals left out).
  */
 export function headStep(
@@ -295,25 +295,7 @@ export function headStep(
   if (rr === null) return { step: { ...base, summary: 'no route', head: null, cacheFill: false, bodyMode: 'none' }, info: null };
   const info: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };
   const limits = routing.limits;
-  buildHead(
-    ex.fields,
-    {
-      method: ex.method,
-      target: ex.target,
-      clientIp: ex.peer.ip,
-      trusted: ex.peer.trusted,
-      forwarded: rr.upstream.spec.forwardedHeader,
-      realIp: rr.upstream.spec.realIpHeader,
-      hostHeader: rr.upstream.hostHeader,
-      serverHostPort: server ? server.spec.hostPort : '',
-      proto: ex.secure ? 'https' : 'http',
-      maxHeaders: limits.maxHeaders,
-      maxHeaderBytes: limits.maxHeaderBytes,
-      drop: edit?.drop ?? null,
-      extra: edit?.extra ?? null,
-    },
-    info,
-  );
+  buildHeadFor(ex, ex.method, ex.target, rr.upstream, server ? server.spec.hostPort : '', limits, edit, info);
   const bodyMode = info.bodyMode === BodyMode.Chunked ? 'chunked' : info.bodyMode === BodyMode.Length ? 'length' : 'none';
   const cacheFill = edit !== null && edit.drop !== null;
   if (info.reject !== null) {

@@ -180,6 +180,68 @@ function visit(k: string, v: string): void {
   acc += k + ': ' + v + '\r\n';
 }
 
+/** The request side of buildHeadFor (a ClientExchange is one). */
+interface HeadRequest {
+  readonly fields: readonly string[];
+  readonly peer: { readonly ip: string; readonly trusted: boolean };
+  readonly secure: boolean;
+}
+
+/** The upstream side of buildHeadFor (an Upstream is one). */
+interface HeadUpstream {
+  readonly spec: { readonly forwardedHeader: ForwardedMode; readonly realIpHeader: boolean };
+  readonly hostHeader: string;
+}
+
+/** one HeadOptions, refilled per call (buildHead runs synchronously): no object per request */
+const scratch: HeadOptions = {
+  method: '',
+  target: '',
+  clientIp: '',
+  trusted: false,
+  forwarded: 'x-forwarded',
+  realIp: false,
+  hostHeader: '',
+  serverHostPort: '',
+  proto: 'http',
+  maxHeaders: 0,
+  maxHeaderBytes: 0,
+  drop: null,
+  extra: null,
+};
+
+/**
+ * buildHeadFor builds the head of `req` (with this method and target) for a server of `upstream`
+ * ("host:port", or "" when none was picked): the one place HeadOptions are filled, for every
+ * caller (the proxy, the WebSocket tunnel and relay, `fulcrum explain`), so they cannot drift.
+ */
+export function buildHeadFor(
+  req: HeadRequest,
+  method: string,
+  target: string,
+  upstream: HeadUpstream,
+  serverHostPort: string,
+  limits: { readonly maxHeaders: number; readonly maxHeaderBytes: number },
+  edit: HeadEdit | null,
+  out: HeadInfo,
+): void {
+  const o = scratch;
+  o.method = method;
+  o.target = target;
+  o.clientIp = req.peer.ip;
+  o.trusted = req.peer.trusted;
+  o.forwarded = upstream.spec.forwardedHeader;
+  o.realIp = upstream.spec.realIpHeader;
+  o.hostHeader = upstream.hostHeader;
+  o.serverHostPort = serverHostPort;
+  o.proto = req.secure ? 'https' : 'http';
+  o.maxHeaders = limits.maxHeaders;
+  o.maxHeaderBytes = limits.maxHeaderBytes;
+  o.drop = edit?.drop ?? null;
+  o.extra = edit?.extra ?? null;
+  buildHead(req.fields, o, out);
+}
+
 /**
  * buildHead builds the upstream head from the request's fields ([name, value, ...], names
  * lowercase, as ClientExchange.fields) into `out`.

@@ -26,7 +26,7 @@ import type { QueueWaiter } from '../upstream/server-queue.js';
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { isIdempotent, logFailure, mayRetry, respondFailure } from './failure.js';
-import { BodyMode, buildHead, moveHost, type HeadEdit, type HeadInfo } from './head.js';
+import { BodyMode, buildHeadFor, moveHost, type HeadEdit, type HeadInfo } from './head.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { ResponseWriter, type ProxySettings } from './response-writer.js';
 import { reselect, selectServer, waitForServer, type Selection } from './select.js';
@@ -122,25 +122,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
     }
     this.idempotent = isIdempotent(method);
     const server = selectServer(this.upstream, ex, this.target, this, true);
-    buildHead(
-      ex.fields,
-      {
-        method,
-        target: this.target,
-        clientIp: this.clientIp,
-        trusted: ex.peer.trusted,
-        forwarded: this.upstream.spec.forwardedHeader,
-        realIp: this.upstream.spec.realIpHeader,
-        hostHeader: this.upstream.hostHeader,
-        serverHostPort: server ? server.spec.hostPort : '',
-        proto: ex.secure ? 'https' : 'http',
-        maxHeaders: limits.maxHeaders,
-        maxHeaderBytes: limits.maxHeaderBytes,
-        drop: edit?.drop ?? null,
-        extra: edit?.extra ?? null,
-      },
-      headInfo,
-    );
+    buildHeadFor(ex, method, this.target, this.upstream, server ? server.spec.hostPort : '', limits, edit, headInfo);
     if (headInfo.reject !== null) return this.respondError(headInfo.rejectKind, headInfo.reject);
     if (headInfo.contentLength > limits.maxBodyBytes)
       return this.respondError('body-too-large', `Content-Length ${headInfo.contentLength} exceeds limits.maxBodyBytes`);

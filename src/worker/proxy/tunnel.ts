@@ -38,7 +38,7 @@ import { HeaderKind, ResponseParser, type ResponseSink } from '../upstream/respo
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { respondFailure } from './failure.js';
-import { BodyMode, buildHead, type HeadInfo } from './head.js';
+import { BodyMode, buildHeadFor, type HeadInfo } from './head.js';
 import { selectServer, type Selection } from './select.js';
 import { type RelayOwner, TunnelRelay } from './tunnel-relay.js';
 
@@ -125,25 +125,7 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
     this.clientIp = ex.peer.ip;
     const limits = this.rt.limits;
     const server = selectServer(this.upstream, ex, ex.target, this, false);
-    buildHead(
-      ex.fields,
-      {
-        method: ex.method,
-        target: ex.target,
-        clientIp: this.clientIp,
-        trusted: ex.peer.trusted,
-        hostHeader: this.upstream.hostHeader,
-        serverHostPort: server ? server.spec.hostPort : '',
-        proto: ex.secure ? 'https' : 'http',
-        forwarded: this.upstream.spec.forwardedHeader,
-        realIp: this.upstream.spec.realIpHeader,
-        maxHeaders: limits.maxHeaders,
-        maxHeaderBytes: limits.maxHeaderBytes,
-        drop: null,
-        extra: null,
-      },
-      headInfo,
-    );
+    buildHeadFor(ex, ex.method, ex.target, this.upstream, server ? server.spec.hostPort : '', limits, null, headInfo);
     if (headInfo.reject !== null) return this.fail(headInfo.rejectKind, headInfo.reject);
     if (server === undefined) return this.fail('no-server', ERRORS['no-server'].log);
     this.server = server;

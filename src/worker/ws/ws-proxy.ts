@@ -38,7 +38,7 @@ import type { ResponsePolicy } from '../guard/response-policy.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
 import { counter } from '../obs/metrics.js';
 import { requestId } from '../obs/request-id.js';
-import { BodyMode, buildHead, type HeadInfo } from '../proxy/head.js';
+import { BodyMode, buildHeadFor, type HeadInfo } from '../proxy/head.js';
 import { selectServer, type Selection } from '../proxy/select.js';
 import type { RouteTarget } from '../router.js';
 import type { ServerState } from '../upstream/server-state.js';
@@ -168,25 +168,7 @@ export class WsRelay implements ClientHandler, Selection {
     // maxConnections queue: a client would rather hear 503 than hang in its handshake
     const server = selectServer(this.upstream, ex, target, this, false);
     const limits = this.rt.limits;
-    buildHead(
-      ex.fields,
-      {
-        method: 'GET',
-        target,
-        clientIp: this.clientIp,
-        trusted: ex.peer.trusted,
-        forwarded: this.upstream.spec.forwardedHeader,
-        realIp: this.upstream.spec.realIpHeader,
-        hostHeader: this.upstream.hostHeader,
-        serverHostPort: server ? server.spec.hostPort : '',
-        proto: 'http',
-        maxHeaders: limits.maxHeaders,
-        maxHeaderBytes: limits.maxHeaderBytes,
-        drop: null,
-        extra: null,
-      },
-      headInfo,
-    );
+    buildHeadFor(ex, 'GET', target, this.upstream, server ? server.spec.hostPort : '', limits, null, headInfo);
     if (version !== '13') return this.respondError('upgrade-required', 'unsupported Sec-WebSocket-Version', VERSION_13);
     if (this.key.length !== 24) return this.respondError('invalid-handshake', 'invalid Sec-WebSocket-Key');
     if (headInfo.reject !== null) return this.respondError(headInfo.rejectKind, headInfo.reject);
