@@ -528,4 +528,20 @@ describe('cache field rules through fulcrum (raw origin)', () => {
       assert.match(cacheStatus(await get('/lm-valid')), /^fulcrum; hit; ttl=(86399|86400)$/);
     });
   });
+
+  describe('RFC 9111 4.4: methods the cache does not know', () => {
+    it('RFC 9111 4.4: an unknown method (M-SEARCH) reaches the origin and invalidates the stored response; a later GET fetches anew', async () => {
+      always('/unknown-method', [['Cache-Control', 'max-age=3600']]);
+      await get('/unknown-method');
+      assert.match(cacheStatus(await get('/unknown-method')), /^fulcrum; hit/);
+      assert.equal(hits('/unknown-method'), 1);
+      const m = await request(`${f.url}/unknown-method`, { method: 'M-SEARCH', headers: [['Host', 'cache.test']] });
+      assert.equal(m.status, 200, 'forwarded (the default engine reads any token method)');
+      assert.equal(hits('/unknown-method'), 2);
+      assert.match(lastHead('/unknown-method'), /^M-SEARCH \/unknown-method HTTP\/1\.1/);
+      const after = await get('/unknown-method');
+      assert.match(cacheStatus(after), /^fulcrum; fwd=uri-miss/);
+      assert.equal(hits('/unknown-method'), 3);
+    });
+  });
 });
