@@ -242,12 +242,23 @@ export function storedFields(p: ResponseParser, policy: FieldFilter, forUpdate: 
   const h = p.headers;
   const drop = p.connectionTokens;
   const skip = forUpdate ? NOT_UPDATED : NOT_STORED;
+  let date = false;
   for (let i = 0, k = 0; i < h.length; i += 2, k++) {
-    if (p.kinds[k] !== HeaderKind.Other) continue;
+    if (p.kinds[k] !== HeaderKind.Other) {
+      // the response's own Date is stored and served with every hit, its age in Age (RFC 9110
+      // 6.6.1, RFC 9111 4); a 304's Date replaces it (4.3.4)
+      if (p.kinds[k] === HeaderKind.Date && !date) {
+        date = true;
+        out.push(h[i]!, h[i + 1]!);
+      }
+      continue;
+    }
     const name = (h[i] as string).toLowerCase();
     if (skip.has(name) || drop?.includes(name) || policy.strips(name)) continue;
     out.push(h[i]!, h[i + 1]!);
   }
+  // a response without a Date gets the time it was received (RFC 9110 6.6.1), not the hit's time
+  if (!date && !forUpdate) out.push('Date', new Date().toUTCString());
   return out;
 }
 

@@ -148,8 +148,17 @@ export abstract class ResponseWriter implements EncoderOwner {
     const h = p.headers;
     const kinds = p.kinds;
     const drop = p.connectionTokens;
+    let date = false;
     for (let i = 0, k = 0; i < h.length; i += 2, k++) {
-      if (kinds[k] !== HeaderKind.Other) continue; // hop-by-hop, framing, Date (the engine writes its own)
+      if (kinds[k] !== HeaderKind.Other) {
+        // the server's Date goes on unchanged (RFC 9110 6.6.1, as nginx passes it); only when it
+        // sent none does the engine write its own. Hop-by-hop and framing fields are the engine's.
+        if (kinds[k] === HeaderKind.Date && !date) {
+          date = true;
+          ex.writeHeader(h[i] as string, h[i + 1]!);
+        }
+        continue;
+      }
       const name = h[i] as string;
       if (drop?.includes(name.toLowerCase())) continue;
       if (policy.strips(name)) continue;
