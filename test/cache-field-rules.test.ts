@@ -529,6 +529,46 @@ describe('cache field rules through fulcrum (raw origin)', () => {
     });
   });
 
+  describe("RFC 9110 6.6.1 / RFC 9111 4: the stored response's own Date", () => {
+    it("RFC 9110 6.6.1: the server's Date goes on unchanged, and a hit carries the stored Date with its age in Age", async () => {
+      const d = httpDate(new Date(now().getTime() - 5000));
+      always('/own-date', [
+        ['Date', d],
+        ['Cache-Control', 'max-age=3600'],
+      ]);
+      const miss = await get('/own-date');
+      assert.equal(miss.headers.date, d);
+      const hit = await get('/own-date');
+      assert.match(cacheStatus(hit), /^fulcrum; hit/);
+      assert.equal(hit.headers.date, d);
+      assert.ok(Number(hit.headers.age) >= 5, `Age ${hit.headers.age}`);
+    });
+    it('RFC 9111 4.3.4: after a 304 freshened it, a hit carries the Date of the 304', async () => {
+      const d1 = httpDate(new Date(now().getTime() - 10_000));
+      const d2 = httpDate(now());
+      serve('/own-date-304', (n) =>
+        n === 1
+          ? raw('200 OK', [
+              ['Date', d1],
+              ['Cache-Control', 'max-age=0, must-revalidate'],
+              ['ETag', '"v1"'],
+            ])
+          : raw('304 Not Modified', [
+              ['Date', d2],
+              ['Cache-Control', 'max-age=3600'],
+              ['ETag', '"v1"'],
+            ]),
+      );
+      await get('/own-date-304');
+      const revalidated = await get('/own-date-304');
+      assert.equal(hits('/own-date-304'), 2);
+      assert.equal(revalidated.headers.date, d2);
+      const hit = await get('/own-date-304');
+      assert.match(cacheStatus(hit), /^fulcrum; hit/);
+      assert.equal(hit.headers.date, d2);
+    });
+  });
+
   describe('RFC 9111 4.4: methods the cache does not know', () => {
     it('RFC 9111 4.4: an unknown method (M-SEARCH) reaches the origin and invalidates the stored response; a later GET fetches anew', async () => {
       always('/unknown-method', [['Cache-Control', 'max-age=3600']]);

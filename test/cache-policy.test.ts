@@ -431,7 +431,14 @@ describe('RFC 9111 3.1 and 4.3.4: the fields a stored response keeps', () => {
         'TE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nAge: 5\r\nDate: Thu, 15 Jan 2026 12:00:00 GMT\r\n' +
         'CDN-Cache-Control: max-age=60\r\nX-C: 3\r\nCache-Control: max-age=60\r\n\r\n',
     );
-    assert.deepEqual(storedFields(p, strips, false), ['X-C', '3', 'Cache-Control', 'max-age=60']);
+    // the response's own Date is kept (RFC 9110 6.6.1): hits carry it
+    assert.deepEqual(storedFields(p, strips, false), ['Date', 'Thu, 15 Jan 2026 12:00:00 GMT', 'X-C', '3', 'Cache-Control', 'max-age=60']);
+  });
+  it('RFC 9110 6.6.1: a stored response without a Date gets the time it was received', () => {
+    const p = parseHead('HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 0\r\n\r\n');
+    const f = storedFields(p, strips, false);
+    assert.equal(f[2], 'Date');
+    assert.ok(Math.abs(Date.parse(f[3] as string) - Date.now()) < 2000);
   });
   it('RFC 9111 4.3.4: a 304 replaces the stored fields it carries, except Set-Cookie and the content ones', () => {
     const p = parseHead(
