@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { runCli, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { request, type Reply } from './helpers/client.js';
+import { ZSTD_AVAILABLE } from '../src/worker/compress/codecs.js';
 
 const JSON_BODY = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['alpha', 'beta'] })));
 
@@ -23,6 +24,8 @@ function decode(r: Reply): Buffer {
       return zlib.gunzipSync(r.body);
     case 'deflate':
       return zlib.inflateSync(r.body);
+    case 'zstd':
+      return (zlib as unknown as { zstdDecompressSync(b: Buffer): Buffer }).zstdDecompressSync(r.body);
     default:
       return r.body;
   }
@@ -82,7 +85,8 @@ describe('compression', () => {
     ['gzip, deflate, br', 'br'],
     ['gzip;q=1, br;q=0.5', 'gzip'],
     ['deflate', 'deflate'],
-    ['br;q=0, *;q=0.5', 'gzip'],
+    // "*" takes the server's next preference after br: zstd where Node has it (22.15+, 24), else gzip
+    ['br;q=0, *;q=0.5', ZSTD_AVAILABLE ? 'zstd' : 'gzip'],
     ['identity', undefined],
     ['gzip;q=0', undefined],
   ] as const) {
