@@ -575,7 +575,15 @@ describe('cache field rules through fulcrum (raw origin)', () => {
       await get('/unknown-method');
       assert.match(cacheStatus(await get('/unknown-method')), /^fulcrum; hit/);
       assert.equal(hits('/unknown-method'), 1);
-      const m = await request(`${f.url}/unknown-method`, { method: 'M-SEARCH', headers: [['Host', 'cache.test']] });
+      // Content-Length: 0: node's client would send an empty chunked body with a method it does
+      // not know, which this raw origin (it reads heads only) would take for a second request
+      const m = await request(`${f.url}/unknown-method`, {
+        method: 'M-SEARCH',
+        headers: [
+          ['Host', 'cache.test'],
+          ['Content-Length', '0'],
+        ],
+      });
       assert.equal(m.status, 200, 'forwarded (the default engine reads any token method)');
       assert.equal(hits('/unknown-method'), 2);
       assert.match(lastHead('/unknown-method'), /^M-SEARCH \/unknown-method HTTP\/1\.1/);
