@@ -4,6 +4,7 @@
  * first path segment and the echo origin's label).
  */
 import http from 'node:http';
+import type net from 'node:net';
 import https from 'node:https';
 
 export interface Hammer {
@@ -37,8 +38,11 @@ export function hammer(url: string, clients: number, opts: HammerOptions = {}): 
   let ok = 0;
   const deadline = Date.now() + 40_000;
   let staleRetries = 0;
-  const one = (path: string, retried = false): Promise<void> =>
+  const one = (path: string, attempt = 1): Promise<void> =>
     new Promise<void>((resolve) => {
+      // the request's place on its socket (node's reusedSocket misses a socket handed over from
+      // the agent's queue, so count here): more than 1 means a kept-alive connection was reused
+      let nth = 0;
       const req = get(url + path, { agent }, (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -56,14 +60,17 @@ export function hammer(url: string, clients: number, opts: HammerOptions = {}): 
           resolve();
         });
       });
+      req.on('socket', (so: net.Socket & { served?: number }) => (nth = so.served = (so.served ?? 0) + 1));
       req.on('error', (e) => {
         const code = (e as NodeJS.ErrnoException).code;
         // A keep-alive connection the server closed (an old worker exiting) while this request was
         // being sent: the race every HTTP/1.1 client handles by resending an idempotent request
-        // once on a new connection (node's documented req.reusedSocket pattern; browsers, undici).
-        if (!retried && (req.reusedSocket || opts.retryResets === true) && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        // on a new connection (node's documented req.reusedSocket pattern; browsers, undici). The
+        // agent may hand the retry another kept-alive connection closed in the same instant (a
+        // draining worker closes its idle ones at once), so up to 3 times.
+        if (attempt < 4 && (nth > 1 || req.reusedSocket || (opts.retryResets === true && attempt === 1)) && (code === 'ECONNRESET' || code === 'EPIPE')) {
           staleRetries++;
-          resolve(one(path, true));
+          resolve(one(path, attempt + 1));
           return;
         }
         failures.push(`${path}: ${code ?? e.message}`);
