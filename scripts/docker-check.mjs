@@ -108,13 +108,20 @@ function findFiles(dir, pred, out = []) {
   return out;
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/** n distinct free loopback ports: all bound at once, then released */
+async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve) => {
+          const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 function get(url) {
@@ -280,7 +287,7 @@ async function withoutDocker() {
 
   const backend = http.createServer((req, res) => res.end(`backend saw ${req.url}\n`));
   await new Promise((r) => backend.listen(0, '127.0.0.1', r));
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   // the test config replaces the shipped one at its path, so CMD and HEALTHCHECK run unchanged
   writeFileSync(
     path.join(final.root, shipped),

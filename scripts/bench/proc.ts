@@ -4,10 +4,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 /** the checkout's root (dist/scripts/bench/ -> ../../..) */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -15,17 +17,6 @@ export const BACKEND_JS = path.join(ROOT, 'dist', 'scripts', 'bench', 'backend.j
 /** runs a workload's own load driver in a process of its own (native-bench) */
 export const RUN_WORKLOAD_JS = path.join(ROOT, 'dist', 'scripts', 'bench', 'run-workload.js');
 export const FULCRUM_BIN = path.join(ROOT, 'bin', 'fulcrum.js');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export function hasCommand(cmd: string): boolean {
   try {

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { freePort } from '../../scripts/bench/free-port.js';
 
 export interface Origin {
   label: string;
@@ -110,14 +111,5 @@ export async function deadPort(): Promise<number> {
   return freePort();
 }
 
-/** freePort returns a loopback port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** freePort: see scripts/bench/free-port.ts (shared with the benchmarks). */
+export { freePort };
