@@ -104,8 +104,11 @@ export interface ReportSections {
   compression?: { poolTasks: number; mainThreadTasks: number; bytesIn: number; bytesOut: number };
   /** failed requests per upstream, per server id, since the last report (passive health) */
   fails?: Record<string, Record<string, number>>;
-  /** sticky sessions created or moved since the last report: [upstream, key, server id] */
-  sticky?: [string, string, string][];
+  /**
+   * sticky sessions created or moved since the last report: [upstream, key, server id, when (ms
+   * since the epoch)]; the time orders decisions of different workers whose reports cross
+   */
+  sticky?: [string, string, string, number][];
   /** sticky session keys used since the last report, per upstream (keeps them alive, LRU order) */
   stickyTouch?: Record<string, string[]>;
   /** rate limiting: requests admitted per bucket key since the last report */

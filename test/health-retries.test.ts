@@ -9,7 +9,7 @@ import http from 'node:http';
 import { createOrigin, deadPort, echoHandler, type Origin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
-import { until } from './helpers/wait.js';
+import { eventually, until } from './helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,17 +69,20 @@ describe('health checks and retries', () => {
       const t0 = Date.now();
       const downAt = await waitForLog(f, 'server down (active health check)', idOf(a));
       assert.ok(downAt - t0 <= hc.fall * hc.intervalMs + 400, `down after ${downAt - t0} ms`);
-      await sleep(50);
-      for (let i = 0; i < 10; i++) assert.equal(echoed(await request(`${f.url}/x`)).origin, 'b');
+      // the primary's verdict reaches the workers over IPC
+      await eventually(async () => {
+        for (let i = 0; i < 10; i++) assert.equal(echoed(await request(`${f.url}/x`)).origin, 'b');
+      });
       const st = JSON.parse((await request(`${f.adminUrl}/status`)).text);
       assert.equal(st.upstreams.app.servers[0].health, 'down');
       assert.equal(st.upstreams.app.servers[1].health, 'up');
       healthy = true;
       await waitForLog(f, 'server up (active health check)', idOf(a));
-      await sleep(50);
-      const seen = new Set<string>();
-      for (let i = 0; i < 6; i++) seen.add(echoed(await request(`${f.url}/x`)).origin);
-      assert.deepEqual([...seen].sort(), ['a', 'b']);
+      await eventually(async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i++) seen.add(echoed(await request(`${f.url}/x`)).origin);
+        assert.deepEqual([...seen].sort(), ['a', 'b']);
+      });
     } finally {
       await f.stop();
       await Promise.all([a.close(), b.close()]);
@@ -127,10 +130,11 @@ describe('health checks and retries', () => {
     try {
       for (let i = 0; i < 8 && !f.logLines().some((l) => l.msg === 'server ejected (passive health check)'); i++) await request(`${f.url}/`);
       await waitForLog(f, 'server ejected (passive health check)', idOf(bad));
-      await sleep(50);
-      const hitsBefore = bad.hits;
-      for (let i = 0; i < 6; i++) assert.equal((await request(`${f.url}/`)).text, 'good');
-      assert.equal(bad.hits, hitsBefore);
+      await eventually(async () => {
+        const hitsBefore = bad.hits;
+        for (let i = 0; i < 6; i++) assert.equal((await request(`${f.url}/`)).text, 'good');
+        assert.equal(bad.hits, hitsBefore);
+      });
       await waitForLog(f, 'server back from ejection', idOf(bad));
       // failing again soon after: ejected for twice as long
       const ejections = () => f.logLines().filter((l) => l.msg === 'server ejected (passive health check)');

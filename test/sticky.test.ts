@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createOrigin, echoHandler, type Origin } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
-import { sleep, status, until } from './helpers/wait.js';
+import { eventually, sleep, status, until } from './helpers/wait.js';
 
 describe('sticky sessions', () => {
   it('cookie mode: sets an HttpOnly SameSite=Lax cookie and keeps the session on one server across workers', async () => {
@@ -62,12 +62,14 @@ describe('sticky sessions', () => {
       const other = home === 'a' ? 'b' : 'a';
       healthy[home] = false;
       await until(async () => (await status(f)).upstreams.app.servers.some((s: { health: string }) => s.health === 'down'), 'the server to go down');
-      await sleep(100);
-      assert.equal(echoed(await request(`${f.url}/`, { headers: { cookie } })).origin, other);
+      // the primary's verdict reaches the workers over IPC
+      await eventually(async () => assert.equal(echoed(await request(`${f.url}/`, { headers: { cookie } })).origin, other));
       healthy[home] = true;
       await until(async () => (await status(f)).upstreams.app.servers.every((s: { health: string }) => s.health === 'up'), 'the server to come back');
-      await sleep(300); // the move reached the primary and every worker
-      for (let i = 0; i < 4; i++) assert.equal(echoed(await request(`${f.url}/`, { headers: { cookie } })).origin, other, 'the moved session stays moved');
+      // once the move has reached the primary and every worker
+      await eventually(async () => {
+        for (let i = 0; i < 4; i++) assert.equal(echoed(await request(`${f.url}/`, { headers: { cookie } })).origin, other, 'the moved session stays moved');
+      });
       // kill every worker: the session table must come back from the primary
       const pids = f.workerPids();
       assert.equal(pids.length, 2);
@@ -103,7 +105,8 @@ describe('sticky sessions', () => {
       await until(async () => (await status(f)).upstreams.app.sticky.sessions === 1, 'the session to reach the primary');
       await until(async () => (await status(f)).upstreams.app.sticky.sessions === 0, 'the session to expire', 4000);
       for (let i = 0; i < 12; i++) await request(`${g.url}/`);
-      await sleep(300);
+      await until(async () => (await status(g)).upstreams.app.sticky.sessions >= 5, 'the sessions to reach the primary');
+      await sleep(300); // any further sessions would have arrived too
       assert.equal((await status(g)).upstreams.app.sticky.sessions, 5);
     } finally {
       await Promise.all([f.stop(), g.stop()]);

@@ -9,6 +9,7 @@ import type http from 'node:http';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { adminCall, echoed, request, type Reply } from './helpers/client.js';
+import { eventually } from './helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,8 +54,8 @@ describe('upstreams admin API', () => {
       const bad = await api(f, 'POST', '/upstreams/app/servers', { url: 'ftp://x' });
       assert.equal(bad.status, 400);
       assert.match(bad.text, /\$\.url/);
-      await sleep(100);
-      assert.deepEqual([...(await origins(f, 12))].sort(), ['a', 'b', 'c']);
+      // the change reaches every worker over IPC
+      await eventually(async () => assert.deepEqual([...(await origins(f, 12))].sort(), ['a', 'b', 'c']));
       assert.equal(b.sockets, bSockets, 'connections to b were not reopened');
 
       // a request in flight on a, then drain a: it finishes, no new request goes to a
@@ -71,8 +72,7 @@ describe('upstreams admin API', () => {
       r = await api(f, 'POST', `/upstreams/app/servers/${idA}/drain`);
       assert.equal(r.status, 200);
       assert.equal(JSON.parse(r.text).drained, true);
-      await sleep(100);
-      assert.ok(!(await origins(f, 12)).has('a'));
+      await eventually(async () => assert.ok(!(await origins(f, 12)).has('a')));
       const st = JSON.parse((await api(f, 'GET', '/status')).text);
       assert.equal(st.upstreams.app.servers.find((s: { id: string }) => s.id === idA).drained, true);
       assert.equal(st.upstreams.app.servers.length, 3);
@@ -91,11 +91,9 @@ describe('upstreams admin API', () => {
 
       // undrain is accepted for a server that is there
       assert.equal((await api(f, 'POST', `/upstreams/app/servers/${idC}/drain`)).status, 200);
-      await sleep(100);
-      assert.deepEqual([...(await origins(f, 6))], ['b']);
+      await eventually(async () => assert.deepEqual([...(await origins(f, 6))], ['b']));
       assert.equal((await api(f, 'POST', `/upstreams/app/servers/${idC}/undrain`)).status, 200);
-      await sleep(100);
-      assert.deepEqual([...(await origins(f, 9))].sort(), ['b', 'c']);
+      await eventually(async () => assert.deepEqual([...(await origins(f, 9))].sort(), ['b', 'c']));
     } finally {
       for (const res of held) res.end();
       await f.stop();

@@ -13,6 +13,8 @@ import type { Supervisor } from './supervisor.js';
 interface Session {
   server: string;
   seen: number;
+  /** when the worker that chose `server` decided it (ms): an older decision reported later loses */
+  decided: number;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -61,15 +63,27 @@ export class SessionTable {
     return { get: (key) => t?.get(key)?.server };
   }
 
-  /** onSticky applies the sessions a worker created or moved (its report's `sticky` section). */
+  /**
+   * onSticky applies the sessions a worker created or moved (its report's `sticky` section).
+   * Reports of different workers can cross: a session created on one worker and moved on another
+   * a moment later (its server went down) may arrive move first. The later decision wins, so a
+   * late creation report cannot send the session back to the server it was moved from.
+   */
   onSticky(entries: NonNullable<ReportSections['sticky']>): void {
     const now = Date.now();
-    for (const [name, key, server] of entries) {
+    for (const [name, key, server, decided] of entries) {
       const t = this.tables.get(name);
       if (!t) continue;
       const prev = t.get(key);
+      if (prev && prev.decided > decided) {
+        // an older decision: it counts as a use of the session, not as a change
+        prev.seen = now;
+        t.delete(key);
+        t.set(key, prev);
+        continue;
+      }
       t.delete(key);
-      t.set(key, { server, seen: now });
+      t.set(key, { server, seen: now, decided });
       if (!prev || prev.server !== server) {
         this.pending.push([name, key, server]);
         this.onLocalChange?.(name, key, server, !prev);
@@ -101,8 +115,9 @@ export class SessionTable {
     if (!t) return;
     const prev = t.get(key);
     if (prev?.server === server) return;
+    const now = Date.now();
     t.delete(key);
-    t.set(key, { server, seen: Date.now() });
+    t.set(key, { server, seen: now, decided: now });
     this.pending.push([name, key, server]);
     this.evict(name, t);
   }

@@ -18,7 +18,7 @@ import type { Upstream } from './upstream/upstream.js';
 
 /** per upstream: session key -> server id (survives reloads: keyed by upstream name) */
 const tables = new Map<string, Map<string, string>>();
-let created: [string, string, string][] = [];
+let created: [string, string, string, number][] = [];
 const touched = new Map<string, Set<string>>();
 
 /** StickyHow says what a sticky lookup found (stickyDecide), and so what stickyPick records. */
@@ -136,7 +136,7 @@ function byHint(up: Upstream, key: string): ServerState | undefined {
 
 function record(upstream: string, key: string, id: string, table: Map<string, string>): void {
   table.set(key, id);
-  created.push([upstream, key, id]);
+  created.push([upstream, key, id, Date.now()]);
 }
 
 function touch(upstream: string, key: string): void {

@@ -17,3 +17,21 @@ export async function until(cond: () => Promise<boolean> | boolean, what: string
 export async function status(f: Fulcrum) {
   return JSON.parse((await request(`${f.adminUrl}/status`)).text);
 }
+
+/**
+ * eventually runs `check` (a group of assertions) until it passes, or rethrows its last failure
+ * after timeoutMs. For state that reaches the workers over IPC after the event a test waits for
+ * (a health change, an admin API change, a session move): under load that takes longer than any
+ * fixed sleep, and a check that passes once the state has arrived says what the user sees.
+ */
+export async function eventually(check: () => Promise<void>, timeoutMs = 5000, stepMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(stepMs);
+    }
+  }
+}
