@@ -9,6 +9,7 @@ import type http from 'node:http';
 import { createOrigin, echoHandler } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
 import { echoed, request, type Reply } from './helpers/client.js';
+import { until } from './helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,6 +28,7 @@ describe('server limits', () => {
         replies.push(request(`${f.url}/r${i}`));
         await sleep(60);
       }
+      await until(() => a.hits >= 2, 'two requests at the server');
       assert.equal(a.hits, 2, 'two in flight, two queued');
       const t = Date.now();
       const full = await request(`${f.url}/r5`);
@@ -34,7 +36,7 @@ describe('server limits', () => {
       assert.equal(full.headers['retry-after'], '1', 'an overloaded 503 says when to come back');
       assert.ok(Date.now() - t < 500);
       held.shift()!.end('one');
-      await sleep(150);
+      await until(() => a.hits >= 3, 'the first queued request at the server');
       assert.equal(a.hits, 3);
       assert.equal(a.requests[2]!.url, '/r3', 'FIFO');
       const r4 = await replies[3]!;
