@@ -11,25 +11,30 @@
  * and sniffed h2c ones use node's own reads and 'data'.
  *
  * Writes never copy: node:net writes from the caller's memory, synchronously when the kernel
- * takes everything. An exchange whose write left bytes in the socket waits (waitWritable) and is
- * told once the socket holds nothing (onClientWritable), from the one write callback shared by
- * every write of the connection.
+ * takes everything. Writes carry no callback: node schedules nothing after a write the kernel took
+ * at once without one (with one, a tick and an object per write). An exchange whose write left
+ * bytes in the socket waits (waitWritable): an empty write with the connection's one callback is
+ * queued behind those bytes, and once the socket holds nothing the waiters are told
+ * (onClientWritable).
  */
 import type net from 'node:net';
 import type { Http1Exchange } from './http1-exchange.js';
 
 const CONNECTION = Symbol('fulcrum.connection');
+const EMPTY = Buffer.alloc(0);
 
 interface OwnedSocket extends net.Socket {
   [CONNECTION]?: ClientSocket | null;
 }
 
 export abstract class ClientSocket {
-  /** one callback for every write (no closure per write): tells a waiting exchange that the socket drained */
-  readonly onWritten: (err?: Error | null) => void;
   corkDepth = 0;
   /** exchanges whose last write() returned false: told when the socket has written everything */
   private readonly waiters: Http1Exchange[] = [];
+  /** the callback of the empty write queued behind the socket's bytes (arm) */
+  private readonly onWritten: () => void;
+  /** an empty write with onWritten is queued */
+  private armed = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -53,16 +58,18 @@ export abstract class ClientSocket {
   abstract onClose(): void;
   protected abstract handlerThrew(ex: Http1Exchange, err: unknown): void;
 
+  /** waitWritable: `ex` wrote and the socket still holds bytes; it is told once the socket holds none. */
   waitWritable(ex: Http1Exchange): void {
     if (!this.waiters.includes(ex)) this.waiters.push(ex);
+    this.arm();
   }
 
   /** writeParts sends strings and buffers in one send (a head with Buffer field values). */
   writeParts(parts: (string | Buffer)[], last: Buffer | null): void {
     const s = this.socket;
     s.cork();
-    for (let i = 0; i < parts.length; i++) s.write(parts[i]!, last === null && i === parts.length - 1 ? this.onWritten : undefined);
-    if (last !== null) s.write(last, this.onWritten);
+    for (let i = 0; i < parts.length; i++) s.write(parts[i]!);
+    if (last !== null) s.write(last);
     s.uncork();
   }
 
@@ -84,12 +91,27 @@ export abstract class ClientSocket {
     s.on('error', ignore);
   }
 
+  /** arm queues an empty write whose callback (written) runs once the bytes before it are written. */
+  private arm(): void {
+    const s = this.socket;
+    if (this.armed || s.destroyed) return; // a destroyed socket's waiters are forgotten when it closes
+    this.armed = true;
+    // an ended socket takes no write: 'finish' comes once everything is written
+    if (s.writableEnded) s.once('finish', this.onWritten);
+    else s.write(EMPTY, this.onWritten);
+  }
+
   /**
-   * written runs after every write: once the socket holds nothing, the exchanges that were told
+   * written runs after the empty write: once the socket holds nothing, the exchanges that were told
    * "false" may reuse their bytes (even after their response ended: they may recycle the buffer).
    */
   private written(): void {
-    if (this.waiters.length === 0 || this.socket.writableLength !== 0) return;
+    this.armed = false;
+    if (this.waiters.length === 0) return;
+    if (this.socket.writableLength !== 0) {
+      this.arm(); // written after the empty write: wait for those too
+      return;
+    }
     const ws = this.waiters.splice(0); // a handler may write (and wait) again from here
     for (let i = 0; i < ws.length; i++) {
       const w = ws[i]!;

@@ -328,7 +328,7 @@ export class Http1Connection extends ClientSocket implements RequestSink, Timed 
     }
     if (ex.expectContinue && !ex.continueSent && !ex.responded && this.parser.bodyBytes === 0 && this.input === null) {
       ex.continueSent = true;
-      this.socket.write(CONTINUE, this.onWritten);
+      this.socket.write(CONTINUE);
     }
     this.kick();
   }
