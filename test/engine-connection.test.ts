@@ -271,6 +271,29 @@ describe('engine: responses', () => {
     );
   });
 
+  it('a client that asks to close: its answer, then a clean close; with bytes after its request, still no reset', async () => {
+    // nothing after the request: closed at once after the response (no lingering needed)
+    const c = await RawClient.open(e.port);
+    c.send(get('/bye', 'Connection: close\r\n'));
+    await c.waitClosed();
+    const alone = parseResponses(c.data, [], true).responses;
+    assert.deepEqual(
+      alone.map((x) => [echoOf(x).target, x.headers.connection]),
+      [['/bye', 'close']],
+    );
+    assert.equal(c.reset, false);
+    // a request sent after it in the same write is never answered, and the close lingers so that
+    // the client reads its answer instead of a reset
+    const d = await RawClient.open(e.port);
+    d.send(get('/bye', 'Connection: close\r\n') + get('/never'));
+    await d.waitClosed();
+    assert.deepEqual(
+      parseResponses(d.data, [], true).responses.map((x) => echoOf(x).target),
+      ['/bye'],
+    );
+    assert.equal(d.reset, false);
+  });
+
   it('a handler that throws: 500 and close', async () => {
     const r = await exchange(e.port, get('/throw'));
     assert.equal(r.closed, true);

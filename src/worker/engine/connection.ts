@@ -16,7 +16,10 @@
  * - Errors in a request (400, 413, 414, 431, 501, 505...) are answered in turn with
  *   Connection: close, and nothing after them is parsed; the socket is then half-closed and what
  *   the client still sends is drained for lingerMs (nginx's lingering close), so that it reads
- *   the answer instead of a reset.
+ *   the answer instead of a reset. The same when fulcrum ends a connection (draining, a response
+ *   without a length on HTTP/1.0); when the client asked for the close and sent nothing more on
+ *   plain TCP, the socket just closes after the response (closeNow).
+ * - Socket plumbing (listeners, writes, waiting for the socket to drain): client-socket.ts.
  * - Timeouts (timeouts.ts): a head must be complete headerMs after its first byte (never reset
  *   per byte: slowloris-safe; 408 is sent), a new connection must start one within headerMs, an
  *   idle kept-alive connection is closed after keepAliveMs. While a request is being served the
@@ -27,6 +30,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { log } from '../../log.js';
+import { ClientSocket } from './client-socket.js';
 import { countRejection, errorAnswer } from './engine-answers.js';
 import type { EngineOptions } from './engine-options.js';
 import type { ClientPeer, RequestHandler } from './exchange.js';
@@ -45,12 +49,9 @@ export interface ConnectionHost {
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
-export class Http1Connection implements RequestSink, Timed {
+export class Http1Connection extends ClientSocket implements RequestSink, Timed {
   readonly parser: RequestParser;
   readonly peer: ClientPeer;
-  /** one callback for every write (no closure per write): tells a waiting exchange that the socket drained */
-  readonly onWritten: (err?: Error | null) => void;
-  corkDepth = 0;
   draining = false;
   // Timed
   wait = Wait.Head;
@@ -81,27 +82,17 @@ export class Http1Connection implements RequestSink, Timed {
   private headArmed = false;
   private served = 0;
   private discarded = 0;
-  /** exchanges whose last write() returned false: told when the socket has written everything */
-  private readonly waiters: Http1Exchange[] = [];
-  // this connection's socket listeners (one set per connection; removed on detach)
-  private readonly onDataFn = (buf: Buffer) => this.onData(buf);
-  private readonly onEndFn = () => this.onEnd();
-  private readonly onErrorFn = (err: NodeJS.ErrnoException) => this.onError(err);
-  private readonly onCloseFn = () => this.onClose();
 
   constructor(
     private readonly host: ConnectionHost,
-    readonly socket: net.Socket,
-    readonly secure: boolean,
+    socket: net.Socket,
+    secure: boolean,
+    sharedReads: boolean,
   ) {
+    super(socket, secure, sharedReads);
     this.peer = clientPeer(socket.remoteAddress);
     this.parser = new RequestParser(this, host.options.limits);
-    this.onWritten = () => this.written();
     this.deadline = now() + host.options.headerMs;
-    socket.on('data', this.onDataFn);
-    socket.on('end', this.onEndFn);
-    socket.on('error', this.onErrorFn);
-    socket.on('close', this.onCloseFn);
     track(this);
   }
 
@@ -131,7 +122,7 @@ export class Http1Connection implements RequestSink, Timed {
     return true;
   }
 
-  private onData(buf: Buffer): void {
+  onData(buf: Buffer): void {
     if (this.closing) return; // lingering: drop what the client still sends
     if (this.input !== null) {
       // more bytes while parsing was held up (the socket pauses asynchronously): join them
@@ -142,7 +133,7 @@ export class Http1Connection implements RequestSink, Timed {
     this.drive();
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     // The client's FIN. With nothing in flight: close our side too. With a request in flight or
     // waiting, the client is taken to have left (as nginx, proxy_ignore_client_abort off, and the
     // uWS front): the exchanges are aborted so that the server's work stops. (HAProxy serves
@@ -152,18 +143,18 @@ export class Http1Connection implements RequestSink, Timed {
     else this.destroy();
   }
 
-  private onError(err: NodeJS.ErrnoException): void {
+  onError(err: NodeJS.ErrnoException): void {
     if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') log.debug('client connection error', { ip: this.peer.ip, error: err.code ?? err.message });
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.closed = this.closing = true;
     this.wait = Wait.None;
     untrack(this);
     this.host.forget(this);
     const a = this.active;
     this.active = this.bodyOwner = null;
-    this.waiters.length = 0;
+    this.forgetWaiters();
     this.pending.length = 0;
     this.input = null;
     if (a !== null) a.clientGone();
@@ -337,7 +328,7 @@ export class Http1Connection implements RequestSink, Timed {
     }
     if (ex.expectContinue && !ex.continueSent && !ex.responded && this.parser.bodyBytes === 0 && this.input === null) {
       ex.continueSent = true;
-      this.socket.write(CONTINUE, this.onWritten);
+      this.socket.write(CONTINUE);
     }
     this.kick();
   }
@@ -358,7 +349,8 @@ export class Http1Connection implements RequestSink, Timed {
     if (ex !== this.active) return;
     this.served++;
     if (ex.closeAfter || this.draining) {
-      this.close();
+      if (!ex.keepAlive && this.quiet(ex)) this.closeNow();
+      else this.close();
       return;
     }
     if (ex.bodyDone) this.active = null;
@@ -375,19 +367,6 @@ export class Http1Connection implements RequestSink, Timed {
     this.destroy(true);
   }
 
-  waitWritable(ex: Http1Exchange): void {
-    if (!this.waiters.includes(ex)) this.waiters.push(ex);
-  }
-
-  /** writeParts sends strings and buffers in one send (a head with Buffer field values). */
-  writeParts(parts: (string | Buffer)[], last: Buffer | null): void {
-    const s = this.socket;
-    s.cork();
-    for (let i = 0; i < parts.length; i++) s.write(parts[i]!, last === null && i === parts.length - 1 ? this.onWritten : undefined);
-    if (last !== null) s.write(last, this.onWritten);
-    s.uncork();
-  }
-
   /** detach hands the socket over (a tunnel): paused, with the bytes already read after the head. */
   detach(): { socket: Duplex; head: Buffer } {
     const s = this.socket;
@@ -400,11 +379,7 @@ export class Http1Connection implements RequestSink, Timed {
     untrack(this);
     this.host.forget(this);
     s.pause();
-    s.removeListener('data', this.onDataFn);
-    s.removeListener('end', this.onEndFn);
-    s.removeListener('error', this.onErrorFn);
-    s.removeListener('close', this.onCloseFn);
-    s.on('error', ignore); // until the new owner listens
+    this.unlisten();
     return { socket: s, head };
   }
 
@@ -465,6 +440,26 @@ export class Http1Connection implements RequestSink, Timed {
     if (this.socket.isPaused()) this.socket.resume();
   }
 
+  /**
+   * quiet: nothing is left to linger for after `ex`, the last exchange: plain TCP, its request
+   * read to the end, nothing read after it, its response handed to the kernel entirely.
+   */
+  private quiet(ex: Http1Exchange): boolean {
+    return !this.secure && ex.bodyDone && this.input === null && this.pending.length === 0 && !this.parser.inHead && this.socket.writableLength === 0;
+  }
+
+  /**
+   * closeNow closes without lingering, when the client asked for the close (Connection: close, or
+   * HTTP/1.0 without keep-alive) and the connection is quiet: the kernel sends what was written,
+   * then the FIN. nginx lingers only when input is left too; a new connection per request then
+   * costs no shutdown, no wait for the client's FIN and no second pass through the socket's end.
+   */
+  private closeNow(): void {
+    this.closing = this.noMoreRequests = true;
+    this.wait = Wait.None;
+    this.socket.destroy();
+  }
+
   private destroy(reset = false): void {
     if (this.closed) return;
     this.closing = true;
@@ -473,31 +468,10 @@ export class Http1Connection implements RequestSink, Timed {
     else s.destroy();
   }
 
-  /**
-   * written runs after every write: once the socket holds nothing, the exchanges that were told
-   * "false" may reuse their bytes (even after their response ended: they may recycle the buffer).
-   */
-  private written(): void {
-    if (this.waiters.length === 0 || this.socket.writableLength !== 0) return;
-    const ws = this.waiters.splice(0); // a handler may write (and wait) again from here
-    for (let i = 0; i < ws.length; i++) {
-      const w = ws[i]!;
-      const h = w.handler;
-      if (h === null || w.cut) continue;
-      try {
-        h.onClientWritable();
-      } catch (err) {
-        this.handlerThrew(w, err);
-      }
-    }
-  }
-
-  private handlerThrew(ex: Http1Exchange, err: unknown): void {
+  protected handlerThrew(ex: Http1Exchange, err: unknown): void {
     log.error('request handler threw', { error: (err as Error)?.stack ?? String(err) });
     if (ex.ended) return;
     if (!ex.responded) ex.respond(500, 'Internal Server Error', [], '500 Internal Server Error\n', true);
     else ex.abort();
   }
 }
-
-function ignore(): void {}

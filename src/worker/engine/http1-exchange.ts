@@ -170,7 +170,7 @@ export class Http1Exchange implements ClientExchange {
       }
     }
     head += '\r\n';
-    if (parts === null) this.conn.socket.write(head, this.conn.onWritten);
+    if (parts === null) this.conn.socket.write(head);
     else {
       parts.push(head);
       this.conn.writeParts(parts, null);
@@ -269,17 +269,16 @@ export class Http1Exchange implements ClientExchange {
     }
     this.bytesWritten += n;
     const piece = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
-    const cb = this.conn.onWritten;
     if (this.framing === Framing.Chunked) {
       // the CRLF that ends a chunk leaves with the next size line (or the last chunk)
       const size = (this.chunks++ === 0 ? '' : '\r\n') + n.toString(16) + '\r\n';
       sock.cork();
       if (this.held) this.writeHead(size);
       else sock.write(size);
-      sock.write(piece, cb);
+      sock.write(piece);
       sock.uncork();
     } else if (this.held) this.sendHeadWith(piece);
-    else sock.write(piece, cb);
+    else sock.write(piece);
     if (sock.writableLength === 0) return true;
     this.conn.waitWritable(this);
     return false;
@@ -294,7 +293,7 @@ export class Http1Exchange implements ClientExchange {
     }
     const tail = this.framing === Framing.Chunked ? (this.chunks === 0 ? '0\r\n\r\n' : '\r\n0\r\n\r\n') : '';
     if (this.held) this.writeHead(tail);
-    else if (tail !== '') this.conn.socket.write(tail, this.conn.onWritten);
+    else if (tail !== '') this.conn.socket.write(tail);
     if (this.framing === Framing.Close) this.closeAfter = true;
     this.res = Res.Ended;
     this.conn.responseDone(this);
@@ -381,12 +380,12 @@ export class Http1Exchange implements ClientExchange {
       piece.copy(b, hl);
       this.held = false;
       this.head = '';
-      sock.write(b, this.conn.onWritten);
+      sock.write(b);
       return;
     }
     sock.cork();
     this.writeHead('');
-    sock.write(piece, this.conn.onWritten);
+    sock.write(piece);
     sock.uncork();
   }
 
@@ -394,7 +393,7 @@ export class Http1Exchange implements ClientExchange {
   private writeHead(tail: string): void {
     this.held = false;
     const parts = this.headParts;
-    if (parts === null) this.conn.socket.write(tail === '' ? this.head : this.head + tail, this.conn.onWritten);
+    if (parts === null) this.conn.socket.write(tail === '' ? this.head : this.head + tail);
     else {
       parts.push(tail === '' ? this.head : this.head + tail);
       this.headParts = null;

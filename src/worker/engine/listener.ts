@@ -22,6 +22,7 @@ import tls from 'node:tls';
 import type { EngineOptions } from './engine-options.js';
 import type { RequestHandler } from './exchange.js';
 import { sniffPreface } from '../h2/preface-sniff.js';
+import { sharedReadOption } from './client-socket.js';
 import { type ConnectionHost, Http1Connection } from './connection.js';
 import { countTimeout, now, type Timed, track, untrack, Wait } from './timeouts.js';
 
@@ -64,7 +65,7 @@ export class Listener implements ConnectionHost {
   private readonly conns = new Set<Http1Connection>();
   private contexts: TlsContexts | null;
   private draining = false;
-  private readonly adoptPlain = (s: net.Socket): void => void this.adopt(s, false);
+  private readonly adoptPlain = (s: net.Socket): void => void this.adopt(s, false, false);
 
   constructor(private readonly spec: ListenerSpec) {
     this.options = spec.options;
@@ -135,7 +136,7 @@ export class Listener implements ConnectionHost {
     const h = (this.server as unknown as { _handle?: ListenHandle })._handle;
     if (typeof h?.onconnection !== 'function') return;
     clientReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    const buffer = clientReadBuffer;
+    const onread = sharedReadOption(clientReadBuffer);
     h.onconnection = (err: number, handle: unknown) => {
       if (err) return; // accept failed (EMFILE...): node's own handler only emits 'error'
       (handle as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
@@ -144,19 +145,12 @@ export class Listener implements ConnectionHost {
         this.accept(new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts));
         return;
       }
-      let c: Http1Connection | null = null;
-      const s = new net.Socket({
-        handle,
-        allowHalfOpen: true,
-        readable: true,
-        writable: true,
-        onread: { buffer, callback: (n: number, b: Uint8Array) => (c === null ? false : c.onRead(n, b as Buffer)) },
-      } as net.SocketConstructorOpts);
+      const s = new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, onread } as net.SocketConstructorOpts);
       if (s.remoteAddress === undefined) {
         s.destroy();
         return;
       }
-      c = this.adopt(s, false);
+      this.adopt(s, false, true);
     };
   }
 
@@ -172,7 +166,7 @@ export class Listener implements ConnectionHost {
     if (this.contexts === null) {
       const other = this.spec.otherProtocol;
       if (this.options.h2c && other) sniffPreface(s, this.options.headerMs, other, this.adoptPlain);
-      else this.adopt(s, false);
+      else this.adopt(s, false, false);
       return;
     }
     const alpn = this.spec.otherProtocol ? this.options.alpn : HTTP1_ONLY;
@@ -183,15 +177,15 @@ export class Listener implements ConnectionHost {
       if (ts.destroyed) return;
       const p = ts.alpnProtocol;
       if (p && p !== 'http/1.1' && this.spec.otherProtocol) this.spec.otherProtocol(ts);
-      else this.adopt(ts, true);
+      else this.adopt(ts, true, false);
     });
   }
 
-  private adopt(s: net.Socket, secure: boolean): Http1Connection {
-    const c = new Http1Connection(this, s, secure);
+  /** adopt makes an HTTP/1.x connection of a socket; sharedReads: made with sharedReadOption */
+  private adopt(s: net.Socket, secure: boolean, sharedReads: boolean): void {
+    const c = new Http1Connection(this, s, secure, sharedReads);
     this.conns.add(c);
     if (this.draining) c.drain();
-    return c;
   }
 
   private readonly sni = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void => {

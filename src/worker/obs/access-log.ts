@@ -16,7 +16,8 @@
  * checked for characters JSON must escape.
  */
 import fs from 'node:fs';
-import { ACCESS_LOG_FIELDS, type AccessLogField } from '../../config/schema.js';
+// a type only: the schema module (and TypeBox, ~7 MiB of a worker's heap) stays out of the workers
+import type { AccessLogField } from '../../config/schema.js';
 import type { ErrorKind } from '../../errors.js';
 import { log } from '../../log.js';
 import { requestId } from './request-id.js';
@@ -70,7 +71,7 @@ export interface AccessLogConfig {
 export function openAccessLog(cfg: AccessLogConfig, prev: AccessLog | null): AccessLog | null {
   const combined = cfg.format === 'combined';
   if (cfg.access === 'off') return null;
-  const fields = cfg.accessFields ?? ACCESS_LOG_FIELDS;
+  const fields = cfg.accessFields ?? ALL_FIELDS;
   if (prev !== null && prev.target === cfg.access && prev.combined === combined && prev.fields.join() === fields.join()) return prev;
   return new AccessLog(cfg.access, combined, fields);
 }
@@ -163,6 +164,12 @@ const FIELD_IDS: Record<AccessLogField, number> = {
 };
 
 /**
+ * every field, in the schema's default order (config/schema.ts ACCESS_LOG_FIELDS; FIELD_IDS is
+ * typed by it, so none is missing): used when a config has no accessFields (a loaded one always has).
+ */
+const ALL_FIELDS = Object.keys(FIELD_IDS) as AccessLogField[];
+
+/**
  * fieldValue returns one JSON field's value (written after its key). A switch on a small integer
  * (a jump table) measured faster than a table of functions; fulcrum's own values need no escaping.
  */
@@ -232,7 +239,7 @@ export class AccessLog {
   constructor(
     readonly target: string,
     readonly combined: boolean,
-    readonly fields: readonly AccessLogField[] = ACCESS_LOG_FIELDS,
+    readonly fields: readonly AccessLogField[] = ALL_FIELDS,
   ) {
     this.keys = fields.map((f, i) => `${i === 0 ? '{' : ','}"${f}":`);
     this.ids = Uint8Array.from(fields, (f) => FIELD_IDS[f]);
