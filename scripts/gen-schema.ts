@@ -1,4 +1,4 @@
-/** Writes config.schema.json from the one definition in src/config/schema.ts (run by `npm run build`). */
+/** Writes config.schema.json from the one definition in src/config/schema.ts and its sections in src/config/schema/ (run by `npm run build`). */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { jsonSchema } from '../src/config/schema.js';

@@ -9,17 +9,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { request, type Reply } from './helpers/client.js';
 import { sleep, status, until } from './helpers/wait.js';
 import { spawnPooledOrigin, type PooledOrigin } from './helpers/pooled-origin.js';
+import { chromiumSkip, launchChromium } from './helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SERVICE_MS = 50;
 const CAPACITY = 8;
 const CLIENTS = 64;
@@ -172,22 +169,16 @@ describe('adaptive concurrency', () => {
   });
 
   it("the dashboard shows each server's limit in a section of its own", {
-    skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`,
+    skip: chromiumSkip,
     timeout: 60_000,
   }, async () => {
-    const { chromium } = await import('playwright-core');
     const a = await createOrigin('a');
     const f = await startFulcrum({
       workers: 1,
       upstreams: { app: { servers: [{ url: a.url }], adaptiveConcurrency: { minLimit: 2, maxLimit: 2 } }, plain: { servers: [{ url: a.url }] } },
       routes: [{ upstream: 'app' }],
     });
-    const profile = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`${f.adminUrl}/`);
@@ -203,7 +194,6 @@ describe('adaptive concurrency', () => {
       assert.equal(await page.locator('#concurrency tr[data-upstream="plain"]').count(), 0, 'an upstream without the limit has no row');
     } finally {
       await browser.close();
-      rmSync(profile, { recursive: true, force: true });
       await f.stop();
       await a.close();
     }

@@ -8,17 +8,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { createOrigin } from './helpers/origin.js';
 import { startFulcrum } from './helpers/fulcrum.js';
 import { adminCall, request } from './helpers/client.js';
+import { type Chromium, chromiumSkip, launchChromium } from './helpers/chromium.js';
 import { bearerToken, hostAllowed, isJson, sameOrigin } from '../src/primary/admin-guard.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'admin-guard-test-token-0123456789';
 
 describe('admin guard checks', () => {
@@ -157,10 +154,9 @@ describe('admin API against web pages', () => {
   });
 
   it('a page on another origin cannot change anything, nor read under a rebound name (Chromium)', {
-    skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`,
+    skip: chromiumSkip,
     timeout: 60_000,
   }, async () => {
-    const { chromium } = await import('playwright-core');
     const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
     const f = await startFulcrum({
       workers: 1,
@@ -188,23 +184,12 @@ describe('admin API against web pages', () => {
     const page = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(attack));
     await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
     const pageUrl = `http://127.0.0.1:${(page.address() as AddressInfo).port}/`;
-    const profile = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-chromium-'));
-    let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
+    let browser: Chromium | null = null;
     try {
-      browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          // a rebound name: the attacker's DNS now answers 127.0.0.1
-          '--host-resolver-rules=MAP rebound.test 127.0.0.1',
-        ],
-      });
+      browser = await launchChromium([
+        // a rebound name: the attacker's DNS now answers 127.0.0.1
+        '--host-resolver-rules=MAP rebound.test 127.0.0.1',
+      ]);
       const tab = await browser.newPage();
       await tab.goto(pageUrl);
       const servers = async () => (JSON.parse((await request(`${f.adminUrl}/upstreams/app/servers`)).text) as { url: string }[]).map((s) => s.url);
@@ -225,7 +210,6 @@ describe('admin API against web pages', () => {
       assert.doesNotMatch(await tab.content(), /"upstreams"/);
     } finally {
       await browser?.close();
-      rmSync(profile, { recursive: true, force: true });
       await new Promise<void>((resolve) => page.close(() => resolve()));
       await f.stop();
       await Promise.all([a.close(), b.close()]);

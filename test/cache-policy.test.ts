@@ -22,8 +22,8 @@ import {
   type PolicyOptions,
 } from '../src/worker/cache/policy.js';
 import { CacheRequest } from '../src/worker/cache/cache-request.js';
-import { ResponseParser, type ResponseSink } from '../src/worker/upstream/response-parser.js';
 import { NullExchange } from '../src/worker/engine/null-exchange.js';
+import { parseHead } from './helpers/response-head.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const OPTS: PolicyOptions = { heuristicPercent: 10, heuristicMaxSeconds: 86400, targets: ['cdn-cache-control'] };
@@ -33,28 +33,6 @@ function request(fields: [string, string][]): CacheRequest {
   const flat = fields.flatMap(([k, v]) => [k.toLowerCase(), v]);
   const peer = { bytes: new Uint8Array([127, 0, 0, 1]), ip: '127.0.0.1', gen: -1, trusted: false, allowed: true };
   return new CacheRequest(new NullExchange({ method: 'GET', target: '/x', secure: false, fields: flat, peer }));
-}
-
-/** parseHead runs a raw response head through the upstream parser, as the proxy does. */
-function parseHead(head: string): ResponseParser {
-  let got: ResponseParser | null = null;
-  const sink: ResponseSink = {
-    onResponseHead: (p) => {
-      got = p;
-      return true;
-    },
-    onResponseBody() {},
-    onResponseEnd() {},
-    onResponseError(reason) {
-      throw new Error(reason);
-    },
-  };
-  const p = new ResponseParser(sink);
-  p.reset(false);
-  const buf = Buffer.from(head, 'latin1');
-  p.feed(buf, 0, buf.length);
-  assert.ok(got, 'head parsed');
-  return got;
 }
 
 /** flat turns [name, value] pairs into the flat field list the cache reads. */

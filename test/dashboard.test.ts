@@ -6,15 +6,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { createOrigin, type Handler } from './helpers/origin.js';
 import { ROOT, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
+import { type Chromium, chromiumSkip, launchChromium } from './helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-test-token-0123456789';
 
 /** firstEvent reads the first SSE data frame of url. */
@@ -72,10 +71,9 @@ describe('dashboard', () => {
   });
 
   it('shows every server state with a legend, every transition, the stream state, a latency chart and health check lines', {
-    skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`,
+    skip: chromiumSkip,
     timeout: 90_000,
   }, async () => {
-    const { chromium } = await import('playwright-core');
     // a: healthy; b: killed (active checks: down); c: answers its health check but fails real
     // requests with 502 (passive checks: ejected, back, ejected again); d: drained from the page
     const failing: Handler = (req, res) => {
@@ -97,9 +95,7 @@ describe('dashboard', () => {
       },
       routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
     });
-    // a fresh profile directory (playwright passes it as --user-data-dir)
-    const profile = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-chromium-'));
-    let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
+    let browser: Chromium | null = null;
     // traffic for the page to show: bounded in time and count
     let traffic = true;
     const load = (async () => {
@@ -111,20 +107,7 @@ describe('dashboard', () => {
     })();
     let stopped = false;
     try {
-      browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        viewport: { width: 1400, height: 800 },
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium(['--disable-quic'], { viewport: { width: 1400, height: 800 } });
       const page = await browser.newPage();
       // hold the event stream: before its first frame the dot says "connecting"
       let release!: () => void;
@@ -213,7 +196,6 @@ describe('dashboard', () => {
       traffic = false;
       await load;
       await browser?.close();
-      rmSync(profile, { recursive: true, force: true });
       if (!stopped) await f.stop();
       await Promise.all([a, b, c, d].map((o) => o.close()));
     }

@@ -3,7 +3,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -13,42 +12,7 @@ import tls from 'node:tls';
 import { createOrigin, freePort, type Origin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** makeCert writes <name>.crt and <name>.key (self-signed, CN and SAN = cn) into dir. */
-function makeCert(dir: string, name: string, cn: string, passphrase?: string): void {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      `subjectAltName=DNS:${cn}`,
-      '-keyout',
-      path.join(dir, `${name}.key`),
-      '-out',
-      path.join(dir, `${name}.crt`),
-      ...(passphrase ? ['-passout', `pass:${passphrase}`] : ['-nodes']),
-    ],
-    { stdio: 'ignore' },
-  );
-}
+import { hasOpenssl, makeCert } from './helpers/certs.js';
 
 interface Hello {
   cn: string | undefined;
@@ -89,10 +53,10 @@ describe('TLS termination', { skip: hasOpenssl() ? false : 'openssl is not insta
   let dir: string;
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-certs-'));
-    makeCert(dir, 'default', 'default.test', 'pem-secret');
-    makeCert(dir, 'a', 'a.test');
-    makeCert(dir, 'b', 'b.test');
-    makeCert(dir, 'a2', 'a.test');
+    makeCert(dir, 'default.test', { name: 'default', passphrase: 'pem-secret' });
+    makeCert(dir, 'a.test', { name: 'a' });
+    makeCert(dir, 'b.test', { name: 'b' });
+    makeCert(dir, 'a.test', { name: 'a2' });
     a = await createOrigin('a');
     tlsPort = await freePort();
     f = await startFulcrum(

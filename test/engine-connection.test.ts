@@ -7,7 +7,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +17,7 @@ import { counter } from '../src/worker/obs/metrics.js';
 import { engineOptions } from '../src/worker/engine/engine-options.js';
 import { Listener } from '../src/worker/engine/listener.js';
 import { type EngineHarness, echoOf, exchange, parseResponses, RawClient, startEngine } from './helpers/engine.js';
+import { hasOpenssl, makeCert } from './helpers/certs.js';
 
 const H = 'Host: a.test\r\n';
 const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\n${H}${extra}\r\n`;
@@ -507,42 +507,10 @@ describe('engine: tunnels, draining, addresses', () => {
 
 // ---- TLS ----------------------------------------------------------------------------------
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+/** makeContext makes a throwaway certificate for cn and returns its TLS context. */
 function makeContext(dir: string, cn: string): tls.SecureContext {
-  const key = path.join(dir, `${cn}.key`);
-  const crt = path.join(dir, `${cn}.crt`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-days',
-      '2',
-      '-nodes',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      `subjectAltName=DNS:${cn}`,
-      '-keyout',
-      key,
-      '-out',
-      crt,
-    ],
-    { stdio: 'ignore' },
-  );
-  return tls.createSecureContext({ cert: readFileSync(crt), key: readFileSync(key) });
+  const { cert, key } = makeCert(dir, cn);
+  return tls.createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
 }
 
 interface TlsHello {

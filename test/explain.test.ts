@@ -8,7 +8,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BalancingStep, Explanation } from '../src/explain/explanation.js';
@@ -16,9 +16,9 @@ import { explainConfigFile } from '../src/explain/from-config.js';
 import { ROOT, runCli, startFulcrum } from './helpers/fulcrum.js';
 import { createOrigin } from './helpers/origin.js';
 import { adminCall, request } from './helpers/client.js';
+import { type Chromium, chromiumSkip, launchChromium } from './helpers/chromium.js';
 
 const EXAMPLE = path.join(ROOT, 'docs', 'explain-example.json');
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'explain-test-token-0123456789';
 const STEPS = ['path', 'access', 'limits', 'route', 'rate-limit', 'cache', 'compression', 'balancing', 'head'];
 /** the README's command (its section "Explaining a request") */
@@ -200,10 +200,9 @@ describe('fulcrum explain --live and GET /explain', () => {
   });
 
   it("the dashboard's form shows the same steps", {
-    skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (run scripts/ensure-test-deps.sh as root)`,
+    skip: chromiumSkip,
     timeout: 60_000,
   }, async () => {
-    const { chromium } = await import('playwright-core');
     const a = await createOrigin('a');
     const f = await startFulcrum({
       workers: 1,
@@ -211,14 +210,9 @@ describe('fulcrum explain --live and GET /explain', () => {
       upstreams: { app: { servers: [{ url: a.url }] } },
       routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
     });
-    const profile = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-chromium-'));
-    let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | null = null;
+    let browser: Chromium | null = null;
     try {
-      browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      browser = await launchChromium();
       const page = await browser.newPage();
       await page.goto(`${f.adminUrl}/?token=${TOKEN}`);
       await page.fill('#explain-url', 'http://shop.example.com/api/users');
@@ -239,7 +233,6 @@ describe('fulcrum explain --live and GET /explain', () => {
       assert.match((await page.locator('#explain-out .err').textContent()) ?? '', /400: URL scheme/);
     } finally {
       await browser?.close();
-      rmSync(profile, { recursive: true, force: true });
       await f.stop();
       await a.close();
     }

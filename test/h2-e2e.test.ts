@@ -18,7 +18,8 @@ import path from 'node:path';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { freePort } from './helpers/origin.js';
-import { END_HEADERS, END_STREAM, Frame, frame, h2connect, h2request, hasOpenssl, hpack, makeCert, RawH2 } from './helpers/h2.js';
+import { END_HEADERS, END_STREAM, Frame, frame, h2connect, h2request, hpack, RawH2 } from './helpers/h2.js';
+import { hasOpenssl, makeCert } from './helpers/certs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;

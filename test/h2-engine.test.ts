@@ -17,7 +17,8 @@ import { createH2Handler, type H2Front } from '../src/worker/h2/h2-front.js';
 import { H2_DEFAULTS, type H2Options } from '../src/worker/h2/h2-options.js';
 import { ENGINE_DEFAULTS } from '../src/worker/engine/engine-options.js';
 import { type EngineHarness, type HarnessOptions, RawClient, startEngine } from './helpers/engine.js';
-import { Frame, frame, h2connect, h2request, hasOpenssl, makeCert, RawH2 } from './helpers/h2.js';
+import { Frame, frame, h2connect, h2request, RawH2 } from './helpers/h2.js';
+import { hasOpenssl, makeCert } from './helpers/certs.js';
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
 

@@ -7,7 +7,6 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +17,7 @@ import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { adminCall, echoed, request } from './helpers/client.js';
 import { hammer, type Hammer, type HammerOptions } from './helpers/hammer.js';
 import { status, until } from './helpers/wait.js';
+import { hasOpenssl, makeCert } from './helpers/certs.js';
 
 /** holdPort listens on a free loopback port without SO_REUSEPORT, as another program would. */
 async function holdPort(): Promise<net.Server> {
@@ -79,29 +79,6 @@ async function reloadsAfterwards(f: Fulcrum, b: Origin): Promise<void> {
   assert.equal(b.hits > 0, true);
 }
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** makeCert writes <name>.crt and <name>.key (self-signed, CN = cn) into dir. */
-function makeCert(dir: string, name: string, cn: string): void {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2', '-nodes', '-subj', `/CN=${cn}`].concat([
-      '-keyout',
-      path.join(dir, `${name}.key`),
-      '-out',
-      path.join(dir, `${name}.crt`),
-    ]),
-    { stdio: 'ignore' },
-  );
-}
-
 /** certName connects to the TLS port and returns the CN of the certificate it presents. */
 function certName(port: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
@@ -153,8 +130,8 @@ describe('a reload takes effect whole or not at all', () => {
   }, async () => {
     const [a, b] = await Promise.all([createOrigin('a'), createOrigin('b')]);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-reload-tls-'));
-    makeCert(dir, 'old', 'old.test');
-    makeCert(dir, 'new', 'new.test');
+    makeCert(dir, 'old.test', { name: 'old' });
+    makeCert(dir, 'new.test', { name: 'new' });
     writeFileSync(path.join(dir, 'garbage.crt'), '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
     mkdirSync(path.join(dir, 'a-directory.crt'));
     const tlsPort = await freePort();

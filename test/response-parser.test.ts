@@ -5,28 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeaderKind, ResponseParser, type ResponseSink } from '../src/worker/upstream/response-parser.js';
-
-function parse(head: string): ResponseParser {
-  let got: ResponseParser | null = null;
-  const sink: ResponseSink = {
-    onResponseHead: (p) => {
-      got = p;
-      return true;
-    },
-    onResponseBody() {},
-    onResponseEnd() {},
-    onResponseError(reason) {
-      throw new Error(reason);
-    },
-  };
-  const p = new ResponseParser(sink);
-  p.reset(false);
-  const buf = Buffer.from(head, 'latin1');
-  p.feed(buf, 0, buf.length);
-  assert.ok(got, 'head parsed');
-  return got;
-}
+import { HeaderKind, ResponseParser } from '../src/worker/upstream/response-parser.js';
+import { parseHead } from './helpers/response-head.js';
 
 describe('response parser: header names', () => {
   it('keeps every name byte for byte across responses, with its kind', () => {
@@ -38,7 +18,7 @@ describe('response parser: header names', () => {
       const batch = all.slice(b, b + 150);
       for (const variant of [batch, batch, batch.map((n) => n.toLowerCase()), batch.map((n) => n.toUpperCase())]) {
         const head = 'HTTP/1.1 200 OK\r\n' + variant.map((n, i) => `${n}: v${i}\r\n`).join('') + 'Content-Length: 0\r\n\r\n';
-        const p = parse(head);
+        const p = parseHead(head);
         for (let i = 0; i < variant.length; i++) {
           assert.equal(p.headers[2 * i], variant[i]);
           assert.equal(p.headers[2 * i + 1], `v${i}`);
@@ -68,7 +48,7 @@ describe('response parser: header names', () => {
     for (let round = 0; round < 2; round++) {
       for (const [name, kind] of cases) {
         const value = kind === HeaderKind.ContentLength ? '0' : kind === HeaderKind.Connection ? 'keep-alive' : 'x';
-        const p = parse(`HTTP/1.1 200 OK\r\n${name}: ${value}\r\n${kind === HeaderKind.ContentLength ? '' : 'Content-Length: 0\r\n'}\r\n`);
+        const p = parseHead(`HTTP/1.1 200 OK\r\n${name}: ${value}\r\n${kind === HeaderKind.ContentLength ? '' : 'Content-Length: 0\r\n'}\r\n`);
         assert.equal(p.headers[0], name);
         assert.equal(p.kinds[0], kind, name);
       }

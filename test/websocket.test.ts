@@ -9,7 +9,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,6 +21,7 @@ import { rawExchange, statusOf } from './helpers/raw.js';
 import { closed, createWsOrigin, echo, nextMessage, wsConnect, type WsOrigin } from './helpers/ws-origin.js';
 import { validateConfig } from '../src/config/load.js';
 import { UWS_SKIP } from './helpers/uws.js';
+import { hasOpenssl, makeCert } from './helpers/certs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** the suite's engine: a tunnel (fulcrum's own) or the uWS message relay */
@@ -820,16 +820,7 @@ describe('websocket: wss:// on the TLS listener (tunnel)', { skip: !hasOpenssl()
   it('tunnels a wss:// WebSocket: X-Forwarded-Proto https, messages both ways, 1 MiB intact', async () => {
     const a = await createWsOrigin('a');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-wss-'));
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '2', '-subj', '/CN=ws.test', '-nodes'].concat([
-        '-keyout',
-        path.join(dir, 'k.pem'),
-        '-out',
-        path.join(dir, 'c.pem'),
-      ]),
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = makeCert(dir, 'ws.test');
     // three distinct ports (a port freePort returned may come back from the next call)
     const tlsPort = await freePort();
     let port = await freePort();
@@ -840,7 +831,7 @@ describe('websocket: wss:// on the TLS listener (tunnel)', { skip: !hasOpenssl()
       ...oneUpstream([a.url]),
       listen: { ...FULCRUM, port },
       admin: { port: adminPort },
-      tls: { port: tlsPort, cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') },
+      tls: { port: tlsPort, cert, key },
     });
     try {
       const ws = await wsConnect(`wss://127.0.0.1:${tlsPort}/secure?q=1`, ['v1'], { rejectUnauthorized: false });
@@ -864,12 +855,3 @@ describe('websocket: wss:// on the TLS listener (tunnel)', { skip: !hasOpenssl()
     }
   });
 });
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}

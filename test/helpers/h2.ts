@@ -2,52 +2,11 @@
  * HTTP/2 test clients: requests with node:http2 (the well-behaved client), and RawH2, a client
  * that writes frames itself (RFC 9113 4, 6; HPACK literals without Huffman, RFC 7541 6.2.2) for
  * what node:http2 refuses to send: connection-specific fields, endless CONTINUATION, floods of
- * PING, SETTINGS and RST_STREAM. Plus throwaway certificates (openssl), as the TLS tests make.
+ * PING, SETTINGS and RST_STREAM. Throwaway certificates are in certs.ts.
  */
-import { execFileSync } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
-import path from 'node:path';
 import tls from 'node:tls';
-
-export function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** makeCert writes <dir>/<cn>.crt and .key (self-signed EC, SAN = cn) and returns their paths. */
-export function makeCert(dir: string, cn: string): { cert: string; key: string } {
-  const cert = path.join(dir, `${cn}.crt`);
-  const key = path.join(dir, `${cn}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-days',
-      '2',
-      '-nodes',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      `subjectAltName=DNS:${cn}`,
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
 
 export interface H2Response {
   status: number;
