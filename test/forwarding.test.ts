@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createOrigin, type Origin } from './helpers/origin.js';
-import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
+import { startFulcrums, type Fulcrum } from './helpers/fulcrum.js';
 import { echoed, request } from './helpers/client.js';
 
 /** ipv6Loopback tells whether ::1 can be bound here (containers without IPv6 have no ::1). */
@@ -67,7 +67,7 @@ describe('forwarding headers, end to end', async () => {
         { pathPrefix: '/both/', upstream: 'both' },
       ],
     });
-    [f, g] = await Promise.all([startFulcrum(config('127.0.0.1')), startFulcrum(config('::1'))]);
+    [f, g] = (await startFulcrums([config('127.0.0.1'), config('::1')])) as [Fulcrum, Fulcrum];
   });
   after(async () => {
     await f?.stop();

@@ -65,7 +65,9 @@ describe('server limits', () => {
           // long enough that the 20 requests below stay early in the ramp on a loaded machine too
           slowStartMs: 20000,
           servers: [{ url: a.url }, { url: b.url }],
-          healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 },
+          // fall 3 with a 150 ms timeout: on a loaded machine an 80 ms probe of b could fail once,
+          // take b down and send everything to a (seen: 10 of 20)
+          healthCheck: { path: '/healthz', intervalMs: 150, timeoutMs: 150, rise: 1, fall: 3 },
         },
       },
       routes: [{ upstream: 'app' }],

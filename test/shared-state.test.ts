@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { createOrigin, type Origin } from './helpers/origin.js';
-import { startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
+import { startFulcrum, startFulcrums, type Fulcrum } from './helpers/fulcrum.js';
 import { adminCall, echoed, request } from './helpers/client.js';
 import { sleep, status, until } from './helpers/wait.js';
 import { redisMissing, startRedis, type RedisServer } from './helpers/redis.js';
@@ -37,7 +37,7 @@ describe('shared state on redis (two hosts)', { skip }, () => {
       sharedState: { redis: { url: redis.url } },
       ...extra,
     };
-    const hs = await Promise.all([startFulcrum(cfg), startFulcrum(cfg)]);
+    const hs = await startFulcrums([cfg, cfg]);
     hosts.push(...hs);
     for (const h of hs) await until(async () => (await status(h)).sharedState?.connected === true, 'redis connected');
     return hs as [Fulcrum, Fulcrum];
@@ -117,7 +117,7 @@ describe('shared state on redis (two hosts)', { skip }, () => {
       routes: [{ upstream: 'app', cache: true }],
       sharedState: { redis: { url: redis.url } },
     };
-    const [a, b] = await Promise.all([startFulcrum(cfg), startFulcrum(cfg)]);
+    const [a, b] = (await startFulcrums([cfg, cfg])) as [Fulcrum, Fulcrum];
     hosts.push(a, b);
     try {
       for (const h of [a, b]) await until(async () => (await status(h)).sharedState?.connected === true, 'redis connected');

@@ -88,7 +88,7 @@ export async function startFulcrum(
     },
     exited,
   };
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   while (!err.includes('"fulcrum started"')) {
     if (proc.exitCode !== null) throw new Error(`fulcrum exited with ${proc.exitCode} before starting:\n${err}\n${out}`);
     if (Date.now() > deadline) {
@@ -98,6 +98,20 @@ export async function startFulcrum(
     await new Promise((r) => setTimeout(r, 25));
   }
   return f;
+}
+
+/**
+ * startFulcrums starts several at once. When one cannot start, the others are stopped before
+ * the error is thrown: a started fulcrum nobody holds would keep the test process alive.
+ */
+export async function startFulcrums(configs: ConfigInput[], opts: Parameters<typeof startFulcrum>[1] = {}): Promise<Fulcrum[]> {
+  const started = await Promise.allSettled(configs.map((c) => startFulcrum(c, opts)));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<Fulcrum>).value);
 }
 
 /** childPids lists the direct children of pid (the workers of a primary). */
