@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cpuSeconds, freePort, hasCommand, loadAverage, machine, onInterrupt, startBackend, startFulcrum } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs } from '../scripts/bench/report.js';
-import { manyClients, type Workload, withIdle } from '../scripts/bench/workloads.js';
+import { manyClients, type Workload } from '../scripts/bench/workloads.js';
 import { type Cert, checkH2, h2Requests, h2WarmupRequests, isH2, makeCert, runH2load } from './h2.js';
 import { checkAnswer, type GenResult, runGen, runToExit } from './load-gen.js';
 import { NODE_PEERS, type NodePeer, type Options, parse, type Target } from './options.js';
@@ -127,7 +127,8 @@ export async function main(argv: string[]): Promise<void> {
     for (const t of targets) {
       if (t === 'fulcrum' || (t === 'baseline' && o.baseline)) {
         const tlsPort = cert ? await freePort() : null;
-        const base = t === 'fulcrum' ? manyClients(o.upstreamIdle) : withIdle(o.upstreamIdle);
+        // the baseline gets the same config (without the per-client cap, 640 HTTP/2 streams from one address would be refused)
+        const base = manyClients(o.upstreamIdle);
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,
           config: cert && tlsPort ? withTls(tlsPort, cert, base) : base,

@@ -158,7 +158,8 @@ export class H2Exchange implements ClientExchange {
     (stream as Stream)[EXCHANGE] = this;
     stream.on('close', onStreamClose);
     stream.on('error', ignore);
-    stream.on('finish', onStreamFinish);
+    // only a request body still coming needs refusing once the response is out (finished)
+    if (!endStream) stream.on('finish', onStreamFinish);
     stream.on('aborted', onStreamAborted);
     this.refused = readRequest(raw, endStream, conn.options.engine.limits, this);
   }
