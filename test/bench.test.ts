@@ -220,7 +220,10 @@ test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and ngi
   const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
   const args = ['--targets', 'fulcrum,nginx', '--workloads', 'h2-get-100b', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     p.on('exit', (code) => resolve({ code, stderr }));
