@@ -2,9 +2,10 @@
 import path from 'node:path';
 import { intArg, parseOptions } from '../scripts/bench/args.js';
 import { selectWorkloads, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
+import { H2_WORKLOADS } from './h2.js';
 
-/** the workloads native-bench can run on every target (the others use fulcrum-only features) */
-export const NATIVE_WORKLOADS = WORKLOADS.filter((w) => w.native !== false);
+/** the workloads native-bench can run on every target (the others use fulcrum-only features), and HTTP/2 (fulcrum and nginx) */
+export const NATIVE_WORKLOADS = [...WORKLOADS.filter((w) => w.native !== false), ...H2_WORKLOADS];
 
 export const HELP = `usage: npm run bench:native -- [options]
 
@@ -12,6 +13,7 @@ export const HELP = `usage: npm run bench:native -- [options]
   --warmup S         seconds of unmeasured load before each run (default 1)
   --rounds N         alternations (default 3, at least 1)
   --workloads LIST   comma-separated (default all): ${NATIVE_WORKLOADS.map((w) => w.name).join(', ')}
+                     (h2-*: HTTP/2 with h2load over TLS, on fulcrum and nginx only)
   --targets LIST     any of direct,fulcrum,fulcrum-uws,nginx,haproxy,http-proxy,fastify-proxy
                      (default all; fulcrum-uws: this checkout with listen.engine "uws"),
                      and uws-floor (opt-in: a bare uWS + node:net proxy, the floor of
@@ -71,7 +73,7 @@ export function parse(argv: string[]): Options | null {
       '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
       '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
       '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
-      '--workloads': (v) => (o.workloads = selectWorkloads(v())),
+      '--workloads': (v) => (o.workloads = selectWorkloads(v(), [...WORKLOADS, ...H2_WORKLOADS])),
       '--targets': (v) => {
         const t = v()
           .split(',')

@@ -15,9 +15,10 @@
 #   nginx-light        nginx                test/behind-nginx.test.ts (fulcrum behind nginx's default
 #                                           proxy_http_version 1.0; the test runs its own nginx)
 #
-# Not here, on purpose: wrk and haproxy. native-bench uses them when present (and installs them
-# itself when run as root), but no test needs them: the native-bench test runs the Node peers
-# with autocannon (and only them, whatever else is installed).
+# Not here, on purpose: wrk, haproxy and h2load (nghttp2-client). native-bench uses them when
+# present (and installs them itself when run as root), but no test needs them: the native-bench
+# test runs the Node peers with autocannon (and only them, whatever else is installed), and its
+# HTTP/2 test checks that the h2 workloads are skipped with the reason when h2load is missing.
 #
 # Needs root for apt-get, as CI has. Without root or apt-get nothing is installed and the tests
 # that need a missing program skip, each with the reason. Services are never started by the

@@ -1,6 +1,7 @@
 /**
  * `fulcrum bench` end to end (tiny durations: it checks the harness, never speed), the bench
- * backend's answers, native-bench's targets (a 1 s run through the Node peers), and the peers'
+ * backend's answers, native-bench's targets (a 1 s run through the Node peers, the HTTP/2
+ * workloads through fulcrum and nginx with h2load, or their skip without it), and the peers'
  * generated configs.
  */
 import { test } from 'node:test';
@@ -15,6 +16,7 @@ import { startBackend } from '../scripts/bench/proc.js';
 import { checkWsEcho } from '../scripts/bench/ws-load.js';
 import { haproxyConf, nginxConf, wrkScript } from '../native-bench/configs.js';
 import { ALL_TARGETS, parse } from '../native-bench/options.js';
+import { hasCommand } from '../scripts/bench/proc.js';
 import { selectWorkloads, WORKLOADS, wsEcho } from '../scripts/bench/workloads.js';
 
 test('the bench backend answers sized bodies and reads POST bodies', async () => {
@@ -194,4 +196,64 @@ test("native-bench's net-floor (fulcrum's engine in front of a bare relay) answe
   const report = JSON.parse(readFileSync(path.join(out, json!), 'utf8')) as { samples: Record<string, { rps: number; errors: number }[]> };
   assert.deepEqual(Object.keys(report.samples).sort(), ['get-16k/net-floor', 'post-16k/net-floor']);
   for (const [k, runs] of Object.entries(report.samples)) assert.ok(runs[0]!.rps > 0 && runs[0]!.errors === 0, `${k} answered without errors`);
+});
+
+test("nginx's HTTP/2 server: TLS with the run's certificate, http2 as this nginx spells it", () => {
+  const tls = { port: 18443, cert: '/tmp/x/cert.pem', key: '/tmp/x/key.pem' };
+  const old = nginxConf('/tmp/x', 18080, 19000, 1, 1024, { ...tls, http2: 'listen' });
+  assert.deepEqual(
+    old.match(/^\s*listen .*$/gm)?.map((l) => l.trim()),
+    ['listen 127.0.0.1:18080 backlog=4096;', 'listen 127.0.0.1:18443 ssl http2 backlog=4096;'],
+  );
+  assert.match(old, /ssl_certificate \/tmp\/x\/cert\.pem;\s+ssl_certificate_key \/tmp\/x\/key\.pem;/);
+  const recent = nginxConf('/tmp/x', 18080, 19000, 1, 1024, { ...tls, http2: 'directive' });
+  assert.match(recent, /listen 127\.0\.0\.1:18443 ssl backlog=4096;\s+http2 on;/);
+  assert.doesNotMatch(nginxConf('/tmp/x', 18080, 19000, 1, 1024), /ssl|http2/, 'no HTTPS server without the h2 workloads');
+  const h2 = parse([])!.workloads.filter((w) => w.name.startsWith('h2-'));
+  assert.deepEqual(
+    h2.map((w) => w.name),
+    ['h2-get-100b', 'h2-get-16k'],
+  );
+});
+
+test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and nginx, or says why it skips them', async () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
+  const args = ['--targets', 'fulcrum,nginx', '--workloads', 'h2-get-100b', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  if (!hasCommand('h2load') || !hasCommand('openssl')) {
+    // the reason, and nothing run
+    assert.match(r.stderr, /(h2load|openssl) not found/);
+    assert.match(r.stderr, /skipping h2-get-100b/);
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.endsWith('.json')),
+      [],
+    );
+    return;
+  }
+  const json = readdirSync(out).find((f) => f.endsWith('.json'));
+  assert.ok(json, r.stderr);
+  const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as {
+    samples: Record<string, { rps: number; errors: number; p99Us: number; cpuUsPerRequest: number | null }[]>;
+    versions: Record<string, string>;
+  };
+  assert.match(report.versions.h2load!, /nghttp2/);
+  // nginx runs when installed with ngx_http_v2_module; fulcrum always
+  const expected = ['h2-get-100b/fulcrum'];
+  if (report.versions.nginx && !/without ngx_http_v2_module/.test(r.stderr)) expected.push('h2-get-100b/nginx');
+  assert.deepEqual(Object.keys(report.samples).sort(), expected);
+  for (const [k, runs] of Object.entries(report.samples)) {
+    const s = runs[0]!;
+    assert.ok(s.rps > 0 && s.p99Us > 0, `${k} answered`);
+    assert.equal(s.errors, 0, `${k} had errors`);
+    assert.ok(s.cpuUsPerRequest !== null && s.cpuUsPerRequest > 0, `${k} CPU measured`);
+  }
 });

@@ -8,11 +8,15 @@
  *   announced reset the stream, so a client never takes a cut response for a complete one).
  *   Connection-specific response fields are dropped (RFC 9113 8.2.2: node would refuse the head);
  *   a field node allows only once (content-type, date...) keeps its first value.
- * - Writes: node:http2 sends DATA from the caller's memory, later (never during write()), so
- *   write() returns false whenever anything is unsent and onClientWritable follows once node has
- *   sent it all (keepsReferences: the caller keeps the bytes until then). That is the stream's
- *   flow control too: a client that does not read stalls its own stream (its window), never the
- *   others, and never grows memory past what the proxy wrote before it paused.
+ * - Writes: node:http2 sends DATA later (never during write()), from the memory it was given, so
+ *   write() copies the piece (keepsReferences false): the proxy's shared upstream read buffer is
+ *   free at once. Holding the caller's bytes instead made every response retire that buffer
+ *   (upstream/read-buffer.ts), which re-points every upstream socket: with hundreds of streams in
+ *   flight it cost a third of the worker's CPU (BENCHMARKS.md, "HTTP/2 with h2load"). write()
+ *   returns false once HIGH_WATER bytes are unsent and onClientWritable follows when node has
+ *   sent all but LOW_WATER of them. That is the stream's flow control too: a client that does not
+ *   read stalls its own stream (its window), never the others, and holds at most HIGH_WATER plus
+ *   one piece in memory per stream.
  * - The request body: DATA is delivered while the handler reads; pauseBody stops reading, which
  *   holds back WINDOW_UPDATE, so the client stops sending (node consumes flow-control window
  *   only for what is read). A body over limits.maxBodyBytes is refused as the HTTP/1.1 engine
@@ -49,6 +53,10 @@ const EXCHANGE = Symbol('fulcrum.h2.exchange');
 type Stream = http2.ServerHttp2Stream & { [EXCHANGE]?: H2Exchange };
 
 const EMPTY = Buffer.alloc(0);
+/** unsent bytes per stream above which write() says the client is backed up (node's own mark, 16 KiB, would pause a 16 KiB response) */
+const HIGH_WATER = 64 * 1024;
+/** ...and below which onClientWritable asks for more */
+const LOW_WATER = 16 * 1024;
 
 /** response fields HTTP/2 forbids (RFC 9113 8.2.2) or that the framing replaces */
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
@@ -113,7 +121,8 @@ export class H2Exchange implements ClientExchange {
   readonly seq = nextSeq();
   readonly startedAt = performance.now();
   handler: ClientHandler | null = null;
-  readonly keepsReferences = true;
+  /** write() copies (see the file comment) */
+  readonly keepsReferences = false;
   bytesWritten = 0;
   /** 0, or the status the engine answers the request with itself (readRequest refused it) */
   readonly refused: number;
@@ -149,7 +158,8 @@ export class H2Exchange implements ClientExchange {
     (stream as Stream)[EXCHANGE] = this;
     stream.on('close', onStreamClose);
     stream.on('error', ignore);
-    stream.on('finish', onStreamFinish);
+    // only a request body still coming needs refusing once the response is out (finished)
+    if (!endStream) stream.on('finish', onStreamFinish);
     stream.on('aborted', onStreamAborted);
     this.refused = readRequest(raw, endStream, conn.options.engine.limits, this);
   }
@@ -268,9 +278,9 @@ export class H2Exchange implements ClientExchange {
   }
 
   write(buf: Buffer, start: number, end: number): boolean {
-    if (this.res !== Res.Body) return this.unsent === 0;
+    if (this.res !== Res.Body) return !this.waiting;
     const n = end - start;
-    if (n <= 0) return this.unsent === 0;
+    if (n <= 0) return !this.waiting;
     if (this.remaining >= 0) {
       if (n > this.remaining) {
         this.abort(); // more than announced
@@ -279,8 +289,12 @@ export class H2Exchange implements ClientExchange {
       this.remaining -= n;
     }
     this.bytesWritten += n;
+    const copy = Buffer.allocUnsafe(n);
+    buf.copy(copy, 0, start, end);
     this.unsent++;
-    this.stream.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end), this.onWritten);
+    const s = this.stream;
+    s.write(copy, this.onWritten);
+    if (s.writableLength < HIGH_WATER) return true;
     this.waiting = true;
     return false;
   }
@@ -378,12 +392,12 @@ export class H2Exchange implements ClientExchange {
   }
 
   private written(): void {
-    if (--this.unsent > 0) return;
-    if (this.endPending) {
+    if (--this.unsent === 0 && this.endPending) {
       this.endPending = false;
       if (!this.cut) this.stream.end();
     }
-    if (!this.waiting) return;
+    // after end(), only once the tail has left (exchange.ts)
+    if (!this.waiting || (this.unsent > 0 && (this.res === Res.Ended || this.stream.writableLength > LOW_WATER))) return;
     this.waiting = false;
     if (this.cut) return;
     this.handler?.onClientWritable();
