@@ -18,7 +18,7 @@ import { LoggingSchema, ResponsesSchema, TimeoutsSchema, WebSocketSchema } from 
 import { Http2Schema, TlsSchema } from './schema/tls.js';
 import { ServerSchema, UpstreamSchema } from './schema/upstreams.js';
 
-export { ACCESS_LOG_FIELDS, type AccessLogField } from './schema/serving.js';
+export type { AccessLogField } from './schema/serving.js';
 export { ServerSchema, UpstreamSchema };
 
 export const ConfigSchema = strict(

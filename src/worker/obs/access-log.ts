@@ -164,7 +164,7 @@ const FIELD_IDS: Record<AccessLogField, number> = {
 };
 
 /**
- * every field, in the schema's default order (config/schema.ts ACCESS_LOG_FIELDS; FIELD_IDS is
+ * every field, in the schema's default order (config/schema/serving.ts ACCESS_LOG_FIELDS; FIELD_IDS is
  * typed by it, so none is missing): used when a config has no accessFields (a loaded one always has).
  */
 const ALL_FIELDS = Object.keys(FIELD_IDS) as AccessLogField[];
