@@ -27,6 +27,9 @@ import { compress, type Compressor } from './compressor.js';
 import { compressibleType, flushedType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
 import { StreamEncoder, type VariantSink } from './stream-encoder.js';
 
+// TEMPORARY (measurement): buffer gzip bodies of a known length whole instead of streaming them
+const WHOLE_BUFFERED = process.env.FULCRUM_WHOLE_BUFFERED === '1';
+
 /** What compression uses of its config generation. */
 export interface CompressSettings {
   readonly compressor: Compressor;
@@ -125,7 +128,9 @@ export class CompressTap implements ResponseTap {
   ) {}
 
   onHead(p: ResponseParser, ex: ClientExchange): boolean {
-    const e = eligibleHead(p, this.policy);
+    let e = eligibleHead(p, this.policy);
+    // gzip, deflate, zstd: a known length is compressed as it streams too (see the file comment)
+    if (e === Eligible.Whole && this.alg !== 'br' && !WHOLE_BUFFERED) e = Eligible.Stream;
     if (e !== Eligible.Whole) {
       this.vary = e !== Eligible.No;
       if (e === Eligible.Stream || e === Eligible.StreamFlushed) this.streamed = e;

@@ -1,10 +1,13 @@
 /**
- * The compression pool of a worker process: piscina threads running compress.task.ts, sized by
- * compression.poolSize ("auto": the cores divided by the worker processes, at least 1). With
- * poolSize 0 the work runs synchronously on the worker's main thread (kept for comparison).
- * Inputs that the caller owns whole are transferred to the thread, and outputs always come back
- * transferred, so a body is not copied on the way in or out. Streamed bodies are compressed by
- * node:zlib streams instead (codecs.ts, stream-encoder.ts), from the generation's CodecPool.
+ * The compression of a worker process. gzip, deflate and zstd are compressed by node:zlib streams
+ * on libuv's thread pool, reused from one response to the next (codecs.ts): streamed bodies by
+ * stream-encoder.ts, bodies held whole (cache variants) by whole-encoder.ts. A reused codec costs
+ * a third of the CPU of a one-shot zlib call with a fresh state on a piscina thread
+ * (BENCHMARKS.md, "Compression"). Brotli, whose codecs cannot be reused, compresses whole bodies
+ * on a piscina pool (compress.task.ts) sized by compression.poolSize ("auto": the cores divided
+ * by the worker processes, at least 1); with poolSize 0 it runs synchronously on the worker's
+ * main thread (kept for comparison). Inputs that the caller owns whole are transferred to the
+ * thread, and outputs always come back transferred, so a body is not copied on the way in or out.
  */
 import os from 'node:os';
 import { Piscina } from 'piscina';
@@ -12,6 +15,7 @@ import type { CompressionConfig } from '../../config/schema.js';
 import { CodecPool } from './codecs.js';
 import compressTask, { compressSync, type CompressTask } from './compress.task.js';
 import type { Alg } from './negotiate.js';
+import { encodeWhole } from './whole-encoder.js';
 
 /** Counters reported to the primary (tests count pool tasks with them). */
 export const compressStats = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };
@@ -79,12 +83,21 @@ export function ownsBuffer(b: Uint8Array): boolean {
 }
 
 /**
- * compress encodes input with alg. transfer: the caller gives input away (it must span its whole
- * ArrayBuffer and must not be used afterwards); otherwise it is copied to the thread.
+ * compress encodes a body held whole with alg: gzip, deflate and zstd with the generation's reused
+ * codecs (whole-encoder.ts: no thread hand-over, no fresh zlib state per body), brotli as one task
+ * on the pool. transfer: the caller gives input away (it must span its whole ArrayBuffer and must
+ * not be used afterwards); otherwise it is copied to the thread. input must not change until the
+ * promise settles (a codec reads it on libuv's pool).
  */
 export function compress(c: Compressor, input: Buffer, alg: Alg, transfer: boolean): Promise<Buffer> {
   compressStats.bytesIn += input.length;
-  const task: CompressTask = { alg, input, gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
+  if (alg !== 'br') {
+    return encodeWhole(c.codecs, input, alg).then((out) => {
+      compressStats.bytesOut += out.length;
+      return out;
+    });
+  }
+  const task: CompressTask = { input, brotliQuality: c.brotliQuality };
   if (c.pool === null || c.pool.closed) {
     compressStats.mainThreadTasks++;
     const out = compressSync(task);
