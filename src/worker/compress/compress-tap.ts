@@ -2,8 +2,13 @@
  * CompressTap compresses a forwarded response for a client that accepts an encoding (nginx's gzip
  * filter rules, with brotli and zstd too):
  *   - a body with a Content-Length between minBytes and maxBytes is compressed whole: the tap takes
- *     the client response over, buffers the body (allocated once, it is bounded), compresses it on
- *     the pool and sends it with its new Content-Length;
+ *     the client response over, buffers the body (allocated once, it is bounded), compresses it
+ *     (gzip, deflate, zstd: on a reused codec, whole-encoder.ts; br: a piscina task) and sends it
+ *     with its new Content-Length. nginx streams such a body compressed and chunked instead; here
+ *     that cost 25-30% more CPU per byte than buffering (native-bench get-64k-gzip, BENCHMARKS.md
+ *     "Compression"), because a response streaming holds a codec of its own for its lifetime, so
+ *     64 responses in flight keep 64 deflate states, while bodies held whole queue for a few codecs
+ *     that stay in the CPU's caches;
  *   - a body without a Content-Length (chunked or close-delimited), or one above maxBytes, is
  *     compressed as it streams (stream-encoder.ts), as nginx does: memory bounded per response,
  *     back-pressure both ways, sent chunked; flushTypes (text/event-stream) are flushed at each of
@@ -26,9 +31,6 @@ import { BufferWriter } from './buffer-writer.js';
 import { compress, type Compressor } from './compressor.js';
 import { compressibleType, flushedType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
 import { StreamEncoder, type VariantSink } from './stream-encoder.js';
-
-// TEMPORARY (measurement): buffer gzip bodies of a known length whole instead of streaming them
-const WHOLE_BUFFERED = process.env.FULCRUM_WHOLE_BUFFERED === '1';
 
 /** What compression uses of its config generation. */
 export interface CompressSettings {
@@ -128,9 +130,7 @@ export class CompressTap implements ResponseTap {
   ) {}
 
   onHead(p: ResponseParser, ex: ClientExchange): boolean {
-    let e = eligibleHead(p, this.policy);
-    // gzip, deflate, zstd: a known length is compressed as it streams too (see the file comment)
-    if (e === Eligible.Whole && this.alg !== 'br' && !WHOLE_BUFFERED) e = Eligible.Stream;
+    const e = eligibleHead(p, this.policy);
     if (e !== Eligible.Whole) {
       this.vary = e !== Eligible.No;
       if (e === Eligible.Stream || e === Eligible.StreamFlushed) this.streamed = e;
@@ -147,8 +147,8 @@ export class CompressTap implements ResponseTap {
       if (this.settings.responses.strips(h[i] as string)) continue; // responses.stripHeaders
       this.headers.push(h[i]!, h[i + 1]!);
     }
-    // a buffer of its own, so that it can be transferred to the pool thread
-    this.body = Buffer.from(new ArrayBuffer(p.contentLength));
+    // a buffer of its own, so that it can be transferred to the pool thread (br); not zeroed, it is filled
+    this.body = Buffer.allocUnsafeSlow(p.contentLength);
     requestStarted();
     return true;
   }

@@ -1,7 +1,8 @@
 /**
  * The compression of a worker process. gzip, deflate and zstd are compressed by node:zlib streams
  * on libuv's thread pool, reused from one response to the next (codecs.ts): streamed bodies by
- * stream-encoder.ts, bodies held whole (cache variants) by whole-encoder.ts. A reused codec costs
+ * stream-encoder.ts, bodies held whole (a known length up to maxBytes, cache variants) by
+ * whole-encoder.ts. A reused codec costs
  * a third of the CPU of a one-shot zlib call with a fresh state on a piscina thread
  * (BENCHMARKS.md, "Compression"). Brotli, whose codecs cannot be reused, compresses whole bodies
  * on a piscina pool (compress.task.ts) sized by compression.poolSize ("auto": the cores divided
@@ -15,7 +16,7 @@ import type { CompressionConfig } from '../../config/schema.js';
 import { CodecPool } from './codecs.js';
 import compressTask, { compressSync, type CompressTask } from './compress.task.js';
 import type { Alg } from './negotiate.js';
-import { encodeWhole } from './whole-encoder.js';
+import { WholeEncoder } from './whole-encoder.js';
 
 /** Counters reported to the primary (tests count pool tasks with them). */
 export const compressStats = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };
@@ -55,6 +56,8 @@ export interface Compressor {
   readonly pool: CompressionPool | null;
   /** the streams that compress streamed bodies (kept when the levels do not change) */
   readonly codecs: CodecPool;
+  /** gzip, deflate and zstd of bodies held whole, on those codecs */
+  readonly whole: WholeEncoder;
 }
 
 /**
@@ -68,7 +71,8 @@ export function buildCompressor(c: CompressionConfig, workers: number, prev: Com
   const levels = { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
   const pl = prev?.codecs.levels;
   const same = pl !== undefined && pl.gzipLevel === levels.gzipLevel && pl.brotliQuality === levels.brotliQuality && pl.zstdLevel === levels.zstdLevel;
-  return { ...levels, pool, codecs: same ? prev!.codecs : new CodecPool(levels) };
+  const codecs = same ? prev!.codecs : new CodecPool(levels);
+  return { ...levels, pool, codecs, whole: new WholeEncoder(codecs, Math.max(1, threads)) };
 }
 
 /** closePool closes the pool and the codecs of `old` unless `next` keeps them. */
@@ -92,7 +96,7 @@ export function ownsBuffer(b: Uint8Array): boolean {
 export function compress(c: Compressor, input: Buffer, alg: Alg, transfer: boolean): Promise<Buffer> {
   compressStats.bytesIn += input.length;
   if (alg !== 'br') {
-    return encodeWhole(c.codecs, input, alg).then((out) => {
+    return c.whole.encode(input, alg).then((out) => {
       compressStats.bytesOut += out.length;
       return out;
     });

@@ -1,29 +1,52 @@
 /**
- * encodeWhole compresses a body that fulcrum holds whole (a cached entry's identity body, for the
- * variant stored with it) with one of the worker's reused codecs (codecs.ts): gzip, deflate and
- * zstd run on libuv's thread pool from a codec that is reset, not reallocated, between bodies, and
- * the body is read where it is (no copy to a worker thread). Two thread-pool trips per body: the
- * input, then the FINISH flush. nginx's gzip filter likewise allocates its deflate state from the
- * request pool rather than per call to zlib.
+ * WholeEncoder compresses bodies that fulcrum holds whole (a response of a known length up to
+ * compression.maxBytes, a cached entry's identity body) with gzip, deflate or zstd, on the
+ * worker's reused codecs (codecs.ts): the codec reads the body where it is, on libuv's thread
+ * pool, and is reset, not reallocated, for the next body. Two thread-pool trips per body: the
+ * input, then the FINISH flush.
+ *
+ * Bodies wait in one queue and at most `lanes` are compressed at a time (the threads compression
+ * may use: compression.poolSize, "auto" = cores / worker processes), each lane on the codec it
+ * used last. A codec per response in flight instead (64 connections: 64 deflate states of about
+ * 0.45 MiB) cost 10-20% more CPU per body than one lane, whose state stays in the CPU's caches
+ * (BENCHMARKS.md, "Compression"); nginx likewise compresses one response at a time per worker.
  *
  * The result is one buffer of its own (the codec's output pieces are views of its 64 KiB output
  * buffers, which a stored variant must not keep alive).
  */
-import type { Codec, CodecOwner, CodecPool } from './codecs.js';
+import type { CodecOwner, CodecPool, Codec } from './codecs.js';
 import type { Alg } from './negotiate.js';
 
-class WholeJob implements CodecOwner {
+interface Job {
+  input: Buffer;
+  alg: Alg;
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+/** Lane compresses one body at a time; its callbacks are made once, not per body. */
+class Lane implements CodecOwner {
+  private job: Job | null = null;
+  private codec: Codec | null = null;
   private readonly out: Buffer[] = [];
   private bytes = 0;
-  /** the write (none for an empty body) and the finish: each is consumed once */
-  pending = 2;
+  /** the write (none for an empty body) and the finish still to be consumed */
+  private pending = 0;
 
-  constructor(
-    private readonly pool: CodecPool,
-    private readonly codec: Codec,
-    private readonly resolve: (b: Buffer) => void,
-    private readonly reject: (e: Error) => void,
-  ) {}
+  constructor(private readonly enc: WholeEncoder) {}
+
+  run(job: Job, pool: CodecPool): void {
+    this.job = job;
+    const c = pool.take(job.alg);
+    c.owner = this;
+    this.codec = c;
+    this.pending = 1;
+    if (job.input.length !== 0) {
+      this.pending = 2;
+      c.write(job.input);
+    }
+    c.finish();
+  }
 
   onCodecOutput(chunk: Buffer): void {
     this.out.push(chunk);
@@ -32,29 +55,58 @@ class WholeJob implements CodecOwner {
 
   onCodecWritten(): void {
     if (--this.pending !== 0) return;
-    this.pool.give(this.codec);
     const body = Buffer.allocUnsafeSlow(this.bytes);
     let at = 0;
     for (const k of this.out) at += k.copy(body, at);
-    this.out.length = 0;
-    this.resolve(body);
+    const job = this.end();
+    job.resolve(body);
   }
 
   onCodecError(err: Error): void {
-    this.pending = -1;
-    this.pool.give(this.codec); // failed: freed, not kept
-    this.reject(err);
+    const job = this.end(); // the failed codec is freed, not kept (CodecPool.give)
+    job.reject(err);
+  }
+
+  /** end gives the codec back and the lane to the encoder; returns the job it ran. */
+  private end(): Job {
+    const job = this.job!;
+    this.job = null;
+    this.out.length = 0;
+    this.bytes = 0;
+    this.pending = 0;
+    const c = this.codec!;
+    this.codec = null;
+    this.enc.laneFree(this, c);
+    return job;
   }
 }
 
-/** encodeWhole compresses input with alg (not br: brotli codecs are not reused, see codecs.ts); input must not change until it resolves. */
-export function encodeWhole(pool: CodecPool, input: Buffer, alg: Alg): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c = pool.take(alg);
-    const job = new WholeJob(pool, c, resolve, reject);
-    c.owner = job;
-    if (input.length !== 0) c.write(input);
-    else job.pending = 1;
-    c.finish();
-  });
+export class WholeEncoder {
+  private readonly queue: Job[] = [];
+  private readonly free: Lane[] = [];
+
+  constructor(
+    private readonly pool: CodecPool,
+    lanes: number,
+  ) {
+    for (let i = 0; i < Math.max(1, lanes); i++) this.free.push(new Lane(this));
+  }
+
+  /** encode compresses input with alg (not br: brotli codecs are not reused, see codecs.ts); input must not change until it settles. */
+  encode(input: Buffer, alg: Alg): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const job: Job = { input, alg, resolve, reject };
+      const lane = this.free.pop();
+      if (lane !== undefined) lane.run(job, this.pool);
+      else this.queue.push(job);
+    });
+  }
+
+  /** laneFree: a lane finished its body: the codec goes back to the pool, the lane to the next body. */
+  laneFree(lane: Lane, c: Codec): void {
+    this.pool.give(c);
+    const next = this.queue.shift();
+    if (next !== undefined) lane.run(next, this.pool);
+    else this.free.push(lane);
+  }
 }
