@@ -71,14 +71,16 @@ export function buildCompressor(c: CompressionConfig, workers: number, prev: Com
   const levels = { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
   const pl = prev?.codecs.levels;
   const same = pl !== undefined && pl.gzipLevel === levels.gzipLevel && pl.brotliQuality === levels.brotliQuality && pl.zstdLevel === levels.zstdLevel;
-  const codecs = same ? prev!.codecs : new CodecPool(levels);
-  return { ...levels, pool, codecs, whole: new WholeEncoder(codecs, Math.max(1, threads)) };
+  const lanes = Math.max(1, threads);
+  const whole = same && prev!.whole.lanes === lanes ? prev!.whole : new WholeEncoder(levels, lanes);
+  return { ...levels, pool, codecs: same ? prev!.codecs : new CodecPool(levels), whole };
 }
 
 /** closePool closes the pool and the codecs of `old` unless `next` keeps them. */
 export function closePool(old: Compressor, next: Compressor | null): void {
   if (old.pool !== null && old.pool !== next?.pool) old.pool.close();
   if (old.codecs !== next?.codecs) old.codecs.close();
+  if (old.whole !== next?.whole) old.whole.close();
 }
 
 /** ownsBuffer: may input's memory be transferred (it spans its whole ArrayBuffer)? */
