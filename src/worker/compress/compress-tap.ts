@@ -5,7 +5,7 @@
  *     the client response over, buffers the body (allocated once, it is bounded), compresses it
  *     (gzip, deflate, zstd: on a reused codec, whole-encoder.ts; br: a piscina task) and sends it
  *     with its new Content-Length. nginx streams such a body compressed and chunked instead; here
- *     that cost 25-30% more CPU per byte than buffering (native-bench get-64k-gzip, BENCHMARKS.md
+ *     that cost 20-40% more CPU per byte than buffering (native-bench get-64k-gzip, BENCHMARKS.md
  *     "Compression"), because a response streaming holds a codec of its own for its lifetime, so
  *     64 responses in flight keep 64 deflate states, while bodies held whole queue for a few codecs
  *     that stay in the CPU's caches;
