@@ -2,9 +2,9 @@
  * The compression of a worker process. gzip, deflate and zstd are compressed by node:zlib streams
  * on libuv's thread pool, reused from one response to the next (codecs.ts): streamed bodies by
  * stream-encoder.ts, bodies held whole (a known length up to maxBytes, cache variants) by
- * whole-encoder.ts. A reused codec costs
- * a third of the CPU of a one-shot zlib call with a fresh state on a piscina thread
- * (BENCHMARKS.md, "Compression"). Brotli, whose codecs cannot be reused, compresses whole bodies
+ * whole-encoder.ts, with no copy to a thread and no fresh zlib state per body: 23% less CPU per
+ * 64 KiB gzip response than a piscina task each (BENCHMARKS.md, "Compression"). Brotli, whose
+ * codecs cannot be reset to their parameters, compresses whole bodies
  * on a piscina pool (compress.task.ts) sized by compression.poolSize ("auto": the cores divided
  * by the worker processes, at least 1); with poolSize 0 it runs synchronously on the worker's
  * main thread (kept for comparison). Inputs that the caller owns whole are transferred to the
@@ -56,7 +56,7 @@ export interface Compressor {
   readonly pool: CompressionPool | null;
   /** the streams that compress streamed bodies (kept when the levels do not change) */
   readonly codecs: CodecPool;
-  /** gzip, deflate and zstd of bodies held whole, on those codecs */
+  /** gzip, deflate and zstd of bodies held whole, on reused codecs of its own (kept when the levels and lanes do not change) */
   readonly whole: WholeEncoder;
 }
 
