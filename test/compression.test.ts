@@ -1,7 +1,8 @@
 /**
  * Response compression through the real process tree: negotiation by Accept-Encoding q-values,
- * what is never compressed, per-route overrides, and the piscina pool (counted through
- * GET /status) including the cache's compress-once behaviour.
+ * what is never compressed, per-route overrides, where the work runs (reused codecs for gzip,
+ * deflate, zstd; the piscina pool for br; counted through GET /status) including the cache's
+ * compress-once behaviour.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,11 +32,18 @@ function decode(r: Reply): Buffer {
   }
 }
 
-async function poolTasks(f: Fulcrum): Promise<{ poolTasks: number; mainThreadTasks: number }> {
+interface Counters {
+  poolTasks: number;
+  mainThreadTasks: number;
+  bytesIn: number;
+}
+
+/** counters returns GET /status's compression counters (bytesIn: the identity bytes compressed, wherever). */
+async function counters(f: Fulcrum): Promise<Counters> {
   // reports reach the primary every 100 ms
   await new Promise((r) => setTimeout(r, 300));
   const s = JSON.parse((await request(f.adminUrl + '/status')).text);
-  return s.compression ?? { poolTasks: 0, mainThreadTasks: 0 };
+  return s.compression ?? { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0 };
 }
 
 describe('compression', () => {
@@ -112,8 +120,8 @@ describe('compression', () => {
     assert.equal(r.headers.etag, 'W/"w"');
   });
 
-  it('never compresses what must not be (and small bodies never visit the pool)', async () => {
-    const before = await poolTasks(f);
+  it('never compresses what must not be (not a byte of these is compressed)', async () => {
+    const before = await counters(f);
     const cases: [string, string?][] = [
       ['/a?size=500'],
       ['/a?content-encoding=identity-x'],
@@ -133,11 +141,13 @@ describe('compression', () => {
     const nm = await request(`${f.url}/a?status=304&etag="e"`, { headers: { 'accept-encoding': 'br' } });
     assert.equal(nm.status, 304);
     assert.equal(nm.headers['content-encoding'], undefined);
-    assert.equal((await poolTasks(f)).poolTasks, before.poolTasks, 'none of these reached the pool');
+    const after = await counters(f);
+    assert.equal(after.bytesIn, before.bytesIn, 'none of these was compressed');
+    assert.equal(after.poolTasks, before.poolTasks);
   });
 
   it('compresses bodies above maxBytes and chunked bodies as they stream, without the pool', async () => {
-    const before = await poolTasks(f);
+    const before = await counters(f);
     for (const path of ['/a?size=300000', '/a?chunked=1', '/a?chunked=1&size=500']) {
       const r = await request(f.url + path, { headers: { 'accept-encoding': 'gzip' } });
       assert.equal(r.headers['content-encoding'], 'gzip', path);
@@ -147,7 +157,30 @@ describe('compression', () => {
       const size = Number(new URL(path, 'http://x').searchParams.get('size') ?? JSON_BODY.length);
       assert.equal(decode(r).toString(), JSON_BODY.repeat(Math.ceil(size / JSON_BODY.length)).slice(0, size), path);
     }
-    assert.equal((await poolTasks(f)).poolTasks, before.poolTasks, 'streamed bodies are compressed by node:zlib streams');
+    assert.equal((await counters(f)).poolTasks, before.poolTasks, 'streamed bodies are compressed by node:zlib streams');
+  });
+
+  it('gzip, deflate and zstd bodies of a known length keep a Content-Length and never visit the thread pool; br does', async () => {
+    const before = await counters(f);
+    const algs = ZSTD_AVAILABLE ? ['gzip', 'deflate', 'zstd'] : ['gzip', 'deflate'];
+    // many at once: they queue for the worker's codecs, and each client gets its own body
+    const sizes = Array.from({ length: 24 }, (_, i) => 2000 + i * 7919);
+    const replies = await Promise.all(sizes.map((size, i) => request(`${f.url}/a?size=${size}`, { headers: { 'accept-encoding': algs[i % algs.length]! } })));
+    let bytes = 0;
+    for (let i = 0; i < sizes.length; i++) {
+      const r = replies[i]!;
+      assert.equal(r.headers['content-encoding'], algs[i % algs.length]);
+      assert.equal(r.headers['content-length'], String(r.body.length));
+      assert.equal(decode(r).toString(), JSON_BODY.repeat(Math.ceil(sizes[i]! / JSON_BODY.length)).slice(0, sizes[i]!));
+      bytes += sizes[i]!;
+    }
+    const mid = await counters(f);
+    assert.equal(mid.poolTasks, before.poolTasks, 'no pool task');
+    assert.equal(mid.bytesIn - before.bytesIn, bytes, 'each body compressed once');
+    const br = await request(`${f.url}/a?size=30000`, { headers: { 'accept-encoding': 'br' } });
+    assert.equal(br.headers['content-length'], String(br.body.length));
+    assert.equal(decode(br).length, 30000);
+    assert.equal((await counters(f)).poolTasks, before.poolTasks + 1, 'brotli is one pool task');
   });
 
   it('per-route settings: algorithms and minBytes', async () => {
@@ -157,7 +190,7 @@ describe('compression', () => {
   });
 
   it('a cached object is compressed once per encoding, not once per request', async () => {
-    const before = await poolTasks(f);
+    const before = await counters(f);
     for (let i = 0; i < 10; i++) {
       const r = await request(`${f.url}/cached/obj?cache-control=max-age=60`, { headers: { 'accept-encoding': 'br' } });
       assert.equal(r.headers['content-encoding'], 'br');
@@ -173,8 +206,9 @@ describe('compression', () => {
     assert.equal(plain.headers['content-encoding'], undefined);
     assert.equal(plain.headers.vary, 'Accept-Encoding');
     assert.equal(plain.text, JSON_BODY);
-    const after = await poolTasks(f);
-    assert.equal(after.poolTasks - before.poolTasks, 2, 'one br and one gzip task');
+    const after = await counters(f);
+    assert.equal(after.bytesIn - before.bytesIn, 2 * JSON_BODY.length, 'compressed once in br and once in gzip');
+    assert.equal(after.poolTasks - before.poolTasks, 1, 'the br on the pool, the gzip on a codec');
     assert.equal(o.requests.filter((r) => r.url!.startsWith('/cached/obj')).length, 1);
   });
 });
@@ -199,13 +233,15 @@ describe('compression on the main thread (poolSize 0)', () => {
     await o.close();
   });
 
-  it('compresses without the pool', async () => {
-    const r = await request(`${f.url}/x`, { headers: { 'accept-encoding': 'gzip' } });
-    assert.equal(r.headers['content-encoding'], 'gzip');
-    assert.equal(decode(r).toString(), JSON_BODY);
-    const s = await poolTasks(f);
+  it('compresses brotli without the pool (gzip is on the codecs either way)', async () => {
+    for (const ae of ['br', 'gzip']) {
+      const r = await request(`${f.url}/x`, { headers: { 'accept-encoding': ae } });
+      assert.equal(r.headers['content-encoding'], ae);
+      assert.equal(decode(r).toString(), JSON_BODY);
+    }
+    const s = await counters(f);
     assert.equal(s.poolTasks, 0);
-    assert.equal(s.mainThreadTasks, 1);
+    assert.equal(s.mainThreadTasks, 1, 'the br');
   });
 });
 

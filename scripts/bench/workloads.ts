@@ -94,6 +94,24 @@ export const WORKLOADS: Workload[] = [
     encoding: 'gzip',
     direct: false,
   },
+  // the same two responses without Accept-Encoding: what proxying them costs, so that the CPU of
+  // compressing alone is the gzip workload's minus this one's (BENCHMARKS.md, "Compression")
+  {
+    name: 'get-64k-json',
+    title: 'GET 64 KiB JSON, identity',
+    method: 'GET',
+    path: '/json/65536',
+    responseBytes: 65536,
+    connections: 64,
+  },
+  {
+    name: 'get-1m-json-chunked',
+    title: 'GET 1 MiB JSON chunked, identity',
+    method: 'GET',
+    path: '/json-chunked/1048576',
+    responseBytes: 1048576,
+    connections: 16,
+  },
   // fulcrum's own features: nothing to compare with in native-bench's peer configs
   {
     name: 'get-64k-cached',

@@ -20,7 +20,7 @@ import type { Alg } from './negotiate.js';
 
 /** The zstd part of node:zlib (Node.js 22.15 / 23.8 and later; @types/node 20 does not declare it). */
 interface ZstdZlib {
-  createZstdCompress(o: { chunkSize: number; params: Record<number, number> }): Transform;
+  createZstdCompress(o: { chunkSize: number; params: Record<number, number>; flush?: number }): Transform;
 }
 
 /** ZSTD_AVAILABLE: this runtime compresses zstd (detected, so that Node.js 20 runs without it). */
@@ -69,12 +69,13 @@ interface ZStream extends Transform {
   reset(): void;
 }
 
-function createStream(alg: Alg, levels: CodecLevels): ZStream {
+/** finishing: every write() ends the compressed stream (one thread-pool trip per whole body) */
+function createStream(alg: Alg, levels: CodecLevels, finishing: boolean): ZStream {
   switch (alg) {
     case 'gzip':
-      return zlib.createGzip({ level: levels.gzipLevel, chunkSize: CHUNK_BYTES }) as unknown as ZStream;
+      return zlib.createGzip({ level: levels.gzipLevel, chunkSize: CHUNK_BYTES, flush: finishing ? C.Z_FINISH : C.Z_NO_FLUSH }) as unknown as ZStream;
     case 'deflate':
-      return zlib.createDeflate({ level: levels.gzipLevel, chunkSize: CHUNK_BYTES }) as unknown as ZStream;
+      return zlib.createDeflate({ level: levels.gzipLevel, chunkSize: CHUNK_BYTES, flush: finishing ? C.Z_FINISH : C.Z_NO_FLUSH }) as unknown as ZStream;
     case 'br':
       return zlib.createBrotliCompress({
         chunkSize: CHUNK_BYTES,
@@ -84,6 +85,7 @@ function createStream(alg: Alg, levels: CodecLevels): ZStream {
       return (zlib as unknown as ZstdZlib).createZstdCompress({
         chunkSize: CHUNK_BYTES,
         params: { [ZSTD_C_COMPRESSION_LEVEL]: levels.zstdLevel },
+        ...(finishing ? { flush: ZSTD_E_END } : {}),
       }) as unknown as ZStream;
   }
 }
@@ -101,8 +103,9 @@ export class Codec {
   constructor(
     readonly alg: Alg,
     levels: CodecLevels,
+    finishing: boolean,
   ) {
-    const s = createStream(alg, levels);
+    const s = createStream(alg, levels, finishing);
     this.stream = s;
     const zl = alg === 'gzip' || alg === 'deflate';
     this.flushKind = zl ? C.Z_SYNC_FLUSH : alg === 'br' ? C.BROTLI_OPERATION_FLUSH : ZSTD_E_FLUSH;
@@ -118,7 +121,7 @@ export class Codec {
     });
   }
 
-  /** write hands input to the codec; it is read on a pool thread until onCodecWritten. */
+  /** write hands input to the codec; it is read on a pool thread until onCodecWritten (a finishing codec ends the stream with it). */
   write(input: Buffer): void {
     this.stream.write(input, this.written);
   }
@@ -158,13 +161,17 @@ export class CodecPool {
   /** closed: codecs given back are freed, not kept */
   private closed = false;
 
-  constructor(readonly levels: CodecLevels) {}
+  constructor(
+    readonly levels: CodecLevels,
+    /** its codecs end the compressed stream with each write (whole-encoder.ts), not with finish() */
+    private readonly finishing = false,
+  ) {}
 
   /** take returns an idle codec for alg, or a new one. */
   take(alg: Alg): Codec {
     const list = this.idle.get(alg);
     const c = list?.pop();
-    if (c === undefined) return new Codec(alg, this.levels);
+    if (c === undefined) return new Codec(alg, this.levels, this.finishing);
     if (list!.length < this.low.get(alg)!) this.low.set(alg, list!.length);
     return c;
   }

@@ -2,8 +2,13 @@
  * CompressTap compresses a forwarded response for a client that accepts an encoding (nginx's gzip
  * filter rules, with brotli and zstd too):
  *   - a body with a Content-Length between minBytes and maxBytes is compressed whole: the tap takes
- *     the client response over, buffers the body (allocated once, it is bounded), compresses it on
- *     the pool and sends it with its new Content-Length;
+ *     the client response over, buffers the body (allocated once, it is bounded), compresses it
+ *     (gzip, deflate, zstd: on a reused codec, whole-encoder.ts; br: a piscina task) and sends it
+ *     with its new Content-Length. nginx streams such a body compressed and chunked instead; here
+ *     that cost 20-40% more CPU per byte than buffering (native-bench get-64k-gzip, BENCHMARKS.md
+ *     "Compression"), because a response streaming holds a codec of its own for its lifetime, so
+ *     64 responses in flight keep 64 deflate states, while bodies held whole queue for a few codecs
+ *     that stay in the CPU's caches;
  *   - a body without a Content-Length (chunked or close-delimited), or one above maxBytes, is
  *     compressed as it streams (stream-encoder.ts), as nginx does: memory bounded per response,
  *     back-pressure both ways, sent chunked; flushTypes (text/event-stream) are flushed at each of
@@ -26,6 +31,16 @@ import { BufferWriter } from './buffer-writer.js';
 import { compress, type Compressor } from './compressor.js';
 import { compressibleType, flushedType, negotiate, type Alg, type CompressPolicy } from './negotiate.js';
 import { StreamEncoder, type VariantSink } from './stream-encoder.js';
+
+/**
+ * Bodies of up to SLAB_BYTES compressed on a codec (not br, whose body is transferred to a thread)
+ * are buffered in recycled slabs: a fresh 64 KiB allocation per response, freed and re-faulted by
+ * the allocator, is what made fulcrum take page faults per request where nginx takes none.
+ */
+const SLAB_BYTES = 64 * 1024;
+/** recycled slabs kept by the worker (2 MiB) */
+const SLAB_KEEP = 32;
+const slabFree: Buffer[] = [];
 
 /** What compression uses of its config generation. */
 export interface CompressSettings {
@@ -104,6 +119,8 @@ export function streamEncoder(settings: CompressSettings, alg: Alg, how: Eligibl
 
 export class CompressTap implements ResponseTap {
   private body: Buffer | null = null;
+  /** the recycled slab the body is a view of, until the codec has read it (or null) */
+  private slab: Buffer | null = null;
   private at = 0;
   private status = 0;
   private reason = '';
@@ -142,8 +159,11 @@ export class CompressTap implements ResponseTap {
       if (this.settings.responses.strips(h[i] as string)) continue; // responses.stripHeaders
       this.headers.push(h[i]!, h[i + 1]!);
     }
-    // a buffer of its own, so that it can be transferred to the pool thread
-    this.body = Buffer.from(new ArrayBuffer(p.contentLength));
+    const n = p.contentLength;
+    if (this.alg !== 'br' && n <= SLAB_BYTES) {
+      this.slab = slabFree.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.body = this.slab.subarray(0, n);
+    } else this.body = Buffer.allocUnsafeSlow(n); // a buffer of its own, so that it can be transferred to the pool thread (br); not zeroed, it is filled
     requestStarted();
     return true;
   }
@@ -175,7 +195,15 @@ export class CompressTap implements ResponseTap {
     );
   }
 
+  /** freeSlab recycles the body's slab: the codec read it, or it is not wanted any more. */
+  private freeSlab(): void {
+    const slab = this.slab;
+    this.slab = null;
+    if (slab !== null && slabFree.length < SLAB_KEEP) slabFree.push(slab);
+  }
+
   private send(out: Buffer): void {
+    this.freeSlab();
     const ex = this.ex!;
     if (this.aborted) return requestFinished();
     sending = this;
@@ -194,6 +222,7 @@ export class CompressTap implements ResponseTap {
   }
 
   private fail(): void {
+    this.freeSlab();
     if (!this.aborted) this.ex!.abort();
     requestFinished();
   }
@@ -203,6 +232,7 @@ export class CompressTap implements ResponseTap {
     // (ProxyRequest closes it)
     if (status === 0 && this.body !== null) {
       this.body = null;
+      this.freeSlab();
       requestFinished();
     }
     return false;

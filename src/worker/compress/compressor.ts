@@ -1,10 +1,14 @@
 /**
- * The compression pool of a worker process: piscina threads running compress.task.ts, sized by
- * compression.poolSize ("auto": the cores divided by the worker processes, at least 1). With
- * poolSize 0 the work runs synchronously on the worker's main thread (kept for comparison).
- * Inputs that the caller owns whole are transferred to the thread, and outputs always come back
- * transferred, so a body is not copied on the way in or out. Streamed bodies are compressed by
- * node:zlib streams instead (codecs.ts, stream-encoder.ts), from the generation's CodecPool.
+ * The compression of a worker process. gzip, deflate and zstd are compressed by node:zlib streams
+ * on libuv's thread pool, reused from one response to the next (codecs.ts): streamed bodies by
+ * stream-encoder.ts, bodies held whole (a known length up to maxBytes, cache variants) by
+ * whole-encoder.ts, with no copy to a thread and no fresh zlib state per body: 23% less CPU per
+ * 64 KiB gzip response than a piscina task each (BENCHMARKS.md, "Compression"). Brotli, whose
+ * codecs cannot be reset to their parameters, compresses whole bodies
+ * on a piscina pool (compress.task.ts) sized by compression.poolSize ("auto": the cores divided
+ * by the worker processes, at least 1); with poolSize 0 it runs synchronously on the worker's
+ * main thread (kept for comparison). Inputs that the caller owns whole are transferred to the
+ * thread, and outputs always come back transferred, so a body is not copied on the way in or out.
  */
 import os from 'node:os';
 import { Piscina } from 'piscina';
@@ -12,6 +16,7 @@ import type { CompressionConfig } from '../../config/schema.js';
 import { CodecPool } from './codecs.js';
 import compressTask, { compressSync, type CompressTask } from './compress.task.js';
 import type { Alg } from './negotiate.js';
+import { WholeEncoder } from './whole-encoder.js';
 
 /** Counters reported to the primary (tests count pool tasks with them). */
 export const compressStats = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };
@@ -51,6 +56,8 @@ export interface Compressor {
   readonly pool: CompressionPool | null;
   /** the streams that compress streamed bodies (kept when the levels do not change) */
   readonly codecs: CodecPool;
+  /** gzip, deflate and zstd of bodies held whole, on reused codecs of its own (kept when the levels and lanes do not change) */
+  readonly whole: WholeEncoder;
 }
 
 /**
@@ -64,13 +71,16 @@ export function buildCompressor(c: CompressionConfig, workers: number, prev: Com
   const levels = { gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
   const pl = prev?.codecs.levels;
   const same = pl !== undefined && pl.gzipLevel === levels.gzipLevel && pl.brotliQuality === levels.brotliQuality && pl.zstdLevel === levels.zstdLevel;
-  return { ...levels, pool, codecs: same ? prev!.codecs : new CodecPool(levels) };
+  const lanes = Math.max(1, threads);
+  const whole = same && prev!.whole.lanes === lanes ? prev!.whole : new WholeEncoder(levels, lanes);
+  return { ...levels, pool, codecs: same ? prev!.codecs : new CodecPool(levels), whole };
 }
 
 /** closePool closes the pool and the codecs of `old` unless `next` keeps them. */
 export function closePool(old: Compressor, next: Compressor | null): void {
   if (old.pool !== null && old.pool !== next?.pool) old.pool.close();
   if (old.codecs !== next?.codecs) old.codecs.close();
+  if (old.whole !== next?.whole) old.whole.close();
 }
 
 /** ownsBuffer: may input's memory be transferred (it spans its whole ArrayBuffer)? */
@@ -79,12 +89,21 @@ export function ownsBuffer(b: Uint8Array): boolean {
 }
 
 /**
- * compress encodes input with alg. transfer: the caller gives input away (it must span its whole
- * ArrayBuffer and must not be used afterwards); otherwise it is copied to the thread.
+ * compress encodes a body held whole with alg: gzip, deflate and zstd with the generation's reused
+ * codecs (whole-encoder.ts: no thread hand-over, no fresh zlib state per body), brotli as one task
+ * on the pool. transfer: the caller gives input away (it must span its whole ArrayBuffer and must
+ * not be used afterwards); otherwise it is copied to the thread. input must not change until the
+ * promise settles (a codec reads it on libuv's pool).
  */
 export function compress(c: Compressor, input: Buffer, alg: Alg, transfer: boolean): Promise<Buffer> {
   compressStats.bytesIn += input.length;
-  const task: CompressTask = { alg, input, gzipLevel: c.gzipLevel, brotliQuality: c.brotliQuality, zstdLevel: c.zstdLevel };
+  if (alg !== 'br') {
+    return c.whole.encode(input, alg).then((out) => {
+      compressStats.bytesOut += out.length;
+      return out;
+    });
+  }
+  const task: CompressTask = { input, brotliQuality: c.brotliQuality };
   if (c.pool === null || c.pool.closed) {
     compressStats.mainThreadTasks++;
     const out = compressSync(task);
