@@ -8,11 +8,11 @@
  * TLS listener makes common. The count is the target's rate in its warm-up run times the duration.
  * The answer check before the runs uses node:http2 (status, body size, and that h2 was spoken).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { hasCommand, pinned } from '../scripts/bench/proc.js';
+import { type SelfSigned, selfSigned } from '../scripts/bench/self-signed.js';
 import type { Workload } from '../scripts/bench/workloads.js';
 import type { GenResult } from './load-gen.js';
 import { runToExit } from './load-gen.js';
@@ -49,10 +49,7 @@ export const H2_WORKLOADS: H2Workload[] = [
 export const isH2 = (w: Workload): w is H2Workload => (w as Partial<H2Workload>).streams !== undefined;
 
 /** the certificate both HTTPS servers present */
-export interface Cert {
-  cert: string;
-  key: string;
-}
+export type Cert = SelfSigned;
 
 /** makeCert writes a self-signed P-256 certificate for 127.0.0.1 into dir; null (with the reason said) without openssl. */
 export function makeCert(dir: string): Cert | null {
@@ -60,32 +57,7 @@ export function makeCert(dir: string): Cert | null {
     say('openssl not found (Debian package "openssl"): no certificate for the h2 workloads, skipping them');
     return null;
   }
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
+  return selfSigned(dir, 'localhost', { name: 'bench', altNames: ['IP:127.0.0.1', 'DNS:localhost'] });
 }
 
 /** checkH2 sends the workload's request once over HTTP/2; an error message, or null when the answer is right. */

@@ -19,6 +19,18 @@ import { ALL_TARGETS, parse } from '../native-bench/options.js';
 import { hasCommand } from '../scripts/bench/proc.js';
 import { selectWorkloads, WORKLOADS, wsEcho } from '../scripts/bench/workloads.js';
 
+/** runNativeBench runs `native-bench <args>` (the built one) to completion. */
+function runNativeBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 test('the bench backend answers sized bodies and reads POST bodies', async () => {
   const b = await startBackend();
   try {
@@ -147,14 +159,7 @@ test('native-bench runs the Node peers (HTTP and WebSocket) and writes their sam
     '--out',
     out,
   ];
-  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  const r = await runNativeBench(args);
   assert.equal(r.code, 0, r.stderr);
   // Both peers started and answered the check request: a peer that could not is reported as
   // "skipping <peer>". Whichever load generator ran (wrk when installed, autocannon otherwise)
@@ -181,15 +186,7 @@ test('native-bench runs the Node peers (HTTP and WebSocket) and writes their sam
 test("native-bench's net-floor (fulcrum's engine in front of a bare relay) answers GET and POST", async () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
   const args = ['--targets', 'net-floor', '--workloads', 'get-16k,post-16k', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
-  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stderr }));
-  });
+  const r = await runNativeBench(args);
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /net-floor( did not start| answered)/, 'net-floor started and answered the check requests');
   const json = readdirSync(out).find((f) => f.endsWith('.json'));
@@ -219,15 +216,7 @@ test("nginx's HTTP/2 server: TLS with the run's certificate, http2 as this nginx
 test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and nginx, or says why it skips them', async () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'native-bench-test-'));
   const args = ['--targets', 'fulcrum,nginx', '--workloads', 'h2-get-100b', '--duration', '1', '--rounds', '1', '--warmup', '0', '--no-install', '--out', out];
-  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'native-bench', 'native-bench.js'), ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('exit', (code) => resolve({ code, stderr }));
-  });
+  const r = await runNativeBench(args);
   assert.equal(r.code, 0, r.stderr);
   if (!hasCommand('h2load') || !hasCommand('openssl')) {
     // the reason, and nothing run

@@ -54,7 +54,7 @@ export const CompressionSchema = strict(
     poolSize: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 256 })], {
       default: 'auto',
       description:
-        'Compression threads per worker process (default "auto": the cores divided by the worker processes, at least 1): the lanes on which gzip, deflate and zstd whole bodies are compressed with reused codecs (on libuv\'s thread pool), and the size of brotli\'s piscina pool. 0 compresses brotli on the worker\'s main thread (for comparison; it blocks the event loop); gzip, deflate and zstd then use one lane.',
+        "Compression threads per worker process (default \"auto\": the cores divided by the worker processes, at least 1): the lanes on which gzip, deflate and zstd whole bodies are compressed with reused codecs (on libuv's thread pool), and the size of brotli's piscina pool. 0 compresses brotli on the worker's main thread (for comparison; it blocks the event loop); gzip, deflate and zstd then use one lane.",
     }),
     gzipLevel: Type.Integer({ minimum: 1, maximum: 9, default: 6, description: 'gzip and deflate level (default 6).' }),
     brotliQuality: Type.Integer({ minimum: 0, maximum: 11, default: 5, description: 'Brotli quality (default 5; 11 is much slower).' }),
