@@ -86,6 +86,24 @@ export interface FatalMsg {
 }
 
 /**
+ * Worker -> primary, sent with the handle of one of the worker's listening sockets: send it back
+ * `count` times (ListenCopyMsg). Each handle passed over the IPC channel arrives as a new
+ * descriptor of the same socket, as node:cluster's own handle sharing does; a worker accepts one
+ * connection per ready descriptor per event-loop iteration (src/worker/engine/accept-copies.ts).
+ */
+export interface ListenCopiesMsg {
+  type: 'listen-copies';
+  /** the worker's name for the listener, echoed in every copy */
+  key: string;
+  count: number;
+}
+/** Primary -> worker, sent with one copy of the listening socket's handle (see ListenCopiesMsg). */
+export interface ListenCopyMsg {
+  type: 'listen-copy';
+  key: string;
+}
+
+/**
  * Worker -> primary, batched (src/worker/report.ts flushes every REPORT_INTERVAL_MS): each feature
  * fills its own optional section, so the primary gets one message per interval per worker,
  * whatever the request rate.
@@ -234,8 +252,8 @@ export const SERVER_DRAINED = 4;
 
 export const REPORT_INTERVAL_MS = 100;
 
-export type PrimaryToWorker = ConfigMsg | CommitMsg | DiscardMsg | ShutdownMsg | StateMsg;
-export type WorkerToPrimary = HelloMsg | ReadyMsg | PreparedMsg | ConfigFailedMsg | FatalMsg | ReportMsg;
+export type PrimaryToWorker = ConfigMsg | CommitMsg | DiscardMsg | ShutdownMsg | StateMsg | ListenCopyMsg;
+export type WorkerToPrimary = HelloMsg | ReadyMsg | PreparedMsg | ConfigFailedMsg | FatalMsg | ReportMsg | ListenCopiesMsg;
 export type Message = PrimaryToWorker | WorkerToPrimary;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -268,5 +286,22 @@ export function sendMsg(port: IpcPort, msg: Message): boolean {
     return port.send(encode(msg));
   } catch {
     return false; // channel closed: the peer is gone, its exit handler deals with it
+  }
+}
+
+/**
+ * sendMsgWithHandle sends a message with a socket handle (a descriptor passed over the channel).
+ * `done` runs once the handle is written to the channel or could not be (the channel closed):
+ * only then may the sender close its own handle.
+ */
+export function sendMsgWithHandle(port: IpcPort, msg: Message, handle: object, done: () => void): void {
+  if (!port.send) {
+    done();
+    return;
+  }
+  try {
+    port.send(encode(msg), handle, undefined, () => done());
+  } catch {
+    done(); // channel closed: the peer is gone
   }
 }

@@ -14,6 +14,7 @@
  * untouched, keeps serving. Reloads run one at a time.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { sendListenCopies } from './listen-copies.js';
 import { decode, sendMsg, type ConfigMsg, type Message, type StateSections } from '../ipc.js';
 import type { LoadedConfig, UpstreamSpec } from '../config/load.js';
 import { log } from '../log.js';
@@ -127,7 +128,7 @@ export class Supervisor {
     slot.worker = w;
     slot.startedAt = Date.now();
     this.slotOf.set(w, slot);
-    w.on('message', (raw: unknown) => this.onMessage(slot, w, decode(raw)));
+    w.on('message', (raw: unknown, handle: unknown) => this.onMessage(slot, w, decode(raw), handle));
     w.on('exit', (code, signal) => this.onExit(slot, w, code, signal));
     // A send to a worker that was killed but whose exit is not handled yet fails after the
     // call, as an 'error' event on the Worker: without a listener it would take the primary
@@ -136,7 +137,7 @@ export class Supervisor {
     return w;
   }
 
-  private onMessage(slot: Slot, w: Worker, msg: Message | undefined): void {
+  private onMessage(slot: Slot, w: Worker, msg: Message | undefined, handle?: unknown): void {
     if (!msg) return;
     switch (msg.type) {
       case 'hello':
@@ -172,6 +173,9 @@ export class Supervisor {
         break;
       case 'report':
         this.reports.dispatch(slot.index, w.process.pid ?? 0, msg.sections);
+        break;
+      case 'listen-copies':
+        sendListenCopies(w, msg, handle);
         break;
       case 'fatal':
         this.notify(w, { kind: 'fatal', reason: msg.reason });

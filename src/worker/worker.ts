@@ -12,6 +12,7 @@ import { decode, sendMsg, type ConfigMsg, type PrimaryToWorker } from '../ipc.js
 import { log, setLogRole } from '../log.js';
 import { registerCacheState } from './cache/cache-state.js';
 import { registerCompressionState } from './compress/compression-state.js';
+import { receiveCopy } from './engine/accept-copies.js';
 import { createEngine, type WorkerEngine } from './engines.js';
 import { registerClientLimiter } from './guard/client-limiter.js';
 import { startTimeoutSweep } from './guard/limits.js';
@@ -176,7 +177,7 @@ export function runWorker(): void {
     }, drainMs).unref();
   }
 
-  process.on('message', (raw: unknown) => {
+  process.on('message', (raw: unknown, handle: unknown) => {
     const msg = decode(raw) as PrimaryToWorker | undefined;
     if (!msg) return;
     switch (msg.type) {
@@ -195,6 +196,9 @@ export function runWorker(): void {
         break;
       case 'state':
         applyState(msg.state);
+        break;
+      case 'listen-copy':
+        receiveCopy(msg.key, handle);
         break;
     }
   });

@@ -19,6 +19,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { AcceptCopies } from './accept-copies.js';
 import type { EngineOptions } from './engine-options.js';
 import type { RequestHandler } from './exchange.js';
 import { sniffPreface } from '../h2/preface-sniff.js';
@@ -74,13 +75,25 @@ export class Listener implements ConnectionHost {
   private readonly conns = new Set<Http1Connection>();
   private contexts: TlsContexts | null;
   private draining = false;
+  /** the listening socket's other descriptors, for accepting in bursts (accept-copies.ts) */
+  private copies: AcceptCopies | null = null;
+  /** what an accepted handle goes through: node's socket with the shared read buffer (plain TCP) or its own reads */
+  private onHandle: (err: number, handle: unknown) => void = (err, handle) => {
+    if (err) return;
+    this.copies?.accepted();
+    (handle as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
+    this.accept(new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts));
+  };
   private readonly adoptPlain = (s: net.Socket): void => void this.adopt(s, false, false);
 
   constructor(private readonly spec: ListenerSpec) {
     this.options = spec.options;
     this.handler = spec.handler;
     this.contexts = spec.tls ?? null;
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.accept(s));
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => {
+      this.copies?.accepted();
+      this.accept(s);
+    });
   }
 
   /** listen resolves once the socket listens (or rejects with the listen error). */
@@ -91,6 +104,7 @@ export class Listener implements ConnectionHost {
       this.server.listen({ host: this.spec.host, port: this.spec.port, exclusive: false, backlog: LISTEN_BACKLOG }, () => {
         this.server.removeListener('error', onError);
         if (this.contexts === null) this.readIntoSharedBuffer();
+        this.copies = new AcceptCopies(this.server, this.onHandle, LISTEN_BACKLOG);
         resolve();
       });
     });
@@ -124,6 +138,8 @@ export class Listener implements ConnectionHost {
 
   /** close stops accepting; live connections are left to drain(). */
   close(): Promise<void> {
+    this.copies?.close();
+    this.copies = null;
     return new Promise((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
@@ -146,8 +162,9 @@ export class Listener implements ConnectionHost {
     if (typeof h?.onconnection !== 'function') return;
     clientReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const onread = sharedReadOption(clientReadBuffer);
-    h.onconnection = (err: number, handle: unknown) => {
+    this.onHandle = (err: number, handle: unknown) => {
       if (err) return; // accept failed (EMFILE...): node's own handler only emits 'error'
+      this.copies?.accepted();
       (handle as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
       if (this.options.h2c && this.spec.otherProtocol) {
         // sniffed first: node's own reads (node:http2 takes the handle over when it is h2c)
@@ -161,6 +178,7 @@ export class Listener implements ConnectionHost {
       }
       this.adopt(s, false, true);
     };
+    h.onconnection = this.onHandle;
   }
 
   forget(c: Http1Connection): void {
