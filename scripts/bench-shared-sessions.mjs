@@ -11,19 +11,28 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { freePort } from '../dist/scripts/bench/free-port.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const connections = Number(process.argv[3] ?? 16);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
+/** listening resolves once 127.0.0.1:port accepts a connection (at most timeoutMs). */
+async function listening(port, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.on('error', () => resolve(false));
     });
-  });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
 
 const origins = await Promise.all(
   [0, 1].map(
@@ -36,7 +45,7 @@ const origins = await Promise.all(
 );
 const redisPort = await freePort();
 const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-await sleep(300);
+await listening(redisPort);
 
 async function run(shared) {
   const port = await freePort();
@@ -55,7 +64,7 @@ async function run(shared) {
     }),
   );
   const p = spawn(process.execPath, [path.join(root, 'bin', 'fulcrum.js'), 'start', '-c', file], { stdio: 'ignore' });
-  await sleep(1500);
+  await listening(port);
   await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: 1 }); // warm-up
   const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds });
   p.kill('SIGTERM');

@@ -18,12 +18,12 @@ import { deadPort, freePort } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { adminCall, request } from './helpers/client.js';
 import { rawExchange, statusOf } from './helpers/raw.js';
+import { sleep, until } from './helpers/wait.js';
 import { closed, createWsOrigin, echo, nextMessage, wsConnect, type WsOrigin } from './helpers/ws-origin.js';
 import { validateConfig } from '../src/config/load.js';
 import { UWS_SKIP } from './helpers/uws.js';
 import { hasOpenssl, makeCert } from './helpers/certs.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** the suite's engine: a tunnel (fulcrum's own) or the uWS message relay */
 const TUNNEL = (process.env.FULCRUM_TEST_ENGINE ?? 'fulcrum') === 'fulcrum';
 /** the close code a WebSocket end sees when fulcrum closes its hop: a tunnel only closes TCP (1006), the relay says 1001 */
@@ -37,14 +37,6 @@ const wsUrl = (f: Fulcrum, path = '/') => `ws://127.0.0.1:${f.port}${path}`;
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('websocket: handshake', () => {
@@ -228,7 +220,7 @@ describe('websocket: relay', () => {
       if (i % 2 === 0) ws.send(`text ${i} ${'x'.repeat(i % 300)} é`);
       else ws.send(Buffer.from([i & 255, (i >> 8) & 255, 0, 255, ...Buffer.alloc(i % 500, i & 255)]), { binary: true });
     }
-    await until(() => got.length === N, 15_000, 'all echoes');
+    await until(() => got.length === N, 'all echoes', 15_000);
     for (let i = 0; i < N; i++) {
       const m = got[i]!;
       if (i % 2 === 0) {
@@ -619,7 +611,7 @@ describe('websocket: balancing and lifecycle', () => {
           return c;
         }),
       );
-      await until(() => a.clients.size === 0, 5000, 'server sides closed');
+      await until(() => a.clients.size === 0, 'server sides closed', 5000);
     } finally {
       for (const ws of all) ws.terminate();
       await f.stop();
@@ -794,9 +786,9 @@ describe('websocket: the tunnel on raw sockets', { skip: !TUNNEL && 'the uWS rel
       c.write(
         'GET /raw HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly ',
       );
-      await until(() => Buffer.concat(got).includes('hello early '), 5000, 'the 101 and the first bytes');
+      await until(() => Buffer.concat(got).includes('hello early '), 'the 101 and the first bytes', 5000);
       c.write('late');
-      await until(() => Buffer.concat(got).includes('late'), 5000, 'the echo');
+      await until(() => Buffer.concat(got).includes('late'), 'the echo', 5000);
       c.end(); // half-close: the server still answers after it
       await ended;
       const text = Buffer.concat(got).toString('latin1');
