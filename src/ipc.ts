@@ -124,7 +124,8 @@ export interface ReportSections {
   fails?: Record<string, Record<string, number>>;
   /**
    * sticky sessions created or moved since the last report: [upstream, key, server id, when (ms
-   * since the epoch)]; the time orders decisions of different workers whose reports cross
+   * since the epoch)]; the time orders decisions of different workers whose reports cross. 0: no
+   * decision of the worker's own (it followed a cookie's server hint), which never overrides one
    */
   sticky?: [string, string, string, number][];
   /** sticky session keys used since the last report, per upstream (keeps them alive, LRU order) */

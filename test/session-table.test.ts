@@ -37,6 +37,17 @@ describe('the session table when reports cross', () => {
     t.close();
   });
 
+  it("a worker that followed a cookie's hint (decided 0) never undoes a move, and teaches a session the table forgot", () => {
+    const { t } = table();
+    const moved = Date.now();
+    t.onSticky([['app', 'k', 'b', moved]]); // moved to b (its first server was down)
+    t.onSticky([['app', 'k', 'a', 0]]); // a worker that had not received the session yet followed the hint to a
+    assert.equal(t.lookup('app').get('k'), 'b');
+    t.onSticky([['app', 'n', 'a', 0]]); // a session the table does not know: learnt from the hint
+    assert.equal(t.lookup('app').get('n'), 'a');
+    t.close();
+  });
+
   it('pushes only the decision that stands to the workers', async () => {
     const { t, pushed } = table();
     const at = Date.now();

@@ -50,7 +50,7 @@ describe('sticky sessions', () => {
         app: {
           sticky: { mode: 'cookie' },
           servers: os.map((o) => ({ url: o.url })),
-          healthCheck: { path: '/healthz', intervalMs: 100, timeoutMs: 80, rise: 1, fall: 1 },
+          healthCheck: { path: '/healthz', intervalMs: 250, timeoutMs: 250, rise: 1, fall: 2 },
         },
       },
       routes: [{ upstream: 'app' }],

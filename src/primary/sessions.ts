@@ -77,9 +77,7 @@ export class SessionTable {
       const prev = t.get(key);
       if (prev && prev.decided > decided) {
         // an older decision: it counts as a use of the session, not as a change
-        prev.seen = now;
-        t.delete(key);
-        t.set(key, prev);
+        used(t, key, prev, now);
         continue;
       }
       t.delete(key);
@@ -101,10 +99,7 @@ export class SessionTable {
       this.onTouch?.(name, keys);
       for (const key of keys) {
         const s = t.get(key);
-        if (!s) continue;
-        s.seen = now;
-        t.delete(key);
-        t.set(key, s);
+        if (s) used(t, key, s, now);
       }
     }
   }
@@ -170,4 +165,11 @@ export class SessionTable {
     clearInterval(this.flushTimer);
     clearInterval(this.sweepTimer);
   }
+}
+
+/** used marks a session used at `now`: the table is in LRU order, so it moves to the end. */
+function used(t: Map<string, Session>, key: string, s: Session, now: number): void {
+  s.seen = now;
+  t.delete(key);
+  t.set(key, s);
 }

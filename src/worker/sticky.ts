@@ -103,18 +103,24 @@ export function stickyPick(up: Upstream, cookieHeader: string, ctx: PickContext)
         stickyOut.key = k;
         stickyOut.setCookie = `${st.cookieName}=${k}; Path=/; HttpOnly; SameSite=Lax`;
       }
-      record(up.name, stickyOut.key, s.id, table);
+      record(up.name, stickyOut.key, s.id, table, Date.now());
       break;
     }
+    case StickyHow.Hint:
+      // following the hint repeats the creating worker's decision, it is not a new one: decided 0,
+      // so that it can never override a move the primary already has (it only teaches the primary
+      // a session it forgot). A hint whose server is unavailable made a real decision.
+      record(up.name, stickyOut.key, s.id, table, s.idHash === hintOf(stickyOut.key) ? 0 : Date.now());
+      break;
     default:
-      record(up.name, stickyOut.key, s.id, table);
+      record(up.name, stickyOut.key, s.id, table, Date.now());
   }
   return s;
 }
 
 /** stickyMoved records that a retry moved the session to another server. */
 export function stickyMoved(up: Upstream, key: string, to: ServerState): void {
-  if (key !== '') record(up.name, key, to.id, tableOf(up.name));
+  if (key !== '') record(up.name, key, to.id, tableOf(up.name), Date.now());
 }
 
 const HINT_DIGITS = 9; // 2^32 in base 36 has at most 7 digits; padded to a fixed width
@@ -128,15 +134,20 @@ function isSessionId(key: string): boolean {
   return key.length === 32 && key.charCodeAt(22) === 46;
 }
 
+function hintOf(key: string): number {
+  return parseInt(key.slice(23), 36);
+}
+
 function byHint(up: Upstream, key: string): ServerState | undefined {
-  const h = parseInt(key.slice(23), 36);
+  const h = hintOf(key);
   for (const s of up.servers) if (s.idHash === h) return s;
   return undefined;
 }
 
-function record(upstream: string, key: string, id: string, table: Map<string, string>): void {
+/** record sets a session in this worker's table and reports it; decided: when it was decided (epoch ms; 0: a decision repeated) */
+function record(upstream: string, key: string, id: string, table: Map<string, string>, decided: number): void {
   table.set(key, id);
-  created.push([upstream, key, id, Date.now()]);
+  created.push([upstream, key, id, decided]);
 }
 
 function touch(upstream: string, key: string): void {
