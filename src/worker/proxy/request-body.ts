@@ -192,7 +192,7 @@ export class RequestBody {
       if (isLast) at += out.write('0\r\n\r\n', at, 'latin1');
     }
     o.headSent = true;
-    this.keep(conn, out.subarray(dataAt, dataAt + n));
+    this.keep(conn, out, dataAt, dataAt + n);
     if (isLast) {
       this.done = true;
       conn.requestDone = true;
@@ -204,8 +204,8 @@ export class RequestBody {
     return ok;
   }
 
-  /** keep holds on to a piece of the body sent, for a retry (up to REPLAY_BODY_LIMIT). */
-  private keep(conn: UpstreamConnection, b: Buffer): void {
+  /** keep holds on to b[start, end), a piece of the body sent, for a retry (up to REPLAY_BODY_LIMIT). */
+  private keep(conn: UpstreamConnection, b: Buffer, start: number, end: number): void {
     // Only a connect failure lets a non-idempotent request be retried (failure.ts): once its
     // connection is up, a kept copy of the body could never be resent.
     if (this.keepBody && !conn.connecting && !this.owner.replayable) {
@@ -213,8 +213,8 @@ export class RequestBody {
       this.sent = null;
     }
     if (!this.keepBody) return;
-    this.sentBytes += b.length;
-    if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(b);
+    this.sentBytes += end - start;
+    if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(start === 0 && end === b.length ? b : b.subarray(start, end));
     else {
       this.keepBody = false;
       this.sent = null;
@@ -222,7 +222,7 @@ export class RequestBody {
   }
 
   private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
-    this.keep(conn, b);
+    this.keep(conn, b, 0, b.length);
     if (this.mode === BodyMode.Chunked) {
       conn.write(b.length.toString(16) + '\r\n');
       conn.write(b);
