@@ -15,6 +15,16 @@ import { BodyMode } from './head.js';
 const PENDING_BODY_LIMIT = 64 * 1024;
 /** request bodies up to this size are kept so that a retry can resend them */
 const REPLAY_BODY_LIMIT = 64 * 1024;
+/** the least size of the recycled send buffer: a whole client read (64 KiB) and a head */
+const SPARE_BYTES = 96 * 1024;
+
+/**
+ * The buffer sendPiece copies into, recycled once the upstream socket took a piece whole (one per
+ * worker: pieces are sent one at a time, synchronously). A fresh buffer per piece was an
+ * allocation outside node's pool for every piece over 4 KiB, and V8 paid for it in garbage
+ * collections (POST 16 KiB: 6.6% of the worker's time in the collector, 3% allocating).
+ */
+let spare: Buffer | null = null;
 
 /** What RequestBody needs from its request (ProxyRequest). */
 export interface BodyOwner {
@@ -154,7 +164,7 @@ export class RequestBody {
 
   /**
    * sendPiece copies a piece of the client's body out of the engine's buffer (reused when the
-   * handler returns) into one new buffer, together with what goes before and after it on the wire
+   * handler returns) into one buffer (recycled: see `spare`), together with what goes before and after it on the wire
    * (the request head if it has not left yet, chunk framing, the last chunk), and writes that in
    * one call: one copy and one plain write, instead of a copy plus cork/uncork (node's Writable
    * then builds a writev, copying the head string once more).
@@ -166,7 +176,11 @@ export class RequestBody {
     const head = o.headSent ? '' : o.head;
     const hex = chunked ? n.toString(16) + '\r\n' : '';
     // UTF-8 takes at most 3 bytes per UTF-16 unit
-    const out = Buffer.allocUnsafe(head.length * 3 + hex.length + n + (chunked ? 2 : 0) + (chunked && isLast ? 5 : 0));
+    const size = head.length * 3 + hex.length + n + (chunked ? 2 : 0) + (chunked && isLast ? 5 : 0);
+    let out = spare;
+    if (out !== null && out.length >= size) spare = null;
+    // a small piece without the spare at hand: node's pool is cheap for it (and it is not recycled)
+    else out = size <= 4096 ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(Math.max(size, SPARE_BYTES));
     let at = head.length === 0 ? 0 : out.write(head, 0, 'utf8');
     if (chunked) at += out.write(hex, at, 'latin1');
     const dataAt = at;
@@ -178,16 +192,20 @@ export class RequestBody {
       if (isLast) at += out.write('0\r\n\r\n', at, 'latin1');
     }
     o.headSent = true;
-    this.keep(conn, out.subarray(dataAt, dataAt + n));
+    this.keep(conn, out, dataAt, dataAt + n);
     if (isLast) {
       this.done = true;
       conn.requestDone = true;
     }
-    return conn.write(out.subarray(0, at));
+    const ok = conn.write(out.subarray(0, at));
+    // taken whole by the kernel during the call (node keeps no reference) and not kept for a
+    // retry: the next piece may reuse the buffer
+    if (out.length >= SPARE_BYTES && !this.keepBody && conn.socket.writableLength === 0) spare = out;
+    return ok;
   }
 
-  /** keep holds on to a piece of the body sent, for a retry (up to REPLAY_BODY_LIMIT). */
-  private keep(conn: UpstreamConnection, b: Buffer): void {
+  /** keep holds on to b[start, end), a piece of the body sent, for a retry (up to REPLAY_BODY_LIMIT). */
+  private keep(conn: UpstreamConnection, b: Buffer, start: number, end: number): void {
     // Only a connect failure lets a non-idempotent request be retried (failure.ts): once its
     // connection is up, a kept copy of the body could never be resent.
     if (this.keepBody && !conn.connecting && !this.owner.replayable) {
@@ -195,8 +213,8 @@ export class RequestBody {
       this.sent = null;
     }
     if (!this.keepBody) return;
-    this.sentBytes += b.length;
-    if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(b);
+    this.sentBytes += end - start;
+    if (this.sentBytes <= REPLAY_BODY_LIMIT) (this.sent ??= []).push(start === 0 && end === b.length ? b : b.subarray(start, end));
     else {
       this.keepBody = false;
       this.sent = null;
@@ -204,7 +222,7 @@ export class RequestBody {
   }
 
   private writeBody(conn: UpstreamConnection, b: Buffer): boolean {
-    this.keep(conn, b);
+    this.keep(conn, b, 0, b.length);
     if (this.mode === BodyMode.Chunked) {
       conn.write(b.length.toString(16) + '\r\n');
       conn.write(b);
