@@ -12,7 +12,9 @@
  *   write() copies the piece (keepsReferences false): the proxy's shared upstream read buffer is
  *   free at once. Holding the caller's bytes instead made every response retire that buffer
  *   (upstream/read-buffer.ts), which re-points every upstream socket: with hundreds of streams in
- *   flight it cost a third of the worker's CPU (BENCHMARKS.md, "HTTP/2 with h2load"). write()
+ *   flight it cost a third of the worker's CPU (BENCHMARKS.md, "HTTP/2 with h2load"). Pieces of
+ *   4-16 KiB are copied into reused buffers (h2-pieces.ts), given back at their write's callback,
+ *   not into a fresh allocation each. write()
  *   returns false once HIGH_WATER bytes are unsent and onClientWritable follows when node has
  *   sent all but LOW_WATER of them. That is the stream's flow control too: a client that does not
  *   read stalls its own stream (its window), never the others, and holds at most HIGH_WATER plus
@@ -35,6 +37,7 @@ import { BODY_NONE, type ClientExchange, type ClientHandler, type ClientPeer, Re
 import { fieldValue } from '../engine/field-value.js';
 import { httpDate } from '../engine/http1-exchange.js';
 import { nextSeq } from '../obs/request-id.js';
+import { givePiece, PIECE_BYTES, PIECE_MIN_BYTES, takePiece } from './h2-pieces.js';
 import { readRequest } from './h2-request.js';
 import type { H2Connection } from './h2-session.js';
 
@@ -134,6 +137,14 @@ export class H2Exchange implements ClientExchange {
   private remaining = -1;
   /** writes node has not sent yet */
   private unsent = 0;
+  /** writes made */
+  private writes = 0;
+  /** the oldest pooled piece node still holds (h2-pieces.ts), and the number of its write */
+  private piece: Buffer | null = null;
+  private pieceAt = -1;
+  /** younger pooled pieces still held, and their writes' numbers (several writes in flight) */
+  private pieces: Buffer[] | null = null;
+  private piecesAt: number[] | null = null;
   /** a write returned false: onClientWritable is owed */
   private waiting = false;
   /** aborted by the handler, or the client left: no more events */
@@ -289,8 +300,17 @@ export class H2Exchange implements ClientExchange {
       this.remaining -= n;
     }
     this.bytesWritten += n;
-    const copy = Buffer.allocUnsafe(n);
-    buf.copy(copy, 0, start, end);
+    let copy: Buffer;
+    if (n >= PIECE_MIN_BYTES && n <= PIECE_BYTES) {
+      const p = takePiece();
+      buf.copy(p, 0, start, end);
+      copy = n === PIECE_BYTES ? p : p.subarray(0, n);
+      this.hold(p);
+    } else {
+      copy = Buffer.allocUnsafe(n);
+      buf.copy(copy, 0, start, end);
+    }
+    this.writes++;
     this.unsent++;
     const s = this.stream;
     s.write(copy, this.onWritten);
@@ -391,7 +411,31 @@ export class H2Exchange implements ClientExchange {
     if (!s.closed && !s.destroyed) s.close(code);
   }
 
+  /** hold notes that the write about to be made holds pooled piece p until its callback. */
+  private hold(p: Buffer): void {
+    if (this.piece === null) {
+      this.piece = p;
+      this.pieceAt = this.writes;
+      return;
+    }
+    (this.pieces ??= []).push(p);
+    (this.piecesAt ??= []).push(this.writes);
+  }
+
   private written(): void {
+    // callbacks come in the order of the writes: this is write number writes - unsent, and node
+    // no longer refers to its bytes (sent, or dropped with the stream)
+    if (this.writes - this.unsent === this.pieceAt) {
+      givePiece(this.piece!);
+      const more = this.pieces;
+      if (more !== null && more.length > 0) {
+        this.piece = more.shift()!;
+        this.pieceAt = this.piecesAt!.shift()!;
+      } else {
+        this.piece = null;
+        this.pieceAt = -1;
+      }
+    }
     if (--this.unsent === 0 && this.endPending) {
       this.endPending = false;
       if (!this.cut) this.stream.end();
