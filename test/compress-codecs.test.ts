@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { validateConfig } from '../src/config/load.js';
 import { CodecPool, ZSTD_AVAILABLE, type CodecOwner } from '../src/worker/compress/codecs.js';
-import { compressSync } from '../src/worker/compress/compress.task.js';
+import { compressSync } from '../src/worker/compress/brotli-sync.js';
 import { compressibleType, compressionPolicy, flushedType, negotiate, type Alg } from '../src/worker/compress/negotiate.js';
 import { StreamEncoder } from '../src/worker/compress/stream-encoder.js';
 import { WholeEncoder } from '../src/worker/compress/whole-encoder.js';

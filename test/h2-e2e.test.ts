@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { freePort } from './helpers/origin.js';
+import { adminCall } from './helpers/client.js';
 import { END_HEADERS, END_STREAM, Frame, frame, h2connect, h2request, hpack, RawH2 } from './helpers/h2.js';
 import { hasOpenssl, makeCert } from './helpers/certs.js';
 
@@ -278,5 +279,29 @@ describe('HTTP/2 through fulcrum start (TLS)', { skip: hasOpenssl() ? false : 'o
       c.send(Buffer.concat(Array.from({ length: 500 }, () => settings)));
     });
     assert.equal(c.goaway()?.code, NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+});
+
+describe('h2c turned on by a reload', () => {
+  it('a worker started without HTTP/2 (node:http2 not loaded) serves h2c after a reload turns listen.h2c on', { timeout: 60_000 }, async () => {
+    const a = await createOrigin('a');
+    const f = await startFulcrum({ workers: 1, ...oneUpstream([a.url]) });
+    try {
+      const cfg = JSON.parse(readFileSync(f.configFile, 'utf8'));
+      writeFileSync(f.configFile, JSON.stringify({ ...cfg, listen: { ...cfg.listen, h2c: true } }));
+      const r = await adminCall(f.adminUrl, 'POST', '/reload');
+      assert.equal(r.status, 200, r.text);
+      const s = await h2connect(f.url);
+      try {
+        const res = await h2request(s, { ':path': '/h2c' });
+        assert.equal(res.status, 200);
+        assert.equal(JSON.parse(res.body.toString()).origin, 'a');
+      } finally {
+        s.close();
+      }
+    } finally {
+      await f.stop();
+      await a.close();
+    }
   });
 });

@@ -1,27 +1,12 @@
 /**
  * The piscina task that compresses one body with brotli off the worker's event loop (gzip,
  * deflate and zstd use the worker's reused node:zlib codecs instead: compressor.ts). It imports
- * nothing from the worker (piscina loads it by file name in its own thread). The input arrives
+ * nothing from the worker but brotli-sync.ts (piscina loads it by file name in its own thread). The input arrives
  * transferred when the caller could give it away; the output is always transferred back (moved,
  * not copied).
  */
-import zlib from 'node:zlib';
 import { move } from 'piscina';
-
-export interface CompressTask {
-  input: Uint8Array;
-  brotliQuality: number;
-}
-
-/** compressSync is shared with the main-thread mode (compression.poolSize 0). */
-export function compressSync(t: CompressTask): Buffer {
-  return zlib.brotliCompressSync(t.input, {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: t.brotliQuality,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: t.input.byteLength,
-    },
-  });
-}
+import { type CompressTask, compressSync } from './brotli-sync.js';
 
 export default function compress(t: CompressTask): Uint8Array {
   const out = compressSync(t);

@@ -11,15 +11,18 @@
  * thread, and outputs always come back transferred, so a body is not copied on the way in or out.
  */
 import os from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { CompressionConfig } from '../../config/schema.js';
 import { CodecPool } from './codecs.js';
-import compressTask, { compressSync, type CompressTask } from './compress.task.js';
+import { type CompressTask, compressSync } from './brotli-sync.js';
 import type { Alg } from './negotiate.js';
 import { WholeEncoder } from './whole-encoder.js';
 
 /** Counters reported to the primary (tests count pool tasks with them). */
 export const compressStats = { poolTasks: 0, mainThreadTasks: 0, bytesIn: 0, bytesOut: 0 };
+
+/** piscina, imported on the first brotli task: a worker that never compresses with brotli does not hold it (~2 MiB) */
+let piscina: Promise<{ Piscina: typeof Piscina }> | null = null;
 
 /** CompressionPool is the piscina pool of one size, started on its first task. */
 class CompressionPool {
@@ -30,13 +33,18 @@ class CompressionPool {
   constructor(readonly threads: number) {}
 
   run(task: CompressTask, transfer: ArrayBuffer | null): Promise<Uint8Array> {
-    const pool = (this.pool ??= new Piscina({
-      filename: new URL('./compress.task.js', import.meta.url).href,
-      minThreads: 1,
-      maxThreads: this.threads,
-      idleTimeout: 60_000,
-    }));
-    return pool.run(task, transfer !== null ? { transferList: [transfer] } : undefined);
+    if (this.pool !== null) return this.pool.run(task, transfer !== null ? { transferList: [transfer] } : undefined);
+    return (piscina ??= import('piscina')).then(({ Piscina }) => {
+      // closed while piscina loaded (a reload replaced the pool): this task runs on the main thread
+      if (this.closed) return compressSync(task);
+      this.pool ??= new Piscina({
+        filename: new URL('./compress.task.js', import.meta.url).href,
+        minThreads: 1,
+        maxThreads: this.threads,
+        idleTimeout: 60_000,
+      });
+      return this.pool.run(task, transfer !== null ? { transferList: [transfer] } : undefined);
+    });
   }
 
   close(): void {
@@ -117,5 +125,3 @@ export function compress(c: Compressor, input: Buffer, alg: Alg, transfer: boole
     return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   });
 }
-
-void compressTask;

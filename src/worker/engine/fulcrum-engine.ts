@@ -19,7 +19,7 @@ import tls from 'node:tls';
 import type { Config } from '../../config/schema.js';
 import { checkCertPair } from '../../net/cert-pair.js';
 import { ENGINE_DEFAULTS, engineOptions, type EngineOptions } from './engine-options.js';
-import { createH2Handler, type H2Front } from '../h2/h2-front.js';
+import { createH2Handler, type H2Front, loadH2 } from '../h2/h2-front.js';
 import { H2_DEFAULTS, h2Options, type H2Options } from '../h2/h2-options.js';
 import type { RequestHandler } from './exchange.js';
 import { Listener, type TlsContexts } from './listener.js';
@@ -72,14 +72,16 @@ export class FulcrumEngine {
   /** listen opens the plain-HTTP listener (shared by the workers under node:cluster). */
   listen(host: string, port: number, done: (error: string | null) => void): void {
     const l = new Listener({ host, port, handler: this.handler, options: this.options, otherProtocol: this.h2.accept });
-    l.listen().then(
-      () => {
-        this.plain = l;
-        done(null);
-      },
-      (err: NodeJS.ErrnoException) =>
-        done(`cannot listen on ${host}:${port}: ${err.code ?? err.message} (address in use, not available here, or not permitted)`),
-    );
+    (this.options.h2c ? loadH2() : Promise.resolve())
+      .then(() => l.listen())
+      .then(
+        () => {
+          this.plain = l;
+          done(null);
+        },
+        (err: NodeJS.ErrnoException) =>
+          done(`cannot listen on ${host}:${port}: ${err.code ?? err.message} (address in use, not available here, or not permitted)`),
+      );
   }
 
   /** openTls reads a generation's certificates and holds the TLS listener of its port (opening it if needed); a string says why it cannot. */
@@ -100,13 +102,15 @@ export class FulcrumEngine {
         tls: contexts,
         otherProtocol: this.h2.accept,
       });
-      const opened = listener.listen().then(
-        () => null,
-        (err: NodeJS.ErrnoException) => {
-          this.tlsByPort.delete(cfg.port);
-          return `cannot listen on ${host}:${cfg.port} for TLS: ${err.code ?? err.message} (address in use, not available here, or not permitted)`;
-        },
-      );
+      const opened = (cfg.http2 ? loadH2() : Promise.resolve())
+        .then(() => listener.listen())
+        .then(
+          () => null,
+          (err: NodeJS.ErrnoException) => {
+            this.tlsByPort.delete(cfg.port);
+            return `cannot listen on ${host}:${cfg.port} for TLS: ${err.code ?? err.message} (address in use, not available here, or not permitted)`;
+          },
+        );
       held = { listener, opened, holders: 0 };
       this.tlsByPort.set(cfg.port, held);
     }
@@ -127,7 +131,8 @@ export class FulcrumEngine {
       else setTimeout(closeNow, delayMs).unref();
     };
     return {
-      opened: h.opened,
+      // a listener kept from a generation without HTTP/2: node:http2 is loaded before this one commits
+      opened: cfg.http2 ? Promise.all([h.opened, loadH2()]).then(([error]) => error) : h.opened,
       activate: () => h.listener.setContexts(contexts),
       close: () => release(0),
       retire: () => release(TLS_RETIRE_MS),

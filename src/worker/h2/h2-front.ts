@@ -8,11 +8,26 @@
  *
  * The options are read through a getter at each new connection, so that a reload applies to
  * connections opened after it (the worker builds them per config generation: h2Options).
+ *
+ * node:http2 and the session code are imported when a config first offers HTTP/2 (loadH2: the
+ * engine waits for it before a TLS listener with tls.http2 or a plain one with listen.h2c opens),
+ * so that a worker without HTTP/2 does not hold them (~3 MiB of its memory).
  */
 import type net from 'node:net';
 import type { RequestHandler } from '../engine/exchange.js';
 import type { H2Options } from './h2-options.js';
-import { H2Connection, type H2Host } from './h2-session.js';
+import type { H2Connection, H2Host } from './h2-session.js';
+
+let session: typeof import('./h2-session.js') | null = null;
+let loading: Promise<void> | null = null;
+
+/** loadH2 imports node:http2 and the session code (once). */
+export function loadH2(): Promise<void> {
+  loading ??= import('./h2-session.js').then((m) => {
+    session = m;
+  });
+  return loading;
+}
 
 export interface H2Front {
   /** accept takes a socket that speaks HTTP/2 (the listeners' otherProtocol hook) */
@@ -39,9 +54,15 @@ class Front implements H2Front, H2Host {
 
   readonly accept = (socket: net.Socket): void => {
     if (socket.destroyed) return;
+    if (session === null) {
+      // h2c turned on by a reload on a listener kept open: the first connection waits for the
+      // import (node:http2 takes over what the socket has buffered, as after the preface sniff)
+      void loadH2().then(() => this.accept(socket));
+      return;
+    }
     let c: H2Connection;
     try {
-      c = new H2Connection(this, socket, this.options());
+      c = new session.H2Connection(this, socket, this.options());
     } catch {
       socket.destroy(); // already bound or gone
       return;
