@@ -22,6 +22,10 @@
  * listening socket had a connection to accept in ACTIVATE_STREAK event-loop iterations in a row
  * (it was backed up); they are closed again (and fresh ones asked for) once THIN_STREAK
  * iterations in a row accepted fewer than THIN_ACCEPTS connections (most calls were wasted).
+ * The price of asking again: node's IPC sends one handle per message and waits for the worker's
+ * acknowledgement before the next message, so while the 63 copies travel (one worker loop turn
+ * each, well under a second unless the worker is saturated) the primary's other messages to this
+ * worker (health, sessions, rate-limit shares) wait behind them.
  */
 import type net from 'node:net';
 import { sendMsgWithHandle } from '../../ipc.js';
