@@ -20,33 +20,19 @@ import { adminCall } from './helpers/client.js';
 import { statusOf } from './helpers/raw.js';
 import { until } from './helpers/wait.js';
 
-/** tlsBurst: as burst, over TLS (HTTP/1.1 by ALPN) to the TLS listener */
-function tlsBurst(port: number, n: number, timeoutMs = 30_000): Promise<number[]> {
-  const one = () =>
-    new Promise<number>((resolve) => {
-      const chunks: Buffer[] = [];
-      const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () =>
-        s.write('GET /who HTTP/1.1\r\nHost: burst\r\nConnection: close\r\n\r\n'),
-      );
-      const timer = setTimeout(() => s.destroy(), timeoutMs);
-      s.on('data', (d) => chunks.push(d));
-      s.on('error', () => {});
-      s.on('close', () => {
-        clearTimeout(timer);
-        resolve(statusOf(Buffer.concat(chunks)));
-      });
-    });
-  return Promise.all(Array.from({ length: n }, one));
-}
+const GET = 'GET /who HTTP/1.1\r\nHost: burst\r\nConnection: close\r\n\r\n';
 
-/** burst opens n connections at once, each sends one GET (Connection: close); resolves with the statuses and who answered. */
-function burst(port: number, n: number, timeoutMs = 20_000): Promise<{ statuses: number[]; answered: string[] }> {
+/** burst opens n connections at once (plain, or TLS with HTTP/1.1 by ALPN), each sends one GET (Connection: close); resolves with the statuses and who answered. */
+function burst(port: number, n: number, secure = false, timeoutMs = 20_000): Promise<{ statuses: number[]; answered: string[] }> {
   const one = () =>
     new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
-      const s = net.connect(port, '127.0.0.1', () => s.write('GET /who HTTP/1.1\r\nHost: burst\r\nConnection: close\r\n\r\n'));
+      const send = () => s.write(GET);
+      const s = secure
+        ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, send)
+        : net.connect(port, '127.0.0.1', send);
       const timer = setTimeout(() => s.destroy(), timeoutMs);
-      s.on('data', (d) => chunks.push(d));
+      s.on('data', (d: Buffer) => chunks.push(d));
       s.on('error', () => {});
       s.on('close', () => {
         clearTimeout(timer);
@@ -128,7 +114,7 @@ describe('a burst of connections on one worker', () => {
     });
     try {
       for (let round = 0; round < 2; round++) {
-        const statuses = await tlsBurst(tlsPort, 200);
+        const { statuses } = await burst(tlsPort, 200, true, 30_000);
         assert.deepEqual(
           statuses.filter((s) => s !== 200),
           [],

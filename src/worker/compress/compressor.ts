@@ -33,7 +33,8 @@ class CompressionPool {
   constructor(readonly threads: number) {}
 
   run(task: CompressTask, transfer: ArrayBuffer | null): Promise<Uint8Array> {
-    if (this.pool !== null) return this.pool.run(task, transfer !== null ? { transferList: [transfer] } : undefined);
+    const opts = transfer !== null ? { transferList: [transfer] } : undefined;
+    if (this.pool !== null) return this.pool.run(task, opts);
     return (piscina ??= import('piscina')).then(({ Piscina }) => {
       // closed while piscina loaded (a reload replaced the pool): this task runs on the main thread
       if (this.closed) return compressSync(task);
@@ -43,7 +44,7 @@ class CompressionPool {
         maxThreads: this.threads,
         idleTimeout: 60_000,
       });
-      return this.pool.run(task, transfer !== null ? { transferList: [transfer] } : undefined);
+      return this.pool.run(task, opts);
     });
   }
 

@@ -77,12 +77,28 @@ export class Listener implements ConnectionHost {
   private draining = false;
   /** the listening socket's other descriptors, for accepting in bursts (accept-copies.ts) */
   private copies: AcceptCopies | null = null;
-  /** what an accepted handle goes through: node's socket with the shared read buffer (plain TCP) or its own reads */
-  private onHandle: (err: number, handle: unknown) => void = (err, handle) => {
-    if (err) return;
+  /** plain TCP: the read option into the worker's shared buffer (readIntoSharedBuffer); null: node's own reads */
+  private onread: ReturnType<typeof sharedReadOption> | null = null;
+  /**
+   * onHandle takes a handle accepted on any descriptor of the listening socket (the listening
+   * handle's own onconnection on plain TCP, the copies' always): node's socket, with the shared
+   * read buffer where there is one.
+   */
+  private readonly onHandle = (err: number, handle: unknown): void => {
+    if (err) return; // accept failed (EMFILE...): node's own handler only emits 'error'
     this.copies?.accepted();
     (handle as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
-    this.accept(new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts));
+    if (this.onread === null || (this.options.h2c && this.spec.otherProtocol)) {
+      // TLS, or h2c sniffed first: node's own reads (node:http2 takes the handle over when it is h2c)
+      this.accept(new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts));
+      return;
+    }
+    const s = new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, onread: this.onread } as net.SocketConstructorOpts);
+    if (s.remoteAddress === undefined) {
+      s.destroy();
+      return;
+    }
+    this.adopt(s, false, true);
   };
   private readonly adoptPlain = (s: net.Socket): void => void this.adopt(s, false, false);
 
@@ -161,23 +177,7 @@ export class Listener implements ConnectionHost {
     const h = (this.server as unknown as { _handle?: ListenHandle })._handle;
     if (typeof h?.onconnection !== 'function') return;
     clientReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    const onread = sharedReadOption(clientReadBuffer);
-    this.onHandle = (err: number, handle: unknown) => {
-      if (err) return; // accept failed (EMFILE...): node's own handler only emits 'error'
-      this.copies?.accepted();
-      (handle as { setNoDelay?(on: boolean): void }).setNoDelay?.(true);
-      if (this.options.h2c && this.spec.otherProtocol) {
-        // sniffed first: node's own reads (node:http2 takes the handle over when it is h2c)
-        this.accept(new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts));
-        return;
-      }
-      const s = new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, onread } as net.SocketConstructorOpts);
-      if (s.remoteAddress === undefined) {
-        s.destroy();
-        return;
-      }
-      this.adopt(s, false, true);
-    };
+    this.onread = sharedReadOption(clientReadBuffer);
     h.onconnection = this.onHandle;
   }
 
