@@ -39,12 +39,12 @@ import { ensure, nginxH2, nodePeerInstalled, type Running, say, startHaproxy, st
 /** the targets that compress, as the gzip workloads need (the others answer them uncompressed) */
 const COMPRESSING: Target[] = ['fulcrum', 'fulcrum-uws', 'baseline', 'nginx'];
 /** the targets with an HTTPS + HTTP/2 listener, as the h2 workloads need (fulcrum-uws has no HTTP/2) */
-const H2_TARGETS: Target[] = ['fulcrum', 'baseline', 'nginx'];
+const H2_TARGETS: Target[] = ['fulcrum', 'baseline', 'nginx', 'h2-floor'];
 
-/** runsOn: does workload w run on target t? */
+/** runsOn: does workload w run on target t? (h2-floor serves only the h2 workloads) */
 function runsOn(w: Workload, t: Target, run: Running | undefined): boolean {
   if (isH2(w)) return H2_TARGETS.includes(t) && run?.tlsPort != null;
-  return w.encoding === undefined || COMPRESSING.includes(t);
+  return t !== 'h2-floor' && (w.encoding === undefined || COMPRESSING.includes(t));
 }
 
 /** withTls adds fulcrum's HTTPS listener (HTTP/2 by ALPN, the default) with the run's certificate. */
@@ -153,7 +153,7 @@ export async function main(argv: string[]): Promise<void> {
       } else if (t === 'haproxy') running.set(t, await startHaproxy(dir, backend.port, o.workers, cpuProxy));
       else if (isNodePeer(t)) {
         try {
-          running.set(t, await startNodePeer(t, backend.port, o.workers, cpuProxy));
+          running.set(t, await startNodePeer(t, backend.port, o.workers, cpuProxy, cert));
         } catch (err) {
           say(`${t} did not start (${(err as Error).message.trim().split('\n').slice(0, 3).join(' | ')}): skipping it`);
         }

@@ -19,7 +19,9 @@ export const HELP = `usage: npm run bench:native -- [options]
                      and uws-floor (opt-in: a bare uWS + node:net proxy, the floor of
                      fulcrum's architecture; GET and Content-Length POST only: leave
                      ws-echo out of --workloads when it runs), and net-floor (opt-in: the
-                     same relay behind fulcrum's own engine, src/worker/engine/)
+                     same relay behind fulcrum's own engine, src/worker/engine/), and
+                     h2-floor (opt-in, h2-* workloads only: a bare node:http2 server and
+                     the same relay, the floor of any HTTP/2 front built on node:http2)
   --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0);
                      the Node peers run N node:cluster workers
   --load-gen NAME    wrk or autocannon (default: wrk when available; ws-echo has its own driver)
@@ -30,12 +32,23 @@ export const HELP = `usage: npm run bench:native -- [options]
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
 
-export type Target = 'direct' | 'fulcrum' | 'fulcrum-uws' | 'nginx' | 'haproxy' | 'http-proxy' | 'fastify-proxy' | 'uws-floor' | 'net-floor' | 'baseline';
+export type Target =
+  | 'direct'
+  | 'fulcrum'
+  | 'fulcrum-uws'
+  | 'nginx'
+  | 'haproxy'
+  | 'http-proxy'
+  | 'fastify-proxy'
+  | 'uws-floor'
+  | 'net-floor'
+  | 'h2-floor'
+  | 'baseline';
 export const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'fulcrum-uws', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy'];
 /** targets run only when named in --targets */
-export const OPT_IN_TARGETS: Target[] = ['uws-floor', 'net-floor'];
+export const OPT_IN_TARGETS: Target[] = ['uws-floor', 'net-floor', 'h2-floor'];
 /** the Node peers: a script each under native-bench/peers/ */
-export const NODE_PEERS = ['http-proxy', 'fastify-proxy', 'uws-floor', 'net-floor'] as const;
+export const NODE_PEERS = ['http-proxy', 'fastify-proxy', 'uws-floor', 'net-floor', 'h2-floor'] as const;
 export type NodePeer = (typeof NODE_PEERS)[number];
 
 export interface Options {

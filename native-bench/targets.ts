@@ -160,6 +160,7 @@ const PEER_PACKAGES: Record<NodePeer, string[]> = {
   'fastify-proxy': ['fastify', '@fastify/http-proxy'],
   'uws-floor': [],
   'net-floor': [],
+  'h2-floor': [],
 };
 
 function packageVersion(pkg: string): string | null {
@@ -190,17 +191,28 @@ export function nodePeerInstalled(peer: NodePeer): boolean {
   return missing.length === 0;
 }
 
-export async function startNodePeer(peer: NodePeer, backendPort: number, workers: number, cpus: string | null): Promise<Running> {
+/** startNodePeer runs a peer script; h2-floor listens with TLS (the run's certificate) and serves only the h2 workloads. */
+export async function startNodePeer(
+  peer: NodePeer,
+  backendPort: number,
+  workers: number,
+  cpus: string | null,
+  cert: { cert: string; key: string } | null,
+): Promise<Running> {
   const port = await freePort();
   const script = path.join(ROOT, 'dist', 'native-bench', 'peers', `${peer}.js`);
-  const [cmd, args] = pinned(cpus, process.execPath, [script, String(port), String(backendPort), String(workers)]);
+  const tls = peer === 'h2-floor';
+  if (tls && cert === null) throw new Error('no certificate: h2-floor serves only the h2-* workloads');
+  const [cmd, args] = pinned(cpus, process.execPath, [script, String(port), String(backendPort), String(workers), ...(tls ? [cert!.cert, cert!.key] : [])]);
   const proc = await launch(cmd, args, (out) => out.includes('listening'), { what: peer });
   const what =
     peer === 'uws-floor'
       ? 'bare uWS front + node:net keep-alive client (native-bench/peers/uws-floor.ts)'
       : peer === 'net-floor'
         ? "fulcrum's engine front + node:net keep-alive client (native-bench/peers/net-floor.ts)"
-        : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
+        : peer === 'h2-floor'
+          ? 'bare node:http2 TLS server + node:net keep-alive client (native-bench/peers/h2-floor.ts)'
+          : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
   const version = what + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
-  return { target: peer, port, tlsPort: null, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
+  return { target: peer, port: tls ? 0 : port, tlsPort: tls ? port : null, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
 }
