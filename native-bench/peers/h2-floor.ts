@@ -38,7 +38,12 @@ class Upstream {
     this.sock = net.connect({ port: backendPort, host: '127.0.0.1', noDelay: true });
     this.sock.on('data', (b: Buffer) => this.onRead(b));
     this.sock.on('error', () => {});
-    this.sock.on('close', () => this.stream?.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
+    this.sock.on('close', () => {
+      // the backend closes idle keep-alive connections (uWS after 10 s): never hand this one out again
+      const i = idle.indexOf(this);
+      if (i >= 0) idle.splice(i, 1);
+      this.stream?.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    });
   }
 
   start(stream: http2.ServerHttp2Stream, path: string, authority: string): void {
