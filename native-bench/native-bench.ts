@@ -39,12 +39,14 @@ import { ensure, nginxH2, nodePeerInstalled, type Running, say, startHaproxy, st
 /** the targets that compress, as the gzip workloads need (the others answer them uncompressed) */
 const COMPRESSING: Target[] = ['fulcrum', 'fulcrum-uws', 'baseline', 'nginx'];
 /** the targets with an HTTPS + HTTP/2 listener, as the h2 workloads need (fulcrum-uws has no HTTP/2) */
-const H2_TARGETS: Target[] = ['fulcrum', 'baseline', 'nginx', 'h2-floor'];
+const H2_TARGETS: Target[] = ['fulcrum', 'baseline', 'nginx', 'h2-floor', 'h2own-floor'];
+/** the targets that serve only the h2 workloads */
+const H2_ONLY: Target[] = ['h2-floor', 'h2own-floor'];
 
-/** runsOn: does workload w run on target t? (h2-floor serves only the h2 workloads) */
+/** runsOn: does workload w run on target t? (h2-floor and h2own-floor serve only the h2 workloads) */
 function runsOn(w: Workload, t: Target, run: Running | undefined): boolean {
   if (isH2(w)) return H2_TARGETS.includes(t) && run?.tlsPort != null;
-  return t !== 'h2-floor' && (w.encoding === undefined || COMPRESSING.includes(t));
+  return !H2_ONLY.includes(t) && (w.encoding === undefined || COMPRESSING.includes(t));
 }
 
 /** withTls adds fulcrum's HTTPS listener (HTTP/2 by ALPN, the default) with the run's certificate. */

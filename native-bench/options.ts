@@ -21,7 +21,9 @@ export const HELP = `usage: npm run bench:native -- [options]
                      ws-echo out of --workloads when it runs), and net-floor (opt-in: the
                      same relay behind fulcrum's own engine, src/worker/engine/), and
                      h2-floor (opt-in, h2-* workloads only: a bare node:http2 server and
-                     the same relay, the floor of any HTTP/2 front built on node:http2)
+                     the same relay, the floor of any HTTP/2 front built on node:http2),
+                     and h2own-floor (opt-in, h2-* workloads only: node:tls with an HTTP/2
+                     frame layer and HPACK of our own, and the same relay)
   --workers N        workers of every proxy (default 1; with 1, proxies are pinned to CPU 0);
                      the Node peers run N node:cluster workers
   --load-gen NAME    wrk or autocannon (default: wrk when available; ws-echo has its own driver)
@@ -43,12 +45,13 @@ export type Target =
   | 'uws-floor'
   | 'net-floor'
   | 'h2-floor'
+  | 'h2own-floor'
   | 'baseline';
 export const ALL_TARGETS: Target[] = ['direct', 'fulcrum', 'fulcrum-uws', 'nginx', 'haproxy', 'http-proxy', 'fastify-proxy'];
 /** targets run only when named in --targets */
-export const OPT_IN_TARGETS: Target[] = ['uws-floor', 'net-floor', 'h2-floor'];
+export const OPT_IN_TARGETS: Target[] = ['uws-floor', 'net-floor', 'h2-floor', 'h2own-floor'];
 /** the Node peers: a script each under native-bench/peers/ */
-export const NODE_PEERS = ['http-proxy', 'fastify-proxy', 'uws-floor', 'net-floor', 'h2-floor'] as const;
+export const NODE_PEERS = ['http-proxy', 'fastify-proxy', 'uws-floor', 'net-floor', 'h2-floor', 'h2own-floor'] as const;
 export type NodePeer = (typeof NODE_PEERS)[number];
 
 export interface Options {

@@ -161,6 +161,7 @@ const PEER_PACKAGES: Record<NodePeer, string[]> = {
   'uws-floor': [],
   'net-floor': [],
   'h2-floor': [],
+  'h2own-floor': [],
 };
 
 function packageVersion(pkg: string): string | null {
@@ -191,7 +192,7 @@ export function nodePeerInstalled(peer: NodePeer): boolean {
   return missing.length === 0;
 }
 
-/** startNodePeer runs a peer script; h2-floor listens with TLS (the run's certificate) and serves only the h2 workloads. */
+/** startNodePeer runs a peer script; h2-floor and h2own-floor listen with TLS (the run's certificate) and serve only the h2 workloads. */
 export async function startNodePeer(
   peer: NodePeer,
   backendPort: number,
@@ -201,8 +202,8 @@ export async function startNodePeer(
 ): Promise<Running> {
   const port = await freePort();
   const script = path.join(ROOT, 'dist', 'native-bench', 'peers', `${peer}.js`);
-  const tls = peer === 'h2-floor';
-  if (tls && cert === null) throw new Error('no certificate: h2-floor serves only the h2-* workloads');
+  const tls = peer === 'h2-floor' || peer === 'h2own-floor';
+  if (tls && cert === null) throw new Error(`no certificate: ${peer} serves only the h2-* workloads`);
   const [cmd, args] = pinned(cpus, process.execPath, [script, String(port), String(backendPort), String(workers), ...(tls ? [cert!.cert, cert!.key] : [])]);
   const proc = await launch(cmd, args, (out) => out.includes('listening'), { what: peer });
   const what =
@@ -212,7 +213,9 @@ export async function startNodePeer(
         ? "fulcrum's engine front + node:net keep-alive client (native-bench/peers/net-floor.ts)"
         : peer === 'h2-floor'
           ? 'bare node:http2 TLS server + node:net keep-alive client (native-bench/peers/h2-floor.ts)'
-          : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
+          : peer === 'h2own-floor'
+            ? 'node:tls + own HTTP/2 frame layer and HPACK + node:net keep-alive client (native-bench/peers/h2own-floor.ts)'
+            : PEER_PACKAGES[peer].map((p) => `${p} ${packageVersion(p)}`).join(' + ');
   const version = what + ` on Node ${process.versions.node}${workers > 1 ? `, node:cluster with ${workers} workers` : ', one process'}`;
   return { target: peer, port: tls ? 0 : port, tlsPort: tls ? port : null, proc, pids: () => [proc.pid, ...descendants(proc.pid)], version };
 }
