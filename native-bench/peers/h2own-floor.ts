@@ -23,8 +23,8 @@
  *   node dist/native-bench/peers/h2own-floor.js <tlsPort> <backendPort> 1 <cert.pem> <key.pem>
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
+import { type RelaySink, type Upstream, upstreams } from './h1-relay.js';
 import { type FieldSink, HpackDecoder, writeResponseHead } from './hpack.js';
 import { peerArgs, serve } from './serve.js';
 
@@ -83,8 +83,10 @@ function frame(len: number, type: number, flags: number, id: number): Buffer {
   return b;
 }
 
-/** Stream is one request: its send window and the DATA waiting for it. */
-class Stream {
+const pool = upstreams(backendPort);
+
+/** Stream is one request: its send window and the DATA waiting for it, and the relay's sink. */
+class Stream implements RelaySink {
   window: number;
   /** body pieces waiting for window, by reference; null when nothing waits */
   queue: Buffer[] | null = null;
@@ -98,6 +100,21 @@ class Stream {
     readonly id: number,
   ) {
     this.window = conn.peerWindow;
+  }
+
+  respond(status: number, length: number): void {
+    this.conn.respond(this, status, length);
+  }
+
+  data(piece: Buffer, last: boolean): boolean {
+    const more = this.conn.data(this, piece, last);
+    if (last) this.upstream = null;
+    return more;
+  }
+
+  fail(): void {
+    this.upstream = null;
+    this.conn.reset(this, INTERNAL_ERROR);
   }
 }
 
@@ -321,7 +338,9 @@ class Conn implements FieldSink {
     // END_STREAM or not: a request body, if any, is not relayed
     const st = new Stream(this, id);
     this.streams.set(id, st);
-    (idle.pop() ?? new Upstream()).start(st, this.method, this.path, this.authority || '127.0.0.1');
+    const up = pool.take();
+    st.upstream = up;
+    up.start(st, this.method, this.path, this.authority || '127.0.0.1');
   }
 
   /** respond sends the response head; with no body it ends the stream */
@@ -390,7 +409,7 @@ class Conn implements FieldSink {
       q.shift();
     }
     st.queue = null;
-    if (st.upstream?.sock.isPaused()) st.upstream.sock.resume();
+    st.upstream?.resume();
   }
 
   private windowUpdate(id: number, inc: number): void {
@@ -419,10 +438,8 @@ class Conn implements FieldSink {
     st.queue = null;
     this.streams.delete(st.id);
     const up = st.upstream;
-    if (early && up !== null) {
-      up.stream = null;
-      up.sock.destroy();
-    }
+    st.upstream = null;
+    if (early && up !== null) up.abandon();
     if (this.goingAway && this.streams.size === 0) this.end();
   }
 
@@ -471,63 +488,6 @@ class Conn implements FieldSink {
     }
     out.length = 0;
     this.outLen = 0;
-  }
-}
-
-const HEAD_END = Buffer.from('\r\n\r\n');
-const idle: Upstream[] = [];
-
-/** Upstream is one keep-alive connection to the backend, serving one stream at a time (as in h2-floor). */
-class Upstream {
-  readonly sock: net.Socket;
-  stream: Stream | null = null;
-  /** body bytes still to relay after the head */
-  private left = 0;
-
-  constructor() {
-    this.sock = net.connect({ port: backendPort, host: '127.0.0.1', noDelay: true });
-    this.sock.on('data', (b: Buffer) => this.onRead(b));
-    this.sock.on('error', () => {});
-    this.sock.on('close', () => {
-      // the backend closes idle keep-alive connections (uWS after 10 s): never hand this one out again
-      const i = idle.indexOf(this);
-      if (i >= 0) idle.splice(i, 1);
-      const st = this.stream;
-      this.stream = null;
-      if (st !== null) st.conn.reset(st, INTERNAL_ERROR);
-    });
-  }
-
-  start(st: Stream, method: string, path: string, authority: string): void {
-    this.stream = st;
-    st.upstream = this;
-    this.sock.write(`${method} ${path} HTTP/1.1\r\nhost: ${authority}\r\n\r\n`);
-  }
-
-  private onRead(b: Buffer): void {
-    const st = this.stream;
-    if (st === null) return;
-    let start = 0;
-    if (this.left === 0) {
-      // a new response: its head is in this read (small heads, loopback)
-      const he = b.indexOf(HEAD_END);
-      const cl = /\r\ncontent-length: *(\d+)/i.exec(b.toString('latin1', 0, he));
-      this.left = cl ? Number(cl[1]) : 0;
-      st.conn.respond(st, Number(b.toString('latin1', 9, 12)), this.left);
-      start = he + 4;
-    }
-    const piece = Math.min(b.length - start, this.left);
-    this.left -= piece;
-    if (piece > 0) {
-      // node allocated this read: the frames may keep it, and this socket may read on for the next response
-      const more = st.conn.data(st, start === 0 && piece === b.length ? b : b.subarray(start, start + piece), this.left === 0);
-      if (!more && this.left > 0) this.sock.pause(); // resumed by the stream's drain
-    }
-    if (this.left === 0) {
-      st.upstream = null;
-      this.stream = null;
-      idle.push(this);
-    }
   }
 }
 
