@@ -12,6 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, runCli } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
+import { hasOpenssl, makeCert } from './helpers/certs.js';
+import { h2connect, h2request } from './helpers/h2.js';
+import { createOrigin, freePort } from './helpers/origin.js';
+import { until } from './helpers/wait.js';
 import { startBackend } from '../scripts/bench/proc.js';
 import { checkWsEcho } from '../scripts/bench/ws-load.js';
 import { haproxyConf, nginxConf, wrkScript } from '../native-bench/configs.js';
@@ -193,6 +197,54 @@ test("native-bench's net-floor (fulcrum's engine in front of a bare relay) answe
   const report = JSON.parse(readFileSync(path.join(out, json!), 'utf8')) as { samples: Record<string, { rps: number; errors: number }[]> };
   assert.deepEqual(Object.keys(report.samples).sort(), ['get-16k/net-floor', 'post-16k/net-floor']);
   for (const [k, runs] of Object.entries(report.samples)) assert.ok(runs[0]!.rps > 0 && runs[0]!.errors === 0, `${k} answered without errors`);
+});
+
+test("native-bench's h2-floor (bare node:http2 + relay) answers over HTTP/2, also after the backend closed an idle connection", async (t) => {
+  if (!hasOpenssl()) return t.skip('openssl not found (Debian package "openssl"): no certificate for h2-floor');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'h2-floor-test-'));
+  const cert = makeCert(dir, 'localhost');
+  const origin = await createOrigin('floor', (req, res) => {
+    const n = Number(req.url!.split('/').pop());
+    res.writeHead(200, { 'content-length': n });
+    res.end(Buffer.alloc(n, 120));
+  });
+  origin.server.keepAliveTimeout = 100; // closes the relay's idle connections between the two rounds
+  let open = 0;
+  origin.server.on('connection', (c) => {
+    open++;
+    c.on('close', () => open--);
+  });
+  const port = await freePort();
+  const floor = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist', 'native-bench', 'peers', 'h2-floor.js'), String(port), String(origin.port), '1', cert.cert, cert.key],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      floor.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve());
+      floor.once('exit', (code) => reject(new Error(`h2-floor exited (${code})`)));
+    });
+    for (const round of [1, 2]) {
+      const s = await h2connect(`https://127.0.0.1:${port}`);
+      try {
+        const sizes = [100, 16384, 70000, 0];
+        const rs = await Promise.all(sizes.map((n) => h2request(s, { ':path': `/bytes/${n}` })));
+        rs.forEach((r, i) => {
+          assert.equal(r.status, 200, `round ${round}, ${sizes[i]} bytes: status`);
+          assert.equal(r.body.length, sizes[i], `round ${round}: body bytes`);
+        });
+      } finally {
+        s.destroy();
+      }
+      if (round === 1) await until(() => origin.sockets > 0 && open === 0, 'the origin closed its idle connections');
+    }
+  } finally {
+    floor.kill('SIGTERM');
+    await origin.close();
+  }
 });
 
 test("nginx's HTTP/2 server: TLS with the run's certificate, http2 as this nginx spells it", () => {
