@@ -199,53 +199,57 @@ test("native-bench's net-floor (fulcrum's engine in front of a bare relay) answe
   for (const [k, runs] of Object.entries(report.samples)) assert.ok(runs[0]!.rps > 0 && runs[0]!.errors === 0, `${k} answered without errors`);
 });
 
-test("native-bench's h2-floor (bare node:http2 + relay) answers over HTTP/2, also after the backend closed an idle connection", async (t) => {
-  if (!hasOpenssl()) return t.skip('openssl not found (Debian package "openssl"): no certificate for h2-floor');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'h2-floor-test-'));
-  const cert = makeCert(dir, 'localhost');
-  const origin = await createOrigin('floor', (req, res) => {
-    const n = Number(req.url!.split('/').pop());
-    res.writeHead(200, { 'content-length': n });
-    res.end(Buffer.alloc(n, 120));
-  });
-  origin.server.keepAliveTimeout = 100; // closes the relay's idle connections between the two rounds
-  let open = 0;
-  origin.server.on('connection', (c) => {
-    open++;
-    c.on('close', () => open--);
-  });
-  const port = await freePort();
-  const floor = spawn(
-    process.execPath,
-    [path.join(ROOT, 'dist', 'native-bench', 'peers', 'h2-floor.js'), String(port), String(origin.port), '1', cert.cert, cert.key],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  try {
-    await new Promise<void>((resolve, reject) => {
-      floor.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve());
-      floor.once('exit', (code) => reject(new Error(`h2-floor exited (${code})`)));
+for (const [floor, what] of [
+  ['h2-floor', 'bare node:http2'],
+  ['h2own-floor', 'our own HTTP/2 frames and HPACK on node:tls'],
+] as const)
+  test(`native-bench's ${floor} (${what} + relay) answers over HTTP/2, also after the backend closed an idle connection`, async (t) => {
+    if (!hasOpenssl()) return t.skip(`openssl not found (Debian package "openssl"): no certificate for ${floor}`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), `${floor}-test-`));
+    const cert = makeCert(dir, 'localhost');
+    const origin = await createOrigin('floor', (req, res) => {
+      const n = Number(req.url!.split('/').pop());
+      res.writeHead(200, { 'content-length': n });
+      res.end(Buffer.alloc(n, 120));
     });
-    for (const round of [1, 2]) {
-      const s = await h2connect(`https://127.0.0.1:${port}`);
-      try {
-        const sizes = [100, 16384, 70000, 0];
-        const rs = await Promise.all(sizes.map((n) => h2request(s, { ':path': `/bytes/${n}` })));
-        rs.forEach((r, i) => {
-          assert.equal(r.status, 200, `round ${round}, ${sizes[i]} bytes: status`);
-          assert.equal(r.body.length, sizes[i], `round ${round}: body bytes`);
-        });
-      } finally {
-        s.destroy();
+    origin.server.keepAliveTimeout = 100; // closes the relay's idle connections between the two rounds
+    let open = 0;
+    origin.server.on('connection', (c) => {
+      open++;
+      c.on('close', () => open--);
+    });
+    const port = await freePort();
+    const peer = spawn(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'native-bench', 'peers', `${floor}.js`), String(port), String(origin.port), '1', cert.cert, cert.key],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        peer.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve());
+        peer.once('exit', (code) => reject(new Error(`${floor} exited (${code})`)));
+      });
+      for (const round of [1, 2]) {
+        const s = await h2connect(`https://127.0.0.1:${port}`);
+        try {
+          const sizes = [100, 16384, 70000, 0];
+          const rs = await Promise.all(sizes.map((n) => h2request(s, { ':path': `/bytes/${n}` })));
+          rs.forEach((r, i) => {
+            assert.equal(r.status, 200, `round ${round}, ${sizes[i]} bytes: status`);
+            assert.equal(r.body.length, sizes[i], `round ${round}: body bytes`);
+          });
+        } finally {
+          s.destroy();
+        }
+        if (round === 1) await until(() => origin.sockets > 0 && open === 0, 'the origin closed its idle connections');
       }
-      if (round === 1) await until(() => origin.sockets > 0 && open === 0, 'the origin closed its idle connections');
+    } finally {
+      peer.kill('SIGTERM');
+      await origin.close();
     }
-  } finally {
-    floor.kill('SIGTERM');
-    await origin.close();
-  }
-});
+  });
 
 test("nginx's HTTP/2 server: TLS with the run's certificate, http2 as this nginx spells it", () => {
   const tls = { port: 18443, cert: '/tmp/x/cert.pem', key: '/tmp/x/key.pem' };
