@@ -25,6 +25,11 @@ import type { Config } from '../../config/schema.js';
 import { ENGINE_DEFAULTS, type EngineOptions } from '../engine/engine-options.js';
 
 export interface H2Options {
+  /** http2.implementation: node:http2 (h2-session.ts) or fulcrum's own frame layer (conn.ts) */
+  readonly implementation: 'node' | 'fulcrum';
+  /** SETTINGS_MAX_CONCURRENT_STREAMS and SETTINGS_MAX_HEADER_LIST_SIZE, for conn.ts (node's are in `session`) */
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListBytes: number;
   /** the engine's limits, timeouts and error pages, shared with HTTP/1.1 */
   readonly engine: EngineOptions;
   /** node:http2 session options (performServerHandshake) */
@@ -40,6 +45,9 @@ const PSEUDO_FIELDS = 4;
 
 function build(engine: EngineOptions, h: Config['http2']): H2Options {
   return {
+    implementation: h.implementation,
+    maxConcurrentStreams: h.maxConcurrentStreams,
+    maxHeaderListBytes: h.maxHeaderListBytes,
     engine,
     session: {
       settings: {
@@ -63,6 +71,7 @@ function build(engine: EngineOptions, h: Config['http2']): H2Options {
 
 /** H2_DEFAULTS: the schema's defaults over the engine's (for tests and embedders). */
 export const H2_DEFAULTS: H2Options = build(ENGINE_DEFAULTS, {
+  implementation: 'node',
   maxConcurrentStreams: 128,
   maxHeaderListBytes: 32768,
   resetBurst: 200,
