@@ -59,8 +59,11 @@ const arenas: Buffer[] = [];
 /** the connections with frames to send this turn, flushed by one setImmediate */
 const dirty: FrameConnection[] = [];
 function flushAll(): void {
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  dirty.length = 0;
+  // a flush may frame more (held DATA, pump): those connections go to the next turn
+  const n = dirty.length;
+  for (let i = 0; i < n; i++) dirty[i]!.flush();
+  dirty.splice(0, n);
+  if (dirty.length > 0) setImmediate(flushAll);
 }
 
 export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
