@@ -65,7 +65,8 @@ function response(c: RawH2, id: number): { status: number; body: Buffer; ended: 
     if (f.stream !== id) continue;
     if (f.type === Frame.Headers) {
       const b = f.payload[0]!;
-      const idx: Record<number, number> = { 0x88: 200, 0x89: 204, 0x8c: 400, 0x8d: 404 };
+      // static :status indices (RFC 7541 Appendix A): 0x88 200, 0x89 204, 0x8c 400, 0x8d 404
+      const idx: Record<number, number> = { 136: 200, 137: 204, 140: 400, 141: 404 };
       status = idx[b] ?? Number(f.payload.subarray(2, 5).toString());
     }
     if (f.type === DATA) parts.push(f.payload);
