@@ -24,6 +24,7 @@ const PADDED = 0x8;
 const PROTOCOL_ERROR = 1;
 const FLOW_CONTROL_ERROR = 3;
 const FRAME_SIZE_ERROR = 6;
+const STREAM_CLOSED = 5;
 const REFUSED_STREAM = 7;
 const COMPRESSION_ERROR = 9;
 const ENHANCE_YOUR_CALM = 0xb;
@@ -154,6 +155,20 @@ describe("h2 frame layer (fulcrum): connection errors are GOAWAY with the RFC's 
       () => Buffer.concat([frame(Frame.Headers, 0, 1, hpack(get('/'))), frame(Frame.Ping, 0, 0, Buffer.alloc(8))]),
       PROTOCOL_ERROR,
     ],
+    [
+      'HEADERS again after the client ended the stream (half-closed remote)',
+      () =>
+        Buffer.concat([
+          frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack(get('/delay/500'))),
+          frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack([['x-trailer', 't']])),
+        ]),
+      STREAM_CLOSED,
+    ],
+    [
+      'HEADERS with the PRIORITY flag and no room for its fields',
+      () => frame(Frame.Headers, END_HEADERS | END_STREAM | 0x20, 1, Buffer.from([0x82])),
+      FRAME_SIZE_ERROR,
+    ],
     ['CONTINUATION without HEADERS', () => frame(Frame.Continuation, END_HEADERS, 1, hpack(get('/'))), PROTOCOL_ERROR],
   ];
   for (const [what, bytes, code] of cases) {
@@ -228,6 +243,18 @@ describe('h2 frame layer (fulcrum): stream errors leave the connection serving',
     await c.until(() => response(c, 1).ended && response(c, 3).rst !== null, 3000, 'a response and a reset');
     assert.equal(JSON.parse(response(c, 1).body.toString()).body, 'hello world');
     assert.equal(response(c, 3).rst, PROTOCOL_ERROR);
+    assert.equal(c.goaway(), null);
+    c.destroy();
+  });
+
+  it('DATA after the client ended the stream is RST_STREAM STREAM_CLOSED; the response still arrives on a new stream', async () => {
+    const c = await RawH2.open(h.e.port, false);
+    c.request(1, get('/delay/300'));
+    c.send(frame(DATA, 0, 1, Buffer.from('late')));
+    await c.until(() => response(c, 1).rst !== null, 3000, 'the reset');
+    assert.equal(response(c, 1).rst, STREAM_CLOSED);
+    c.request(3, get('/x'));
+    await c.until(() => response(c, 3).ended, 3000, 'the next stream');
     assert.equal(c.goaway(), null);
     c.destroy();
   });

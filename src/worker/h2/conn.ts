@@ -7,9 +7,10 @@
  * - Preface and SETTINGS (3.4, 6.5): the client's preface must be followed by SETTINGS; ours
  *   (MAX_CONCURRENT_STREAMS, MAX_HEADER_LIST_SIZE) go first, and an ACK must come within
  *   SETTINGS_ACK_MS (else GOAWAY SETTINGS_TIMEOUT, 6.5.3). PING is answered (6.7).
- * - Streams (5.1): a client stream id above every earlier one opens a stream; HEADERS on a closed
- *   stream is a connection error STREAM_CLOSED, DATA on one a stream error; frames on idle streams
- *   are PROTOCOL_ERROR. Beyond maxConcurrentStreams a stream is refused (REFUSED_STREAM, 5.1.2).
+ * - Streams (5.1): a client stream id above every earlier one opens a stream; frames on a closed
+ *   stream are ignored (they may have crossed our END_STREAM or RST_STREAM), HEADERS or DATA after
+ *   the client's END_STREAM are STREAM_CLOSED; frames on idle streams are PROTOCOL_ERROR. Beyond
+ *   maxConcurrentStreams a stream is refused (REFUSED_STREAM, 5.1.2).
  *   Trailers are decoded (the HPACK context needs them) and dropped.
  * - Header blocks (4.3, 6.10): HEADERS + CONTINUATION are assembled up to maxHeaderListBytes +
  *   one frame and MAX_CONTINUATIONS frames (the CONTINUATION flood, CVE-2024-27316 class:
@@ -53,7 +54,7 @@ const MAX_CONTINUATIONS = 32;
 const OUT_HIGH = 256 * 1024;
 /** an arena: output frames are written here and sent from here */
 const ARENA_BYTES = 64 * 1024;
-const ARENA_FREE_MAX = 64;
+const ARENA_FREE_MAX = 256;
 const arenas: Buffer[] = [];
 
 /** the connections with frames to send this turn, flushed by one setImmediate */
@@ -157,7 +158,14 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.reading) this.reader.read(chunk);
+    if (!this.reading) return;
+    try {
+      this.reader.read(chunk);
+    } catch (err) {
+      // a handler's callback threw while a frame was handled: this connection ends, the worker stays up
+      log.error('HTTP/2 connection failed', { ip: this.peer.ip, error: (err as Error)?.stack ?? String(err) });
+      this.fail(F.INTERNAL_ERROR);
+    }
   };
   private readonly onDrain = (): void => {
     this.congested = false;
@@ -250,11 +258,12 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
       if (e - s < 1) return this.fail(F.FRAME_SIZE_ERROR);
       e -= buf[s++]!;
     }
+    if (e < s) return this.fail(F.PROTOCOL_ERROR); // padding longer than the payload (6.2)
     if (flags & F.PRIORITY_FLAG) {
+      if (e - s < 5) return this.fail(F.FRAME_SIZE_ERROR);
       if ((buf.readUInt32BE(s) & 0x7fffffff) === id) return this.fail(F.PROTOCOL_ERROR); // depends on itself (5.3.1)
       s += 5;
     }
-    if (e < s) return this.fail(F.PROTOCOL_ERROR);
     const end = (flags & F.END_STREAM) !== 0;
     if (flags & F.END_HEADERS) return this.headerBlock(id, end, buf, s, e);
     if (e - s > this.options.maxHeaderListBytes) return this.calm(null, 'header block too large');
@@ -293,7 +302,9 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     if (r === Decoded.Error) return this.fail(F.COMPRESSION_ERROR);
     if (id <= this.lastId) {
       const ex = this.streams.get(id);
-      if (ex === undefined || ex.remoteEnded) return this.fail(F.STREAM_CLOSED); // 5.1: closed or half-closed (remote)
+      // closed: ignored, as DATA is (it may be trailers that crossed our END_STREAM or RST_STREAM; its block was decoded)
+      if (ex === undefined) return;
+      if (ex.remoteEnded) return this.fail(F.STREAM_CLOSED); // half-closed (remote): nothing may follow END_STREAM (5.1)
       if (!endStream) return this.resetStream(ex, F.PROTOCOL_ERROR); // trailers must end the stream (8.1)
       ex.data(buf, s, s, 0, true); // trailers dropped: the body ends
       return;
