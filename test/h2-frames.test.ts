@@ -295,6 +295,32 @@ describe('h2 frame layer (fulcrum): send flow control', () => {
     c.destroy();
   });
 
+  it('a client that stops reading its socket: DATA waits, another client is served meanwhile, nothing is lost', async () => {
+    const c = await RawH2.open(h.e.port, false);
+    c.send(frame(Frame.Settings, 0, 0, setting(4, 0x7fffffff)));
+    c.send(frame(WINDOW_UPDATE, 0, 0, u32(0x7fffffff - 65535)));
+    c.socket.pause();
+    // 16 MB in all: more than loopback's socket buffers take, so the server's socket backs up too
+    const size = 4_000_000;
+    const ids = [1, 3, 5, 7];
+    for (const id of ids) c.request(id, get(`/big/${size}?${id}`));
+    await new Promise((r) => setTimeout(r, 300));
+    const d = await RawH2.open(h.e.port, false);
+    d.request(1, get('/other'));
+    await d.until(() => response(d, 1).ended, 3000, 'the other client served');
+    d.destroy();
+    c.socket.resume();
+    await c.until(() => ids.every((id) => response(c, id).ended), 20000, 'the whole bodies');
+    const want = Buffer.alloc(size, 'b');
+    for (const id of ids) {
+      assert.ok(response(c, id).body.equals(want), `stream ${id}`);
+      const seen = h.e.seen.find((x) => x.target === `/big/${size}?${id}`)!;
+      assert.equal(seen.writeReturnedFalse, true);
+      assert.equal(seen.writable, true, 'onClientWritable once the held bytes left');
+    }
+    c.destroy();
+  });
+
   it('a larger INITIAL_WINDOW_SIZE applies to open streams (6.9.2)', async () => {
     const c = await RawH2.open(h.e.port, false);
     c.send(frame(Frame.Settings, 0, 0, setting(4, 100)));

@@ -50,7 +50,7 @@ const CONN_RECV_WINDOW = 1 << 20;
 const SETTINGS_ACK_MS = 10_000;
 /** CONTINUATION frames one header block may take */
 const MAX_CONTINUATIONS = 32;
-/** a turn's unsent frames above which no more DATA is framed until the next flush */
+/** DATA octets one connection frames per event-loop turn; the rest waits for the next turn (one stream cannot fill the socket in one go) */
 const OUT_HIGH = 256 * 1024;
 /** an arena: output frames are written here and sent from here */
 const ARENA_BYTES = 64 * 1024;
@@ -62,7 +62,7 @@ const dirty: FrameConnection[] = [];
 function flushAll(): void {
   // a flush may frame more (held DATA, pump): those connections go to the next turn
   const n = dirty.length;
-  for (let i = 0; i < n; i++) dirty[i]!.flush();
+  for (let i = 0; i < n; i++) dirty[i]!.turn();
   dirty.splice(0, n);
   if (dirty.length > 0) setImmediate(flushAll);
 }
@@ -108,6 +108,8 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   /** streams holding DATA for lack of window or because the socket is backed up */
   private readonly blocked: StreamExchange[] = [];
   private congested = false;
+  /** DATA octets framed this turn: past OUT_HIGH the rest waits for the next turn */
+  private framed = 0;
   private pumping = false;
   // output: the current arena, what of it went to the socket, what is written
   private out: Buffer;
@@ -423,7 +425,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   sendData(ex: StreamExchange, buf: Buffer, s: number, e: number, end: boolean): number {
     let p = s;
     while (p < e) {
-      if (this.congested || this.outPos - this.outStart >= OUT_HIGH) break;
+      if (this.congested || this.framed >= OUT_HIGH) break;
       const n = Math.min(e - p, F.MAX_FRAME_BYTES, ex.sendWindow, this.sendWindow);
       if (n <= 0) break;
       const last = end && p + n === e;
@@ -433,6 +435,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
       this.lastDataAt = this.outPos + 4;
       this.lastDataStream = ex.id;
       this.outPos = at + n;
+      this.framed += n;
       ex.sendWindow -= n;
       this.sendWindow -= n;
       p += n;
@@ -496,7 +499,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     while (progress && b.length > 0) {
       progress = false;
       for (let i = 0; i < b.length; ) {
-        if (this.congested || this.sendWindow <= 0 || this.outPos - this.outStart >= OUT_HIGH || !this.reading) {
+        if (this.congested || this.sendWindow <= 0 || this.framed >= OUT_HIGH || !this.reading) {
           this.pumping = false;
           return;
         }
@@ -532,8 +535,14 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     dirty.push(this);
   }
 
+  /** turn: the end of an event-loop turn (flushAll): what was framed goes out, and a new turn's OUT_HIGH begins */
+  turn(): void {
+    this.framed = 0;
+    this.flush();
+  }
+
   /** flush sends what was written since the last flush (one write) */
-  flush(): void {
+  private flush(): void {
     this.scheduled = false;
     if (this.outPos === this.outStart) return;
     const s = this.socket;
@@ -545,8 +554,8 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     if (!s.write(this.out.subarray(this.outStart, this.outPos), this.onWritten)) this.congested = true;
     this.outStart = this.outPos;
     this.lastDataAt = -1;
-    // what OUT_HIGH held back this turn goes into the next
-    if (!this.congested && this.blocked.length > 0) this.pump();
+    // what OUT_HIGH held back goes into the next turn (pump schedules it)
+    if (!this.congested && this.framed < OUT_HIGH && this.blocked.length > 0) this.pump();
   }
 
   /** written: a write left; its arena is free once no later write uses it and it is no longer the current one */
