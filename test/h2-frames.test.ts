@@ -13,7 +13,7 @@ import net from 'node:net';
 import { createH2Handler, type H2Front } from '../src/worker/h2/h2-front.js';
 import { H2_DEFAULTS, type H2Options } from '../src/worker/h2/h2-options.js';
 import { type EngineHarness, startEngine } from './helpers/engine.js';
-import { END_HEADERS, END_STREAM, Frame, frame, hpack, PREFACE, RawH2 } from './helpers/h2.js';
+import { END_HEADERS, END_STREAM, Frame, frame, h2connect, h2request, hpack, PREFACE, RawH2 } from './helpers/h2.js';
 
 const DATA = 0;
 const PRIORITY = 2;
@@ -97,6 +97,23 @@ describe('h2 frame layer (fulcrum): preface, SETTINGS, PING, header blocks', () 
     const wu = c.frames.find((f) => f.type === WINDOW_UPDATE && f.stream === 0);
     assert.ok(wu && wu.payload.readUInt32BE(0) > 0);
     c.destroy();
+  });
+
+  it('a client that never acknowledges our SETTINGS gets GOAWAY SETTINGS_TIMEOUT; one that does keeps its connection', async () => {
+    const t = await start({ settingsAckMs: 200 });
+    try {
+      const silent = await RawH2.open(t.e.port, false);
+      const acking = await RawH2.open(t.e.port, false);
+      acking.send(frame(Frame.Settings, 1, 0));
+      await silent.until(() => silent.goaway() !== null && silent.closed, 3000, 'GOAWAY and close');
+      assert.equal(silent.goaway()!.code, 4);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(acking.goaway(), null);
+      assert.equal(acking.closed, false);
+      acking.destroy();
+    } finally {
+      await t.e.close();
+    }
   });
 
   it('PING is answered with its payload (ACK)', async () => {
@@ -319,6 +336,18 @@ describe('h2 frame layer (fulcrum): send flow control', () => {
       assert.equal(seen.writable, true, 'onClientWritable once the held bytes left');
     }
     c.destroy();
+  });
+
+  it('a response head over one frame goes out as HEADERS + CONTINUATION (node:http2 client)', async () => {
+    const s = await h2connect(`http://127.0.0.1:${h.e.port}`);
+    try {
+      const r = await h2request(s, { ':path': '/bighead/40' });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'ok');
+      for (let i = 0; i < 40; i++) assert.equal(r.headers[`x-h${i}`], String(i % 10).repeat(1000));
+    } finally {
+      s.close();
+    }
   });
 
   it('a larger INITIAL_WINDOW_SIZE applies to open streams (6.9.2)', async () => {

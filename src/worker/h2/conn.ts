@@ -6,7 +6,7 @@
  *
  * - Preface and SETTINGS (3.4, 6.5): the client's preface must be followed by SETTINGS; ours
  *   (MAX_CONCURRENT_STREAMS, MAX_HEADER_LIST_SIZE) go first, and an ACK must come within
- *   SETTINGS_ACK_MS (else GOAWAY SETTINGS_TIMEOUT, 6.5.3). PING is answered (6.7).
+ *   options.settingsAckMs (else GOAWAY SETTINGS_TIMEOUT, 6.5.3). PING is answered (6.7).
  * - Streams (5.1): a client stream id above every earlier one opens a stream; frames on a closed
  *   stream are ignored (they may have crossed our END_STREAM or RST_STREAM), HEADERS or DATA after
  *   the client's END_STREAM are STREAM_CLOSED; frames on idle streams are PROTOCOL_ERROR. Beyond
@@ -46,8 +46,6 @@ import { StreamExchange } from './stream-exchange.js';
 
 /** the connection-level receive window we keep open (6.9.2: raised from 65535 by a WINDOW_UPDATE after our SETTINGS) */
 const CONN_RECV_WINDOW = 1 << 20;
-/** how long the client has to acknowledge our SETTINGS (6.5.3) */
-const SETTINGS_ACK_MS = 10_000;
 /** CONTINUATION frames one header block may take */
 const MAX_CONTINUATIONS = 32;
 /** DATA octets one connection frames per event-loop turn; the rest waits for the next turn (one stream cannot fill the socket in one go) */
@@ -147,7 +145,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     o.writeUInt32BE(CONN_RECV_WINDOW - F.DEFAULT_WINDOW, p);
     this.outPos = p + 4;
     this.schedule();
-    this.settingsTimer = setTimeout(onSettingsTimeout, SETTINGS_ACK_MS, this);
+    this.settingsTimer = setTimeout(onSettingsTimeout, options.settingsAckMs, this);
     this.settingsTimer.unref();
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);

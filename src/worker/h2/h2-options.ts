@@ -30,6 +30,8 @@ export interface H2Options {
   /** SETTINGS_MAX_CONCURRENT_STREAMS and SETTINGS_MAX_HEADER_LIST_SIZE, for conn.ts (node's are in `session`) */
   readonly maxConcurrentStreams: number;
   readonly maxHeaderListBytes: number;
+  /** how long a client has to acknowledge our SETTINGS on conn.ts (RFC 9113 6.5.3), 10 s; not a config key */
+  readonly settingsAckMs: number;
   /** the engine's limits, timeouts and error pages, shared with HTTP/1.1 */
   readonly engine: EngineOptions;
   /** node:http2 session options (performServerHandshake) */
@@ -48,6 +50,7 @@ function build(engine: EngineOptions, h: Config['http2']): H2Options {
     implementation: h.implementation,
     maxConcurrentStreams: h.maxConcurrentStreams,
     maxHeaderListBytes: h.maxHeaderListBytes,
+    settingsAckMs: 10_000,
     engine,
     session: {
       settings: {
