@@ -51,10 +51,11 @@ function runsOn(w: Workload, t: Target, run: Running | undefined): boolean {
 
 /** withTls adds fulcrum's HTTPS listener (HTTP/2 by ALPN, the default) with the run's certificate. */
 const withTls =
-  (port: number, cert: Cert, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
+  (port: number, cert: Cert, implementation: 'node' | 'fulcrum', then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
   (cfg: Record<string, unknown>): Record<string, unknown> => {
     then(cfg);
     cfg.tls = { port, cert: cert.cert, key: cert.key };
+    cfg.http2 = { ...(cfg.http2 as object | undefined), implementation };
     return cfg;
   };
 
@@ -133,7 +134,7 @@ export async function main(argv: string[]): Promise<void> {
         const base = manyClients(o.upstreamIdle);
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,
-          config: cert && tlsPort ? withTls(tlsPort, cert, base) : base,
+          config: cert && tlsPort ? withTls(tlsPort, cert, o.h2Implementation, base) : base,
           bin: t === 'baseline' ? path.join(o.baseline!, 'bin', 'fulcrum.js') : undefined,
         });
         const version = t === 'fulcrum' ? 'fulcrum (this checkout)' : `fulcrum at ${o.baseline}`;

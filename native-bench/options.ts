@@ -30,6 +30,9 @@ export const HELP = `usage: npm run bench:native -- [options]
   --no-install       never run apt-get; skip what is missing
   --upstream-idle N  idle upstream connections kept per worker by nginx (keepalive) and fulcrum
                      (keepAlive.maxIdle) (default 1024: no reconnects at 1,000 clients)
+  --h2-implementation NAME
+                     fulcrum's http2.implementation on its TLS listener: node (default) or
+                     fulcrum (its own frame layer, src/worker/h2/conn.ts)
   --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
@@ -66,6 +69,7 @@ export interface Options {
   out: string;
   baseline: string | null;
   upstreamIdle: number;
+  h2Implementation: 'node' | 'fulcrum';
 }
 
 /** parse reads the command line; null after printing the help; throws on a bad option. */
@@ -82,6 +86,7 @@ export function parse(argv: string[]): Options | null {
     out: 'bench-results',
     baseline: null,
     upstreamIdle: 1024,
+    h2Implementation: 'node',
   };
   const ok = parseOptions(
     argv,
@@ -106,6 +111,11 @@ export function parse(argv: string[]): Options | null {
         o.loadGen = g;
       },
       '--upstream-idle': (v) => (o.upstreamIdle = intArg('--upstream-idle', v(), 0)),
+      '--h2-implementation': (v) => {
+        const i = v();
+        if (i !== 'node' && i !== 'fulcrum') throw new Error(`--h2-implementation is node or fulcrum, got ${JSON.stringify(i)}`);
+        o.h2Implementation = i;
+      },
       '--baseline': (v) => (o.baseline = path.resolve(v())),
       '--no-install': () => (o.install = false),
       '--out': (v) => (o.out = v()),

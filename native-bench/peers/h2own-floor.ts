@@ -2,7 +2,7 @@
  * native-bench's `h2own-floor` target: what an HTTP/2 front costs with a frame layer of our own
  * instead of node:http2, for the h2 workloads only. A `tls.createServer` (ALPN h2, the run's
  * certificate) whose sockets speak RFC 9113 through the code here and HPACK (RFC 7541) through
- * ./hpack.ts, and the same minimal keep-alive relay to the backend as `h2-floor`: one node:net
+ * src/worker/h2/hpack.ts (where the prototype's HPACK moved to, hardened), and the same minimal keep-alive relay to the backend as `h2-floor`: one node:net
  * connection per stream in flight, a response "parser" that finds the end of the head and
  * Content-Length. A measurement prototype to set beside h2-floor (node:http2 with the same relay)
  * and nginx in one run, not a usable server: request bodies are not relayed (DATA frames are only
@@ -25,7 +25,7 @@
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { type RelaySink, type Upstream, upstreams } from './h1-relay.js';
-import { type FieldSink, HpackDecoder, writeResponseHead } from './hpack.js';
+import { Decoded, encodeField, encodeStatus, type FieldSink, HpackDecoder } from '../../src/worker/h2/hpack.js';
 import { peerArgs, serve } from './serve.js';
 
 const { port, backendPort, workers } = peerArgs('h2own-floor.js');
@@ -127,7 +127,7 @@ function flushAll(): void {
 
 /** Conn is one TLS connection speaking HTTP/2. */
 class Conn implements FieldSink {
-  private readonly decoder = new HpackDecoder();
+  private readonly decoder = new HpackDecoder(4096, 65536);
   private readonly streams = new Map<number, Stream>();
   private lastId = 0;
   private prefaced = false;
@@ -326,7 +326,7 @@ class Conn implements FieldSink {
   /** headers handles a complete header block: a new request, or trailers (decoded for HPACK's sake, dropped) */
   private headers(id: number, buf: Buffer, s: number, e: number): void {
     this.method = this.path = this.authority = '';
-    if (!this.decoder.decode(buf, s, e, this)) return this.fail(COMPRESSION_ERROR);
+    if (this.decoder.decode(buf, s, e, this) === Decoded.Error) return this.fail(COMPRESSION_ERROR);
     if (id <= this.lastId) {
       if (!this.streams.has(id)) this.fail(STREAM_CLOSED);
       return;
@@ -347,7 +347,8 @@ class Conn implements FieldSink {
   respond(st: Stream, status: number, length: number): void {
     if (st.closed) return;
     const f = Buffer.allocUnsafe(9 + 32);
-    const end = writeResponseHead(f, 9, status, length);
+    let end = encodeStatus(f, 9, status);
+    if (length >= 0) end = encodeField(f, end, 'content-length', String(length));
     const len = end - 9;
     f[0] = 0;
     f[1] = len >>> 8;

@@ -118,6 +118,15 @@ class TestHandler implements ClientHandler {
         ex.end();
         return;
       }
+      case 'bighead': {
+        // a head of Number(p[1]) fields of 1000 octets each (HTTP/2: a block over one frame, CONTINUATION)
+        ex.writeStatus(200, 'OK');
+        for (let i = 0; i < Number(p[1]); i++) ex.writeHeader(`x-h${i}`, String(i % 10).repeat(1000));
+        ex.endHead(2, false);
+        ex.write(Buffer.from('ok'), 0, 2);
+        ex.end();
+        return;
+      }
       case 'hints':
         ex.writeInterim(103, 'Early Hints', ['link', '</a.css>; rel=preload']);
         break;

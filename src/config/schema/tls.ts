@@ -71,6 +71,11 @@ export const TlsSchema = strict(
 
 export const Http2Schema = strict(
   {
+    implementation: Type.Union([Type.Literal('node'), Type.Literal('fulcrum')], {
+      default: 'node',
+      description:
+        'Which HTTP/2 implementation serves clients (default "node"): "node" drives node:http2 (nghttp2); "fulcrum" is fulcrum\'s own frame layer and HPACK (src/worker/h2/conn.ts), opt-in while it matures (docs/h2-frame-layer.md says what it covers). Read for each new connection.',
+    }),
     maxConcurrentStreams: Type.Integer({
       minimum: 1,
       maximum: 10000,

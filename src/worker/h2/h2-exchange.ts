@@ -38,7 +38,7 @@ import { fieldValue } from '../engine/field-value.js';
 import { httpDate } from '../engine/http1-exchange.js';
 import { nextSeq } from '../obs/request-id.js';
 import { givePiece, PIECE_BYTES, PIECE_MIN_BYTES, takePiece } from './h2-pieces.js';
-import { readRequest } from './h2-request.js';
+import { DROPPED_RESPONSE_FIELDS as DROPPED, readRequest, refusalText } from './h2-request.js';
 import type { H2Connection } from './h2-session.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -61,8 +61,6 @@ const HIGH_WATER = 64 * 1024;
 /** ...and below which onClientWritable asks for more */
 const LOW_WATER = 16 * 1024;
 
-/** response fields HTTP/2 forbids (RFC 9113 8.2.2) or that the framing replaces */
-const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te']);
 /** fields node:http2 sends at most once (lib/internal/http2/util.js kSingleValueHeaders): the first value is kept */
 const SINGLE = new Set([
   'access-control-allow-credentials',
@@ -100,14 +98,6 @@ const SINGLE = new Set([
   'user-agent',
   'x-content-type-options',
 ]);
-
-const TEXTS: Record<number, string> = {
-  400: 'Bad Request',
-  405: 'Method Not Allowed',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  431: 'Request Header Fields Too Large',
-};
 
 type Head = Record<string, string | number | string[]>;
 
@@ -366,7 +356,7 @@ export class H2Exchange implements ClientExchange {
   respondError(status: number): void {
     if (status !== 413) countRejection(status);
     const page = this.conn.options.engine.errorPage?.(status);
-    const text = TEXTS[status] ?? 'Error';
+    const text = refusalText(status);
     this.res = Res.Idle;
     this.respond(status, text, ['content-type', page?.type ?? 'text/plain; charset=utf-8'], page?.body ?? `${status} ${text}\n`, true);
   }

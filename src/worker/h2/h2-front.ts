@@ -16,15 +16,20 @@
 import type net from 'node:net';
 import type { RequestHandler } from '../engine/exchange.js';
 import type { H2Options } from './h2-options.js';
-import type { H2Connection, H2Host } from './h2-session.js';
+import type { H2Host } from './h2-session.js';
 
 let session: typeof import('./h2-session.js') | null = null;
+let own: typeof import('./conn.js') | null = null;
 let loading: Promise<void> | null = null;
 
-/** loadH2 imports node:http2 and the session code (once). */
+/**
+ * loadH2 imports both implementations (once): node:http2 with the session code, and fulcrum's own
+ * frame layer (conn.ts), so that http2.implementation can change on a reload without a wait.
+ */
 export function loadH2(): Promise<void> {
-  loading ??= import('./h2-session.js').then((m) => {
-    session = m;
+  loading ??= Promise.all([import('./h2-session.js'), import('./conn.js')]).then(([s, c]) => {
+    session = s;
+    own = c;
   });
   return loading;
 }
@@ -44,7 +49,7 @@ export function createH2Handler(handler: RequestHandler, options: () => H2Option
 }
 
 class Front implements H2Front, H2Host {
-  private readonly conns = new Set<H2Connection>();
+  private readonly conns = new Set<{ drain(): void }>();
   private draining = false;
 
   constructor(
@@ -54,15 +59,16 @@ class Front implements H2Front, H2Host {
 
   readonly accept = (socket: net.Socket): void => {
     if (socket.destroyed) return;
-    if (session === null) {
+    if (session === null || own === null) {
       // h2c turned on by a reload on a listener kept open: the first connection waits for the
       // import (node:http2 takes over what the socket has buffered, as after the preface sniff)
       void loadH2().then(() => this.accept(socket));
       return;
     }
-    let c: H2Connection;
+    let c: { drain(): void };
+    const o = this.options();
     try {
-      c = new session.H2Connection(this, socket, this.options());
+      c = o.implementation === 'fulcrum' ? new own.FrameConnection(this, socket, o) : new session.H2Connection(this, socket, o);
     } catch {
       socket.destroy(); // already bound or gone
       return;
@@ -80,7 +86,7 @@ class Front implements H2Front, H2Host {
     return this.conns.size;
   }
 
-  forget(c: H2Connection): void {
+  forget(c: { drain(): void }): void {
     this.conns.delete(c);
   }
 }

@@ -25,6 +25,13 @@ import type { Config } from '../../config/schema.js';
 import { ENGINE_DEFAULTS, type EngineOptions } from '../engine/engine-options.js';
 
 export interface H2Options {
+  /** http2.implementation: node:http2 (h2-session.ts) or fulcrum's own frame layer (conn.ts) */
+  readonly implementation: 'node' | 'fulcrum';
+  /** SETTINGS_MAX_CONCURRENT_STREAMS and SETTINGS_MAX_HEADER_LIST_SIZE, for conn.ts (node's are in `session`) */
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListBytes: number;
+  /** how long a client has to acknowledge our SETTINGS on conn.ts (RFC 9113 6.5.3), 10 s; not a config key */
+  readonly settingsAckMs: number;
   /** the engine's limits, timeouts and error pages, shared with HTTP/1.1 */
   readonly engine: EngineOptions;
   /** node:http2 session options (performServerHandshake) */
@@ -40,6 +47,10 @@ const PSEUDO_FIELDS = 4;
 
 function build(engine: EngineOptions, h: Config['http2']): H2Options {
   return {
+    implementation: h.implementation,
+    maxConcurrentStreams: h.maxConcurrentStreams,
+    maxHeaderListBytes: h.maxHeaderListBytes,
+    settingsAckMs: 10_000,
     engine,
     session: {
       settings: {
@@ -63,6 +74,7 @@ function build(engine: EngineOptions, h: Config['http2']): H2Options {
 
 /** H2_DEFAULTS: the schema's defaults over the engine's (for tests and embedders). */
 export const H2_DEFAULTS: H2Options = build(ENGINE_DEFAULTS, {
+  implementation: 'node',
   maxConcurrentStreams: 128,
   maxHeaderListBytes: 32768,
   resetBurst: 200,

@@ -129,6 +129,57 @@ export function readRequest(raw: readonly string[], endStream: boolean, limits: 
   return 0;
 }
 
+/** response fields HTTP/2 forbids (RFC 9113 8.2.2) or that its framing replaces: both implementations drop them from a response */
+export const DROPPED_RESPONSE_FIELDS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  'te',
+]);
+
+const TEXTS: Record<number, string> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+};
+
+/** refusalText is the reason phrase of a status readRequest (or a body limit) refuses a request with. */
+export function refusalText(status: number): string {
+  return TEXTS[status] ?? 'Error';
+}
+
+/**
+ * validField checks a decoded request field as RFC 9113 8.2.1 requires of HTTP/2 (nghttp2 does it
+ * for node:http2; fulcrum's own frame layer calls this): a name of lowercase token characters (or
+ * a pseudo-header name), a value without NUL, CR or LF and without leading or trailing SP / HTAB.
+ * A field that fails makes the request malformed (a stream error PROTOCOL_ERROR).
+ */
+export function validField(name: string, value: string): boolean {
+  const n = name.length;
+  if (n === 0) return false;
+  for (let i = name.charCodeAt(0) === 0x3a ? 1 : 0; i < n; i++) if (TOKEN_LOWER[name.charCodeAt(i)] !== 1) return false;
+  const m = value.length;
+  if (m === 0) return true;
+  let c = value.charCodeAt(0);
+  if (c === 0x20 || c === 0x09) return false;
+  c = value.charCodeAt(m - 1);
+  if (c === 0x20 || c === 0x09) return false;
+  for (let i = 0; i < m; i++) {
+    c = value.charCodeAt(i);
+    if (c === 0 || c === 0x0a || c === 0x0d) return false;
+  }
+  return true;
+}
+
+/** 1 for the tchar octets of RFC 9110 5.6.2 except uppercase letters */
+const TOKEN_LOWER = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TOKEN_LOWER[c.charCodeAt(0)] = 1;
+
 /** contentLength parses a Content-Length value (digits only, RFC 9110 8.6); -1 when invalid. */
 function contentLength(v: string): number {
   if (v.length === 0 || v.length > 15) return -1;

@@ -25,22 +25,17 @@ import { log } from '../../log.js';
 import type { ClientPeer, RequestHandler } from '../engine/exchange.js';
 import { clientPeer } from '../engine/peer.js';
 import { countTimeout, now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
-import { counter } from '../obs/metrics.js';
 import { H2Exchange } from './h2-exchange.js';
+import { controlFloods, rapidResets, TokenBucket } from './h2-limits.js';
 import type { H2Options } from './h2-options.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
-const closes = counter('fulcrum_http2_connections_closed_total', 'HTTP/2 client connections closed by a defence (GOAWAY ENHANCE_YOUR_CALM), by reason.', [
-  'reason',
-]);
-const rapidResets = closes.labels('rapid-reset');
-const controlFloods = closes.labels('control-flood');
-
 /** What a connection needs from the front that accepted it. */
 export interface H2Host {
   readonly handler: RequestHandler;
-  forget(c: H2Connection): void;
+  /** the connection closed (either implementation: h2-session.ts or conn.ts) */
+  forget(c: { drain(): void }): void;
 }
 
 /** The session's connection, where node's events find it. */
@@ -59,10 +54,8 @@ export class H2Connection implements Timed {
 
   /** streams with an exchange, not closed yet */
   private open = 0;
-  private resetTokens: number;
-  private resetAt = performance.now();
-  private controlTokens: number;
-  private controlAt = this.resetAt;
+  private readonly resets: TokenBucket;
+  private readonly controlFrames: TokenBucket;
 
   constructor(
     private readonly host: H2Host,
@@ -71,8 +64,8 @@ export class H2Connection implements Timed {
   ) {
     this.peer = clientPeer(socket.remoteAddress);
     this.secure = (socket as { encrypted?: boolean }).encrypted === true;
-    this.resetTokens = options.resetBurst;
-    this.controlTokens = options.controlFrameBurst;
+    this.resets = new TokenBucket(options.resetBurst, options.resetRatePerSecond);
+    this.controlFrames = new TokenBucket(options.controlFrameBurst, options.controlFrameRatePerSecond);
     this.deadline = now() + options.engine.headerMs;
     // tls.Server clears this when it emits 'secureConnection'; a TLSSocket made by the engine keeps
     // it set after 'secure', and node:http2 would wait for a 'secureConnect' that never comes
@@ -131,28 +124,14 @@ export class H2Connection implements Timed {
   }
 
   private cancelled(): void {
-    const t = performance.now();
-    const o = this.options;
-    this.resetTokens = Math.min(o.resetBurst, this.resetTokens + ((t - this.resetAt) * o.resetRatePerSecond) / 1000);
-    this.resetAt = t;
-    if (this.resetTokens >= 1) {
-      this.resetTokens--;
-      return;
-    }
+    if (this.resets.take()) return;
     rapidResets.inc();
     this.calm('rapid reset');
   }
 
   /** controlFrame: a PING or SETTINGS frame arrived. */
   controlFrame(): void {
-    const t = performance.now();
-    const o = this.options;
-    this.controlTokens = Math.min(o.controlFrameBurst, this.controlTokens + ((t - this.controlAt) * o.controlFrameRatePerSecond) / 1000);
-    this.controlAt = t;
-    if (this.controlTokens >= 1) {
-      this.controlTokens--;
-      return;
-    }
+    if (this.controlFrames.take()) return;
     controlFloods.inc();
     this.calm('PING/SETTINGS flood');
   }

@@ -1,0 +1,665 @@
+/**
+ * FrameConnection: one client's HTTP/2 connection (RFC 9113) on fulcrum's own frame layer
+ * (http2.implementation "fulcrum"), the counterpart of h2-session.ts's node:http2 session: the
+ * socket's bytes are cut into frames (frames.ts), header blocks decoded (hpack.ts), and each
+ * stream becomes one StreamExchange (stream-exchange.ts) handed to the worker's handler.
+ *
+ * - Preface and SETTINGS (3.4, 6.5): the client's preface must be followed by SETTINGS; ours
+ *   (MAX_CONCURRENT_STREAMS, MAX_HEADER_LIST_SIZE) go first, and an ACK must come within
+ *   options.settingsAckMs (else GOAWAY SETTINGS_TIMEOUT, 6.5.3). PING is answered (6.7).
+ * - Streams (5.1): a client stream id above every earlier one opens a stream; frames on a closed
+ *   stream are ignored (they may have crossed our END_STREAM or RST_STREAM), HEADERS or DATA after
+ *   the client's END_STREAM are STREAM_CLOSED; frames on idle streams are PROTOCOL_ERROR. Beyond
+ *   maxConcurrentStreams a stream is refused (REFUSED_STREAM, 5.1.2).
+ *   Trailers are decoded (the HPACK context needs them) and dropped.
+ * - Header blocks (4.3, 6.10): HEADERS + CONTINUATION are assembled up to maxHeaderListBytes +
+ *   one frame and MAX_CONTINUATIONS frames (the CONTINUATION flood, CVE-2024-27316 class:
+ *   GOAWAY ENHANCE_YOUR_CALM); a decoding error is COMPRESSION_ERROR for the connection; a list
+ *   over maxHeaderListBytes resets its stream (ENHANCE_YOUR_CALM), as node:http2 does.
+ * - Flow control (5.2, 6.9), both ways. Receiving: the connection's window is CONN_RECV_WINDOW
+ *   and given back as DATA arrives (what a stream buffers is bounded by its own window); a
+ *   stream's window (65535) is given back only as its exchange delivers the body to the handler,
+ *   so a paused upload stops its client. Sending: DATA goes out as the client's windows allow
+ *   (INITIAL_WINDOW_SIZE changes apply to open streams); what does not fit waits in the stream.
+ * - Writes: frames are written into a pooled arena and the arenas' new bytes go to the socket
+ *   once per event-loop turn (setImmediate), one write per connection. While the socket is backed
+ *   up (write() said false, until 'drain') or a turn has queued OUT_HIGH bytes, no more DATA is
+ *   framed: the streams keep it and say so to their callers (TLS backpressure reaches upstream).
+ * - Defences as on node:http2 (h2-limits.ts): rapid resets and refused streams take from the
+ *   reset bucket, PING and SETTINGS frames from the control bucket; out of tokens: GOAWAY
+ *   ENHANCE_YOUR_CALM.
+ * - Lifetime with the engine's timer sweep, as h2-session.ts: the first stream within headerMs,
+ *   idle keepAliveMs, GOAWAY on drain with open streams finishing, lingerMs for the peer to close.
+ */
+import type net from 'node:net';
+import { log } from '../../log.js';
+import type { ClientPeer } from '../engine/exchange.js';
+import { clientPeer } from '../engine/peer.js';
+import { countTimeout, now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
+import * as F from './frames.js';
+import { controlFloods, rapidResets, TokenBucket } from './h2-limits.js';
+import type { H2Options } from './h2-options.js';
+import { validField } from './h2-request.js';
+import type { H2Host } from './h2-session.js';
+import { Decoded, encodeField, encodeStatus, type FieldSink, fieldBytesMax, HpackDecoder } from './hpack.js';
+import { StreamExchange } from './stream-exchange.js';
+
+/** the connection-level receive window we keep open (6.9.2: raised from 65535 by a WINDOW_UPDATE after our SETTINGS) */
+const CONN_RECV_WINDOW = 1 << 20;
+/** CONTINUATION frames one header block may take */
+const MAX_CONTINUATIONS = 32;
+/** DATA octets one connection frames per event-loop turn; the rest waits for the next turn (one stream cannot fill the socket in one go) */
+const OUT_HIGH = 256 * 1024;
+/** an arena: output frames are written here and sent from here */
+const ARENA_BYTES = 64 * 1024;
+const ARENA_FREE_MAX = 256;
+const arenas: Buffer[] = [];
+
+/** the connections with frames to send this turn, flushed by one setImmediate */
+const dirty: FrameConnection[] = [];
+function flushAll(): void {
+  // a flush may frame more (held DATA, pump): those connections go to the next turn
+  const n = dirty.length;
+  for (let i = 0; i < n; i++) dirty[i]!.turn();
+  dirty.splice(0, n);
+  if (dirty.length > 0) setImmediate(flushAll);
+}
+
+export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
+  readonly peer: ClientPeer;
+  readonly secure: boolean;
+  draining = false;
+  reading = true;
+  // Timed
+  wait = Wait.Head;
+  deadline: number;
+  slot = -1;
+
+  /** the client's streams not yet closed, by id */
+  private readonly streams = new Map<number, StreamExchange>();
+  private readonly reader = new F.FrameReader(this);
+  private readonly decoder: HpackDecoder;
+  private readonly resets: TokenBucket;
+  private readonly controlFrames: TokenBucket;
+  /** the highest client stream id seen (5.1.1) */
+  private lastId = 0;
+  private settled = false;
+  private goawaySent = false;
+  private goawayReceived = false;
+  private gone = false;
+  private settingsTimer: NodeJS.Timeout | null = null;
+  /** the header block being assembled from CONTINUATION frames (0: none) */
+  private blockId = 0;
+  private blockEnd = false;
+  private readonly block: Buffer[] = [];
+  private blockLen = 0;
+  private continuations = 0;
+  /** the decoded fields of the block being handled: [name, value, ...] (readRequest's input) */
+  private readonly raw: string[] = [];
+  private malformed = false;
+  /** receive flow control: the connection window left, and what arrived since the last WINDOW_UPDATE */
+  private recvWindow = CONN_RECV_WINDOW;
+  private recvUnacked = 0;
+  /** send flow control: the client's connection window and its SETTINGS_INITIAL_WINDOW_SIZE */
+  private sendWindow = F.DEFAULT_WINDOW;
+  initialWindow = F.DEFAULT_WINDOW;
+  /** streams holding DATA for lack of window or because the socket is backed up */
+  private readonly blocked: StreamExchange[] = [];
+  private congested = false;
+  /** DATA octets framed this turn: past OUT_HIGH the rest waits for the next turn */
+  private framed = 0;
+  private pumping = false;
+  // output: the current arena, what of it went to the socket, what is written
+  private out: Buffer;
+  private outStart = 0;
+  private outPos = 0;
+  /** the arena of each write in flight, oldest first */
+  private readonly inflight: Buffer[] = [];
+  private scheduled = false;
+  /** where the last DATA frame's flags are in `out` and its stream (END_STREAM can be set on it until the flush) */
+  private lastDataAt = -1;
+  private lastDataStream = 0;
+  private readonly onWritten = (): void => this.written();
+
+  constructor(
+    private readonly host: H2Host,
+    private readonly socket: net.Socket,
+    readonly options: H2Options,
+  ) {
+    this.peer = clientPeer(socket.remoteAddress);
+    this.secure = (socket as { encrypted?: boolean }).encrypted === true;
+    this.decoder = new HpackDecoder(4096, options.maxHeaderListBytes);
+    this.resets = new TokenBucket(options.resetBurst, options.resetRatePerSecond);
+    this.controlFrames = new TokenBucket(options.controlFrameBurst, options.controlFrameRatePerSecond);
+    this.deadline = now() + options.engine.headerMs;
+    this.out = arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+    // our SETTINGS, then the connection window raised to CONN_RECV_WINDOW
+    let p = F.writeFrameHeader(this.reserve(9 + 12 + 13), this.outPos, 12, F.SETTINGS, 0, 0);
+    const o = this.out;
+    o.writeUInt16BE(F.SETTINGS_MAX_CONCURRENT_STREAMS, p);
+    o.writeUInt32BE(options.maxConcurrentStreams, p + 2);
+    o.writeUInt16BE(F.SETTINGS_MAX_HEADER_LIST_SIZE, p + 6);
+    o.writeUInt32BE(options.maxHeaderListBytes, p + 8);
+    this.outPos = p + 12;
+    p = F.writeFrameHeader(o, this.outPos, 4, F.WINDOW_UPDATE, 0, 0);
+    o.writeUInt32BE(CONN_RECV_WINDOW - F.DEFAULT_WINDOW, p);
+    this.outPos = p + 4;
+    this.schedule();
+    this.settingsTimer = setTimeout(onSettingsTimeout, options.settingsAckMs, this);
+    this.settingsTimer.unref();
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', ignore);
+    socket.on('close', this.onClose);
+    // the listeners allow half-open sockets (for HTTP/1.1); an HTTP/2 client's FIN means it is gone
+    socket.on('end', this.onEnd);
+    track(this);
+    if (socket.isPaused()) socket.resume();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.reading) return;
+    try {
+      this.reader.read(chunk);
+    } catch (err) {
+      // a handler's callback threw while a frame was handled: this connection ends, the worker stays up
+      log.error('HTTP/2 connection failed', { ip: this.peer.ip, error: (err as Error)?.stack ?? String(err) });
+      this.fail(F.INTERNAL_ERROR);
+    }
+  };
+  private readonly onDrain = (): void => {
+    this.congested = false;
+    this.pump();
+  };
+  private readonly onEnd = (): void => {
+    this.socket.destroy();
+  };
+  private readonly onClose = (): void => this.closed();
+
+  // ---- frames in --------------------------------------------------------------------------
+
+  framingError(code: number): void {
+    this.fail(code);
+  }
+
+  frame(type: number, flags: number, id: number, buf: Buffer, s: number, e: number): void {
+    if (!this.settled) {
+      if (type !== F.SETTINGS || flags & F.ACK) return this.fail(F.PROTOCOL_ERROR); // 3.4
+      this.settled = true;
+    }
+    if (this.blockId !== 0 && (type !== F.CONTINUATION || id !== this.blockId)) return this.fail(F.PROTOCOL_ERROR); // 6.10
+    switch (type) {
+      case F.DATA:
+        return this.data(flags, id, buf, s, e);
+      case F.HEADERS:
+        return this.headers(flags, id, buf, s, e);
+      case F.CONTINUATION:
+        return this.continuation(flags, id, buf, s, e);
+      case F.PRIORITY:
+        if (id === 0) return this.fail(F.PROTOCOL_ERROR);
+        if (e - s !== 5) return this.fail(F.FRAME_SIZE_ERROR);
+        return; // priorities are not kept (RFC 9113 5.3.2 deprecates the scheme)
+      case F.RST_STREAM:
+        return this.rstStream(id, buf, s, e);
+      case F.SETTINGS:
+        return this.settings(flags, id, buf, s, e);
+      case F.PUSH_PROMISE:
+        return this.fail(F.PROTOCOL_ERROR); // 8.4: clients never push
+      case F.PING:
+        if (id !== 0) return this.fail(F.PROTOCOL_ERROR);
+        if (e - s !== 8) return this.fail(F.FRAME_SIZE_ERROR);
+        if (flags & F.ACK) return; // we send no PING of our own
+        if (!this.controlFrames.take()) return this.calm(controlFloods, 'PING/SETTINGS flood');
+        buf.copy(this.out, F.writeFrameHeader(this.reserve(17), this.outPos, 8, F.PING, F.ACK, 0), s, e);
+        this.outPos += 17;
+        return this.schedule();
+      case F.GOAWAY:
+        if (id !== 0) return this.fail(F.PROTOCOL_ERROR);
+        if (e - s < 8) return this.fail(F.FRAME_SIZE_ERROR);
+        this.goawayReceived = true;
+        if (this.streams.size === 0) this.finish();
+        return;
+      case F.WINDOW_UPDATE:
+        return this.windowUpdate(id, buf, s, e);
+      default:
+        return; // 4.1: unknown frame types are ignored
+    }
+  }
+
+  private data(flags: number, id: number, buf: Buffer, s: number, e: number): void {
+    if (id === 0) return this.fail(F.PROTOCOL_ERROR);
+    if (id > this.lastId) return this.fail(F.PROTOCOL_ERROR); // DATA on an idle stream (5.1)
+    const len = e - s;
+    if (len > this.recvWindow) return this.fail(F.FLOW_CONTROL_ERROR);
+    this.recvWindow -= len;
+    this.recvUnacked += len;
+    if (this.recvUnacked >= CONN_RECV_WINDOW / 2) {
+      this.sendWindowUpdate(0, this.recvUnacked);
+      this.recvWindow += this.recvUnacked;
+      this.recvUnacked = 0;
+    }
+    let pad = 0;
+    if (flags & F.PADDED) {
+      if (len < 1) return this.fail(F.FRAME_SIZE_ERROR);
+      pad = buf[s++]! + 1;
+      e -= pad - 1;
+      if (e < s) return this.fail(F.PROTOCOL_ERROR); // 6.1
+    }
+    const ex = this.streams.get(id);
+    // closed: ignored (5.4.2 lets DATA that crossed our RST_STREAM or END_STREAM be dropped; its window was counted)
+    if (ex === undefined) return;
+    if (ex.remoteEnded) return this.resetStream(ex, F.STREAM_CLOSED); // half-closed (remote): a stream error (5.1)
+    ex.data(buf, s, e, pad, (flags & F.END_STREAM) !== 0);
+  }
+
+  private headers(flags: number, id: number, buf: Buffer, s: number, e: number): void {
+    if (id === 0 || (id & 1) === 0) return this.fail(F.PROTOCOL_ERROR); // client streams are odd (5.1.1)
+    if (flags & F.PADDED) {
+      if (e - s < 1) return this.fail(F.FRAME_SIZE_ERROR);
+      e -= buf[s++]!;
+    }
+    if (e < s) return this.fail(F.PROTOCOL_ERROR); // padding longer than the payload (6.2)
+    if (flags & F.PRIORITY_FLAG) {
+      if (e - s < 5) return this.fail(F.FRAME_SIZE_ERROR);
+      if ((buf.readUInt32BE(s) & 0x7fffffff) === id) return this.fail(F.PROTOCOL_ERROR); // depends on itself (5.3.1)
+      s += 5;
+    }
+    const end = (flags & F.END_STREAM) !== 0;
+    if (flags & F.END_HEADERS) return this.headerBlock(id, end, buf, s, e);
+    if (e - s > this.options.maxHeaderListBytes) return this.calm(null, 'header block too large');
+    this.blockId = id;
+    this.blockEnd = end;
+    this.block.push(Buffer.from(buf.subarray(s, e)));
+    this.blockLen = e - s;
+    this.continuations = 0;
+  }
+
+  private continuation(flags: number, id: number, buf: Buffer, s: number, e: number): void {
+    if (this.blockId === 0 || id !== this.blockId) return this.fail(F.PROTOCOL_ERROR);
+    this.blockLen += e - s;
+    // the CONTINUATION flood: a block that never ends, or ends only after too many frames
+    if (this.blockLen > this.options.maxHeaderListBytes + F.MAX_FRAME_BYTES || ++this.continuations > MAX_CONTINUATIONS)
+      return this.calm(null, 'CONTINUATION flood');
+    this.block.push(Buffer.from(buf.subarray(s, e)));
+    if ((flags & F.END_HEADERS) === 0) return;
+    const whole = Buffer.concat(this.block, this.blockLen);
+    this.block.length = 0;
+    this.blockId = 0;
+    this.headerBlock(id, this.blockEnd, whole, 0, whole.length);
+  }
+
+  /** field: one decoded field of the block being handled (FieldSink) */
+  field(name: string, value: string): void {
+    if (!validField(name, value)) this.malformed = true;
+    this.raw.push(name, value);
+  }
+
+  /** headerBlock handles a complete header block: a new stream's request, or trailers */
+  private headerBlock(id: number, endStream: boolean, buf: Buffer, s: number, e: number): void {
+    this.raw.length = 0;
+    this.malformed = false;
+    const r = this.decoder.decode(buf, s, e, this);
+    if (r === Decoded.Error) return this.fail(F.COMPRESSION_ERROR);
+    if (id <= this.lastId) {
+      const ex = this.streams.get(id);
+      // closed: ignored, as DATA is (it may be trailers that crossed our END_STREAM or RST_STREAM; its block was decoded)
+      if (ex === undefined) return;
+      if (ex.remoteEnded) return this.fail(F.STREAM_CLOSED); // half-closed (remote): nothing may follow END_STREAM (5.1)
+      if (!endStream) return this.resetStream(ex, F.PROTOCOL_ERROR); // trailers must end the stream (8.1)
+      ex.data(buf, s, s, 0, true); // trailers dropped: the body ends
+      return;
+    }
+    this.lastId = id;
+    if (this.goawaySent) return; // 6.8: streams after our GOAWAY are ignored
+    if (r === Decoded.TooLarge) return this.sendRst(id, F.ENHANCE_YOUR_CALM);
+    if (this.malformed) return this.sendRst(id, F.PROTOCOL_ERROR); // 8.1.1
+    if (this.streams.size >= this.options.maxConcurrentStreams) {
+      this.sendRst(id, F.REFUSED_STREAM);
+      if (!this.resets.take()) this.calm(rapidResets, 'refused streams');
+      return;
+    }
+    const ex = new StreamExchange(this, id, this.raw, endStream);
+    this.streams.set(id, ex);
+    this.wait = Wait.None;
+    ex.dispatch(this.host.handler);
+  }
+
+  private rstStream(id: number, buf: Buffer, s: number, e: number): void {
+    if (id === 0) return this.fail(F.PROTOCOL_ERROR);
+    if (e - s !== 4) return this.fail(F.FRAME_SIZE_ERROR);
+    if (id > this.lastId) return this.fail(F.PROTOCOL_ERROR); // idle (5.1)
+    const ex = this.streams.get(id);
+    if (ex === undefined) return;
+    const complete = ex.complete;
+    this.streamDone(ex);
+    ex.clientGone();
+    if (!complete && !this.resets.take()) this.calm(rapidResets, 'rapid reset');
+  }
+
+  private settings(flags: number, id: number, buf: Buffer, s: number, e: number): void {
+    if (id !== 0) return this.fail(F.PROTOCOL_ERROR);
+    if (flags & F.ACK) {
+      if (e !== s) return this.fail(F.FRAME_SIZE_ERROR);
+      if (this.settingsTimer !== null) clearTimeout(this.settingsTimer);
+      this.settingsTimer = null;
+      return;
+    }
+    if ((e - s) % 6 !== 0) return this.fail(F.FRAME_SIZE_ERROR);
+    if (!this.controlFrames.take()) return this.calm(controlFloods, 'PING/SETTINGS flood');
+    for (let p = s; p < e; p += 6) {
+      const key = buf.readUInt16BE(p);
+      const v = buf.readUInt32BE(p + 2);
+      if ((key === F.SETTINGS_ENABLE_PUSH || key === F.SETTINGS_ENABLE_CONNECT_PROTOCOL) && v > 1) return this.fail(F.PROTOCOL_ERROR);
+      if (key === F.SETTINGS_MAX_FRAME_SIZE && (v < F.MAX_FRAME_BYTES || v > 16777215)) return this.fail(F.PROTOCOL_ERROR);
+      if (key === F.SETTINGS_INITIAL_WINDOW_SIZE) {
+        if (v > F.MAX_WINDOW) return this.fail(F.FLOW_CONTROL_ERROR);
+        // 6.9.2: the change applies to every open stream's send window
+        const delta = v - this.initialWindow;
+        this.initialWindow = v;
+        for (const ex of this.streams.values()) if (!ex.addSendWindow(delta)) return this.fail(F.FLOW_CONTROL_ERROR);
+      }
+      // HEADER_TABLE_SIZE: our encoder never indexes; MAX_FRAME_SIZE: we never send more than 16384;
+      // MAX_CONCURRENT_STREAMS: we never push; MAX_HEADER_LIST_SIZE: advisory
+    }
+    F.writeFrameHeader(this.reserve(9), this.outPos, 0, F.SETTINGS, F.ACK, 0);
+    this.outPos += 9;
+    this.schedule();
+    this.pump();
+  }
+
+  private windowUpdate(id: number, buf: Buffer, s: number, e: number): void {
+    if (e - s !== 4) return this.fail(F.FRAME_SIZE_ERROR);
+    const inc = buf.readUInt32BE(s) & 0x7fffffff;
+    if (id === 0) {
+      if (inc === 0) return this.fail(F.PROTOCOL_ERROR);
+      this.sendWindow += inc;
+      if (this.sendWindow > F.MAX_WINDOW) return this.fail(F.FLOW_CONTROL_ERROR);
+      return this.pump();
+    }
+    if (id > this.lastId) return this.fail(F.PROTOCOL_ERROR);
+    const ex = this.streams.get(id);
+    if (ex === undefined) return; // closed: may still arrive (6.9)
+    if (inc === 0) return this.resetStream(ex, F.PROTOCOL_ERROR);
+    if (!ex.addSendWindow(inc)) return this.resetStream(ex, F.FLOW_CONTROL_ERROR);
+    this.pump();
+  }
+
+  // ---- frames out (for the exchanges) ------------------------------------------------------
+
+  /**
+   * sendHead writes a response head: HEADERS (and CONTINUATION when the block is over one frame),
+   * `fields` as [name, value, ...] with lowercase names.
+   */
+  sendHead(id: number, status: number, fields: readonly (string | Buffer)[], endStream: boolean): void {
+    let max = 5;
+    for (let i = 0; i + 1 < fields.length; i += 2) max += fieldBytesMax((fields[i] as string).length, fields[i + 1]!.length);
+    const flags = endStream ? F.END_STREAM : 0;
+    if (max <= F.MAX_FRAME_BYTES) {
+      const o = this.reserve(F.FRAME_HEADER_BYTES + max);
+      const start = this.outPos;
+      let p = encodeStatus(o, start + F.FRAME_HEADER_BYTES, status);
+      for (let i = 0; i + 1 < fields.length; i += 2) p = encodeField(o, p, fields[i] as string, fields[i + 1]!);
+      F.writeFrameHeader(o, start, p - start - F.FRAME_HEADER_BYTES, F.HEADERS, flags | F.END_HEADERS, id);
+      this.outPos = p;
+    } else {
+      const b = Buffer.allocUnsafe(max);
+      let n = encodeStatus(b, 0, status);
+      for (let i = 0; i + 1 < fields.length; i += 2) n = encodeField(b, n, fields[i] as string, fields[i + 1]!);
+      for (let p = 0, type = F.HEADERS; p < n; type = F.CONTINUATION) {
+        const len = Math.min(n - p, F.MAX_FRAME_BYTES);
+        const last = p + len === n;
+        const o = this.reserve(F.FRAME_HEADER_BYTES + len);
+        const at = F.writeFrameHeader(o, this.outPos, len, type, (type === F.HEADERS ? flags : 0) | (last ? F.END_HEADERS : 0), id);
+        b.copy(o, at, p, p + len);
+        this.outPos = at + len;
+        p += len;
+      }
+    }
+    this.lastDataAt = -1;
+    this.schedule();
+  }
+
+  /** sendData frames what the windows and the socket allow of buf[s, e) as DATA; returns the octets framed. */
+  sendData(ex: StreamExchange, buf: Buffer, s: number, e: number, end: boolean): number {
+    let p = s;
+    while (p < e) {
+      if (this.congested || this.framed >= OUT_HIGH) break;
+      const n = Math.min(e - p, F.MAX_FRAME_BYTES, ex.sendWindow, this.sendWindow);
+      if (n <= 0) break;
+      const last = end && p + n === e;
+      const o = this.reserve(F.FRAME_HEADER_BYTES + n);
+      const at = F.writeFrameHeader(o, this.outPos, n, F.DATA, last ? F.END_STREAM : 0, ex.id);
+      buf.copy(o, at, p, p + n);
+      this.lastDataAt = this.outPos + 4;
+      this.lastDataStream = ex.id;
+      this.outPos = at + n;
+      this.framed += n;
+      ex.sendWindow -= n;
+      this.sendWindow -= n;
+      p += n;
+    }
+    if (p > s) this.schedule();
+    return p - s;
+  }
+
+  /** sendEnd ends a stream's response: END_STREAM on its last DATA frame if still unsent, else an empty DATA frame */
+  sendEnd(id: number): void {
+    if (this.lastDataAt >= this.outStart && this.lastDataStream === id) this.out[this.lastDataAt]! |= F.END_STREAM;
+    else {
+      F.writeFrameHeader(this.reserve(9), this.outPos, 0, F.DATA, F.END_STREAM, id);
+      this.outPos += 9;
+    }
+    this.lastDataAt = -1;
+    this.schedule();
+  }
+
+  /** hold: the stream keeps DATA the windows or the socket did not take; pump() sends it later */
+  hold(ex: StreamExchange): void {
+    this.blocked.push(ex);
+  }
+
+  /** sendWindowUpdate gives `inc` octets of receive window back (a stream's as its body is delivered, or the connection's) */
+  sendWindowUpdate(id: number, inc: number): void {
+    const at = F.writeFrameHeader(this.reserve(13), this.outPos, 4, F.WINDOW_UPDATE, 0, id);
+    this.out.writeUInt32BE(inc, at);
+    this.outPos = at + 4;
+    this.schedule();
+  }
+
+  /** resetStream ends a stream with RST_STREAM (a stream error, 5.4.2, or our abort) */
+  resetStream(ex: StreamExchange, code: number): void {
+    this.sendRst(ex.id, code);
+    this.streamDone(ex);
+    ex.clientGone();
+  }
+
+  sendRst(id: number, code: number): void {
+    const at = F.writeFrameHeader(this.reserve(13), this.outPos, 4, F.RST_STREAM, 0, id);
+    this.out.writeUInt32BE(code, at);
+    this.outPos = at + 4;
+    this.schedule();
+  }
+
+  /** streamDone forgets a stream that closed (both sides ended, or reset) */
+  streamDone(ex: StreamExchange): void {
+    if (!this.streams.delete(ex.id)) return;
+    if (this.streams.size > 0) return;
+    if (this.goawaySent || this.goawayReceived) this.finish();
+    else this.idle();
+  }
+
+  /** pump sends what held streams kept, round robin one frame each, while the windows and the socket allow */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const b = this.blocked;
+    let progress = true;
+    while (progress && b.length > 0) {
+      progress = false;
+      for (let i = 0; i < b.length; ) {
+        if (this.congested || this.sendWindow <= 0 || this.framed >= OUT_HIGH || !this.reading) {
+          this.pumping = false;
+          return;
+        }
+        const ex = b[i]!;
+        const before = ex.heldBytes;
+        const left = ex.sendHeld();
+        if (left !== before || left === 0) progress = true;
+        if (left === 0) b.splice(i, 1);
+        else i++;
+      }
+    }
+    this.pumping = false;
+  }
+
+  // ---- output -----------------------------------------------------------------------------
+
+  /** reserve makes room for n octets at outPos (flushing and taking a new arena if needed) and returns the arena */
+  private reserve(n: number): Buffer {
+    if (this.out.length - this.outPos >= n) return this.out;
+    this.flush();
+    const old = this.out;
+    if (old.length === ARENA_BYTES && !this.inflight.includes(old) && arenas.length < ARENA_FREE_MAX) arenas.push(old);
+    this.out = n <= ARENA_BYTES ? (arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES)) : Buffer.allocUnsafe(n);
+    this.outStart = this.outPos = 0;
+    this.lastDataAt = -1;
+    return this.out;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (dirty.length === 0) setImmediate(flushAll);
+    dirty.push(this);
+  }
+
+  /** turn: the end of an event-loop turn (flushAll): what was framed goes out, and a new turn's OUT_HIGH begins */
+  turn(): void {
+    this.framed = 0;
+    this.flush();
+  }
+
+  /** flush sends what was written since the last flush (one write) */
+  private flush(): void {
+    this.scheduled = false;
+    if (this.outPos === this.outStart) return;
+    const s = this.socket;
+    if (s.destroyed) {
+      this.outStart = this.outPos;
+      return;
+    }
+    this.inflight.push(this.out);
+    if (!s.write(this.out.subarray(this.outStart, this.outPos), this.onWritten)) this.congested = true;
+    this.outStart = this.outPos;
+    this.lastDataAt = -1;
+    // what OUT_HIGH held back goes into the next turn (pump schedules it)
+    if (!this.congested && this.framed < OUT_HIGH && this.blocked.length > 0) this.pump();
+  }
+
+  /** written: a write left; its arena is free once no later write uses it and it is no longer the current one */
+  private written(): void {
+    const a = this.inflight.shift();
+    if (a === undefined || a === this.out || this.inflight[0] === a) return;
+    if (a.length === ARENA_BYTES && arenas.length < ARENA_FREE_MAX) arenas.push(a);
+  }
+
+  // ---- lifetime ---------------------------------------------------------------------------
+
+  get closing(): boolean {
+    return this.draining || this.goawaySent;
+  }
+
+  /** fail: a connection error (5.4.1): GOAWAY with the code, then close */
+  private fail(code: number): void {
+    if (!this.reading) return;
+    this.goaway(code);
+    this.reading = false;
+    this.finish();
+  }
+
+  /** calm closes an abusive connection: GOAWAY ENHANCE_YOUR_CALM, counted */
+  private calm(metric: { inc(): void } | null, what: string): void {
+    if (!this.reading) return;
+    metric?.inc();
+    log.warn('HTTP/2 client disconnected', { ip: this.peer.ip, reason: what });
+    this.fail(F.ENHANCE_YOUR_CALM);
+  }
+
+  private goaway(code: number): void {
+    if (this.goawaySent && code === F.NO_ERROR) return;
+    this.goawaySent = true;
+    const at = F.writeFrameHeader(this.reserve(17), this.outPos, 8, F.GOAWAY, 0, 0);
+    this.out.writeUInt32BE(this.lastId, at);
+    this.out.writeUInt32BE(code, at + 4);
+    this.outPos = at + 8;
+    this.schedule();
+  }
+
+  /** finish closes the connection once its last frames are out: open streams are cut, the peer has lingerMs to close */
+  private finish(): void {
+    this.reading = false;
+    for (const ex of [...this.streams.values()]) {
+      this.streams.delete(ex.id);
+      ex.clientGone();
+    }
+    this.flush();
+    this.socket.end();
+    this.wait = Wait.Linger;
+    this.deadline = now() + this.options.engine.lingerMs;
+  }
+
+  /** idle: no stream is open; the connection waits for its next one */
+  private idle(): void {
+    this.wait = Wait.KeepAlive;
+    this.deadline = now() + this.options.engine.keepAliveMs;
+  }
+
+  /** drain: GOAWAY now; the connection closes once its open streams are done */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.goaway(F.NO_ERROR);
+    if (this.streams.size === 0) this.finish();
+  }
+
+  settingsTimeout(): void {
+    this.settingsTimer = null;
+    this.fail(F.SETTINGS_TIMEOUT);
+  }
+
+  /** expire: no first stream within headerMs, idle for keepAliveMs (GOAWAY NO_ERROR), or a closing peer that lingers */
+  expire(): void {
+    const w = this.wait;
+    if (w === Wait.Linger) {
+      this.wait = Wait.None;
+      this.socket.destroy();
+      return;
+    }
+    countTimeout(w);
+    log.debug('client timeout', { ip: this.peer.ip, kind: w === Wait.Head ? 'header' : 'keep-alive', protocol: 'h2' });
+    this.draining = true;
+    this.goaway(F.NO_ERROR);
+    this.finish();
+  }
+
+  private closed(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.reading = false;
+    if (this.settingsTimer !== null) clearTimeout(this.settingsTimer);
+    for (const ex of [...this.streams.values()]) {
+      this.streams.delete(ex.id);
+      ex.clientGone();
+    }
+    this.blocked.length = 0;
+    this.wait = Wait.None;
+    untrack(this);
+    this.host.forget(this);
+  }
+}
+
+function onSettingsTimeout(c: FrameConnection): void {
+  c.settingsTimeout();
+}
+
+function ignore(): void {}
