@@ -291,7 +291,7 @@ export class StreamExchange implements ClientExchange {
   /** put frames what it can of buf[start, end) and holds a copy of the rest; returns the octets held */
   private put(buf: Buffer, start: number, end: number): number {
     if (this.held === null) {
-      const sent = this.conn.sendData(this, buf, start, end, false);
+      const sent = this.conn.sendData(this, buf, start, end);
       if (sent === end - start) return 0;
       start += sent;
       this.held = [];
@@ -313,7 +313,7 @@ export class StreamExchange implements ClientExchange {
     if (q.length > 0) {
       const b = q[0]!;
       const to = Math.min(b.length, this.heldStart + MAX_FRAME_BYTES);
-      const sent = this.conn.sendData(this, b, this.heldStart, to, false);
+      const sent = this.conn.sendData(this, b, this.heldStart, to);
       this.heldStart += sent;
       this.heldBytes -= sent;
       if (this.heldStart === b.length) {
