@@ -48,7 +48,7 @@ export class FrameWriter {
 
   constructor(
     private readonly socket: net.Socket,
-    /** called after each flush (the owner sends what OUT_HIGH held back) */
+    /** called after each turn's flush (the owner sends what OUT_HIGH held back) */
     private readonly flushed: () => void,
   ) {
     this.out = arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
@@ -151,6 +151,9 @@ export class FrameWriter {
   turn(): void {
     this.framed = 0;
     this.flush();
+    // only here, never from a flush inside reserve(): the owner's pump frames more, which must not
+    // reenter reserve() while it is switching arenas
+    this.flushed();
   }
 
   /** flush sends what was written since the last flush (one write) */
@@ -166,7 +169,6 @@ export class FrameWriter {
     if (!s.write(this.out.subarray(this.start, this.pos), this.onWritten)) this.congested = true;
     this.start = this.pos;
     this.lastDataAt = -1;
-    this.flushed();
   }
 
   private u32Frame(type: number, id: number, v: number): void {
