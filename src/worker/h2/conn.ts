@@ -21,10 +21,10 @@
  *   stream's window (65535) is given back only as its exchange delivers the body to the handler,
  *   so a paused upload stops its client. Sending: DATA goes out as the client's windows allow
  *   (INITIAL_WINDOW_SIZE changes apply to open streams); what does not fit waits in the stream.
- * - Writes: frames are written into a pooled arena and the arenas' new bytes go to the socket
- *   once per event-loop turn (setImmediate), one write per connection. While the socket is backed
- *   up (write() said false, until 'drain') or a turn has queued OUT_HIGH bytes, no more DATA is
- *   framed: the streams keep it and say so to their callers (TLS backpressure reaches upstream).
+ * - Writes (frame-writer.ts): frames go into a pooled arena and leave once per event-loop turn, one
+ *   socket write per connection. While the socket is backed up (write() said false, until
+ *   'drain') or a turn has framed OUT_HIGH octets of DATA, no more DATA is framed: the streams
+ *   keep it and say so to their callers (TLS backpressure reaches upstream).
  * - Defences as on node:http2 (h2-limits.ts): rapid resets and refused streams take from the
  *   reset bucket, PING and SETTINGS frames from the control bucket; out of tokens: GOAWAY
  *   ENHANCE_YOUR_CALM.
@@ -36,12 +36,13 @@ import { log } from '../../log.js';
 import type { ClientPeer } from '../engine/exchange.js';
 import { clientPeer } from '../engine/peer.js';
 import { countTimeout, now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
+import { FrameWriter } from './frame-writer.js';
 import * as F from './frames.js';
 import { controlFloods, rapidResets, TokenBucket } from './h2-limits.js';
 import type { H2Options } from './h2-options.js';
 import { validField } from './h2-request.js';
 import type { H2Host } from './h2-session.js';
-import { Decoded, encodeField, encodeStatus, type FieldSink, fieldBytesMax, HpackDecoder } from './hpack.js';
+import { Decoded, type FieldSink, HpackDecoder } from './hpack.js';
 import { StreamExchange } from './stream-exchange.js';
 
 /** the connection-level receive window we keep open (6.9.2: raised from 65535 by a WINDOW_UPDATE after our SETTINGS) */
@@ -50,20 +51,6 @@ const CONN_RECV_WINDOW = 1 << 20;
 const MAX_CONTINUATIONS = 32;
 /** DATA octets one connection frames per event-loop turn; the rest waits for the next turn (one stream cannot fill the socket in one go) */
 const OUT_HIGH = 256 * 1024;
-/** an arena: output frames are written here and sent from here */
-const ARENA_BYTES = 64 * 1024;
-const ARENA_FREE_MAX = 256;
-const arenas: Buffer[] = [];
-
-/** the connections with frames to send this turn, flushed by one setImmediate */
-const dirty: FrameConnection[] = [];
-function flushAll(): void {
-  // a flush may frame more (held DATA, pump): those connections go to the next turn
-  const n = dirty.length;
-  for (let i = 0; i < n; i++) dirty[i]!.turn();
-  dirty.splice(0, n);
-  if (dirty.length > 0) setImmediate(flushAll);
-}
 
 export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   readonly peer: ClientPeer;
@@ -105,21 +92,8 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   initialWindow = F.DEFAULT_WINDOW;
   /** streams holding DATA for lack of window or because the socket is backed up */
   private readonly blocked: StreamExchange[] = [];
-  private congested = false;
-  /** DATA octets framed this turn: past OUT_HIGH the rest waits for the next turn */
-  private framed = 0;
   private pumping = false;
-  // output: the current arena, what of it went to the socket, what is written
-  private out: Buffer;
-  private outStart = 0;
-  private outPos = 0;
-  /** the arena of each write in flight, oldest first */
-  private readonly inflight: Buffer[] = [];
-  private scheduled = false;
-  /** where the last DATA frame's flags are in `out` and its stream (END_STREAM can be set on it until the flush) */
-  private lastDataAt = -1;
-  private lastDataStream = 0;
-  private readonly onWritten = (): void => this.written();
+  private readonly out: FrameWriter;
 
   constructor(
     private readonly host: H2Host,
@@ -132,19 +106,11 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     this.resets = new TokenBucket(options.resetBurst, options.resetRatePerSecond);
     this.controlFrames = new TokenBucket(options.controlFrameBurst, options.controlFrameRatePerSecond);
     this.deadline = now() + options.engine.headerMs;
-    this.out = arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
-    // our SETTINGS, then the connection window raised to CONN_RECV_WINDOW
-    let p = F.writeFrameHeader(this.reserve(9 + 12 + 13), this.outPos, 12, F.SETTINGS, 0, 0);
-    const o = this.out;
-    o.writeUInt16BE(F.SETTINGS_MAX_CONCURRENT_STREAMS, p);
-    o.writeUInt32BE(options.maxConcurrentStreams, p + 2);
-    o.writeUInt16BE(F.SETTINGS_MAX_HEADER_LIST_SIZE, p + 6);
-    o.writeUInt32BE(options.maxHeaderListBytes, p + 8);
-    this.outPos = p + 12;
-    p = F.writeFrameHeader(o, this.outPos, 4, F.WINDOW_UPDATE, 0, 0);
-    o.writeUInt32BE(CONN_RECV_WINDOW - F.DEFAULT_WINDOW, p);
-    this.outPos = p + 4;
-    this.schedule();
+    this.out = new FrameWriter(socket, () => {
+      // what OUT_HIGH held back goes into the next turn
+      if (!this.out.congested && this.out.framed < OUT_HIGH && this.blocked.length > 0) this.pump();
+    });
+    this.out.settings(options.maxConcurrentStreams, options.maxHeaderListBytes, CONN_RECV_WINDOW - F.DEFAULT_WINDOW);
     this.settingsTimer = setTimeout(onSettingsTimeout, options.settingsAckMs, this);
     this.settingsTimer.unref();
     socket.on('data', this.onData);
@@ -168,7 +134,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     }
   };
   private readonly onDrain = (): void => {
-    this.congested = false;
+    this.out.congested = false;
     this.pump();
   };
   private readonly onEnd = (): void => {
@@ -210,9 +176,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
         if (e - s !== 8) return this.fail(F.FRAME_SIZE_ERROR);
         if (flags & F.ACK) return; // we send no PING of our own
         if (!this.controlFrames.take()) return this.calm(controlFloods, 'PING/SETTINGS flood');
-        buf.copy(this.out, F.writeFrameHeader(this.reserve(17), this.outPos, 8, F.PING, F.ACK, 0), s, e);
-        this.outPos += 17;
-        return this.schedule();
+        return this.out.pingAck(buf, s);
       case F.GOAWAY:
         if (id !== 0) return this.fail(F.PROTOCOL_ERROR);
         if (e - s < 8) return this.fail(F.FRAME_SIZE_ERROR);
@@ -361,9 +325,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
       // HEADER_TABLE_SIZE: our encoder never indexes; MAX_FRAME_SIZE: we never send more than 16384;
       // MAX_CONCURRENT_STREAMS: we never push; MAX_HEADER_LIST_SIZE: advisory
     }
-    F.writeFrameHeader(this.reserve(9), this.outPos, 0, F.SETTINGS, F.ACK, 0);
-    this.outPos += 9;
-    this.schedule();
+    this.out.settingsAck();
     this.pump();
   }
 
@@ -386,71 +348,29 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
 
   // ---- frames out (for the exchanges) ------------------------------------------------------
 
-  /**
-   * sendHead writes a response head: HEADERS (and CONTINUATION when the block is over one frame),
-   * `fields` as [name, value, ...] with lowercase names.
-   */
+  /** sendHead writes a response head (HEADERS, and CONTINUATION when over one frame); fields [name, value, ...], names lowercase */
   sendHead(id: number, status: number, fields: readonly (string | Buffer)[], endStream: boolean): void {
-    let max = 5;
-    for (let i = 0; i + 1 < fields.length; i += 2) max += fieldBytesMax((fields[i] as string).length, fields[i + 1]!.length);
-    const flags = endStream ? F.END_STREAM : 0;
-    if (max <= F.MAX_FRAME_BYTES) {
-      const o = this.reserve(F.FRAME_HEADER_BYTES + max);
-      const start = this.outPos;
-      let p = encodeStatus(o, start + F.FRAME_HEADER_BYTES, status);
-      for (let i = 0; i + 1 < fields.length; i += 2) p = encodeField(o, p, fields[i] as string, fields[i + 1]!);
-      F.writeFrameHeader(o, start, p - start - F.FRAME_HEADER_BYTES, F.HEADERS, flags | F.END_HEADERS, id);
-      this.outPos = p;
-    } else {
-      const b = Buffer.allocUnsafe(max);
-      let n = encodeStatus(b, 0, status);
-      for (let i = 0; i + 1 < fields.length; i += 2) n = encodeField(b, n, fields[i] as string, fields[i + 1]!);
-      for (let p = 0, type = F.HEADERS; p < n; type = F.CONTINUATION) {
-        const len = Math.min(n - p, F.MAX_FRAME_BYTES);
-        const last = p + len === n;
-        const o = this.reserve(F.FRAME_HEADER_BYTES + len);
-        const at = F.writeFrameHeader(o, this.outPos, len, type, (type === F.HEADERS ? flags : 0) | (last ? F.END_HEADERS : 0), id);
-        b.copy(o, at, p, p + len);
-        this.outPos = at + len;
-        p += len;
-      }
-    }
-    this.lastDataAt = -1;
-    this.schedule();
+    this.out.head(id, status, fields, endStream);
   }
 
   /** sendData frames what the windows and the socket allow of buf[s, e) as DATA; returns the octets framed. */
-  sendData(ex: StreamExchange, buf: Buffer, s: number, e: number, end: boolean): number {
+  sendData(ex: StreamExchange, buf: Buffer, s: number, e: number): number {
+    const w = this.out;
     let p = s;
-    while (p < e) {
-      if (this.congested || this.framed >= OUT_HIGH) break;
+    while (p < e && !w.congested && w.framed < OUT_HIGH) {
       const n = Math.min(e - p, F.MAX_FRAME_BYTES, ex.sendWindow, this.sendWindow);
       if (n <= 0) break;
-      const last = end && p + n === e;
-      const o = this.reserve(F.FRAME_HEADER_BYTES + n);
-      const at = F.writeFrameHeader(o, this.outPos, n, F.DATA, last ? F.END_STREAM : 0, ex.id);
-      buf.copy(o, at, p, p + n);
-      this.lastDataAt = this.outPos + 4;
-      this.lastDataStream = ex.id;
-      this.outPos = at + n;
-      this.framed += n;
+      w.data(ex.id, buf, p, n);
       ex.sendWindow -= n;
       this.sendWindow -= n;
       p += n;
     }
-    if (p > s) this.schedule();
     return p - s;
   }
 
-  /** sendEnd ends a stream's response: END_STREAM on its last DATA frame if still unsent, else an empty DATA frame */
+  /** sendEnd ends a stream's response (END_STREAM) */
   sendEnd(id: number): void {
-    if (this.lastDataAt >= this.outStart && this.lastDataStream === id) this.out[this.lastDataAt]! |= F.END_STREAM;
-    else {
-      F.writeFrameHeader(this.reserve(9), this.outPos, 0, F.DATA, F.END_STREAM, id);
-      this.outPos += 9;
-    }
-    this.lastDataAt = -1;
-    this.schedule();
+    this.out.end(id);
   }
 
   /** hold: the stream keeps DATA the windows or the socket did not take; pump() sends it later */
@@ -460,10 +380,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
 
   /** sendWindowUpdate gives `inc` octets of receive window back (a stream's as its body is delivered, or the connection's) */
   sendWindowUpdate(id: number, inc: number): void {
-    const at = F.writeFrameHeader(this.reserve(13), this.outPos, 4, F.WINDOW_UPDATE, 0, id);
-    this.out.writeUInt32BE(inc, at);
-    this.outPos = at + 4;
-    this.schedule();
+    this.out.windowUpdate(id, inc);
   }
 
   /** resetStream ends a stream with RST_STREAM (a stream error, 5.4.2, or our abort) */
@@ -474,10 +391,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   }
 
   sendRst(id: number, code: number): void {
-    const at = F.writeFrameHeader(this.reserve(13), this.outPos, 4, F.RST_STREAM, 0, id);
-    this.out.writeUInt32BE(code, at);
-    this.outPos = at + 4;
-    this.schedule();
+    this.out.rst(id, code);
   }
 
   /** streamDone forgets a stream that closed (both sides ended, or reset) */
@@ -497,7 +411,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     while (progress && b.length > 0) {
       progress = false;
       for (let i = 0; i < b.length; ) {
-        if (this.congested || this.sendWindow <= 0 || this.framed >= OUT_HIGH || !this.reading) {
+        if (this.out.congested || this.sendWindow <= 0 || this.out.framed >= OUT_HIGH || !this.reading) {
           this.pumping = false;
           return;
         }
@@ -510,57 +424,6 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
       }
     }
     this.pumping = false;
-  }
-
-  // ---- output -----------------------------------------------------------------------------
-
-  /** reserve makes room for n octets at outPos (flushing and taking a new arena if needed) and returns the arena */
-  private reserve(n: number): Buffer {
-    if (this.out.length - this.outPos >= n) return this.out;
-    this.flush();
-    const old = this.out;
-    if (old.length === ARENA_BYTES && !this.inflight.includes(old) && arenas.length < ARENA_FREE_MAX) arenas.push(old);
-    this.out = n <= ARENA_BYTES ? (arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES)) : Buffer.allocUnsafe(n);
-    this.outStart = this.outPos = 0;
-    this.lastDataAt = -1;
-    return this.out;
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    if (dirty.length === 0) setImmediate(flushAll);
-    dirty.push(this);
-  }
-
-  /** turn: the end of an event-loop turn (flushAll): what was framed goes out, and a new turn's OUT_HIGH begins */
-  turn(): void {
-    this.framed = 0;
-    this.flush();
-  }
-
-  /** flush sends what was written since the last flush (one write) */
-  private flush(): void {
-    this.scheduled = false;
-    if (this.outPos === this.outStart) return;
-    const s = this.socket;
-    if (s.destroyed) {
-      this.outStart = this.outPos;
-      return;
-    }
-    this.inflight.push(this.out);
-    if (!s.write(this.out.subarray(this.outStart, this.outPos), this.onWritten)) this.congested = true;
-    this.outStart = this.outPos;
-    this.lastDataAt = -1;
-    // what OUT_HIGH held back goes into the next turn (pump schedules it)
-    if (!this.congested && this.framed < OUT_HIGH && this.blocked.length > 0) this.pump();
-  }
-
-  /** written: a write left; its arena is free once no later write uses it and it is no longer the current one */
-  private written(): void {
-    const a = this.inflight.shift();
-    if (a === undefined || a === this.out || this.inflight[0] === a) return;
-    if (a.length === ARENA_BYTES && arenas.length < ARENA_FREE_MAX) arenas.push(a);
   }
 
   // ---- lifetime ---------------------------------------------------------------------------
@@ -588,11 +451,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   private goaway(code: number): void {
     if (this.goawaySent && code === F.NO_ERROR) return;
     this.goawaySent = true;
-    const at = F.writeFrameHeader(this.reserve(17), this.outPos, 8, F.GOAWAY, 0, 0);
-    this.out.writeUInt32BE(this.lastId, at);
-    this.out.writeUInt32BE(code, at + 4);
-    this.outPos = at + 8;
-    this.schedule();
+    this.out.goaway(this.lastId, code);
   }
 
   /** finish closes the connection once its last frames are out: open streams are cut, the peer has lingerMs to close */
@@ -602,7 +461,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
       this.streams.delete(ex.id);
       ex.clientGone();
     }
-    this.flush();
+    this.out.flush();
     this.socket.end();
     this.wait = Wait.Linger;
     this.deadline = now() + this.options.engine.lingerMs;

@@ -283,9 +283,16 @@ export class StreamExchange implements ClientExchange {
       this.remaining -= n;
     }
     this.bytesWritten += n;
+    if (this.put(buf, start, end) < HIGH_WATER) return true;
+    this.waiting = true;
+    return false;
+  }
+
+  /** put frames what it can of buf[start, end) and holds a copy of the rest; returns the octets held */
+  private put(buf: Buffer, start: number, end: number): number {
     if (this.held === null) {
-      const sent = this.conn.sendData(this, buf, start, end, false);
-      if (sent === n) return true;
+      const sent = this.conn.sendData(this, buf, start, end);
+      if (sent === end - start) return 0;
       start += sent;
       this.held = [];
       this.heldStart = 0;
@@ -296,9 +303,7 @@ export class StreamExchange implements ClientExchange {
     buf.copy(copy, 0, start, end);
     this.held.push(copy);
     this.heldBytes += copy.length;
-    if (this.heldBytes < HIGH_WATER) return true;
-    this.waiting = true;
-    return false;
+    return this.heldBytes;
   }
 
   /** sendHeld frames at most one frame of what is held (conn.ts pump); returns the octets still held */
@@ -308,7 +313,7 @@ export class StreamExchange implements ClientExchange {
     if (q.length > 0) {
       const b = q[0]!;
       const to = Math.min(b.length, this.heldStart + MAX_FRAME_BYTES);
-      const sent = this.conn.sendData(this, b, this.heldStart, to, false);
+      const sent = this.conn.sendData(this, b, this.heldStart, to);
       this.heldStart += sent;
       this.heldBytes -= sent;
       if (this.heldStart === b.length) {
@@ -352,7 +357,10 @@ export class StreamExchange implements ClientExchange {
     const b = body === null ? EMPTY : typeof body === 'string' ? Buffer.from(body) : body;
     this.endHead(b.length, close);
     if ((this.res as Res) !== Res.Body) return; // no body (HEAD, 204, 304, empty) or refused
-    this.write(b, 0, b.length);
+    // the whole response at once: what the windows do not take is held, and no onClientWritable is owed
+    this.bytesWritten = b.length;
+    this.remaining = 0;
+    this.put(b, 0, b.length);
     this.end();
   }
 
