@@ -49,13 +49,17 @@ function runsOn(w: Workload, t: Target, run: Running | undefined): boolean {
   return !H2_ONLY.includes(t) && (w.encoding === undefined || COMPRESSING.includes(t));
 }
 
-/** withTls adds fulcrum's HTTPS listener (HTTP/2 by ALPN, the default) with the run's certificate. */
+/**
+ * withTls adds fulcrum's HTTPS listener (HTTP/2 by ALPN, the default) with the run's certificate,
+ * and `http2.implementation` only when one is asked for: a baseline built before that key existed
+ * refuses a config that names it.
+ */
 const withTls =
-  (port: number, cert: Cert, implementation: 'node' | 'fulcrum', then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
+  (port: number, cert: Cert, implementation: 'fulcrum' | null, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
   (cfg: Record<string, unknown>): Record<string, unknown> => {
     then(cfg);
     cfg.tls = { port, cert: cert.cert, key: cert.key };
-    cfg.http2 = { ...(cfg.http2 as object | undefined), implementation };
+    if (implementation !== null) cfg.http2 = { ...(cfg.http2 as object | undefined), implementation };
     return cfg;
   };
 
@@ -134,7 +138,8 @@ export async function main(argv: string[]): Promise<void> {
         const base = manyClients(o.upstreamIdle);
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,
-          config: cert && tlsPort ? withTls(tlsPort, cert, o.h2Implementation, base) : base,
+          // --h2-implementation is this checkout's: the baseline runs its own default
+          config: cert && tlsPort ? withTls(tlsPort, cert, t === 'fulcrum' && o.h2Implementation === 'fulcrum' ? 'fulcrum' : null, base) : base,
           bin: t === 'baseline' ? path.join(o.baseline!, 'bin', 'fulcrum.js') : undefined,
         });
         const version = t === 'fulcrum' ? 'fulcrum (this checkout)' : `fulcrum at ${o.baseline}`;

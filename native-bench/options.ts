@@ -32,7 +32,8 @@ export const HELP = `usage: npm run bench:native -- [options]
                      (keepAlive.maxIdle) (default 1024: no reconnects at 1,000 clients)
   --h2-implementation NAME
                      fulcrum's http2.implementation on its TLS listener: node (default) or
-                     fulcrum (its own frame layer, src/worker/h2/conn.ts)
+                     fulcrum (its own frame layer, src/worker/h2/conn.ts); this checkout's
+                     only (a --baseline runs its own default)
   --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
