@@ -55,7 +55,7 @@ function runsOn(w: Workload, t: Target, run: Running | undefined): boolean {
  * refuses a config that names it.
  */
 const withTls =
-  (port: number, cert: Cert, implementation: 'fulcrum' | null, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
+  (port: number, cert: Cert, implementation: 'node' | 'fulcrum' | null, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
   (cfg: Record<string, unknown>): Record<string, unknown> => {
     then(cfg);
     cfg.tls = { port, cert: cert.cert, key: cert.key };
@@ -139,7 +139,7 @@ export async function main(argv: string[]): Promise<void> {
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,
           // --h2-implementation is this checkout's: the baseline runs its own default
-          config: cert && tlsPort ? withTls(tlsPort, cert, t === 'fulcrum' && o.h2Implementation === 'fulcrum' ? 'fulcrum' : null, base) : base,
+          config: cert && tlsPort ? withTls(tlsPort, cert, t === 'fulcrum' ? o.h2Implementation : null, base) : base,
           bin: t === 'baseline' ? path.join(o.baseline!, 'bin', 'fulcrum.js') : undefined,
         });
         const version = t === 'fulcrum' ? 'fulcrum (this checkout)' : `fulcrum at ${o.baseline}`;

@@ -31,9 +31,9 @@ export const HELP = `usage: npm run bench:native -- [options]
   --upstream-idle N  idle upstream connections kept per worker by nginx (keepalive) and fulcrum
                      (keepAlive.maxIdle) (default 1024: no reconnects at 1,000 clients)
   --h2-implementation NAME
-                     fulcrum's http2.implementation on its TLS listener: node (default) or
-                     fulcrum (its own frame layer, src/worker/h2/conn.ts); this checkout's
-                     only (a --baseline runs its own default)
+                     fulcrum's http2.implementation on its TLS listener: fulcrum (its own
+                     frame layer, src/worker/h2/) or node (node:http2); default: the
+                     checkout's own default; this checkout's only (a --baseline runs its own)
   --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
@@ -70,7 +70,7 @@ export interface Options {
   out: string;
   baseline: string | null;
   upstreamIdle: number;
-  h2Implementation: 'node' | 'fulcrum';
+  h2Implementation: 'node' | 'fulcrum' | null;
 }
 
 /** parse reads the command line; null after printing the help; throws on a bad option. */
@@ -87,7 +87,7 @@ export function parse(argv: string[]): Options | null {
     out: 'bench-results',
     baseline: null,
     upstreamIdle: 1024,
-    h2Implementation: 'node',
+    h2Implementation: null,
   };
   const ok = parseOptions(
     argv,

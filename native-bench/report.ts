@@ -105,7 +105,7 @@ export function report(
     `versions: ${Object.entries(versions)
       .map(([k, v]) => `${k}: ${v}`)
       .join('; ')}`,
-    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers); fulcrum http2.implementation ${o.h2Implementation}`,
+    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers); fulcrum http2.implementation ${o.h2Implementation ?? 'its default'}`,
     ...(order.some((t) => (NODE_PEERS as readonly string[]).includes(t))
       ? [
           `Node peers: http-proxy = node:http + http-proxy (proxy.web, proxy.ws) with an http.Agent({ keepAlive: true, maxSockets: 1024 }) to the backend; fastify-proxy = fastify + @fastify/http-proxy (undici pool, its defaults: 128 keep-alive connections), logger off, websocket: true; ${o.workers > 1 ? `node:cluster with ${o.workers} workers each (plus the primary, counted in CPU/request)` : 'one Node process each'}`,

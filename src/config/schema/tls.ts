@@ -72,9 +72,9 @@ export const TlsSchema = strict(
 export const Http2Schema = strict(
   {
     implementation: Type.Union([Type.Literal('node'), Type.Literal('fulcrum')], {
-      default: 'node',
+      default: 'fulcrum',
       description:
-        'Which HTTP/2 implementation serves clients (default "node"): "node" drives node:http2 (nghttp2); "fulcrum" is fulcrum\'s own frame layer and HPACK (src/worker/h2/conn.ts), opt-in while it matures (docs/h2-frame-layer.md says what it covers). Read for each new connection.',
+        'Which HTTP/2 implementation serves clients (default "fulcrum"): "fulcrum" is fulcrum\'s own frame layer and HPACK (src/worker/h2/), "node" drives node:http2 (nghttp2) instead, with the same mapping, limits and defences. Read for each new connection.',
     }),
     maxConcurrentStreams: Type.Integer({
       minimum: 1,

@@ -74,7 +74,7 @@ function build(engine: EngineOptions, h: Config['http2']): H2Options {
 
 /** H2_DEFAULTS: the schema's defaults over the engine's (for tests and embedders). */
 export const H2_DEFAULTS: H2Options = build(ENGINE_DEFAULTS, {
-  implementation: 'node',
+  implementation: 'fulcrum',
   maxConcurrentStreams: 128,
   maxHeaderListBytes: 32768,
   resetBurst: 200,
