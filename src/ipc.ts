@@ -132,7 +132,7 @@ export interface ReportSections {
   stickyTouch?: Record<string, string[]>;
   /** rate limiting: requests admitted per bucket key since the last report */
   rateLimit?: Record<string, number>;
-  /** per-client connection limit: this worker's requests in flight per client address, for addresses whose count changed */
+  /** per-client connection limit: this worker's most requests in flight since its previous report, per client address whose count changed */
   connections?: Record<string, number>;
   /** metrics deltas since the previous metrics section (src/worker/metrics.ts), every ~500 ms */
   metrics?: MetricsReport;
@@ -238,8 +238,11 @@ export interface StateSections {
    * this worker's admitted requests counted since the previous push to it]
    */
   rateLimit?: Record<string, [number, number, number]>;
-  /** per-client connection limit: cluster-wide requests in flight per client address that changed (0: gone) */
-  connections?: Record<string, number>;
+  /**
+   * per-client connection limit, sent to each worker on its own: per client address that changed,
+   * [this worker's reported peak as this push counted it, the cluster-wide total of peaks] ([0, 0]: gone)
+   */
+  connections?: Record<string, [number, number]>;
   /** adaptive concurrency: per upstream, per server id: [cluster-wide limit, then each worker slot's share of it] */
   concurrency?: Record<string, Record<string, number[]>>;
   /** a cache probe for GET /explain, sent to one worker, which answers with ReportSections.cacheProbe */

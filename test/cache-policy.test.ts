@@ -31,7 +31,7 @@ const OPTS: PolicyOptions = { heuristicPercent: 10, heuristicMaxSeconds: 86400, 
 /** request builds the cache's view of a GET with these fields (what the engine hands over). */
 function request(fields: [string, string][]): CacheRequest {
   const flat = fields.flatMap(([k, v]) => [k.toLowerCase(), v]);
-  const peer = { bytes: new Uint8Array([127, 0, 0, 1]), ip: '127.0.0.1', gen: -1, trusted: false, allowed: true };
+  const peer = { bytes: new Uint8Array([127, 0, 0, 1]), ip: '127.0.0.1', gen: -1, trusted: false, allowed: true, busy: 0 };
   return new CacheRequest(new NullExchange({ method: 'GET', target: '/x', secure: false, fields: flat, peer }));
 }
 

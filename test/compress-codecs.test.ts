@@ -166,7 +166,7 @@ class RecordingExchange extends NullExchange {
       target: '/',
       secure: false,
       fields: [],
-      peer: { bytes: new Uint8Array(4), ip: '127.0.0.1', gen: 0, trusted: false, allowed: true },
+      peer: { bytes: new Uint8Array(4), ip: '127.0.0.1', gen: 0, trusted: false, allowed: true, busy: 0 },
     });
   }
   override write(buf: Buffer, start: number, end: number): boolean {

@@ -5,12 +5,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import type http from 'node:http';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createOrigin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum } from './helpers/fulcrum.js';
 import { request } from './helpers/client.js';
+import { h2connect, h2request } from './helpers/h2.js';
 
 async function holdingOrigin() {
   const held: http.ServerResponse[] = [];
@@ -83,4 +84,58 @@ describe('per-client connection limit', () => {
       }
     });
   }
+
+  // What counts is a connection while it has a request in flight: an HTTP/2 connection counts
+  // once, however many streams it carries (http2.maxConcurrentStreams bounds those).
+  it('HTTP/2: one connection counts once, however many streams it has in flight (limit 2, 2 workers)', async () => {
+    const o = await createOrigin('fast', (_req, res) => res.end('ok'));
+    const f = await startFulcrum(oneUpstream([o.url], { workers: 2, listen: { h2c: true }, limits: { maxConnectionsPerClient: 2 } }));
+    const s = await h2connect(f.url);
+    try {
+      let bursts = 0;
+      let refused = 0;
+      for (const end = Date.now() + 1000; Date.now() < end && bursts < 200; bursts++) {
+        const rs = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => h2request(s, { ':path': `/b${i}` })));
+        refused += rs.filter((r) => r.status === 'rejected' || r.value.status !== 200).length;
+      }
+      assert.ok(bursts >= 5, `only ${bursts} bursts in a second`);
+      assert.equal(refused, 0, `${refused} of ${bursts * 40} streams refused`);
+    } finally {
+      s.close();
+      await f.stop();
+      await o.close();
+    }
+  });
+
+  // Connections that go busy and idle together swing a worker's count between 0 and the client's
+  // real load many times between two pushes of the cluster totals. A count taken in a dip, set
+  // against a total that still held the same connections, once refused a client under the limit.
+  it('keep-alive connections in lock-step just under the limit, for a second, are never refused', async () => {
+    const o = await createOrigin('fast', (_req, res) => res.end('ok'));
+    const limit = 16;
+    const f = await startFulcrum(oneUpstream([o.url], { limits: { maxConnectionsPerClient: limit } }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: limit - 2 });
+    const get = (p: string) =>
+      new Promise<number | 'closed'>((resolve) => {
+        const req = http.get(`${f.url}${p}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', () => resolve('closed'));
+      });
+    try {
+      let bursts = 0;
+      let refused = 0;
+      for (const end = Date.now() + 1000; Date.now() < end && bursts < 200; bursts++) {
+        const rs = await Promise.all(Array.from({ length: limit - 2 }, (_, i) => get(`/b${i}`)));
+        refused += rs.filter((r) => r !== 200).length;
+      }
+      assert.ok(bursts >= 5, `only ${bursts} bursts in a second`);
+      assert.equal(refused, 0, `${refused} of ${bursts * (limit - 2)} requests refused`);
+    } finally {
+      agent.destroy();
+      await f.stop();
+      await o.close();
+    }
+  });
 });

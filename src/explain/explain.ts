@@ -76,6 +76,7 @@ export function explain(routing: Routing, req: ExplainRequest, config: string, l
     gen: -1,
     trusted: routing.trusted.has(req.clientBytes),
     allowed: routing.access === null || routing.access.allows(req.clientBytes),
+    busy: -1,
   };
   const ex = new NullExchange({ method: req.method, target: req.target, secure: req.secure, fields: req.fields, peer });
 

@@ -1,6 +1,6 @@
 /**
  * ClientTable sums the workers' per-client requests in flight (limits.maxConnectionsPerClient)
- * and pushes the changed totals to every worker each REPORT_INTERVAL_MS.
+ * and pushes to each worker, each REPORT_INTERVAL_MS, its own and the total count of the changed ones.
  */
 import { REPORT_INTERVAL_MS } from '../ipc.js';
 import type { Supervisor } from './supervisor.js';
@@ -32,17 +32,27 @@ export class ClientTable {
     this.timer ??= setTimeout(() => this.push(), REPORT_INTERVAL_MS);
   }
 
+  /**
+   * push sends each worker, for the clients changed since the last push, its own count as this
+   * push counts it and the cluster total: the worker's ceiling is its own count plus its 1/N share
+   * of the headroom, so the ceilings of one push sum to the limit (+ N - 1 for rounding), and a
+   * worker whose own count fell since the report this push used is not refused for it.
+   */
   private push(): void {
     this.timer = null;
-    const state: Record<string, number> = {};
+    const totals = new Map<string, number>();
     for (const ip of this.dirty) {
       const m = this.bySlot.get(ip);
       let total = 0;
       if (m) for (const n of m.values()) total += n;
-      state[ip] = total;
+      totals.set(ip, total);
       if (total === 0) this.bySlot.delete(ip);
     }
     this.dirty.clear();
-    this.sup.broadcastState({ connections: state });
+    for (const slot of this.pids.keys()) {
+      const state: Record<string, [number, number]> = {};
+      for (const [ip, total] of totals) state[ip] = [this.bySlot.get(ip)?.get(slot) ?? 0, total];
+      this.sup.sendState(slot, { connections: state });
+    }
   }
 }

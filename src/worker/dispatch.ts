@@ -75,16 +75,16 @@ function admit(ex: ClientExchange, r: Runtime): RouteRuntime | undefined {
   return rr;
 }
 
-/** admitClient counts the request against maxConnectionsPerClient; false: the connection was closed. */
-function admitConnection(ex: ClientExchange, r: Runtime, route: RouteTarget): boolean | string {
+/** admitConnection counts the request's connection against maxConnectionsPerClient (true: no limit); false: the connection was closed. */
+function admitConnection(ex: ClientExchange, r: Runtime, route: RouteTarget): boolean | ClientPeer {
   const maxConn = r.limits.maxConnectionsPerClient;
   if (maxConn <= 0) return true;
   // over the limit: closed at once, as a connection refused (see guard/client-limiter.ts), logged as nginx's 444
-  if (!admitClient(ex.peer.ip, maxConn, r.workers)) {
+  if (!admitClient(ex.peer, maxConn, r.workers)) {
     closeEdge(ex, 'too-many-connections', r, route);
     return false;
   }
-  return ex.peer.ip;
+  return ex.peer;
 }
 
 /** dispatch serves one request an engine parsed (the engines' RequestHandler). */
@@ -123,8 +123,8 @@ function startTunnel(ex: ClientExchange, r: Runtime, rr: RouteRuntime): void {
 export interface UpgradeAdmission {
   route: RouteRuntime['target'];
   upstream: RouteRuntime['upstream'];
-  /** the client address counted by the per-client limit (released when the relay ends), or null */
-  clientKey: string | null;
+  /** the client counted by the per-client limit (released when the relay ends), or null */
+  clientKey: ClientPeer | null;
 }
 
 /** admitUpgrade runs the edge checks for a WebSocket upgrade, as dispatch does for a request; false when it answered the client. */

@@ -38,7 +38,7 @@ export const LimitsSchema = strict(
       maximum: 1000000,
       default: 256,
       description:
-        'Most connections one client address may have busy at once over all workers (default 256; 0: no limit). Counted as requests in flight (uWS 20.30 serves one request at a time per connection); the excess is closed at once. Tolerance: up to workers - 1 over the limit.',
+        'Most connections one client address may have busy (a request in flight) at once over all workers (default 256; 0: no limit). An HTTP/2 connection counts once however many streams it carries (http2.maxConcurrentStreams bounds those); on listen.engine "uws" each request counts (uWS serves one at a time per connection). The excess is closed at once (an HTTP/2 stream is reset). Tolerance: up to workers - 1 over the limit.',
     }),
     maxUrlBytes: Type.Integer({
       minimum: 16,

@@ -21,7 +21,7 @@ const USE_NAMES: Record<Use, string> = {
 };
 
 /** the cache key does not read the client address */
-const NO_PEER: ClientPeer = { bytes: new Uint8Array(4), ip: '0.0.0.0', gen: -1, trusted: false, allowed: true };
+const NO_PEER: ClientPeer = { bytes: new Uint8Array(4), ip: '0.0.0.0', gen: -1, trusted: false, allowed: true, busy: -1 };
 
 /** probeCache answers a probe from `store` (null: the worker runs no generation yet). */
 export function probeCache(store: CacheStore | null, p: CacheProbe, worker: number): CacheProbeAnswer {

@@ -39,6 +39,13 @@ export interface ClientPeer {
   gen: number;
   trusted: boolean;
   allowed: boolean;
+  /**
+   * This connection's requests in flight counted against limits.maxConnectionsPerClient (the
+   * worker's guard/client-limiter.ts): the connection counts once while it is > 0, however many
+   * HTTP/2 streams it carries. -1: the engine shares one peer between connections (uWS), so each
+   * request counts on its own.
+   */
+  busy: number;
 }
 
 /** ClientHandler receives an exchange's events (ProxyRequest, the cache's waiters, the tunnel). */

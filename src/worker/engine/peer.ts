@@ -10,18 +10,18 @@ const NO_ADDRESS = new Uint8Array(0);
 
 /** clientPeer builds the peer of a connection from socket.remoteAddress (undefined: the socket is already gone). */
 export function clientPeer(address: string | undefined): ClientPeer {
-  if (address === undefined) return { bytes: NO_ADDRESS, ip: '', gen: -1, trusted: false, allowed: false };
+  if (address === undefined) return { bytes: NO_ADDRESS, ip: '', gen: -1, trusted: false, allowed: false, busy: 0 };
   let text = address;
   if (text.length > 7 && text.charCodeAt(0) === 0x3a && text.startsWith('::ffff:') && text.indexOf('.') !== -1) text = text.slice(7);
   const v4 = ipv4Bytes(text);
-  if (v4 !== null) return { bytes: v4, ip: text, gen: -1, trusted: false, allowed: false };
+  if (v4 !== null) return { bytes: v4, ip: text, gen: -1, trusted: false, allowed: false, busy: 0 };
   let bytes: Uint8Array;
   try {
     bytes = Uint8Array.from(ipaddr.IPv6.parse(text).toByteArray());
   } catch {
     bytes = NO_ADDRESS;
   }
-  return { bytes, ip: text, gen: -1, trusted: false, allowed: false };
+  return { bytes, ip: text, gen: -1, trusted: false, allowed: false, busy: 0 };
 }
 
 /** ipv4Bytes parses dotted-quad text; null when it is not one. */

@@ -41,7 +41,7 @@ function peerOf(res: HttpResponse): ClientPeer {
     for (let i = 0; same && i < b.length; i++) same = b[i] === p.bytes[i];
     if (same) return p;
   }
-  return (lastPeer = { bytes: b, ip: formatAddress(b), gen: -1, trusted: false, allowed: true });
+  return (lastPeer = { bytes: b, ip: formatAddress(b), gen: -1, trusted: false, allowed: true, busy: -1 });
 }
 
 // Response bytes a slow client has not taken yet (tryEnd) are copied out of the caller's buffer into

@@ -12,7 +12,7 @@
 import type { ErrorKind, FailureKind } from '../../errors.js';
 import { ERRORS } from '../../errors.js';
 import { log } from '../../log.js';
-import type { ClientExchange, ClientHandler } from '../engine/exchange.js';
+import type { ClientExchange, ClientHandler, ClientPeer } from '../engine/exchange.js';
 import { releaseClient } from '../guard/client-limiter.js';
 import { trackRequest, untrackRequest, type Expirable } from '../guard/limits.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
@@ -79,7 +79,7 @@ export class ProxyRequest extends ResponseWriter implements ClientHandler, Upstr
   bodyAt = -1;
   trackSlot = -1;
   /** the client address counted by the per-client connection limit (released when finished) */
-  clientKey: string | null = null;
+  clientKey: ClientPeer | null = null;
 
   constructor(
     client: ClientExchange,

@@ -26,7 +26,7 @@ import { ERRORS, type ErrorKind, type FailureKind } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { log } from '../../log.js';
 import { STATUS_LINES } from '../../net/http-status.js';
-import { type ClientExchange, type ClientHandler, ResponseBody } from '../engine/exchange.js';
+import { type ClientExchange, type ClientHandler, type ClientPeer, ResponseBody } from '../engine/exchange.js';
 import { releaseClient } from '../guard/client-limiter.js';
 import type { EdgeLimits } from '../guard/limits.js';
 import type { ResponsePolicy } from '../guard/response-policy.js';
@@ -83,7 +83,7 @@ export function isWebSocketUpgrade(ex: ClientExchange): boolean {
 export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwner {
   readonly seq: number;
   /** the per-client limit's key to release at the end, or null */
-  clientKey: string | null = null;
+  clientKey: ClientPeer | null = null;
   // Selection (select.ts)
   clientIp = '';
   hashKey = '';

@@ -4,6 +4,7 @@
  * (WsGate) and starts a WsRelay (ws-proxy.ts) for what they admit.
  */
 import type { SocketContext } from '../../uws.js';
+import type { ClientPeer } from '../engine/exchange.js';
 import type { UwsWebSocketFront } from '../engine/uws-engine.js';
 import type { UwsExchange } from '../engine/uws-exchange.js';
 import type { RouteTarget } from '../router.js';
@@ -15,7 +16,7 @@ export interface WsAdmission {
   route: RouteTarget;
   upstream: Upstream;
   /** the client address counted by the per-client limit (released when the relay ends), or null */
-  clientKey: string | null;
+  clientKey: ClientPeer | null;
 }
 
 /**

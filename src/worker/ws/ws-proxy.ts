@@ -29,7 +29,7 @@ import { ERRORS, type ErrorKind } from '../../errors.js';
 import { log } from '../../log.js';
 import { STATUS_LINES } from '../../net/http-status.js';
 import type { SocketContext, UwsWebSocket } from '../../uws.js';
-import type { ClientHandler } from '../engine/exchange.js';
+import type { ClientHandler, ClientPeer } from '../engine/exchange.js';
 import type { UwsExchange } from '../engine/uws-exchange.js';
 import { releaseClient } from '../guard/client-limiter.js';
 import { respondGenerated, type HeaderSink, type HeaderWriter } from '../guard/edge-response.js';
@@ -134,7 +134,7 @@ export class WsRelay implements ClientHandler, Selection {
   /** server messages that arrived before the client's open handler ran */
   private early: { data: Buffer; binary: boolean }[] | null = null;
   /** the per-client limit's key to release at the end, or null */
-  clientKey: string | null = null;
+  clientKey: ClientPeer | null = null;
   /** the sweep tick of the last frame from the server */
   rxTick = tick;
   // Selection (select.ts)
