@@ -6,7 +6,7 @@
  */
 import { Frame, frame, PREFACE, RawH2 } from './h2.js';
 import { CANCEL, NO_ERROR, setting } from './h2-raw.js';
-import { conn, group, type SpecCase } from './h2spec.js';
+import { conn, group, type SpecCase, WAIT_MS } from './h2spec.js';
 
 const IWS = 4; // SETTINGS_INITIAL_WINDOW_SIZE
 
@@ -29,7 +29,7 @@ export const GENERIC: SpecCase[] = [
         const raw = await RawH2.open(x.port, false, false);
         try {
           raw.send(Buffer.concat([PREFACE, frame(Frame.Settings, 0, 0, setting(IWS, 65535))]));
-          await raw.until(() => raw.frames.length > 0, 2000, 'the first frame');
+          await raw.until(() => raw.frames.length > 0, WAIT_MS, 'the first frame');
           if (raw.frames[0]!.type !== Frame.Settings || raw.frames[0]!.flags !== 0) throw new Error('the first frame is not SETTINGS');
         } finally {
           raw.destroy();

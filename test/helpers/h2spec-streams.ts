@@ -6,7 +6,7 @@
  */
 import { RawH2 } from './h2.js';
 import { CANCEL, COMPRESSION_ERROR, FRAME_SIZE_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, STREAM_CLOSED } from './h2-raw.js';
-import { conn, group, type SpecCase } from './h2spec.js';
+import { conn, group, type SpecCase, WAIT_MS } from './h2spec.js';
 
 const raw = (s: string) => Buffer.from(s, 'latin1');
 /** an extension frame of type 0x16 (unknown), 8 octets on stream 0 */
@@ -21,7 +21,7 @@ export const STREAMS: SpecCase[] = [
         const c = await RawH2.open(x.port, false, false);
         try {
           c.send(Buffer.concat([raw('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), raw('\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x00\x00\xff\xff')]));
-          await c.until(() => c.frames.some((f) => f.type === 4 && f.flags === 0), 2000, 'SETTINGS');
+          await c.until(() => c.frames.some((f) => f.type === 4 && f.flags === 0), WAIT_MS, 'SETTINGS');
         } finally {
           c.destroy();
         }
@@ -33,7 +33,7 @@ export const STREAMS: SpecCase[] = [
         const c = await RawH2.open(x.port, false, false);
         try {
           c.send(raw('INVALID CONNECTION PREFACE\r\n\r\n'));
-          await c.until(() => c.closed, 2000, 'the close');
+          await c.until(() => c.closed, WAIT_MS, 'the close');
         } finally {
           c.destroy();
         }
