@@ -5,29 +5,35 @@
  * exchange, PING, CONTINUATION assembly and padding, connection errors (GOAWAY with the code of
  * RFC 9113 section 7 that the RFC names), stream errors that leave the connection serving,
  * REFUSED_STREAM beyond maxConcurrentStreams, send flow control that honours the client's
- * windows, request bodies with trailers and a Content-Length they must match.
+ * windows, request bodies with trailers and a Content-Length they must match, and frames on
+ * closed streams (5.1: ignored after our RST_STREAM, STREAM_CLOSED otherwise). The h2spec cases
+ * are test/h2-conformance.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createH2Handler, type H2Front } from '../src/worker/h2/h2-front.js';
 import { H2_DEFAULTS, type H2Options } from '../src/worker/h2/h2-options.js';
+import { Closed, ClosedStreams } from '../src/worker/h2/stream-states.js';
 import { type EngineHarness, startEngine } from './helpers/engine.js';
 import { END_HEADERS, END_STREAM, Frame, frame, h2connect, h2request, hpack, PREFACE, RawH2 } from './helpers/h2.js';
-
-const DATA = 0;
-const PRIORITY = 2;
-const PUSH_PROMISE = 5;
-const WINDOW_UPDATE = 8;
-const PADDED = 0x8;
-// error codes (RFC 9113 7)
-const PROTOCOL_ERROR = 1;
-const FLOW_CONTROL_ERROR = 3;
-const FRAME_SIZE_ERROR = 6;
-const STREAM_CLOSED = 5;
-const REFUSED_STREAM = 7;
-const COMPRESSION_ERROR = 9;
-const ENHANCE_YOUR_CALM = 0xb;
+import {
+  COMPRESSION_ERROR,
+  DATA,
+  ENHANCE_YOUR_CALM,
+  FLOW_CONTROL_ERROR,
+  FRAME_SIZE_ERROR,
+  PADDED,
+  PRIORITY,
+  PROTOCOL_ERROR,
+  PUSH_PROMISE,
+  REFUSED_STREAM,
+  response,
+  STREAM_CLOSED,
+  setting,
+  u32,
+  WINDOW_UPDATE,
+} from './helpers/h2-raw.js';
 
 interface Harness {
   e: EngineHarness;
@@ -48,34 +54,6 @@ const get = (path: string, extra: [string, string][] = [], method = 'GET'): [str
   [':path', path],
   ...extra,
 ];
-
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v);
-  return b;
-};
-const setting = (id: number, v: number) => Buffer.concat([Buffer.from([id >> 8, id & 0xff]), u32(v)]);
-
-/** the response on a stream: status (from an indexed :status or a literal), body, END_STREAM seen, RST code */
-function response(c: RawH2, id: number): { status: number; body: Buffer; ended: boolean; rst: number | null } {
-  let status = 0;
-  const parts: Buffer[] = [];
-  let ended = false;
-  let rst: number | null = null;
-  for (const f of c.frames) {
-    if (f.stream !== id) continue;
-    if (f.type === Frame.Headers) {
-      const b = f.payload[0]!;
-      // static :status indices (RFC 7541 Appendix A): 0x88 200, 0x89 204, 0x8c 400, 0x8d 404
-      const idx: Record<number, number> = { 136: 200, 137: 204, 140: 400, 141: 404 };
-      status = idx[b] ?? Number(f.payload.subarray(2, 5).toString());
-    }
-    if (f.type === DATA) parts.push(f.payload);
-    if ((f.type === DATA || f.type === Frame.Headers) && f.flags & END_STREAM) ended = true;
-    if (f.type === Frame.RstStream) rst = f.payload.readUInt32BE(0);
-  }
-  return { status, body: Buffer.concat(parts), ended, rst };
-}
 
 describe('h2 frame layer (fulcrum): preface, SETTINGS, PING, header blocks', () => {
   let h: Harness;
@@ -173,15 +151,6 @@ describe("h2 frame layer (fulcrum): connection errors are GOAWAY with the RFC's 
       PROTOCOL_ERROR,
     ],
     [
-      'HEADERS again after the client ended the stream (half-closed remote)',
-      () =>
-        Buffer.concat([
-          frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack(get('/delay/500'))),
-          frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack([['x-trailer', 't']])),
-        ]),
-      STREAM_CLOSED,
-    ],
-    [
       'HEADERS with the PRIORITY flag and no room for its fields',
       () => frame(Frame.Headers, END_HEADERS | END_STREAM | 0x20, 1, Buffer.from([0x82])),
       FRAME_SIZE_ERROR,
@@ -276,6 +245,18 @@ describe('h2 frame layer (fulcrum): stream errors leave the connection serving',
     c.destroy();
   });
 
+  it('HEADERS again after the client ended the stream (half-closed remote) is RST_STREAM STREAM_CLOSED (5.1)', async () => {
+    const c = await RawH2.open(h.e.port, false);
+    c.request(1, get('/delay/300'));
+    c.send(frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack([['x-trailer', 't']])));
+    await c.until(() => response(c, 1).rst !== null, 3000, 'the reset');
+    assert.equal(response(c, 1).rst, STREAM_CLOSED);
+    c.request(3, get('/x'));
+    await c.until(() => response(c, 3).ended, 3000, 'the next stream');
+    assert.equal(c.goaway(), null);
+    c.destroy();
+  });
+
   it('WINDOW_UPDATE of 0 on an open stream resets that stream only', async () => {
     const c = await RawH2.open(h.e.port, false);
     c.request(1, get('/delay/300'));
@@ -359,5 +340,90 @@ describe('h2 frame layer (fulcrum): send flow control', () => {
     await c.until(() => response(c, 1).ended, 3000, 'the rest');
     assert.equal(response(c, 1).body.length, 3000);
     c.destroy();
+  });
+});
+
+describe('h2 frame layer (fulcrum): frames on closed streams (RFC 9113 5.1)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await start({ maxConcurrentStreams: 2 });
+  });
+  after(() => h.e.close());
+
+  /** served: a request on stream `id` gets its whole response and the connection saw no GOAWAY */
+  async function served(c: RawH2, id: number): Promise<void> {
+    c.request(id, get(`/after/${id}`));
+    await c.until(() => response(c, id).ended, 3000, `the response on stream ${id}`);
+    assert.equal(c.goaway(), null);
+  }
+
+  it('after our RST_STREAM, the DATA and trailers the client had in flight are ignored', async () => {
+    const c = await RawH2.open(h.e.port, false);
+    c.request(1, get('/', [['X-Upper', 'v']], 'POST'), false); // malformed: RST_STREAM PROTOCOL_ERROR
+    c.send(frame(DATA, 0, 1, Buffer.from('in flight')));
+    c.send(frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack([['x-trailer', 't']])));
+    // the response is complete before the upload: RST_STREAM NO_ERROR, then the rest of the body arrives
+    c.request(3, get('/noread', [], 'POST'), false);
+    await c.until(() => response(c, 3).rst !== null, 3000, 'the early response');
+    c.send(frame(DATA, END_STREAM, 3, Buffer.from('late')));
+    await served(c, 5);
+    assert.equal(response(c, 1).rst, PROTOCOL_ERROR);
+    assert.equal(response(c, 3).rst, 0);
+    assert.equal(response(c, 3).body.toString(), 'ok');
+    c.destroy();
+  });
+
+  it('WINDOW_UPDATE, RST_STREAM and PRIORITY on a stream closed both ways are ignored', async () => {
+    const c = await RawH2.open(h.e.port, false);
+    c.request(1, get('/x'));
+    await c.until(() => response(c, 1).ended, 3000, 'the first response');
+    c.send(frame(WINDOW_UPDATE, 0, 1, u32(1000)));
+    c.send(frame(Frame.RstStream, 0, 1, u32(8)));
+    c.send(frame(PRIORITY, 0, 1, Buffer.from([0, 0, 0, 0, 16])));
+    await served(c, 3);
+    c.destroy();
+  });
+
+  it('DATA on a stream the client reset is RST_STREAM STREAM_CLOSED once; more of it is ignored', async () => {
+    const c = await RawH2.open(h.e.port, false);
+    c.request(1, get('/delay/2000', [], 'POST'), false);
+    c.send(frame(Frame.RstStream, 0, 1, u32(8)));
+    c.send(frame(DATA, 0, 1, Buffer.from('a')));
+    c.send(frame(DATA, 0, 1, Buffer.from('b')));
+    await served(c, 3);
+    assert.deepEqual(
+      c.frames.filter((f) => f.stream === 1 && f.type === Frame.RstStream).map((f) => f.payload.readUInt32BE(0)),
+      [STREAM_CLOSED],
+    );
+    c.destroy();
+  });
+
+  it('DATA or HEADERS on a stream closed both ways is GOAWAY STREAM_CLOSED', async () => {
+    for (const late of [frame(DATA, END_STREAM, 1, Buffer.from('x')), frame(Frame.Headers, END_HEADERS | END_STREAM, 1, hpack(get('/')))]) {
+      const c = await RawH2.open(h.e.port, false);
+      c.request(1, get('/x'));
+      await c.until(() => response(c, 1).ended, 3000, 'the response');
+      c.send(late);
+      await c.until(() => c.goaway() !== null && c.closed, 3000, 'GOAWAY and close');
+      assert.equal(c.goaway()!.code, STREAM_CLOSED);
+    }
+  });
+
+  it('ClosedStreams keeps the last 256 closed streams: an older one is forgotten (its frames ignored)', () => {
+    const s = new ClosedStreams();
+    s.note(1, Closed.Reset);
+    s.note(1, Closed.Ended); // the stream reset by us is then forgotten: it stays Reset
+    s.note(3, Closed.PeerReset);
+    assert.equal(s.kind(1), Closed.Reset);
+    assert.equal(s.kind(3), Closed.PeerReset);
+    s.reset(3);
+    assert.equal(s.kind(3), Closed.Reset);
+    for (let id = 5; id < 5 + 2 * 255; id += 2) s.note(id, Closed.Ended);
+    assert.equal(s.kind(1), Closed.Unknown);
+    assert.equal(s.kind(3), Closed.Reset);
+    assert.equal(s.kind(5), Closed.Ended);
+    s.skipped(7, 11);
+    assert.equal(s.neverOpened(9), true);
+    assert.equal(s.neverOpened(13), false);
   });
 });

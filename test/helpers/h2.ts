@@ -130,8 +130,8 @@ export class RawH2 {
     });
   }
 
-  /** open connects (TLS with ALPN h2 when `secure`, else h2c) and sends the preface and an empty SETTINGS. */
-  static async open(port: number, secure: boolean): Promise<RawH2> {
+  /** open connects (TLS with ALPN h2 when `secure`, else h2c) and sends the preface and an empty SETTINGS (unless `greet` is false). */
+  static async open(port: number, secure: boolean, greet = true): Promise<RawH2> {
     const socket = secure
       ? tls.connect({ port, host: '127.0.0.1', ALPNProtocols: ['h2'], rejectUnauthorized: false, servername: 'localhost' })
       : net.connect(port, '127.0.0.1');
@@ -140,7 +140,7 @@ export class RawH2 {
       socket.once('error', reject);
     });
     const c = new RawH2(socket);
-    c.send(Buffer.concat([PREFACE, frame(Frame.Settings, 0, 0)]));
+    if (greet) c.send(Buffer.concat([PREFACE, frame(Frame.Settings, 0, 0)]));
     return c;
   }
 

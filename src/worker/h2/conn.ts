@@ -7,15 +7,21 @@
  * - Preface and SETTINGS (3.4, 6.5): the client's preface must be followed by SETTINGS; ours
  *   (MAX_CONCURRENT_STREAMS, MAX_HEADER_LIST_SIZE) go first, and an ACK must come within
  *   options.settingsAckMs (else GOAWAY SETTINGS_TIMEOUT, 6.5.3). PING is answered (6.7).
- * - Streams (5.1): a client stream id above every earlier one opens a stream; frames on a closed
- *   stream are ignored (they may have crossed our END_STREAM or RST_STREAM), HEADERS or DATA after
- *   the client's END_STREAM are STREAM_CLOSED; frames on idle streams are PROTOCOL_ERROR. Beyond
- *   maxConcurrentStreams a stream is refused (REFUSED_STREAM, 5.1.2).
- *   Trailers are decoded (the HPACK context needs them) and dropped.
- * - Header blocks (4.3, 6.10): HEADERS + CONTINUATION are assembled up to maxHeaderListBytes +
- *   one frame and MAX_CONTINUATIONS frames (the CONTINUATION flood, CVE-2024-27316 class:
- *   GOAWAY ENHANCE_YOUR_CALM); a decoding error is COMPRESSION_ERROR for the connection; a list
- *   over maxHeaderListBytes resets its stream (ENHANCE_YOUR_CALM), as node:http2 does.
+ * - Streams (5.1): a client stream id above every earlier one opens a stream (an even one, or a
+ *   HEADERS frame on an id the client skipped, is PROTOCOL_ERROR, 5.1.1); frames other than
+ *   HEADERS and PRIORITY on idle streams are PROTOCOL_ERROR. HEADERS or DATA after the client's
+ *   END_STREAM on an open stream are a stream error STREAM_CLOSED (half-closed remote); on a
+ *   closed stream what they get depends on how it closed (stream-states.ts: a connection error
+ *   STREAM_CLOSED after END_STREAM both ways, a stream error STREAM_CLOSED after the client's
+ *   RST_STREAM, nothing after ours: they may have crossed it). WINDOW_UPDATE, RST_STREAM and
+ *   PRIORITY on closed streams are ignored. Beyond maxConcurrentStreams a stream is refused
+ *   (REFUSED_STREAM, 5.1.2). Trailers are decoded (the HPACK context needs them) and dropped.
+ * - Header blocks (4.3, 6.10, header-block.ts): HEADERS + CONTINUATION assembled (bounded: the
+ *   CONTINUATION flood), decoded (an error is COMPRESSION_ERROR for the connection), and checked
+ *   as nghttp2 checks requests: a malformed request or trailers is RST_STREAM PROTOCOL_ERROR
+ *   (8.1.1); a list over maxHeaderListBytes resets its stream (ENHANCE_YOUR_CALM), as node:http2.
+ * - Frames of fixed size (controlFrameError in frames.ts) are checked from their header, before
+ *   their payload has arrived.
  * - Flow control (5.2, 6.9), both ways. Receiving: the connection's window is CONN_RECV_WINDOW
  *   and given back as DATA arrives (what a stream buffers is bounded by its own window); a
  *   stream's window (65535) is given back only as its exchange delivers the body to the handler,
@@ -40,19 +46,17 @@ import { FrameWriter } from './frame-writer.js';
 import * as F from './frames.js';
 import { controlFloods, rapidResets, TokenBucket } from './h2-limits.js';
 import type { H2Options } from './h2-options.js';
-import { validField } from './h2-request.js';
 import type { H2Host } from './h2-session.js';
-import { Decoded, type FieldSink, HpackDecoder } from './hpack.js';
+import { type BlockTarget, HeaderBlocks } from './header-block.js';
 import { StreamExchange } from './stream-exchange.js';
+import { Closed, ClosedStreams } from './stream-states.js';
 
 /** the connection-level receive window we keep open (6.9.2: raised from 65535 by a WINDOW_UPDATE after our SETTINGS) */
 const CONN_RECV_WINDOW = 1 << 20;
-/** CONTINUATION frames one header block may take */
-const MAX_CONTINUATIONS = 32;
 /** DATA octets one connection frames per event-loop turn; the rest waits for the next turn (one stream cannot fill the socket in one go) */
 const OUT_HIGH = 256 * 1024;
 
-export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
+export class FrameConnection implements Timed, F.FrameTarget, BlockTarget {
   readonly peer: ClientPeer;
   readonly secure: boolean;
   draining = false;
@@ -65,7 +69,9 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   /** the client's streams not yet closed, by id */
   private readonly streams = new Map<number, StreamExchange>();
   private readonly reader = new F.FrameReader(this);
-  private readonly decoder: HpackDecoder;
+  private readonly blocks: HeaderBlocks;
+  /** how recently closed streams closed, and the ids the client skipped (5.1, 5.1.1) */
+  private readonly closedStreams = new ClosedStreams();
   private readonly resets: TokenBucket;
   private readonly controlFrames: TokenBucket;
   /** the highest client stream id seen (5.1.1) */
@@ -75,15 +81,6 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   private goawayReceived = false;
   private gone = false;
   private settingsTimer: NodeJS.Timeout | null = null;
-  /** the header block being assembled from CONTINUATION frames (0: none) */
-  private blockId = 0;
-  private blockEnd = false;
-  private readonly block: Buffer[] = [];
-  private blockLen = 0;
-  private continuations = 0;
-  /** the decoded fields of the block being handled: [name, value, ...] (readRequest's input) */
-  private readonly raw: string[] = [];
-  private malformed = false;
   /** receive flow control: the connection window left, and what arrived since the last WINDOW_UPDATE */
   private recvWindow = CONN_RECV_WINDOW;
   private recvUnacked = 0;
@@ -102,7 +99,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   ) {
     this.peer = clientPeer(socket.remoteAddress);
     this.secure = (socket as { encrypted?: boolean }).encrypted === true;
-    this.decoder = new HpackDecoder(4096, options.maxHeaderListBytes);
+    this.blocks = new HeaderBlocks(this);
     this.resets = new TokenBucket(options.resetBurst, options.resetRatePerSecond);
     this.controlFrames = new TokenBucket(options.controlFrameBurst, options.controlFrameRatePerSecond);
     this.deadline = now() + options.engine.headerMs;
@@ -148,38 +145,43 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     this.fail(code);
   }
 
+  frameStart(type: number, flags: number, id: number, length: number): void {
+    const code = F.controlFrameError(type, flags, id, length);
+    if (code !== 0) this.fail(code);
+  }
+
   frame(type: number, flags: number, id: number, buf: Buffer, s: number, e: number): void {
     if (!this.settled) {
       if (type !== F.SETTINGS || flags & F.ACK) return this.fail(F.PROTOCOL_ERROR); // 3.4
       this.settled = true;
     }
-    if (this.blockId !== 0 && (type !== F.CONTINUATION || id !== this.blockId)) return this.fail(F.PROTOCOL_ERROR); // 6.10
+    const block = this.blocks.blockId;
+    if (block !== 0 && (type !== F.CONTINUATION || id !== block)) return this.fail(F.PROTOCOL_ERROR); // 6.10
+    const bad = F.controlFrameError(type, flags, id, e - s);
+    if (bad !== 0) return this.fail(bad);
     switch (type) {
       case F.DATA:
         return this.data(flags, id, buf, s, e);
       case F.HEADERS:
-        return this.headers(flags, id, buf, s, e);
+        if (id === 0 || (id & 1) === 0) return this.fail(F.PROTOCOL_ERROR); // client streams are odd (5.1.1)
+        return this.blocks.headers(flags, id, buf, s, e);
       case F.CONTINUATION:
-        return this.continuation(flags, id, buf, s, e);
+        return this.blocks.continuation(flags, id, buf, s, e);
       case F.PRIORITY:
-        if (id === 0) return this.fail(F.PROTOCOL_ERROR);
-        if (e - s !== 5) return this.fail(F.FRAME_SIZE_ERROR);
-        return; // priorities are not kept (RFC 9113 5.3.2 deprecates the scheme)
+        // RFC 7540 5.3.1: a stream cannot depend on itself (nghttp2: a connection error, as here)
+        if ((buf.readUInt32BE(s) & 0x7fffffff) === id) return this.fail(F.PROTOCOL_ERROR);
+        return; // priorities are not kept (RFC 9113 5.3.2 deprecates the scheme); any stream state is fine (6.3)
       case F.RST_STREAM:
-        return this.rstStream(id, buf, s, e);
+        return this.rstStream(id);
       case F.SETTINGS:
         return this.settings(flags, id, buf, s, e);
       case F.PUSH_PROMISE:
         return this.fail(F.PROTOCOL_ERROR); // 8.4: clients never push
       case F.PING:
-        if (id !== 0) return this.fail(F.PROTOCOL_ERROR);
-        if (e - s !== 8) return this.fail(F.FRAME_SIZE_ERROR);
         if (flags & F.ACK) return; // we send no PING of our own
         if (!this.controlFrames.take()) return this.calm(controlFloods, 'PING/SETTINGS flood');
         return this.out.pingAck(buf, s);
       case F.GOAWAY:
-        if (id !== 0) return this.fail(F.PROTOCOL_ERROR);
-        if (e - s < 8) return this.fail(F.FRAME_SIZE_ERROR);
         this.goawayReceived = true;
         if (this.streams.size === 0) this.finish();
         return;
@@ -210,92 +212,61 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
       if (e < s) return this.fail(F.PROTOCOL_ERROR); // 6.1
     }
     const ex = this.streams.get(id);
-    // closed: ignored (5.4.2 lets DATA that crossed our RST_STREAM or END_STREAM be dropped; its window was counted)
-    if (ex === undefined) return;
+    // closed (its window was counted above, 6.9): as it closed says (6.1: STREAM_CLOSED; ignored after our RST_STREAM)
+    if (ex === undefined) return this.onClosed(id);
     if (ex.remoteEnded) return this.resetStream(ex, F.STREAM_CLOSED); // half-closed (remote): a stream error (5.1)
     ex.data(buf, s, e, pad, (flags & F.END_STREAM) !== 0);
   }
 
-  private headers(flags: number, id: number, buf: Buffer, s: number, e: number): void {
-    if (id === 0 || (id & 1) === 0) return this.fail(F.PROTOCOL_ERROR); // client streams are odd (5.1.1)
-    if (flags & F.PADDED) {
-      if (e - s < 1) return this.fail(F.FRAME_SIZE_ERROR);
-      e -= buf[s++]!;
+  /** onClosed: DATA or HEADERS on a stream that is no longer open (stream-states.ts says why each answer) */
+  private onClosed(id: number): void {
+    switch (this.closedStreams.kind(id)) {
+      case Closed.Ended:
+        return this.fail(F.STREAM_CLOSED);
+      case Closed.PeerReset:
+        this.closedStreams.reset(id);
+        return this.out.rst(id, F.STREAM_CLOSED);
+      default:
+        return; // reset by us (it may have crossed our RST_STREAM), or forgotten: ignored
     }
-    if (e < s) return this.fail(F.PROTOCOL_ERROR); // padding longer than the payload (6.2)
-    if (flags & F.PRIORITY_FLAG) {
-      if (e - s < 5) return this.fail(F.FRAME_SIZE_ERROR);
-      if ((buf.readUInt32BE(s) & 0x7fffffff) === id) return this.fail(F.PROTOCOL_ERROR); // depends on itself (5.3.1)
-      s += 5;
-    }
-    const end = (flags & F.END_STREAM) !== 0;
-    if (flags & F.END_HEADERS) return this.headerBlock(id, end, buf, s, e);
-    if (e - s > this.options.maxHeaderListBytes) return this.calm(null, 'header block too large');
-    this.blockId = id;
-    this.blockEnd = end;
-    this.block.push(Buffer.from(buf.subarray(s, e)));
-    this.blockLen = e - s;
-    this.continuations = 0;
   }
 
-  private continuation(flags: number, id: number, buf: Buffer, s: number, e: number): void {
-    if (this.blockId === 0 || id !== this.blockId) return this.fail(F.PROTOCOL_ERROR);
-    this.blockLen += e - s;
-    // the CONTINUATION flood: a block that never ends, or ends only after too many frames
-    if (this.blockLen > this.options.maxHeaderListBytes + F.MAX_FRAME_BYTES || ++this.continuations > MAX_CONTINUATIONS)
-      return this.calm(null, 'CONTINUATION flood');
-    this.block.push(Buffer.from(buf.subarray(s, e)));
-    if ((flags & F.END_HEADERS) === 0) return;
-    const whole = Buffer.concat(this.block, this.blockLen);
-    this.block.length = 0;
-    this.blockId = 0;
-    this.headerBlock(id, this.blockEnd, whole, 0, whole.length);
-  }
-
-  /** field: one decoded field of the block being handled (FieldSink) */
-  field(name: string, value: string): void {
-    if (!validField(name, value)) this.malformed = true;
-    this.raw.push(name, value);
-  }
-
-  /** headerBlock handles a complete header block: a new stream's request, or trailers */
-  private headerBlock(id: number, endStream: boolean, buf: Buffer, s: number, e: number): void {
-    this.raw.length = 0;
-    this.malformed = false;
-    const r = this.decoder.decode(buf, s, e, this);
-    if (r === Decoded.Error) return this.fail(F.COMPRESSION_ERROR);
+  /** headerBlock: a whole header block, decoded (HeaderBlocks): a new stream's request, or trailers */
+  headerBlock(id: number, endStream: boolean, tooLarge: boolean): void {
+    const b = this.blocks;
     if (id <= this.lastId) {
       const ex = this.streams.get(id);
-      // closed: ignored, as DATA is (it may be trailers that crossed our END_STREAM or RST_STREAM; its block was decoded)
-      if (ex === undefined) return;
-      if (ex.remoteEnded) return this.fail(F.STREAM_CLOSED); // half-closed (remote): nothing may follow END_STREAM (5.1)
-      if (!endStream) return this.resetStream(ex, F.PROTOCOL_ERROR); // trailers must end the stream (8.1)
-      ex.data(buf, s, s, 0, true); // trailers dropped: the body ends
+      if (ex === undefined) {
+        if (this.closedStreams.neverOpened(id)) return this.fail(F.PROTOCOL_ERROR); // a new stream below the highest (5.1.1)
+        return this.onClosed(id); // trailers that crossed our END_STREAM or RST_STREAM, or HEADERS on a closed stream
+      }
+      if (ex.remoteEnded) return this.resetStream(ex, F.STREAM_CLOSED); // half-closed (remote): a stream error (5.1)
+      if (!endStream || !b.validTrailers) return this.resetStream(ex, F.PROTOCOL_ERROR); // trailers end the stream, no pseudo fields (8.1)
+      ex.data(EMPTY, 0, 0, 0, true); // trailers dropped: the body ends
       return;
     }
+    if (id > this.lastId + 2) this.closedStreams.skipped(this.lastId + 2, id - 2); // 5.1.1: the ids between are closed
     this.lastId = id;
     if (this.goawaySent) return; // 6.8: streams after our GOAWAY are ignored
-    if (r === Decoded.TooLarge) return this.sendRst(id, F.ENHANCE_YOUR_CALM);
-    if (this.malformed) return this.sendRst(id, F.PROTOCOL_ERROR); // 8.1.1
+    if (tooLarge) return this.sendRst(id, F.ENHANCE_YOUR_CALM);
+    if (!b.validRequest) return this.sendRst(id, F.PROTOCOL_ERROR); // malformed (8.1.1)
     if (this.streams.size >= this.options.maxConcurrentStreams) {
       this.sendRst(id, F.REFUSED_STREAM);
       if (!this.resets.take()) this.calm(rapidResets, 'refused streams');
       return;
     }
-    const ex = new StreamExchange(this, id, this.raw, endStream);
+    const ex = new StreamExchange(this, id, b.fields, endStream);
     this.streams.set(id, ex);
     this.wait = Wait.None;
     ex.dispatch(this.host.handler);
   }
 
-  private rstStream(id: number, buf: Buffer, s: number, e: number): void {
-    if (id === 0) return this.fail(F.PROTOCOL_ERROR);
-    if (e - s !== 4) return this.fail(F.FRAME_SIZE_ERROR);
+  private rstStream(id: number): void {
     if (id > this.lastId) return this.fail(F.PROTOCOL_ERROR); // idle (5.1)
     const ex = this.streams.get(id);
-    if (ex === undefined) return;
+    if (ex === undefined) return; // closed: it may have crossed our END_STREAM or RST_STREAM (5.1)
     const complete = ex.complete;
-    this.streamDone(ex);
+    this.streamDone(ex, Closed.PeerReset);
     ex.clientGone();
     if (!complete && !this.resets.take()) this.calm(rapidResets, 'rapid reset');
   }
@@ -390,13 +361,16 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
     ex.clientGone();
   }
 
+  /** sendRst resets a stream (RST_STREAM); frames the client sent on it before it saw that are ignored (5.1) */
   sendRst(id: number, code: number): void {
     this.out.rst(id, code);
+    this.closedStreams.note(id, Closed.Reset);
   }
 
-  /** streamDone forgets a stream that closed (both sides ended, or reset) */
-  streamDone(ex: StreamExchange): void {
+  /** streamDone forgets a stream that closed: both sides ended (a reset noted by sendRst stays a reset), or `how` */
+  streamDone(ex: StreamExchange, how: Closed = Closed.Ended): void {
     if (!this.streams.delete(ex.id)) return;
+    this.closedStreams.note(ex.id, how);
     if (this.streams.size > 0) return;
     if (this.goawaySent || this.goawayReceived) this.finish();
     else this.idle();
@@ -433,7 +407,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   }
 
   /** fail: a connection error (5.4.1): GOAWAY with the code, then close */
-  private fail(code: number): void {
+  fail(code: number): void {
     if (!this.reading) return;
     this.goaway(code);
     this.reading = false;
@@ -441,7 +415,7 @@ export class FrameConnection implements Timed, FieldSink, F.FrameTarget {
   }
 
   /** calm closes an abusive connection: GOAWAY ENHANCE_YOUR_CALM, counted */
-  private calm(metric: { inc(): void } | null, what: string): void {
+  calm(metric: { inc(): void } | null, what: string): void {
     if (!this.reading) return;
     metric?.inc();
     log.warn('HTTP/2 client disconnected', { ip: this.peer.ip, reason: what });
@@ -522,3 +496,5 @@ function onSettingsTimeout(c: FrameConnection): void {
 }
 
 function ignore(): void {}
+
+const EMPTY = Buffer.alloc(0);

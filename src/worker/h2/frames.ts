@@ -3,7 +3,9 @@
  * reader that cuts a connection's byte stream into frames, and the writer of a frame header.
  *
  * The reader checks only what holds for every frame: the 24-octet client preface first (3.4),
- * and no frame longer than our SETTINGS_MAX_FRAME_SIZE (4.2: FRAME_SIZE_ERROR). Everything that
+ * and no frame longer than our SETTINGS_MAX_FRAME_SIZE (4.2: FRAME_SIZE_ERROR); a frame whose
+ * payload is still to come is shown to the target by its header (frameStart), so that a wrong
+ * fixed length is refused without waiting for octets that may never come. Everything that
  * depends on a frame's type and the connection's state is conn.ts's. A frame is handed on as a
  * view of the buffer it arrived in (valid only during the call); only a frame cut by a read's
  * end is copied, with the rest of it joined when it arrives.
@@ -70,10 +72,41 @@ export function writeFrameHeader(buf: Buffer, at: number, length: number, type: 
   return at + FRAME_HEADER_BYTES;
 }
 
+/**
+ * controlFrameError checks what a frame header alone decides for the frames of fixed size or
+ * stream (6.3-6.9): the stream id first (PROTOCOL_ERROR), then the length (FRAME_SIZE_ERROR);
+ * returns the error code, or 0. A connection error in every case, as nghttp2 makes it (6.3 lets a
+ * PRIORITY frame's wrong length be a stream error; 5.4 lets any stream error be a connection error).
+ */
+export function controlFrameError(type: number, flags: number, stream: number, length: number): number {
+  switch (type) {
+    case PRIORITY:
+      return stream === 0 ? PROTOCOL_ERROR : length !== 5 ? FRAME_SIZE_ERROR : 0;
+    case RST_STREAM:
+      return stream === 0 ? PROTOCOL_ERROR : length !== 4 ? FRAME_SIZE_ERROR : 0;
+    case SETTINGS:
+      return stream !== 0 ? PROTOCOL_ERROR : (flags & ACK ? length !== 0 : length % 6 !== 0) ? FRAME_SIZE_ERROR : 0;
+    case PING:
+      return stream !== 0 ? PROTOCOL_ERROR : length !== 8 ? FRAME_SIZE_ERROR : 0;
+    case GOAWAY:
+      return stream !== 0 ? PROTOCOL_ERROR : length < 8 ? FRAME_SIZE_ERROR : 0;
+    case WINDOW_UPDATE:
+      return length !== 4 ? FRAME_SIZE_ERROR : 0;
+    default:
+      return 0;
+  }
+}
+
 /** What the reader hands frames to (one object per connection, no closure per frame). */
 export interface FrameTarget {
   /** a frame; the payload is buf[start, end), valid only during the call */
   frame(type: number, flags: number, stream: number, buf: Buffer, start: number, end: number): void;
+  /**
+   * a frame whose header has arrived and whose payload has not (all of it): what the header alone
+   * decides is decided now (controlFrameError), since a peer may never send the octets its wrong
+   * length promised (h2spec's SETTINGS of length 9 with 8 octets)
+   */
+  frameStart(type: number, flags: number, stream: number, length: number): void;
   /** the byte stream is not HTTP/2: a bad preface (PROTOCOL_ERROR) or an oversized frame (FRAME_SIZE_ERROR) */
   framingError(code: number): void;
   /** false once the target no longer wants frames (the connection failed or closed) */
@@ -116,7 +149,10 @@ export class FrameReader {
         t.framingError(FRAME_SIZE_ERROR);
         return;
       }
-      if (buf.length - pos - FRAME_HEADER_BYTES < len) break;
+      if (buf.length - pos - FRAME_HEADER_BYTES < len) {
+        t.frameStart(buf[pos + 3]!, buf[pos + 4]!, buf.readUInt32BE(pos + 5) & 0x7fffffff, len);
+        break;
+      }
       const s = pos + FRAME_HEADER_BYTES;
       pos = s + len;
       t.frame(buf[s - 6]!, buf[s - 5]!, buf.readUInt32BE(s - 4) & 0x7fffffff, buf, s, pos);
