@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type WebSocket from 'ws';
 import { hasOpenssl, makeCert } from './helpers/certs.js';
+import { chromiumSkip, launchChromium } from './helpers/chromium.js';
 import { request } from './helpers/client.js';
 import { type Fulcrum, startFulcrum } from './helpers/fulcrum.js';
 import { Frame, h2connect, h2request, RawH2 } from './helpers/h2.js';
@@ -35,6 +36,51 @@ interface WsStream {
   reader: WsReader;
   status: number;
   head: http2.IncomingHttpHeaders;
+}
+
+/** a page that sends a 200 kB message over a WebSocket to its own origin and shows the answer's length in its title */
+const PAGE = `<!doctype html><title>ws</title><link rel="icon" href="data:,"><script>
+const ws = new WebSocket('wss://' + location.host + '/chrome');
+ws.onopen = () => ws.send('x'.repeat(200000));
+ws.onmessage = (e) => { document.title = 'echo ' + e.data.length; };
+ws.onerror = () => { document.title = 'error'; };
+</script>`;
+
+/**
+ * tlsCounter forwards to a TLS port and records, per connection, whether its ClientHello offers
+ * h2 and how many bytes it carried (a connection that carried over 5000 bytes is busy).
+ */
+async function tlsCounter(target: number): Promise<{ port: number; offers: () => string[]; busy: () => number; close: () => void }> {
+  const offers: string[] = [];
+  const bytes: number[] = [];
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((c) => {
+    const i = offers.length;
+    offers.push('?');
+    bytes.push(0);
+    c.once('data', (d: Buffer) => (offers[i] = d.includes(Buffer.from('\x02h2', 'latin1')) ? 'h2' : 'http/1.1 only'));
+    const u = net.connect(target, '127.0.0.1');
+    c.on('data', (d: Buffer) => (bytes[i]! += d.length));
+    u.on('data', (d: Buffer) => (bytes[i]! += d.length));
+    socks.add(c).add(u);
+    c.pipe(u).pipe(c);
+    const end = () => {
+      c.destroy();
+      u.destroy();
+    };
+    c.on('error', end).on('close', end);
+    u.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    offers: () => offers,
+    busy: () => bytes.filter((b) => b > 5000).length,
+    close: () => {
+      for (const s of socks) s.destroy();
+      srv.close();
+    },
+  };
 }
 
 /** openWs sends an extended CONNECT for `path` and resolves once the response head is in. */
@@ -105,6 +151,12 @@ for (const implementation of ['node', 'fulcrum'] as const) {
         refuse: (req, socket) => {
           if (!req.url!.startsWith('/private')) return false;
           socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-Why: no-token\r\nContent-Length: 9\r\n\r\nno token\n');
+          return true;
+        },
+        onRequest: (req, res) => {
+          if (req.url !== '/page') return false;
+          res.setHeader('content-type', 'text/html');
+          res.end(PAGE);
           return true;
         },
         onConnection: (ws, req) => {
@@ -307,6 +359,27 @@ for (const implementation of ['node', 'fulcrum'] as const) {
       await c.until(() => c.frames.filter((x) => x.type === Frame.RstStream).length === 2, 5000, 'two RST_STREAM');
       for (const r of c.frames.filter((x) => x.type === Frame.RstStream)) assert.equal(r.payload.readUInt32BE(0), NGHTTP2_PROTOCOL_ERROR);
       c.destroy();
+    });
+
+    it('Chromium opens its WebSocket over the HTTP/2 connection of the page: one busy connection at the TLS listener, no HTTP/1.1', {
+      skip: chromiumSkip,
+      timeout: 60_000,
+    }, async () => {
+      const counter = await tlsCounter(tlsPort);
+      const browser = await launchChromium(['--ignore-certificate-errors'], { ignoreHTTPSErrors: true });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`https://localhost:${counter.port}/page`);
+        await page.waitForFunction(() => document.title !== 'ws', null, { timeout: 20_000 });
+        assert.equal(await page.title(), 'echo 200000', 'a 200 kB message went there and back');
+      } finally {
+        await browser.close();
+        counter.close();
+      }
+      // Chromium may open a spare connection (TLS handshake and SETTINGS, about 3 kB); a WebSocket
+      // over HTTP/1.1 would be a connection of its own that offers only "http/1.1"
+      assert.deepEqual(counter.offers(), Array(counter.offers().length).fill('h2'), 'every connection offered h2');
+      assert.equal(counter.busy(), 1, 'the page and its WebSocket over one connection');
     });
 
     it('counts in the WebSocket metrics', async () => {
