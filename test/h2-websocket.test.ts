@@ -398,6 +398,37 @@ for (const implementation of ['node', 'fulcrum'] as const) {
     });
   });
 
+  it(`on shutdown a WebSocket over HTTP/2 keeps working until drainMs, then is reset (CANCEL) and the worker exits (${implementation})`, async () => {
+    const a = await createWsOrigin('a');
+    const f = await startFulcrum({
+      workers: 1,
+      listen: { h2c: true },
+      logging: { access: 'off' },
+      timeouts: { drainMs: 1500 },
+      http2: { implementation },
+      upstreams: { app: { servers: [{ url: a.url }] } },
+      routes: [{ host: '*', pathPrefix: '/', upstream: 'app' }],
+    });
+    try {
+      const s = await h2connect(f.url);
+      const w = await openWs(s, `127.0.0.1:${f.port}`, '/long');
+      const t0 = Date.now();
+      f.proc.kill('SIGTERM');
+      await sleep(500);
+      w.st.write(wsFrame(Op.Text, 'still here'));
+      assert.equal((await w.reader.next(0)).data.toString(), 'still here');
+      assert.equal(await streamClosed(w.st), NGHTTP2_CANCEL);
+      assert.ok(Date.now() - t0 >= 1200, `reset ${Date.now() - t0} ms after SIGTERM, not before drainMs`);
+      await until(() => a.clients.size === 0, "the origin's side closed", 5000);
+      const code = await f.exited;
+      assert.equal(code, 0, `fulcrum exited with ${code}; its log:\n${f.logs().slice(-4000)}`);
+      s.destroy();
+    } finally {
+      await f.stop();
+      await a.close();
+    }
+  });
+
   describe(`http2.webSockets false (${implementation})`, () => {
     let f: Fulcrum;
     before(async () => {
