@@ -99,7 +99,12 @@ const enum Phase {
  * case-insensitive), or is an HTTP/2 extended CONNECT (engines accept only :protocol websocket).
  */
 export function isWebSocketUpgrade(ex: ClientExchange): boolean {
-  return ex.method === 'CONNECT' || ex.field('upgrade').toLowerCase() === 'websocket';
+  return overStream(ex) || ex.field('upgrade').toLowerCase() === 'websocket';
+}
+
+/** overStream: the tunnel is an HTTP/2 stream (RFC 8441), not an HTTP/1.1 connection (an HTTP/1.1 CONNECT is never a WebSocket) */
+function overStream(ex: ClientExchange): boolean {
+  return ex.method === 'CONNECT' && ex.httpVersion === 'HTTP/2';
 }
 
 export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwner {
@@ -141,7 +146,7 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
   ) {
     this.ex = ex;
     this.seq = ex.seq;
-    this.overStream = ex.method === 'CONNECT';
+    this.overStream = overStream(ex);
     this.parser.upgrade = true;
   }
 
