@@ -138,6 +138,7 @@ for (const implementation of ['node', 'fulcrum'] as const) {
     skip: hasOpenssl() ? false : 'openssl is not installed (it makes the test certificates)',
   }, () => {
     let a: WsOrigin;
+    let b: WsOrigin;
     let bad: { url: string; close: () => void };
     let f: Fulcrum;
     let tlsPort: number;
@@ -170,6 +171,7 @@ for (const implementation of ['node', 'fulcrum'] as const) {
           } else echo(ws);
         },
       });
+      b = await createWsOrigin('b');
       bad = await wrongAcceptOrigin();
       const dir = mkdtempSync(path.join(os.tmpdir(), 'fulcrum-h2ws-'));
       const { cert, key } = makeCert(dir, 'localhost');
@@ -180,9 +182,14 @@ for (const implementation of ['node', 'fulcrum'] as const) {
         tls: { port: tlsPort, cert, key },
         logging: { access: 'off' },
         http2: { implementation },
-        upstreams: { app: { servers: [{ url: a.url }] }, bad: { servers: [{ url: bad.url }] } },
+        upstreams: {
+          app: { servers: [{ url: a.url }] },
+          bad: { servers: [{ url: bad.url }] },
+          sticky: { sticky: { mode: 'cookie' }, servers: [{ url: a.url }, { url: b.url }] },
+        },
         routes: [
           { host: '*', pathPrefix: '/bad', upstream: 'bad' },
+          { host: '*', pathPrefix: '/sticky', upstream: 'sticky' },
           { host: '*', pathPrefix: '/', upstream: 'app' },
         ],
       });
@@ -190,6 +197,7 @@ for (const implementation of ['node', 'fulcrum'] as const) {
     after(async () => {
       await f?.stop();
       await a?.close();
+      await b?.close();
       bad?.close();
     });
 
@@ -310,6 +318,25 @@ for (const implementation of ['node', 'fulcrum'] as const) {
       await w.reader.until(() => w.reader.messages.length === 32, 30_000, '32 echoes');
       for (let i = 0; i < 32; i++) assert.ok(w.reader.messages[i]!.data.equals(Buffer.alloc(MiB, i)), `echo ${i}`);
       w.st.close(NGHTTP2_CANCEL);
+      s.close();
+    });
+
+    it('a sticky session: the 200 sets the cookie, later WebSockets with it reach the same server', async () => {
+      const s = await h2connect(f.url);
+      const authority = `127.0.0.1:${f.port}`;
+      const sticky = (o: WsOrigin) => o.upgrades.filter((r) => r.url === '/sticky').length;
+      const first = await openWs(s, authority, '/sticky');
+      assert.equal(first.status, 200);
+      const setCookie = String(first.head['set-cookie'] ?? '');
+      assert.match(setCookie, /^fulcrum_sid=/);
+      first.st.close(NGHTTP2_CANCEL);
+      const owner = sticky(a) === 1 ? a : b;
+      for (let i = 0; i < 4; i++) {
+        const w = await openWs(s, authority, '/sticky', { cookie: setCookie.split(';')[0]! });
+        assert.equal(w.status, 200);
+        w.st.close(NGHTTP2_CANCEL);
+      }
+      assert.equal(sticky(owner), 5, 'every WebSocket with the cookie reached the same server');
       s.close();
     });
 
