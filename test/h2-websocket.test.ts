@@ -101,6 +101,23 @@ function openWs(s: http2.ClientHttp2Session, authority: string, p: string, heade
   });
 }
 
+/** stalled resolves with read() once two readings 300 ms apart are equal (a flow stopped), within 15 s. */
+async function stalled(read: () => number, what: string): Promise<number> {
+  let prev = -1;
+  await until(
+    () => {
+      const n = read();
+      const same = n === prev;
+      prev = n;
+      return same;
+    },
+    what,
+    15_000,
+    300,
+  );
+  return prev;
+}
+
 /** streamClosed resolves with the stream's RST_STREAM code (0 for a clean close) once it closed. */
 function streamClosed(st: http2.ClientHttp2Stream): Promise<number> {
   if (st.closed) return Promise.resolve(st.rstCode ?? 0);
@@ -293,8 +310,10 @@ for (const implementation of ['node', 'fulcrum'] as const) {
       const w = await openWs(s, `127.0.0.1:${f.port}`, '/flood');
       w.st.pause();
       const origin = () => last!;
-      // fulcrum stops reading the origin: most of what it sends stays in the origin's own buffer
-      await until(() => origin().bufferedAmount > 12 * MiB, 'the origin holding 12 MiB', 15_000);
+      // fulcrum stops reading the origin: once nothing moves, most of what it sent (32 MiB, all
+      // buffered at once) is still in the origin's own buffer (the rest: socket buffers, a window)
+      const stuck = await stalled(() => origin().bufferedAmount, 'the origin to stall');
+      assert.ok(stuck > 12 * MiB, `the origin still holds ${stuck} bytes`);
       const r = await h2request(s, { ':path': '/meanwhile' });
       assert.equal(r.status, 200, 'a GET on the same connection is served meanwhile');
       w.st.resume();
@@ -307,13 +326,11 @@ for (const implementation of ['node', 'fulcrum'] as const) {
     it('an origin that does not read holds back the client (flow control), then echoes everything', async () => {
       const s = await h2connect(f.url);
       const w = await openWs(s, `127.0.0.1:${f.port}`, '/deaf');
-      const frameBytes = wsFrame(Op.Binary, Buffer.alloc(MiB, 1)).length;
       for (let i = 0; i < 32; i++) w.st.write(wsFrame(Op.Binary, Buffer.alloc(MiB, i)));
-      // the stream's window is not given back while the origin does not read: the client keeps most of it
-      await until(() => w.st.writableLength > 12 * MiB, 'the client holding 12 MiB', 15_000);
-      const held = w.st.writableLength;
-      await sleep(300);
-      assert.ok(w.st.writableLength >= held - frameBytes, 'nothing more leaves while the origin does not read');
+      // the stream's window is not given back while the origin does not read: once nothing
+      // moves, the client still holds most of the 32 MiB it wrote
+      const held = await stalled(() => w.st.writableLength, "the client's stream to stall");
+      assert.ok(held > 12 * MiB, `the client still holds ${held} bytes`);
       (last as unknown as { _socket: net.Socket })._socket.resume();
       await w.reader.until(() => w.reader.messages.length === 32, 30_000, '32 echoes');
       for (let i = 0; i < 32; i++) assert.ok(w.reader.messages[i]!.data.equals(Buffer.alloc(MiB, i)), `echo ${i}`);
