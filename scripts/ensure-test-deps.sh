@@ -6,7 +6,7 @@
 # runs the suite with everything else off PATH to keep it so).
 #
 #   package            program              used by
-#   chromium           /usr/bin/chromium    test/dashboard.test.ts (the dashboard in a real browser), test/h2-e2e.test.ts (an HTTP/2 page load)
+#   chromium           /usr/bin/chromium    test/dashboard.test.ts (the dashboard in a real browser), test/h2-e2e.test.ts (an HTTP/2 page load), test/h2-websocket.test.ts (a WebSocket over HTTP/2)
 #   fonts-dejavu-core  (fonts)              the dashboard screenshot (Chromium renders no text without a font)
 #   redis-server       redis-server         test/shared-state.test.ts (sessions and rate limits on Redis)
 #   openssl            openssl              test/edge-tls.test.ts, test/engine-connection.test.ts, test/h2-*.test.ts (self-signed certificates)

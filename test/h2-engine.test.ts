@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import os from 'node:os';
 import tls from 'node:tls';
-import { readRequest, type RequestOut } from '../src/worker/h2/h2-request.js';
+import { MALFORMED, readRequest, type RequestOut } from '../src/worker/h2/h2-request.js';
 import { createH2Handler, type H2Front } from '../src/worker/h2/h2-front.js';
 import { H2_DEFAULTS, type H2Options } from '../src/worker/h2/h2-options.js';
 import { ENGINE_DEFAULTS } from '../src/worker/engine/engine-options.js';
@@ -42,9 +42,9 @@ function echo(r: { body: Buffer }): Record<string, unknown> & { fields: string[]
 
 describe('h2: mapping a request (readRequest)', () => {
   const limits = ENGINE_DEFAULTS.limits;
-  const read = (raw: string[], end = true) => {
-    const out: RequestOut = { method: '', target: '', fields: [], bodyLength: 0 };
-    return { status: readRequest(raw, end, limits, out), out };
+  const read = (raw: string[], end = true, connectProtocol = true) => {
+    const out: RequestOut = { method: '', target: '', fields: [], bodyLength: 0, tunnel: false };
+    return { status: readRequest(raw, end, limits, connectProtocol, out), out };
   };
   const base = [':method', 'GET', ':scheme', 'https', ':authority', 'a.test', ':path', '/p?q'];
 
@@ -82,10 +82,32 @@ describe('h2: mapping a request (readRequest)', () => {
     assert.equal(read([':method', 'GET', ':authority', 'a', ':path', '/']).status, 400, 'no :scheme');
     assert.equal(read([':method', 'GET', ':scheme', 'https', ':authority', 'a']).status, 400, 'no :path');
     assert.equal(read(['x', 'y', ...base]).status, 400, 'pseudo after regular');
-    assert.equal(read([...base, ':protocol', 'websocket']).status, 400);
+    assert.equal(read([...base, ':protocol', 'websocket']).status, MALFORMED, ':protocol on GET');
     assert.equal(read([':method', 'CONNECT', ':authority', 'a:443']).status, 405);
     assert.equal(read([':method', 'OPTIONS', ':scheme', 'https', ':authority', 'a', ':path', '*']).status, 0);
     assert.equal(read([':method', 'GET', ':scheme', 'https', ':authority', 'a', ':path', '*']).status, 400);
+  });
+
+  it('extended CONNECT (RFC 8441): a WebSocket tunnel; other protocols 501; malformed without the setting or a pseudo-header', () => {
+    const ws = [':method', 'CONNECT', ':protocol', 'websocket', ':scheme', 'https', ':authority', 'a.test', ':path', '/chat?x=1'];
+    const { status, out } = read([...ws, 'sec-websocket-version', '13', 'sec-websocket-protocol', 'chat'], false);
+    assert.equal(status, 0);
+    assert.equal(out.tunnel, true);
+    assert.equal(out.method, 'CONNECT');
+    assert.equal(out.target, '/chat?x=1');
+    assert.deepEqual(out.fields, ['host', 'a.test', 'sec-websocket-version', '13', 'sec-websocket-protocol', 'chat']);
+    assert.equal(out.bodyLength, -1);
+    assert.equal(read(ws, false, false).status, MALFORMED, 'SETTINGS_ENABLE_CONNECT_PROTOCOL not announced');
+    assert.equal(read([':method', 'CONNECT', ':protocol', 'foo', ':scheme', 'https', ':authority', 'a', ':path', '/'], false).status, 501);
+    assert.equal(
+      read([':method', 'CONNECT', ':protocol', 'websocket', ':scheme', 'https', ':path', '/', 'host', 'a'], false).status,
+      MALFORMED,
+      'no :authority',
+    );
+    assert.equal(read([':method', 'CONNECT', ':protocol', 'websocket', ':authority', 'a', ':path', '/'], false).status, MALFORMED, 'no :scheme');
+    assert.equal(read([':method', 'CONNECT', ':protocol', 'websocket', ':scheme', 'https', ':authority', 'a'], false).status, MALFORMED, 'no :path');
+    assert.equal(read(ws, true).status, 400, 'ended at once');
+    assert.equal(read([':method', 'CONNECT', ':authority', 'a:443']).out.tunnel, false);
   });
 
   it('body length from Content-Length or END_STREAM; limits as for HTTP/1.1', () => {

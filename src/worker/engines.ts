@@ -24,6 +24,8 @@ export interface WorkerEngine {
   /** listen opens the plain-HTTP listener; done(null) once it listens, or with why it cannot */
   listen(rt: Runtime, done: (error: string | null) => void): void;
   readonly openTls: ListenerOpener;
+  /** prepare loads what a generation needs before it takes connections (the HTTP/2 implementation it serves with) */
+  prepare(rt: Runtime): Promise<void>;
   /** configure applies a committed generation to the engine (timeouts, limits, error pages) */
   configure(rt: Runtime): void;
   /** drain stops accepting; responses from now on close their connections */
@@ -42,6 +44,7 @@ export function createEngine(config: Config): WorkerEngine {
       e.listen(rt.cfg.raw.listen.host, rt.cfg.raw.listen.port, done);
     },
     openTls: (host, tls) => e.openTls(host, tls),
+    prepare: (rt) => e.prepare(rt.cfg.raw),
     configure: (rt) => e.configure(rt.cfg.raw, errorPages(rt)),
     drain: () => e.drain(),
   };
@@ -62,6 +65,7 @@ function uwsEngine(): WorkerEngine {
       );
     },
     openTls: (host, tls) => e.openTls(host, tls),
+    prepare: () => Promise.resolve(), // no HTTP/2 on uWS
     // uWS reads nothing per generation: its timeouts are fixed (the config's checks say so)
     configure: () => {},
     drain: () => e.drain(),

@@ -65,7 +65,7 @@ export function runWorker(): void {
     registerRateLimiter();
     registerClientLimiter();
     hookAccessLogSignals(() => runtime()?.accessLog);
-    const tlsError = await rt.tls?.opened;
+    const [tlsError] = await Promise.all([rt.tls?.opened, engine.prepare(rt)]);
     if (tlsError) fatal(tlsError);
     commitRuntime(rt);
     const e = engine;
@@ -109,7 +109,8 @@ export function runWorker(): void {
       return refuse(msg.generation, (err as Error).message);
     }
     prepared = rt;
-    const tlsError = await rt.tls?.opened;
+    // the HTTP/2 implementation it serves with is loaded before it takes connections (no connection waits for an import)
+    const [tlsError] = await Promise.all([rt.tls?.opened, engine!.prepare(rt)]);
     // a newer config or a discard came meanwhile: that one decides
     if (prepared !== rt) return;
     if (tlsError) {

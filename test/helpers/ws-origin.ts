@@ -34,6 +34,8 @@ export interface WsOriginOptions {
   /** extra headers on the 101 */
   upgradeHeaders?: string[];
   maxPayload?: number;
+  /** answer a plain HTTP request yourself (return true), e.g. with a page that opens a WebSocket */
+  onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export function echo(ws: WebSocket): void {
@@ -44,6 +46,7 @@ export async function createWsOrigin(label: string, o: WsOriginOptions = {}): Pr
   const origin = { label, accepted: 0, upgrades: [], hits: 0, clients: new Set() } as unknown as WsOrigin;
   const server = http.createServer((req, res) => {
     origin.hits++;
+    if (o.onRequest?.(req, res)) return;
     res.setHeader('x-origin', label);
     res.end(label);
   });

@@ -90,6 +90,11 @@ export const Http2Schema = strict(
       description:
         'Largest request header list accepted, decompressed, counted as RFC 9113 6.5.2 does (name + value + 32 per field) (default 32768). Announced as SETTINGS_MAX_HEADER_LIST_SIZE; a larger request is reset (ENHANCE_YOUR_CALM) and never reaches a server. limits.maxHeaders bounds the number of fields as for HTTP/1.1.',
     }),
+    webSockets: Type.Boolean({
+      default: true,
+      description:
+        'WebSockets over HTTP/2 (RFC 8441 extended CONNECT, default true): SETTINGS_ENABLE_CONNECT_PROTOCOL is announced and a CONNECT stream with :protocol websocket is proxied as a WebSocket upgrade (README "WebSockets"). false: not announced, so browsers open WebSockets over HTTP/1.1, and :protocol is a malformed request.',
+    }),
     resetBurst: Type.Integer({
       minimum: 1,
       maximum: 100000,

@@ -87,9 +87,13 @@ export interface ClientExchange {
   /** the connection is TLS ("https" in X-Forwarded-Proto) */
   readonly secure: boolean;
   /**
-   * the request asks to switch protocols and the engine can hand its connection over after a 101
-   * (detach()): HTTP/1.1 with Upgrade and Connection: upgrade, no body. false on HTTP/2 streams, the
-   * uWS front (its own WebSocket route takes upgrades) and NullExchange.
+   * the request asks for a tunnel: HTTP/1.1 with Upgrade and Connection: upgrade, no body, whose
+   * connection the engine can hand over after a 101 (detach()); or an HTTP/2 extended CONNECT
+   * with :protocol websocket (RFC 8441; method "CONNECT"), whose stream becomes the tunnel after a
+   * 2xx head written with ResponseBody.Unknown: the request body and write() are then the
+   * tunnel's bytes (no maxBodyBytes), end() and the body's end are half-closes, abort() is
+   * RST_STREAM CANCEL. false on other HTTP/2 streams, the uWS front (its own WebSocket route
+   * takes upgrades) and NullExchange.
    */
   readonly tunnel: boolean;
   /**
@@ -174,7 +178,8 @@ export interface ClientExchange {
    * detach hands over the client connection for a tunnel (WebSocket after the server's 101; HTTP/1.1
    * only): call after writing the 101 head with endHead(ResponseBody.None, false). Returns the socket
    * and the bytes the client sent after the request head (already read), and ends the exchange; the
-   * engine forgets the connection. null where the engine cannot (HTTP/2 streams, the uWS front).
+   * engine forgets the connection. null where the engine cannot (HTTP/2 streams: their tunnel stays
+   * a stream, see `tunnel`; the uWS front).
    */
   detach(): { socket: import('node:stream').Duplex; head: Buffer } | null;
 }

@@ -12,7 +12,9 @@
  * HTTP/2 (src/worker/h2/): the engine owns one HTTP/2 front for all its listeners. TLS listeners
  * hand it the sockets that negotiated "h2" (offered as tls.http2 and tls.alpn say), the plain
  * listener those that start with the h2c preface (listen.h2c); its options are built with the
- * engine's, per committed generation, and read by each new HTTP/2 connection.
+ * engine's, per committed generation, and read by each new HTTP/2 connection. prepare() loads the
+ * implementation a generation serves HTTP/2 with (http2.implementation) before it takes
+ * connections: the worker waits for it at start and before it reports a reload prepared.
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
@@ -69,19 +71,22 @@ export class FulcrumEngine {
     for (const h of this.tlsByPort.values()) h.listener.configure(this.options);
   }
 
+  /** prepare loads the HTTP/2 implementation `config` serves with, when it offers HTTP/2 (tls.http2 or listen.h2c). */
+  prepare(config: Config): Promise<void> {
+    return config.tls?.http2 || config.listen.h2c ? loadH2(config.http2.implementation) : Promise.resolve();
+  }
+
   /** listen opens the plain-HTTP listener (shared by the workers under node:cluster). */
   listen(host: string, port: number, done: (error: string | null) => void): void {
     const l = new Listener({ host, port, handler: this.handler, options: this.options, otherProtocol: this.h2.accept });
-    (this.options.h2c ? loadH2() : Promise.resolve())
-      .then(() => l.listen())
-      .then(
-        () => {
-          this.plain = l;
-          done(null);
-        },
-        (err: NodeJS.ErrnoException) =>
-          done(`cannot listen on ${host}:${port}: ${err.code ?? err.message} (address in use, not available here, or not permitted)`),
-      );
+    l.listen().then(
+      () => {
+        this.plain = l;
+        done(null);
+      },
+      (err: NodeJS.ErrnoException) =>
+        done(`cannot listen on ${host}:${port}: ${err.code ?? err.message} (address in use, not available here, or not permitted)`),
+    );
   }
 
   /** openTls reads a generation's certificates and holds the TLS listener of its port (opening it if needed); a string says why it cannot. */
@@ -102,15 +107,13 @@ export class FulcrumEngine {
         tls: contexts,
         otherProtocol: this.h2.accept,
       });
-      const opened = (cfg.http2 ? loadH2() : Promise.resolve())
-        .then(() => listener.listen())
-        .then(
-          () => null,
-          (err: NodeJS.ErrnoException) => {
-            this.tlsByPort.delete(cfg.port);
-            return `cannot listen on ${host}:${cfg.port} for TLS: ${err.code ?? err.message} (address in use, not available here, or not permitted)`;
-          },
-        );
+      const opened = listener.listen().then(
+        () => null,
+        (err: NodeJS.ErrnoException) => {
+          this.tlsByPort.delete(cfg.port);
+          return `cannot listen on ${host}:${cfg.port} for TLS: ${err.code ?? err.message} (address in use, not available here, or not permitted)`;
+        },
+      );
       held = { listener, opened, holders: 0 };
       this.tlsByPort.set(cfg.port, held);
     }
@@ -131,8 +134,7 @@ export class FulcrumEngine {
       else setTimeout(closeNow, delayMs).unref();
     };
     return {
-      // a listener kept from a generation without HTTP/2: node:http2 is loaded before this one commits
-      opened: cfg.http2 ? Promise.all([h.opened, loadH2()]).then(([error]) => error) : h.opened,
+      opened: h.opened,
       activate: () => h.listener.setContexts(contexts),
       close: () => release(0),
       retire: () => release(TLS_RETIRE_MS),

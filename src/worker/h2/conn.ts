@@ -41,11 +41,12 @@ import type net from 'node:net';
 import { log } from '../../log.js';
 import type { ClientPeer } from '../engine/exchange.js';
 import { clientPeer } from '../engine/peer.js';
-import { countTimeout, now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
+import { now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
 import { FrameWriter } from './frame-writer.js';
 import * as F from './frames.js';
 import { controlFloods, rapidResets, TokenBucket } from './h2-limits.js';
 import type { H2Options } from './h2-options.js';
+import { timedOut } from './h2-timeouts.js';
 import type { H2Host } from './h2-session.js';
 import { type BlockTarget, HeaderBlocks } from './header-block.js';
 import { StreamExchange } from './stream-exchange.js';
@@ -107,7 +108,7 @@ export class FrameConnection implements Timed, F.FrameTarget, BlockTarget {
       // what OUT_HIGH held back goes into the next turn
       if (!this.out.congested && this.out.framed < OUT_HIGH && this.blocked.length > 0) this.pump();
     });
-    this.out.settings(options.maxConcurrentStreams, options.maxHeaderListBytes, CONN_RECV_WINDOW - F.DEFAULT_WINDOW);
+    this.out.settings(options.maxConcurrentStreams, options.maxHeaderListBytes, CONN_RECV_WINDOW - F.DEFAULT_WINDOW, options.webSockets);
     this.settingsTimer = setTimeout(onSettingsTimeout, options.settingsAckMs, this);
     this.settingsTimer.unref();
     socket.on('data', this.onData);
@@ -462,14 +463,7 @@ export class FrameConnection implements Timed, F.FrameTarget, BlockTarget {
 
   /** expire: no first stream within headerMs, idle for keepAliveMs (GOAWAY NO_ERROR), or a closing peer that lingers */
   expire(): void {
-    const w = this.wait;
-    if (w === Wait.Linger) {
-      this.wait = Wait.None;
-      this.socket.destroy();
-      return;
-    }
-    countTimeout(w);
-    log.debug('client timeout', { ip: this.peer.ip, kind: w === Wait.Head ? 'header' : 'keep-alive', protocol: 'h2' });
+    if (!timedOut(this, this.socket)) return;
     this.draining = true;
     this.goaway(F.NO_ERROR);
     this.finish();

@@ -54,15 +54,23 @@ export class FrameWriter {
     this.out = arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
   }
 
-  /** settings writes our SETTINGS (6.5) and raises the connection's receive window by `windowIncrement` */
-  settings(maxStreams: number, maxListBytes: number, windowIncrement: number): void {
-    const o = this.reserve(9 + 12 + 13);
-    let p = F.writeFrameHeader(o, this.pos, 12, F.SETTINGS, 0, 0);
+  /**
+   * settings writes our SETTINGS (6.5), with SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 when
+   * `connectProtocol` (RFC 8441 3), and raises the connection's receive window by `windowIncrement`
+   */
+  settings(maxStreams: number, maxListBytes: number, windowIncrement: number, connectProtocol: boolean): void {
+    const n = connectProtocol ? 18 : 12;
+    const o = this.reserve(9 + n + 13);
+    let p = F.writeFrameHeader(o, this.pos, n, F.SETTINGS, 0, 0);
     o.writeUInt16BE(F.SETTINGS_MAX_CONCURRENT_STREAMS, p);
     o.writeUInt32BE(maxStreams, p + 2);
     o.writeUInt16BE(F.SETTINGS_MAX_HEADER_LIST_SIZE, p + 6);
     o.writeUInt32BE(maxListBytes, p + 8);
-    p = F.writeFrameHeader(o, p + 12, 4, F.WINDOW_UPDATE, 0, 0);
+    if (connectProtocol) {
+      o.writeUInt16BE(F.SETTINGS_ENABLE_CONNECT_PROTOCOL, p + 12);
+      o.writeUInt32BE(1, p + 14);
+    }
+    p = F.writeFrameHeader(o, p + n, 4, F.WINDOW_UPDATE, 0, 0);
     o.writeUInt32BE(windowIncrement, p);
     this.pos = p + 4;
     this.schedule();

@@ -26,30 +26,23 @@
  * - abort() resets the stream (RST_STREAM INTERNAL_ERROR); a client's RST_STREAM, or its
  *   connection closing, is onClientAborted. A response complete while the request body is still
  *   coming ends the stream with RST_STREAM NO_ERROR (RFC 9113 8.1), so the client stops sending.
- * - detach() is null: no tunnels over HTTP/2 (RFC 8441 WebSockets are not offered).
+ * - An RFC 8441 WebSocket stream (exchange-base.ts): after its 2xx, END_STREAM is a half-close
+ *   both ways (no RST_STREAM NO_ERROR when the response ends first), abort() is RST_STREAM
+ *   CANCEL, and the client's RST_STREAM is onClientAborted even after our side ended.
  *
  * Node's stream events reach the exchange through shared functions (the stream holds its
  * exchange), not closures per request; the write callback is the one closure per exchange.
  */
 import http2 from 'node:http2';
-import { countRejection } from '../engine/engine-answers.js';
-import { BODY_NONE, type ClientExchange, type ClientHandler, type ClientPeer, ResponseBody } from '../engine/exchange.js';
+import { BODY_NONE, type ClientExchange, ResponseBody } from '../engine/exchange.js';
 import { fieldValue } from '../engine/field-value.js';
 import { httpDate } from '../engine/http1-exchange.js';
-import { nextSeq } from '../obs/request-id.js';
+import { CANCEL, H2ExchangeBase, Res, Write } from './exchange-base.js';
 import { givePiece, PIECE_BYTES, PIECE_MIN_BYTES, takePiece } from './h2-pieces.js';
-import { DROPPED_RESPONSE_FIELDS as DROPPED, readRequest, refusalText } from './h2-request.js';
+import { DROPPED_RESPONSE_FIELDS as DROPPED, MALFORMED } from './h2-request.js';
 import type { H2Connection } from './h2-session.js';
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
-
-const enum Res {
-  Idle,
-  Head,
-  Body,
-  /** complete (the stream's writable side is ended), aborted or the client left */
-  Ended,
-}
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
 
 /** The stream's exchange, where node's events find it. */
 const EXCHANGE = Symbol('fulcrum.h2.exchange');
@@ -101,30 +94,8 @@ const SINGLE = new Set([
 
 type Head = Record<string, string | number | string[]>;
 
-export class H2Exchange implements ClientExchange {
-  method = '';
-  target = '';
-  readonly httpVersion = 'HTTP/2';
-  /** no tunnels over HTTP/2 (no RFC 8441 extended CONNECT) */
-  readonly tunnel = false;
-  readonly secure: boolean;
-  fields: string[] = [];
-  bodyLength = BODY_NONE;
-  readonly peer: ClientPeer;
-  readonly seq = nextSeq();
-  readonly startedAt = performance.now();
-  handler: ClientHandler | null = null;
-  /** write() copies (see the file comment) */
-  readonly keepsReferences = false;
-  bytesWritten = 0;
-  /** 0, or the status the engine answers the request with itself (readRequest refused it) */
-  readonly refused: number;
-
-  private res = Res.Idle;
-  private status = 0;
+export class H2Exchange extends H2ExchangeBase implements ClientExchange {
   private head: Head | null = null;
-  private sawDate = false;
-  private remaining = -1;
   /** writes node has not sent yet */
   private unsent = 0;
   /** writes made */
@@ -135,12 +106,7 @@ export class H2Exchange implements ClientExchange {
   /** younger pooled pieces still held, and their writes' numbers (several writes in flight) */
   private pieces: Buffer[] | null = null;
   private piecesAt: number[] | null = null;
-  /** a write returned false: onClientWritable is owed */
-  private waiting = false;
-  /** aborted by the handler, or the client left: no more events */
-  private cut = false;
   private reading = false;
-  private received = 0;
   /** the client ended the request body (or sent none) */
   private bodyEnded: boolean;
   private readonly onWritten = (): void => this.written();
@@ -153,8 +119,7 @@ export class H2Exchange implements ClientExchange {
     raw: readonly string[],
     endStream: boolean,
   ) {
-    this.peer = conn.peer;
-    this.secure = conn.secure;
+    super(conn, raw, endStream);
     this.bodyEnded = endStream;
     (stream as Stream)[EXCHANGE] = this;
     stream.on('close', onStreamClose);
@@ -162,15 +127,6 @@ export class H2Exchange implements ClientExchange {
     // only a request body still coming needs refusing once the response is out (finished)
     if (!endStream) stream.on('finish', onStreamFinish);
     stream.on('aborted', onStreamAborted);
-    this.refused = readRequest(raw, endStream, conn.options.engine.limits, this);
-  }
-
-  get closing(): boolean {
-    return this.conn.draining;
-  }
-
-  field(name: string): string {
-    return fieldValue(this.fields, name);
   }
 
   // ---- the request body -------------------------------------------------------------------
@@ -198,12 +154,7 @@ export class H2Exchange implements ClientExchange {
 
   /** body: a DATA frame's payload (node's own buffer) */
   body(chunk: Buffer): void {
-    if (this.cut) return;
-    this.received += chunk.length;
-    if (this.received > this.conn.options.engine.limits.maxBodyBytes) {
-      this.tooLarge();
-      return;
-    }
+    if (this.cut || this.overLimit(chunk.length)) return;
     this.handler?.onClientBody(chunk, 0, chunk.length, false);
   }
 
@@ -212,13 +163,8 @@ export class H2Exchange implements ClientExchange {
     if (!this.cut) this.handler?.onClientBody(EMPTY, 0, 0, true);
   }
 
-  /** tooLarge refuses a body that grew past maxBodyBytes (no Content-Length said so up front). */
-  private tooLarge(): void {
-    countRejection(413);
-    const answered = this.res !== Res.Idle;
-    this.clientGone();
-    if (answered) this.reset(NGHTTP2_INTERNAL_ERROR);
-    else this.respondError(413);
+  protected resetStream(code: number): void {
+    this.reset(code);
   }
 
   // ---- the response -----------------------------------------------------------------------
@@ -269,6 +215,7 @@ export class H2Exchange implements ClientExchange {
       endStream = body === 0;
     } else delete h['content-length'];
     this.res = endStream ? Res.Ended : Res.Body;
+    if (this.tunnel && status < 300) this.tunnelling = true;
     try {
       this.stream.respond(h, { endStream });
     } catch {
@@ -279,17 +226,9 @@ export class H2Exchange implements ClientExchange {
   }
 
   write(buf: Buffer, start: number, end: number): boolean {
-    if (this.res !== Res.Body) return !this.waiting;
     const n = end - start;
-    if (n <= 0) return !this.waiting;
-    if (this.remaining >= 0) {
-      if (n > this.remaining) {
-        this.abort(); // more than announced
-        return false;
-      }
-      this.remaining -= n;
-    }
-    this.bytesWritten += n;
+    const w = this.admitWrite(n);
+    if (w !== Write.Send) return w === Write.Ignore && !this.waiting;
     let copy: Buffer;
     if (n >= PIECE_MIN_BYTES && n <= PIECE_BYTES) {
       const p = takePiece();
@@ -310,13 +249,7 @@ export class H2Exchange implements ClientExchange {
   }
 
   end(): void {
-    if (this.res === Res.Head) this.endHead(ResponseBody.None, false);
-    if (this.res !== Res.Body) return;
-    if (this.remaining > 0) {
-      this.abort(); // fewer bytes than announced
-      return;
-    }
-    this.res = Res.Ended;
+    if (!this.admitEnd()) return;
     // END_STREAM once every DATA frame is out (see aborted)
     if (this.unsent > 0) this.endPending = true;
     else this.stream.end();
@@ -336,29 +269,19 @@ export class H2Exchange implements ClientExchange {
   }
 
   abort(): void {
-    if (this.res === Res.Ended) return;
+    // a tunnel whose client still sends is open after our END_STREAM
+    if (this.res === Res.Ended && (!this.tunnelling || this.bodyEnded || this.cut)) return;
     this.cut = true;
     this.res = Res.Ended;
-    this.reset(NGHTTP2_INTERNAL_ERROR);
-  }
-
-  cork(fn: () => void): void {
-    fn(); // node:http2 sends the frames written in one tick together
-  }
-
-  detach(): null {
-    return null;
+    this.reset(this.tunnelling ? CANCEL : NGHTTP2_INTERNAL_ERROR);
   }
 
   // ---- engine side ------------------------------------------------------------------------
 
-  /** respondError answers a request the engine refused itself (never given to the handler) or a body that grew too large. */
-  respondError(status: number): void {
-    if (status !== 413) countRejection(status);
-    const page = this.conn.options.engine.errorPage?.(status);
-    const text = refusalText(status);
-    this.res = Res.Idle;
-    this.respond(status, text, ['content-type', page?.type ?? 'text/plain; charset=utf-8'], page?.body ?? `${status} ${text}\n`, true);
+  /** refuse answers a request readRequest refused (never given to the handler): a response, or a reset when malformed */
+  refuse(): void {
+    if (this.refused === MALFORMED) this.reset(NGHTTP2_PROTOCOL_ERROR);
+    else this.respondError(this.refused);
   }
 
   /** clientGone ends the exchange because the client reset the stream or left. */
@@ -367,7 +290,7 @@ export class H2Exchange implements ClientExchange {
     this.cut = true;
     const done = this.res === Res.Ended;
     this.res = Res.Ended;
-    if (done && !this.waiting) return; // complete and flushed: nothing owed
+    if (done && !this.waiting && (!this.tunnelling || this.bodyEnded)) return; // complete and flushed: nothing owed
     this.handler?.onClientAborted();
   }
 
@@ -393,7 +316,8 @@ export class H2Exchange implements ClientExchange {
 
   /** finished: the response's last frame went out; a request body still coming is refused with RST_STREAM NO_ERROR (RFC 9113 8.1). */
   finished(): void {
-    if (!this.bodyEnded && !this.stream.closed) this.reset(NGHTTP2_NO_ERROR);
+    // (a tunnel's client goes on sending after our END_STREAM: a half-close)
+    if (!this.bodyEnded && !this.stream.closed && !this.tunnelling) this.reset(NGHTTP2_NO_ERROR);
   }
 
   private reset(code: number): void {

@@ -9,9 +9,11 @@
  * The options are read through a getter at each new connection, so that a reload applies to
  * connections opened after it (the worker builds them per config generation: h2Options).
  *
- * node:http2 and the session code are imported when a config first offers HTTP/2 (loadH2: the
- * engine waits for it before a TLS listener with tls.http2 or a plain one with listen.h2c opens),
- * so that a worker without HTTP/2 does not hold them (~3 MiB of its memory).
+ * Each implementation is imported when a config first offers HTTP/2 with it (loadH2: the worker
+ * waits for it before a generation with tls.http2 or listen.h2c takes connections, at start and
+ * on a reload that switches http2.implementation), so that a worker holds only what it serves
+ * with (importing node:http2 and the session code after conn.ts measured 0.4-0.5 MiB of RSS on
+ * Node 20; nghttp2's own memory comes with each session).
  */
 import type net from 'node:net';
 import type { RequestHandler } from '../engine/exchange.js';
@@ -20,18 +22,18 @@ import type { H2Host } from './h2-session.js';
 
 let session: typeof import('./h2-session.js') | null = null;
 let own: typeof import('./conn.js') | null = null;
-let loading: Promise<void> | null = null;
+let loadingSession: Promise<void> | null = null;
+let loadingOwn: Promise<void> | null = null;
 
-/**
- * loadH2 imports both implementations (once): node:http2 with the session code, and fulcrum's own
- * frame layer (conn.ts), so that http2.implementation can change on a reload without a wait.
- */
-export function loadH2(): Promise<void> {
-  loading ??= Promise.all([import('./h2-session.js'), import('./conn.js')]).then(([s, c]) => {
+/** loadH2 imports one implementation (once): node:http2 with the session code ("node"), or fulcrum's own frame layer (conn.ts). */
+export function loadH2(implementation: H2Options['implementation']): Promise<void> {
+  if (implementation === 'fulcrum')
+    return (loadingOwn ??= import('./conn.js').then((c) => {
+      own = c;
+    }));
+  return (loadingSession ??= import('./h2-session.js').then((s) => {
     session = s;
-    own = c;
-  });
-  return loading;
+  }));
 }
 
 export interface H2Front {
@@ -59,16 +61,16 @@ class Front implements H2Front, H2Host {
 
   readonly accept = (socket: net.Socket): void => {
     if (socket.destroyed) return;
-    if (session === null || own === null) {
-      // h2c turned on by a reload on a listener kept open: the first connection waits for the
-      // import (node:http2 takes over what the socket has buffered, as after the preface sniff)
-      void loadH2().then(() => this.accept(socket));
-      return;
-    }
-    let c: { drain(): void };
     const o = this.options();
+    let c: { drain(): void };
     try {
-      c = o.implementation === 'fulcrum' ? new own.FrameConnection(this, socket, o) : new session.H2Connection(this, socket, o);
+      if (o.implementation === 'fulcrum') {
+        if (own === null) return this.later(socket, o);
+        c = new own.FrameConnection(this, socket, o);
+      } else {
+        if (session === null) return this.later(socket, o);
+        c = new session.H2Connection(this, socket, o);
+      }
     } catch {
       socket.destroy(); // already bound or gone
       return;
@@ -76,6 +78,15 @@ class Front implements H2Front, H2Host {
     this.conns.add(c);
     if (this.draining) c.drain();
   };
+
+  /**
+   * later: the implementation is not loaded (the worker loads it before a generation takes
+   * connections; this is for a front used without a worker): the connection waits for the import,
+   * keeping what it sent
+   */
+  private later(socket: net.Socket, o: H2Options): void {
+    void loadH2(o.implementation).then(() => this.accept(socket));
+  }
 
   drain(): void {
     this.draining = true;

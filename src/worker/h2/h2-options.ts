@@ -14,7 +14,8 @@
  * - maxSessionInvalidFrames: invalid frames tolerated before the connection is closed.
  * - maxSettings: entries per SETTINGS frame; maxOutstandingPings: our own unanswered PINGs (we
  *   send none).
- * - enablePush false (no server push), enableConnectProtocol false (no RFC 8441 WebSockets).
+ * - enablePush false (no server push); enableConnectProtocol from http2.webSockets (RFC 8441
+ *   WebSockets over HTTP/2: SETTINGS_ENABLE_CONNECT_PROTOCOL, and nghttp2 accepts `:protocol`).
  * nghttp2 itself also ends a session whose peer makes it queue more than 1000 control frames
  * (PING and SETTINGS acknowledgements, RST_STREAM) without reading them. What node has no
  * option for (a rate limit on resets, PINGs and SETTINGS from a client that does read) is
@@ -30,6 +31,8 @@ export interface H2Options {
   /** SETTINGS_MAX_CONCURRENT_STREAMS and SETTINGS_MAX_HEADER_LIST_SIZE, for conn.ts (node's are in `session`) */
   readonly maxConcurrentStreams: number;
   readonly maxHeaderListBytes: number;
+  /** http2.webSockets: SETTINGS_ENABLE_CONNECT_PROTOCOL announced, extended CONNECT accepted (RFC 8441) */
+  readonly webSockets: boolean;
   /** how long a client has to acknowledge our SETTINGS on conn.ts (RFC 9113 6.5.3), 10 s; not a config key */
   readonly settingsAckMs: number;
   /** the engine's limits, timeouts and error pages, shared with HTTP/1.1 */
@@ -50,6 +53,7 @@ function build(engine: EngineOptions, h: Config['http2']): H2Options {
     implementation: h.implementation,
     maxConcurrentStreams: h.maxConcurrentStreams,
     maxHeaderListBytes: h.maxHeaderListBytes,
+    webSockets: h.webSockets,
     settingsAckMs: 10_000,
     engine,
     session: {
@@ -57,7 +61,7 @@ function build(engine: EngineOptions, h: Config['http2']): H2Options {
         maxConcurrentStreams: h.maxConcurrentStreams,
         maxHeaderListSize: h.maxHeaderListBytes,
         enablePush: false,
-        enableConnectProtocol: false,
+        enableConnectProtocol: h.webSockets,
       },
       maxHeaderListPairs: engine.limits.maxHeaders + PSEUDO_FIELDS,
       maxSessionInvalidFrames: 100,
@@ -77,6 +81,7 @@ export const H2_DEFAULTS: H2Options = build(ENGINE_DEFAULTS, {
   implementation: 'fulcrum',
   maxConcurrentStreams: 128,
   maxHeaderListBytes: 32768,
+  webSockets: true,
   resetBurst: 200,
   resetRatePerSecond: 50,
   controlFrameBurst: 100,

@@ -5,8 +5,13 @@
  *
  * - :method is the method; :path the target (origin-form, or "*" for OPTIONS); :scheme must be
  *   present (its value is not trusted: `secure` comes from the connection). CONNECT (which has
- *   no :path) is refused with 405, as the HTTP/1.1 engine refuses it; extended CONNECT
- *   (:protocol, RFC 8441) is not offered (SETTINGS_ENABLE_CONNECT_PROTOCOL stays 0): 400.
+ *   no :path) is refused with 405, as the HTTP/1.1 engine refuses it.
+ * - Extended CONNECT (RFC 8441 4, 5), when http2.webSockets announced
+ *   SETTINGS_ENABLE_CONNECT_PROTOCOL: `CONNECT` with `:protocol`, `:scheme`, `:path` and
+ *   `:authority` is a tunnel request (`tunnel` set) when the protocol is "websocket", 501 for
+ *   any other protocol. MALFORMED (a stream error PROTOCOL_ERROR, as nghttp2 answers): `:protocol`
+ *   when the setting was not announced, on another method, or without `:scheme`, `:path` or
+ *   `:authority`.
  * - :authority becomes the "host" field, first in the list (8.3.1). A Host field that disagrees
  *   with :authority is 400 (a request may not name two origins); a Host alone is kept; neither
  *   is 400, as HTTP/1.1 without Host (RFC 9112 3.2). Userinfo in :authority is 400.
@@ -32,13 +37,22 @@ export interface RequestOut {
   target: string;
   fields: string[];
   bodyLength: number;
+  /** an extended CONNECT for a WebSocket (RFC 8441) */
+  tunnel: boolean;
 }
 
-/** readRequest fills `out` from the raw header list; returns 0, or the status of the answer that refuses the request. */
-export function readRequest(raw: readonly string[], endStream: boolean, limits: RequestLimits, out: RequestOut): number {
+/** readRequest's answer for a malformed request: a stream error PROTOCOL_ERROR (RFC 9113 8.1.1), no response */
+export const MALFORMED = -1;
+
+/**
+ * readRequest fills `out` from the raw header list; returns 0, the status of the answer that
+ * refuses the request, or MALFORMED. `connectProtocol`: SETTINGS_ENABLE_CONNECT_PROTOCOL was announced.
+ */
+export function readRequest(raw: readonly string[], endStream: boolean, limits: RequestLimits, connectProtocol: boolean, out: RequestOut): number {
   let method = '';
   let path = '';
   let scheme = '';
+  let protocol: string | null = null;
   let authority: string | null = null;
   let host: string | null = null;
   let cookie: string | null = null;
@@ -63,8 +77,12 @@ export function readRequest(raw: readonly string[], endStream: boolean, limits: 
         case ':authority':
           authority = value;
           break;
+        case ':protocol':
+          if (!connectProtocol) return MALFORMED; // RFC 8441 3: only once announced
+          protocol = value;
+          break;
         default:
-          return 400; // :protocol (not offered), :status, or unknown
+          return 400; // :status, or unknown
       }
       continue;
     }
@@ -109,7 +127,12 @@ export function readRequest(raw: readonly string[], endStream: boolean, limits: 
     fields.push(name, value);
   }
   if (method === '') return 400;
-  if (method === 'CONNECT') return 405;
+  if (protocol !== null) {
+    // RFC 8441 4: CONNECT with the target's :scheme, :path and :authority
+    if (method !== 'CONNECT' || scheme === '' || path === '' || authority === null) return MALFORMED;
+    if (protocol.toLowerCase() !== 'websocket') return 501; // no other protocol is tunnelled
+    out.tunnel = true;
+  } else if (method === 'CONNECT') return 405;
   if (scheme === '' || path === '') return 400;
   if (path.charCodeAt(0) !== 0x2f /* / */ && !(path === '*' && method === 'OPTIONS')) return 400;
   if (authority !== null) {
@@ -123,6 +146,7 @@ export function readRequest(raw: readonly string[], endStream: boolean, limits: 
   out.fields = fields;
   out.bodyLength = endStream ? BODY_NONE : length === -1 ? BODY_UNKNOWN : length;
   if (endStream && length > 0) return 400; // announced a body, sent none
+  if (out.tunnel && (endStream || length !== -1)) return 400; // a tunnel's DATA are its bytes, not a body of some length
   if (path.length > limits.maxUrlBytes) return 414;
   if (count > limits.maxHeaders) return 431;
   if (length > limits.maxBodyBytes) return 413;
@@ -143,6 +167,7 @@ export const DROPPED_RESPONSE_FIELDS: ReadonlySet<string> = new Set([
 const TEXTS: Record<number, string> = {
   400: 'Bad Request',
   405: 'Method Not Allowed',
+  501: 'Not Implemented',
   413: 'Content Too Large',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',

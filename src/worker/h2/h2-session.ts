@@ -24,10 +24,11 @@ import type net from 'node:net';
 import { log } from '../../log.js';
 import type { ClientPeer, RequestHandler } from '../engine/exchange.js';
 import { clientPeer } from '../engine/peer.js';
-import { countTimeout, now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
+import { now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
 import { H2Exchange } from './h2-exchange.js';
 import { controlFloods, rapidResets, TokenBucket } from './h2-limits.js';
 import type { H2Options } from './h2-options.js';
+import { timedOut } from './h2-timeouts.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -85,6 +86,11 @@ export class H2Connection implements Timed {
     track(this);
   }
 
+  /** GOAWAY sent or about to be (exchange-base.ts StreamOwner) */
+  get closing(): boolean {
+    return this.draining;
+  }
+
   // ---- streams ----------------------------------------------------------------------------
 
   stream(stream: http2.ServerHttp2Stream, flags: number, raw: string[]): void {
@@ -96,7 +102,7 @@ export class H2Connection implements Timed {
     this.open++;
     this.wait = Wait.None;
     if (ex.refused !== 0) {
-      ex.respondError(ex.refused);
+      ex.refuse();
       return;
     }
     try {
@@ -159,14 +165,7 @@ export class H2Connection implements Timed {
    * peer does not close its side within lingerMs is destroyed.
    */
   expire(): void {
-    const w = this.wait;
-    if (w === Wait.Linger) {
-      this.wait = Wait.None;
-      this.socket.destroy();
-      return;
-    }
-    countTimeout(w);
-    log.debug('client timeout', { ip: this.peer.ip, kind: w === Wait.Head ? 'header' : 'keep-alive', protocol: 'h2' });
+    if (!timedOut(this, this.socket)) return;
     this.draining = true;
     const s = this.session;
     if (!s.closed && !s.destroyed) s.close();

@@ -18,25 +18,19 @@
  *   (8.1.1: RST_STREAM PROTOCOL_ERROR); more than limits.maxBodyBytes is refused as on HTTP/1.1.
  *   A response complete while the body is still coming ends the stream with RST_STREAM NO_ERROR.
  * - abort() resets the stream (INTERNAL_ERROR); the client's RST_STREAM, or its connection
- *   closing, is onClientAborted. detach() is null (no tunnels over HTTP/2).
+ *   closing, is onClientAborted.
+ * - An RFC 8441 WebSocket stream (exchange-base.ts): after its 2xx, END_STREAM is a half-close
+ *   both ways (our END_STREAM does not close the stream while the client still sends), abort()
+ *   is RST_STREAM CANCEL, and the client's RST_STREAM is onClientAborted even after our side ended.
  */
-import { countRejection } from '../engine/engine-answers.js';
-import { BODY_NONE, type ClientExchange, type ClientHandler, type ClientPeer, type RequestHandler, ResponseBody } from '../engine/exchange.js';
+import { BODY_NONE, type ClientExchange, type RequestHandler, ResponseBody } from '../engine/exchange.js';
 import { fieldValue } from '../engine/field-value.js';
 import { httpDate } from '../engine/http1-exchange.js';
 import { log } from '../../log.js';
-import { nextSeq } from '../obs/request-id.js';
 import type { FrameConnection } from './conn.js';
+import { CANCEL, H2ExchangeBase, Res, Write } from './exchange-base.js';
 import { DEFAULT_WINDOW, FLOW_CONTROL_ERROR, INTERNAL_ERROR, MAX_FRAME_BYTES, MAX_WINDOW, NO_ERROR, PROTOCOL_ERROR } from './frames.js';
-import { DROPPED_RESPONSE_FIELDS, readRequest, refusalText } from './h2-request.js';
-
-const enum Res {
-  Idle,
-  Head,
-  Body,
-  /** the response is complete (END_STREAM framed or held), aborted, or the client left */
-  Ended,
-}
+import { DROPPED_RESPONSE_FIELDS, MALFORMED } from './h2-request.js';
 
 const EMPTY = Buffer.alloc(0);
 /** held octets above which write() says the client is backed up */
@@ -44,22 +38,7 @@ const HIGH_WATER = 64 * 1024;
 /** delivered body octets given back to the client's stream window at once */
 const CREDIT_STEP = 16 * 1024;
 
-export class StreamExchange implements ClientExchange {
-  method = '';
-  target = '';
-  readonly httpVersion = 'HTTP/2';
-  readonly tunnel = false;
-  readonly secure: boolean;
-  fields: string[] = [];
-  bodyLength = BODY_NONE;
-  readonly peer: ClientPeer;
-  readonly seq = nextSeq();
-  readonly startedAt = performance.now();
-  handler: ClientHandler | null = null;
-  readonly keepsReferences = false;
-  bytesWritten = 0;
-  /** 0, or the status the engine answers the request with itself (readRequest refused it) */
-  readonly refused: number;
+export class StreamExchange extends H2ExchangeBase implements ClientExchange {
   /** the client's window for this stream (conn.ts spends it) */
   sendWindow: number;
   /** the client ended its side (END_STREAM received) */
@@ -67,22 +46,14 @@ export class StreamExchange implements ClientExchange {
   /** response octets copied and waiting for window or socket */
   heldBytes = 0;
 
-  private res = Res.Idle;
-  private status = 0;
   private head: (string | Buffer)[] | null = null;
-  private sawDate = false;
   /** index in head of a content-length value the caller wrote, or -1 */
   private lengthAt = -1;
-  private remaining = -1;
   private held: Buffer[] | null = null;
   private heldStart = 0;
   /** END_STREAM goes after the held octets */
   private endHeld = false;
   private localEnded = false;
-  /** a write returned false: onClientWritable is owed */
-  private waiting = false;
-  /** aborted by the handler, or the client left: no more events */
-  private cut = false;
   private reading = false;
   private paused = false;
   /** body pieces that arrived before readBody or while paused (copies), and whether END_STREAM came after them */
@@ -90,7 +61,6 @@ export class StreamExchange implements ClientExchange {
   private inboundEnd = false;
   private recvWindow = DEFAULT_WINDOW;
   private consumed = 0;
-  private received = 0;
 
   constructor(
     private readonly conn: FrameConnection,
@@ -98,15 +68,9 @@ export class StreamExchange implements ClientExchange {
     raw: readonly string[],
     endStream: boolean,
   ) {
-    this.peer = conn.peer;
-    this.secure = conn.secure;
+    super(conn, raw, endStream);
     this.remoteEnded = endStream;
     this.sendWindow = conn.initialWindow;
-    this.refused = readRequest(raw, endStream, conn.options.engine.limits, this);
-  }
-
-  get closing(): boolean {
-    return this.conn.closing;
   }
 
   /** the response is complete and framed (a reset after it is no cancellation) */
@@ -114,12 +78,12 @@ export class StreamExchange implements ClientExchange {
     return this.res === Res.Ended && !this.cut && this.held === null;
   }
 
-  field(name: string): string {
-    return fieldValue(this.fields, name);
-  }
-
   /** dispatch hands the exchange to the worker's handler, or answers a request readRequest refused. */
   dispatch(handler: RequestHandler): void {
+    if (this.refused === MALFORMED) {
+      this.conn.resetStream(this, PROTOCOL_ERROR);
+      return;
+    }
     if (this.refused !== 0) {
       this.respondError(this.refused);
       return;
@@ -162,8 +126,7 @@ export class StreamExchange implements ClientExchange {
     if (n + pad > this.recvWindow) return this.conn.resetStream(this, FLOW_CONTROL_ERROR);
     this.recvWindow -= n + pad;
     if (pad > 0) this.credit(pad);
-    this.received += n;
-    if (this.received > this.conn.options.engine.limits.maxBodyBytes) return this.tooLarge();
+    if (this.overLimit(n)) return;
     const length = this.bodyLength;
     if (length >= 0 && (this.received > length || (end && this.received !== length))) return this.conn.resetStream(this, PROTOCOL_ERROR);
     if (end) this.remoteEnded = true;
@@ -200,13 +163,8 @@ export class StreamExchange implements ClientExchange {
     this.consumed = 0;
   }
 
-  /** tooLarge refuses a body that grew past maxBodyBytes (no Content-Length said so up front) */
-  private tooLarge(): void {
-    countRejection(413);
-    const answered = this.res !== Res.Idle;
-    this.clientGone();
-    if (answered) this.conn.resetStream(this, INTERNAL_ERROR);
-    else this.respondError(413);
+  protected resetStream(code: number): void {
+    this.conn.resetStream(this, code);
   }
 
   // ---- the response -----------------------------------------------------------------------
@@ -267,22 +225,15 @@ export class StreamExchange implements ClientExchange {
     } else if (this.lengthAt >= 0) h.splice(this.lengthAt - 1, 2);
     if (this.cut) return;
     this.res = endStream ? Res.Ended : Res.Body;
+    if (this.tunnel && status < 300) this.tunnelling = true;
     this.conn.sendHead(this.id, status, h, endStream);
     if (endStream) this.localEnd();
   }
 
   write(buf: Buffer, start: number, end: number): boolean {
-    if (this.res !== Res.Body) return !this.waiting;
     const n = end - start;
-    if (n <= 0) return !this.waiting;
-    if (this.remaining >= 0) {
-      if (n > this.remaining) {
-        this.abort(); // more than announced
-        return false;
-      }
-      this.remaining -= n;
-    }
-    this.bytesWritten += n;
+    const w = this.admitWrite(n);
+    if (w !== Write.Send) return w === Write.Ignore && !this.waiting;
     if (this.put(buf, start, end) < HIGH_WATER) return true;
     this.waiting = true;
     return false;
@@ -336,13 +287,7 @@ export class StreamExchange implements ClientExchange {
   }
 
   end(): void {
-    if (this.res === Res.Head) this.endHead(ResponseBody.None, false);
-    if (this.res !== Res.Body) return;
-    if (this.remaining > 0) {
-      this.abort(); // fewer bytes than announced
-      return;
-    }
-    this.res = Res.Ended;
+    if (!this.admitEnd()) return;
     if (this.held !== null) this.endHeld = true;
     else {
       this.conn.sendEnd(this.id);
@@ -365,20 +310,13 @@ export class StreamExchange implements ClientExchange {
   }
 
   abort(): void {
-    if (this.res === Res.Ended && this.held === null) return;
+    // a tunnel whose client still sends is open after our END_STREAM
+    if (this.res === Res.Ended && this.held === null && (!this.tunnelling || this.remoteEnded || this.cut)) return;
     this.cut = true;
     this.res = Res.Ended;
     this.held = null;
     this.heldBytes = 0;
-    this.conn.resetStream(this, INTERNAL_ERROR);
-  }
-
-  cork(fn: () => void): void {
-    fn(); // the connection sends what a turn framed in one write anyway
-  }
-
-  detach(): null {
-    return null;
+    this.conn.resetStream(this, this.tunnelling ? CANCEL : INTERNAL_ERROR);
   }
 
   // ---- connection side --------------------------------------------------------------------
@@ -389,14 +327,9 @@ export class StreamExchange implements ClientExchange {
     return this.sendWindow <= MAX_WINDOW;
   }
 
-  /** respondError answers a request the engine refused itself (never given to the handler) or a body that grew too large */
-  respondError(status: number): void {
-    if (status !== 413) countRejection(status);
-    const page = this.conn.options.engine.errorPage?.(status);
-    const text = refusalText(status);
-    this.res = Res.Idle;
-    this.cut = false;
-    this.respond(status, text, ['content-type', page?.type ?? 'text/plain; charset=utf-8'], page?.body ?? `${status} ${text}\n`, true);
+  override respondError(status: number): void {
+    this.cut = false; // a body too large was cut first: endHead writes nothing for a cut exchange
+    super.respondError(status);
   }
 
   /** clientGone ends the exchange because the client reset the stream or left (or the stream was reset) */
@@ -408,7 +341,7 @@ export class StreamExchange implements ClientExchange {
     this.held = null;
     this.heldBytes = 0;
     this.inbound = null;
-    if (done && !this.waiting) return; // complete and framed: nothing owed
+    if (done && !this.waiting && (!this.tunnelling || this.remoteEnded)) return; // complete and framed: nothing owed
     this.handler?.onClientAborted();
   }
 
@@ -416,7 +349,10 @@ export class StreamExchange implements ClientExchange {
   private localEnd(): void {
     if (this.localEnded) return;
     this.localEnded = true;
-    if (!this.remoteEnded) this.conn.sendRst(this.id, NO_ERROR);
+    if (!this.remoteEnded) {
+      if (this.tunnelling) return; // a half-close: the client's bytes still come (data() closes the stream at its END_STREAM)
+      this.conn.sendRst(this.id, NO_ERROR);
+    }
     this.conn.streamDone(this);
   }
 }

@@ -20,8 +20,20 @@
  * From the upgrade until both connections are closed the tunnel counts as one request in flight
  * on its server (least-connections sees it), in the worker (a drain waits for it), and against
  * the client's maxConnectionsPerClient.
+ *
+ * Over HTTP/2 (RFC 8441: a stream `CONNECT` with `:protocol: websocket`, ClientExchange.tunnel
+ * with method CONNECT) the same tunnel, with the HTTP/1.1 handshake done by fulcrum on the server
+ * hop: the request goes up as `GET` with Upgrade/Connection, the client's Sec-WebSocket-Version
+ * (13 if it sent none), -Protocol and -Extensions, and a fresh Sec-WebSocket-Key (the client
+ * sends none over HTTP/2, RFC 8441 5); the server's 101 must carry the matching
+ * Sec-WebSocket-Accept (RFC 6455 4.1, else 502 invalid-response) and becomes `:status 200` with
+ * its end-to-end fields (not the Accept); any other answer is relayed as above. The stream is
+ * then the client's side of the relay (exchange-duplex.ts): DATA both ways with flow control,
+ * END_STREAM for a FIN, RST_STREAM CANCEL for a reset.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorKind, type FailureKind } from '../../errors.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { log } from '../../log.js';
@@ -38,7 +50,8 @@ import { HeaderKind, ResponseParser, type ResponseSink } from '../upstream/respo
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { respondFailure } from './failure.js';
-import { BodyMode, buildHeadFor, type HeadInfo } from './head.js';
+import { ExchangeDuplex } from './exchange-duplex.js';
+import { BodyMode, buildHeadFor, type HeadEdit, type HeadInfo } from './head.js';
 import { selectServer, type Selection } from './select.js';
 import { type RelayOwner, TunnelRelay } from './tunnel-relay.js';
 
@@ -61,6 +74,12 @@ const REFUSAL_BODY_LIMIT = 64 * 1024;
 /** the fields that make the forwarded request an upgrade (buildHead removed the client's, as hop-by-hop) */
 const UPGRADE_FIELDS = 'connection: upgrade\r\nupgrade: websocket\r\n\r\n';
 
+/** RFC 6455 1.3: what Sec-WebSocket-Accept hashes with the key */
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** an HTTP/2 client's key, if it sent one, is not for the server (RFC 8441 5: not used); fulcrum sends its own */
+const STREAM_DROP = ['sec-websocket-key'];
+const EMPTY = Buffer.alloc(0);
+
 const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -1, reject: null, rejectKind: 'invalid-head' };
 
 const enum Phase {
@@ -75,9 +94,17 @@ const enum Phase {
   Done,
 }
 
-/** isWebSocketUpgrade: the upgrade (ClientExchange.tunnel) asks for "websocket" (RFC 6455 4.1: case-insensitive). */
+/**
+ * isWebSocketUpgrade: the upgrade (ClientExchange.tunnel) asks for "websocket" (RFC 6455 4.1:
+ * case-insensitive), or is an HTTP/2 extended CONNECT (engines accept only :protocol websocket).
+ */
 export function isWebSocketUpgrade(ex: ClientExchange): boolean {
-  return ex.field('upgrade').toLowerCase() === 'websocket';
+  return overStream(ex) || ex.field('upgrade').toLowerCase() === 'websocket';
+}
+
+/** overStream: the tunnel is an HTTP/2 stream (RFC 8441), not an HTTP/1.1 connection (an HTTP/1.1 CONNECT is never a WebSocket) */
+function overStream(ex: ClientExchange): boolean {
+  return ex.method === 'CONNECT' && ex.httpVersion === 'HTTP/2';
 }
 
 export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwner {
@@ -106,6 +133,10 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
   private body: Buffer[] | null = null;
   private bodyBytes = 0;
   private finished = false;
+  /** an HTTP/2 stream (RFC 8441), not a connection to detach */
+  private readonly overStream: boolean;
+  /** the Sec-WebSocket-Key fulcrum sent for an HTTP/2 client ("" otherwise) */
+  private key = '';
 
   constructor(
     ex: ClientExchange,
@@ -115,6 +146,7 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
   ) {
     this.ex = ex;
     this.seq = ex.seq;
+    this.overStream = overStream(ex);
     this.parser.upgrade = true;
   }
 
@@ -125,7 +157,14 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
     this.clientIp = ex.peer.ip;
     const limits = this.rt.limits;
     const server = selectServer(this.upstream, ex, ex.target, this, false);
-    buildHeadFor(ex, ex.method, ex.target, this.upstream, server ? server.spec.hostPort : '', limits, null, headInfo);
+    let edit: HeadEdit | null = null;
+    if (this.overStream) {
+      this.key = randomBytes(16).toString('base64');
+      const extra = ['sec-websocket-key', this.key];
+      if (ex.field('sec-websocket-version') === '') extra.push('sec-websocket-version', '13');
+      edit = { drop: STREAM_DROP, extra };
+    }
+    buildHeadFor(ex, this.overStream ? 'GET' : ex.method, ex.target, this.upstream, server ? server.spec.hostPort : '', limits, edit, headInfo);
     if (headInfo.reject !== null) return this.fail(headInfo.rejectKind, headInfo.reject);
     if (server === undefined) return this.fail('no-server', ERRORS['no-server'].log);
     this.server = server;
@@ -184,6 +223,10 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
   onResponseHead(p: ResponseParser): boolean {
     if (this.ex === null) return false;
     if (p.statusCode === 101) {
+      if (this.overStream && !this.accepted(p)) {
+        this.upstreamFailure('invalid-response', 'Sec-WebSocket-Accept does not match the key');
+        return false;
+      }
       this.open(p);
       return false;
     }
@@ -229,20 +272,42 @@ export class Tunnel implements ClientHandler, ResponseSink, Selection, RelayOwne
 
   // ---- the switch -------------------------------------------------------------------------------
 
-  /** open relays the server's 101 to the client and hands both connections to a TunnelRelay. */
+  /** accepted checks the server's Sec-WebSocket-Accept against the key fulcrum sent (RFC 6455 4.1, 4.2.2) */
+  private accepted(p: ResponseParser): boolean {
+    const want = createHash('sha1')
+      .update(this.key + WS_GUID)
+      .digest('base64');
+    const h = p.headers;
+    for (let i = 0; i < h.length; i += 2) if ((h[i] as string).toLowerCase() === 'sec-websocket-accept') return String(h[i + 1]).trim() === want;
+    return false;
+  }
+
+  /**
+   * open relays the server's 101 to the client (over HTTP/2: a 200 without the Accept field) and
+   * hands both sides to a TunnelRelay.
+   */
   private open(p: ResponseParser): void {
     const ex = this.ex!;
     const up = this.up!;
     const read = this.reading!;
     const rest = p.switchedAt < read.length ? read.subarray(p.switchedAt) : null;
     this.phase = Phase.Open;
-    ex.writeStatus(101, p.reason || 'Switching Protocols');
     const fields = endToEnd(p, this.setCookie);
-    for (let i = 0; i < fields.length; i += 2) ex.writeHeader(fields[i] as string, fields[i + 1]!);
-    ex.writeHeader('Upgrade', 'websocket'); // the engine adds Connection: upgrade to a 101
-    ex.endHead(ResponseBody.None, false);
     this.ex = null;
-    const d = ex.detach();
+    let d: { socket: Duplex; head: Buffer } | null;
+    if (this.overStream) {
+      ex.writeStatus(200, 'OK');
+      for (let i = 0; i < fields.length; i += 2)
+        if ((fields[i] as string).toLowerCase() !== 'sec-websocket-accept') ex.writeHeader(fields[i] as string, fields[i + 1]!);
+      ex.endHead(ResponseBody.Unknown, false);
+      d = { socket: new ExchangeDuplex(ex), head: EMPTY };
+    } else {
+      ex.writeStatus(101, p.reason || 'Switching Protocols');
+      for (let i = 0; i < fields.length; i += 2) ex.writeHeader(fields[i] as string, fields[i + 1]!);
+      ex.writeHeader('Upgrade', 'websocket'); // the engine adds Connection: upgrade to a 101
+      ex.endHead(ResponseBody.None, false);
+      d = ex.detach();
+    }
     if (d === null) {
       // not an engine that can hand its connection over (never with the tunnel flag set)
       ex.abort();
