@@ -5,9 +5,13 @@
  * connection). The socket refers to written bytes until the write's callback, so an arena is given
  * back to the pool only once no write of it is in flight and it is no longer the current one.
  *
- * Backpressure: `congested` is set when the socket's write() says false (cleared by the owner on
- * 'drain'); `framed` counts the DATA octets of this turn so that the owner stops at OUT_HIGH and
- * leaves the rest to the next turn. Response headers use HPACK from hpack.ts; END_STREAM is set on
+ * Backpressure: `congested` is set when more than SOCKET_HIGH octets wait in the socket after a
+ * flush (cleared by the owner on 'drain'); `framed` counts the DATA octets of this turn so that the
+ * owner stops at OUT_HIGH and leaves the rest to the next turn. Not write()'s false: that says
+ * only that one write was over the socket's 16 KiB highWaterMark, which a turn's frames usually
+ * are, and a TLS socket completes every write a turn later, so with it nearly every turn congested
+ * the connection and the next turn's DATA was copied into held pieces (a fresh allocation and its
+ * page faults per response) to be copied again into the arena (BENCHMARKS.md, "HTTP/2 soak"). Response headers use HPACK from hpack.ts; END_STREAM is set on
  * the stream's last DATA frame while that frame is still unsent, else an empty DATA frame carries it.
  */
 import type net from 'node:net';
@@ -18,6 +22,11 @@ import { encodeField, encodeStatus, fieldBytesMax } from './hpack.js';
 const ARENA_BYTES = 64 * 1024;
 const ARENA_FREE_MAX = 256;
 const arenas: Buffer[] = [];
+/**
+ * octets a connection's socket may hold unsent before no more DATA is framed: over the socket's
+ * highWaterMark (16 KiB), so a write this large always said false and 'drain' will follow
+ */
+const SOCKET_HIGH = 256 * 1024;
 
 /** the writers with frames to send this turn, flushed by one setImmediate */
 const dirty: FrameWriter[] = [];
@@ -166,7 +175,8 @@ export class FrameWriter {
       return;
     }
     this.inflight.push(this.out);
-    if (!s.write(this.out.subarray(this.start, this.pos), this.onWritten)) this.congested = true;
+    s.write(this.out.subarray(this.start, this.pos), this.onWritten);
+    if (s.writableLength >= SOCKET_HIGH) this.congested = true;
     this.start = this.pos;
     this.lastDataAt = -1;
   }
