@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { intArg, parseOptions } from '../scripts/bench/args.js';
 import { selectWorkloads, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
-import { H2_WORKLOADS } from './h2.js';
+import { H2_SOAK_WORKLOADS, H2_WORKLOADS } from './h2.js';
 
 /** the workloads native-bench can run on every target (the others use fulcrum-only features), and HTTP/2 (fulcrum and nginx) */
 export const NATIVE_WORKLOADS = [...WORKLOADS.filter((w) => w.native !== false), ...H2_WORKLOADS];
@@ -10,10 +10,13 @@ export const NATIVE_WORKLOADS = [...WORKLOADS.filter((w) => w.native !== false),
 export const HELP = `usage: npm run bench:native -- [options]
 
   --duration S       seconds per measured run (default 5)
-  --warmup S         seconds of unmeasured load before each run (default 1)
+  --warmup S         seconds of unmeasured load before each run (default 1; h2-*: a request
+                     count that gives the rate, then S - 1 seconds more at that rate)
   --rounds N         alternations (default 3, at least 1)
   --workloads LIST   comma-separated (default all): ${NATIVE_WORKLOADS.map((w) => w.name).join(', ')}
-                     (h2-*: HTTP/2 with h2load over TLS, on fulcrum and nginx only)
+                     (h2-*: HTTP/2 with h2load over TLS, on fulcrum and nginx only); opt-in:
+                     ${H2_SOAK_WORKLOADS.map((w) => w.name).join(', ')} (many connections × streams,
+                     for the memory table: peak RSS, per connection, and settled after the load)
   --targets LIST     any of direct,fulcrum,fulcrum-uws,nginx,haproxy,http-proxy,fastify-proxy
                      (default all; fulcrum-uws: this checkout with listen.engine "uws"),
                      and uws-floor (opt-in: a bare uWS + node:net proxy, the floor of
@@ -95,7 +98,7 @@ export function parse(argv: string[]): Options | null {
       '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
       '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
       '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
-      '--workloads': (v) => (o.workloads = selectWorkloads(v(), [...WORKLOADS, ...H2_WORKLOADS])),
+      '--workloads': (v) => (o.workloads = selectWorkloads(v(), [...WORKLOADS, ...H2_WORKLOADS, ...H2_SOAK_WORKLOADS])),
       '--targets': (v) => {
         const t = v()
           .split(',')
