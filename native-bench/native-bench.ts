@@ -55,7 +55,7 @@ function runsOn(w: Workload, t: Target, run: Running | undefined): boolean {
  * refuses a config that names it.
  */
 const withTls =
-  (port: number, cert: Cert, implementation: 'fulcrum' | null, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
+  (port: number, cert: Cert, implementation: 'node' | 'fulcrum' | null, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
   (cfg: Record<string, unknown>): Record<string, unknown> => {
     then(cfg);
     cfg.tls = { port, cert: cert.cert, key: cert.key };
@@ -66,6 +66,8 @@ const withTls =
 /**
  * forStreams lets fulcrum open an upstream connection per stream in flight (keepAlive.maxConnections,
  * default 1024 per worker, beyond which requests queue and then get 503): nginx has no such cap.
+ * And it waits for them as long as nginx does (proxy_connect_timeout 60 s): thousands of connects
+ * at once to a backend sharing a CPU with h2load took more than timeouts.upstreamConnectMs (2 s), 504.
  */
 const forStreams =
   (n: number, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
@@ -74,6 +76,7 @@ const forStreams =
     if (n <= 1024) return cfg;
     for (const u of Object.values(cfg.upstreams as Record<string, Record<string, unknown>>))
       u.keepAlive = { ...(u.keepAlive as object | undefined), maxConnections: n };
+    cfg.timeouts = { ...(cfg.timeouts as object | undefined), upstreamConnectMs: 60_000 };
     return cfg;
   };
 
@@ -167,10 +170,11 @@ export async function main(argv: string[]): Promise<void> {
         // the baseline gets the same config (without the per-client cap, 640 HTTP/2 streams from one address would be refused)
         const streams = Math.max(0, ...o.workloads.filter(isH2).map((w) => w.connections * w.streams));
         const base = forStreams(streams + 64, manyClients(o.upstreamIdle));
+        // --h2-implementation is this checkout's: the baseline runs its own default unless --baseline-h2-implementation
+        const impl = t === 'fulcrum' ? (o.h2Implementation === 'fulcrum' ? 'fulcrum' : null) : o.baselineH2Implementation;
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,
-          // --h2-implementation is this checkout's: the baseline runs its own default
-          config: cert && tlsPort ? withTls(tlsPort, cert, t === 'fulcrum' && o.h2Implementation === 'fulcrum' ? 'fulcrum' : null, base) : base,
+          config: cert && tlsPort ? withTls(tlsPort, cert, impl, base) : base,
           bin: t === 'baseline' ? path.join(o.baseline!, 'bin', 'fulcrum.js') : undefined,
         });
         const version = t === 'fulcrum' ? 'fulcrum (this checkout)' : `fulcrum at ${o.baseline}`;
@@ -212,6 +216,8 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
     const order = targets.filter((t) => running.has(t));
+    // each target's RSS once started and checked, before any load: the memory table's "idle"
+    const idleRss = new Map<Target, number>([...running].map(([t, r]) => [t, rssBytes(r.pids())]));
     const runs = (w: Workload) => order.filter((t) => runsOn(w, t, running.get(t)));
     const total = o.workloads.reduce((n, w) => n + runs(w).length, 0) * o.rounds;
     say(
@@ -259,6 +265,7 @@ export async function main(argv: string[]): Promise<void> {
             cpuUserUsPerRequest: none ? null : ((c1.user - c0.user) / g.requests) * 1e6,
             cpuSystemUsPerRequest: none ? null : ((c1.system - c0.system) / g.requests) * 1e6,
             faultsPerRequest: none ? null : (c1.minorFaults - c0.minorFaults) / g.requests,
+            rssIdleBytes: t === 'direct' ? null : idleRss.get(t)!,
             rssBeforeBytes: t === 'direct' ? null : rss0,
             rssPeakBytes: t === 'direct' ? null : peak,
             rssAfterBytes: t === 'direct' ? null : rss1,

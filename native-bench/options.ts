@@ -38,6 +38,9 @@ export const HELP = `usage: npm run bench:native -- [options]
                      fulcrum (its own frame layer, src/worker/h2/conn.ts); this checkout's
                      only (a --baseline runs its own default)
   --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
+  --baseline-h2-implementation NAME
+                     the baseline's http2.implementation (default: not named, its own default;
+                     a checkout from before the key refuses a config that names it)
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
 
@@ -74,6 +77,7 @@ export interface Options {
   baseline: string | null;
   upstreamIdle: number;
   h2Implementation: 'node' | 'fulcrum';
+  baselineH2Implementation: 'node' | 'fulcrum' | null;
 }
 
 /** parse reads the command line; null after printing the help; throws on a bad option. */
@@ -91,6 +95,7 @@ export function parse(argv: string[]): Options | null {
     baseline: null,
     upstreamIdle: 1024,
     h2Implementation: 'node',
+    baselineH2Implementation: null,
   };
   const ok = parseOptions(
     argv,
@@ -119,6 +124,11 @@ export function parse(argv: string[]): Options | null {
         const i = v();
         if (i !== 'node' && i !== 'fulcrum') throw new Error(`--h2-implementation is node or fulcrum, got ${JSON.stringify(i)}`);
         o.h2Implementation = i;
+      },
+      '--baseline-h2-implementation': (v) => {
+        const i = v();
+        if (i !== 'node' && i !== 'fulcrum') throw new Error(`--baseline-h2-implementation is node or fulcrum, got ${JSON.stringify(i)}`);
+        o.baselineH2Implementation = i;
       },
       '--baseline': (v) => (o.baseline = path.resolve(v())),
       '--no-install': () => (o.install = false),

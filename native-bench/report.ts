@@ -1,8 +1,9 @@
 /**
  * native-bench's report: per workload, the median req/s of the rounds (with min–max) per target
  * and fulcrum's ratio to each peer, then latency and proxy CPU per request, then memory (the
- * proxy's process tree: RSS before the run, its peak, the peak's growth per client connection,
- * and RSS after the run, settled for the soak workloads; medians of the rounds), printed and written
+ * proxy's process tree: RSS once started, before the run, its peak, the peak's growth over the
+ * started RSS per client connection, and RSS after the run, settled for the soak workloads;
+ * medians of the rounds), printed and written
  * as Markdown (for BENCHMARKS.md) and JSON (every sample) under --out.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,8 @@ export interface Sample {
   /** minor page faults of the proxy's processes per request */
   faultsPerRequest: number | null;
   /** summed RSS of the proxy's processes (primary + workers, nginx master + workers) right before the run, its peak (sampled every 100 ms), and after it (null for direct) */
+  /** the same once the target started (answer check only, before any load) */
+  rssIdleBytes: number | null;
   rssBeforeBytes: number | null;
   rssPeakBytes: number | null;
   rssAfterBytes: number | null;
@@ -105,7 +108,7 @@ export function report(
     ];
   });
   const memTargets = order.filter((t) => t !== 'direct');
-  const head3 = ['workload', ...memTargets.map((t) => `${t} RSS MiB before / peak / after`), ...memTargets.map((t) => `${t} KiB per conn`)];
+  const head3 = ['workload', ...memTargets.map((t) => `${t} RSS MiB started / before / peak / after`), ...memTargets.map((t) => `${t} KiB per conn`)];
   const rows3 = o.workloads.map((w) => {
     const get = (t: Target) => samples.get(`${w.name}/${t}`) ?? [];
     const med = (t: Target, f: (x: Sample) => number | null) => median(get(t).map((x) => f(x) ?? NaN));
@@ -113,10 +116,12 @@ export function report(
     return [
       w.title,
       ...memTargets.map((t) =>
-        get(t).length ? `${mib(t, (x) => x.rssBeforeBytes)} / ${mib(t, (x) => x.rssPeakBytes)} / ${mib(t, (x) => x.rssAfterBytes)}` : '-',
+        get(t).length
+          ? `${mib(t, (x) => x.rssIdleBytes)} / ${mib(t, (x) => x.rssBeforeBytes)} / ${mib(t, (x) => x.rssPeakBytes)} / ${mib(t, (x) => x.rssAfterBytes)}`
+          : '-',
       ),
       ...memTargets.map((t) =>
-        get(t).length ? (med(t, (x) => (x.rssPeakBytes === null ? null : x.rssPeakBytes - x.rssBeforeBytes!)) / 1024 / w.connections).toFixed(0) : '-',
+        get(t).length ? (med(t, (x) => (x.rssPeakBytes === null ? null : x.rssPeakBytes - x.rssIdleBytes!)) / 1024 / w.connections).toFixed(0) : '-',
       ),
     ];
   });
@@ -127,7 +132,7 @@ export function report(
     `versions: ${Object.entries(versions)
       .map(([k, v]) => `${k}: ${v}`)
       .join('; ')}`,
-    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers); fulcrum http2.implementation ${o.h2Implementation}`,
+    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers); fulcrum http2.implementation ${o.h2Implementation}${o.baseline ? `, baseline's ${o.baselineH2Implementation ?? 'its default'}` : ''}`,
     ...(order.some((t) => (NODE_PEERS as readonly string[]).includes(t))
       ? [
           `Node peers: http-proxy = node:http + http-proxy (proxy.web, proxy.ws) with an http.Agent({ keepAlive: true, maxSockets: 1024 }) to the backend; fastify-proxy = fastify + @fastify/http-proxy (undici pool, its defaults: 128 keep-alive connections), logger off, websocket: true; ${o.workers > 1 ? `node:cluster with ${o.workers} workers each (plus the primary, counted in CPU/request)` : 'one Node process each'}`,
@@ -154,7 +159,7 @@ export function report(
     `load average (1, 5, 15 min) at the first and last run: ${loads[0]} / ${loads[loads.length - 1]}`,
   ];
   const memo =
-    "memory: the proxy's processes, RSS right before the run / its peak / after it (soak workloads: settled); KiB per conn = (peak - before) ÷ client connections; medians of the rounds";
+    "memory: the proxy's processes, RSS once started (before any load) / right before the run (after its warm-up) / the run's peak / after it (soak workloads: settled); KiB per conn = (peak - started) ÷ client connections; medians of the rounds";
   const text = `${setup.join('\n')}\n\nreq/s: median (min–max)\n${table(head1, rows1)}\nlatency (medians) and proxy CPU per request\n${table(head2, rows2)}\n${memo}\n${table(head3, rows3)}`;
   process.stdout.write('\n' + text);
   const md = `${setup.map((s) => `- ${s}`).join('\n')}\n\nRequests per second, median (min–max) of ${o.rounds} runs:\n\n${markdownTable(head1, rows1)}\nLatency (medians of the runs' percentiles) and proxy CPU time per request:\n\n${markdownTable(head2, rows2)}\n${memo[0]!.toUpperCase()}${memo.slice(1)}:\n\n${markdownTable(head3, rows3)}`;

@@ -308,5 +308,5 @@ test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and ngi
     // the memory table: RSS of the proxy's process tree, its peak at least what it was before
     assert.ok(s.rssBeforeBytes > 1e6 && s.rssPeakBytes >= s.rssBeforeBytes, `${k} RSS measured`);
   }
-  assert.match(r.stdout, /RSS MiB before \/ peak \/ after/);
+  assert.match(r.stdout, /RSS MiB started \/ before \/ peak \/ after/);
 });
