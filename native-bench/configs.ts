@@ -28,8 +28,9 @@ worker_processes ${workers};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
-worker_rlimit_nofile 16384;
-events { worker_connections 8192; }
+worker_rlimit_nofile 32768;
+# h2-soak-16k: 1,000 client connections with 10,000 upstream connections under them
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path ${dir}/client_body;

@@ -7,6 +7,9 @@
  * connecting as the measurement ends (that client runs on, and h2load waits for it), which a busy
  * TLS listener makes common. The count is the target's rate in its warm-up run times the duration.
  * The answer check before the runs uses node:http2 (status, body size, and that h2 was spoken).
+ * The soak workloads (h2-soak-*, opt-in) hold many connections × streams open for the memory
+ * columns: peak RSS of the proxy's process tree, per connection, and what is left settleS seconds
+ * after the load (native-bench.ts).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -21,6 +24,8 @@ import { say } from './targets.js';
 /** An HTTP/2 workload: `connections` connections with up to `streams` requests in flight on each. */
 export interface H2Workload extends Workload {
   streams: number;
+  /** a soak: opt-in (--workloads), a warm-up of one request per stream slot, RSS read again this many seconds after the load */
+  settleS?: number;
 }
 
 export const H2_WORKLOADS: H2Workload[] = [
@@ -43,6 +48,32 @@ export const H2_WORKLOADS: H2Workload[] = [
     connections: 64,
     streams: 10,
     direct: false,
+  },
+];
+
+/** opt-in (named in --workloads): many connections × streams, for memory; upstream connections as many as streams (native-bench.ts) */
+export const H2_SOAK_WORKLOADS: H2Workload[] = [
+  {
+    name: 'h2-soak-16k',
+    title: 'HTTP/2 soak GET 16 KiB, 1,000 conns × 10 streams',
+    method: 'GET',
+    path: '/bytes/16384',
+    responseBytes: 16384,
+    connections: 1000,
+    streams: 10,
+    direct: false,
+    settleS: 3,
+  },
+  {
+    name: 'h2-soak-1m',
+    title: 'HTTP/2 soak GET 1 MiB, 200 conns × 5 streams',
+    method: 'GET',
+    path: '/bytes/1048576',
+    responseBytes: 1048576,
+    connections: 200,
+    streams: 5,
+    direct: false,
+    settleS: 3,
   },
 ];
 
@@ -96,7 +127,7 @@ export function checkH2(port: number, w: Workload): Promise<string | null> {
 const pct = (sorted: Float64Array, p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0);
 
 /** the requests of a warm-up run (then the count that fills the duration at the rate it showed) */
-export const h2WarmupRequests = (w: H2Workload): number => w.connections * w.streams * 10;
+export const h2WarmupRequests = (w: H2Workload): number => w.connections * w.streams * (w.settleS === undefined ? 10 : 1);
 
 /** h2Requests is the count of a measured run: `durationS` at `rps`, a whole number per connection, at least a warm-up's. */
 export const h2Requests = (w: H2Workload, rps: number, durationS: number): number =>

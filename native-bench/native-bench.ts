@@ -27,7 +27,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cpuSeconds, freePort, hasCommand, loadAverage, machine, onInterrupt, startBackend, startFulcrum } from '../scripts/bench/proc.js';
+import { cpuSeconds, freePort, hasCommand, loadAverage, machine, onInterrupt, rssBytes, startBackend, startFulcrum } from '../scripts/bench/proc.js';
 import { fmtInt, fmtMs } from '../scripts/bench/report.js';
 import { manyClients, type Workload } from '../scripts/bench/workloads.js';
 import { type Cert, checkH2, h2Requests, h2WarmupRequests, isH2, makeCert, runH2load } from './h2.js';
@@ -62,6 +62,39 @@ const withTls =
     if (implementation !== null) cfg.http2 = { ...(cfg.http2 as object | undefined), implementation };
     return cfg;
   };
+
+/**
+ * forStreams lets fulcrum open an upstream connection per stream in flight (keepAlive.maxConnections,
+ * default 1024 per worker, beyond which requests queue and then get 503): nginx has no such cap.
+ * And it waits for them as long as nginx does (proxy_connect_timeout 60 s): thousands of connects
+ * at once to a backend sharing a CPU with h2load took more than timeouts.upstreamConnectMs (2 s), 504.
+ */
+const forStreams =
+  (n: number, then: (cfg: Record<string, unknown>) => Record<string, unknown>) =>
+  (cfg: Record<string, unknown>): Record<string, unknown> => {
+    then(cfg);
+    if (n <= 1024) return cfg;
+    for (const u of Object.values(cfg.upstreams as Record<string, Record<string, unknown>>))
+      u.keepAlive = { ...(u.keepAlive as object | undefined), maxConnections: n };
+    cfg.timeouts = { ...(cfg.timeouts as object | undefined), upstreamConnectMs: 60_000 };
+    return cfg;
+  };
+
+const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+
+/** RssMeter samples the summed RSS of a target's processes every 100 ms while a run lasts: its peak. */
+class RssMeter {
+  peak: number;
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pids: number[]) {
+    this.peak = rssBytes(pids);
+    this.timer = setInterval(() => (this.peak = Math.max(this.peak, rssBytes(this.pids))), 100);
+  }
+  stop(): number {
+    clearInterval(this.timer);
+    return (this.peak = Math.max(this.peak, rssBytes(this.pids)));
+  }
+}
 
 export async function main(argv: string[]): Promise<void> {
   let o: Options | null;
@@ -135,11 +168,13 @@ export async function main(argv: string[]): Promise<void> {
       if (t === 'fulcrum' || (t === 'baseline' && o.baseline)) {
         const tlsPort = cert ? await freePort() : null;
         // the baseline gets the same config (without the per-client cap, 640 HTTP/2 streams from one address would be refused)
-        const base = manyClients(o.upstreamIdle);
+        const streams = Math.max(0, ...o.workloads.filter(isH2).map((w) => w.connections * w.streams));
+        const base = forStreams(streams + 64, manyClients(o.upstreamIdle));
+        // --h2-implementation is this checkout's, --baseline-h2-implementation the baseline's; without them each runs its own default
+        const impl = t === 'fulcrum' ? o.h2Implementation : o.baselineH2Implementation;
         const f = await startFulcrum(backend.port, o.workers, {
           cpus: cpuProxy,
-          // --h2-implementation is this checkout's: the baseline runs its own default
-          config: cert && tlsPort ? withTls(tlsPort, cert, t === 'fulcrum' ? o.h2Implementation : null, base) : base,
+          config: cert && tlsPort ? withTls(tlsPort, cert, impl, base) : base,
           bin: t === 'baseline' ? path.join(o.baseline!, 'bin', 'fulcrum.js') : undefined,
         });
         const version = t === 'fulcrum' ? 'fulcrum (this checkout)' : `fulcrum at ${o.baseline}`;
@@ -181,6 +216,8 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
     const order = targets.filter((t) => running.has(t));
+    // each target's RSS once started and checked, before any load: the memory table's "idle"
+    const idleRss = new Map<Target, number>([...running].map(([t, r]) => [t, rssBytes(r.pids())]));
     const runs = (w: Workload) => order.filter((t) => runsOn(w, t, running.get(t)));
     const total = o.workloads.reduce((n, w) => n + runs(w).length, 0) * o.rounds;
     say(
@@ -197,7 +234,9 @@ export async function main(argv: string[]): Promise<void> {
           if (isH2(w)) {
             // h2load runs a request count (h2.ts): the warm-up (always) gives the rate that sets it
             const warm = await runH2load(run.tlsPort!, w, h2WarmupRequests(w), cpuOther, dir);
-            const n = h2Requests(w, warm.requests / warm.durationS, o.durationS);
+            const rate = warm.requests / warm.durationS;
+            if (o.warmupS > 1) await runH2load(run.tlsPort!, w, h2Requests(w, rate, o.warmupS - 1), cpuOther, dir);
+            const n = h2Requests(w, rate, o.durationS);
             load = () => runH2load(run.tlsPort!, w, n, cpuOther, dir);
           } else {
             load = () => runGen(gen, url, w, o.durationS, cpuOther, dir);
@@ -205,8 +244,15 @@ export async function main(argv: string[]): Promise<void> {
           }
           const pids = run.pids();
           const c0 = cpuSeconds(pids);
+          const rss = new RssMeter(pids);
+          const rss0 = rss.peak;
           const g = await load();
           const c1 = cpuSeconds(pids);
+          const peak = rss.stop();
+          // a soak: what is still resident once its connections are gone for settleS seconds
+          const settleS = isH2(w) ? (w.settleS ?? 0) : 0;
+          if (settleS > 0) await new Promise((r) => setTimeout(r, settleS * 1000));
+          const rss1 = rssBytes(pids);
           const cpu = c1.user + c1.system - c0.user - c0.system;
           const none = t === 'direct' || !g.requests;
           const s: Sample = {
@@ -219,12 +265,16 @@ export async function main(argv: string[]): Promise<void> {
             cpuUserUsPerRequest: none ? null : ((c1.user - c0.user) / g.requests) * 1e6,
             cpuSystemUsPerRequest: none ? null : ((c1.system - c0.system) / g.requests) * 1e6,
             faultsPerRequest: none ? null : (c1.minorFaults - c0.minorFaults) / g.requests,
+            rssIdleBytes: t === 'direct' ? null : idleRss.get(t)!,
+            rssBeforeBytes: t === 'direct' ? null : rss0,
+            rssPeakBytes: t === 'direct' ? null : peak,
+            rssAfterBytes: t === 'direct' ? null : rss1,
             load: loadAverage(),
           };
           const key = `${w.name}/${t}`;
           samples.set(key, [...(samples.get(key) ?? []), s]);
           say(
-            `[${k}/${total}] ${w.name} round ${r + 1} ${t}: ${fmtInt(s.rps)} req/s, p99 ${fmtMs(s.p99Us)} ms, ${s.errors} errors${s.cpuUsPerRequest !== null ? `, ${s.cpuUsPerRequest.toFixed(1)} µs CPU/req, ${s.faultsPerRequest!.toFixed(2)} faults/req` : ''}`,
+            `[${k}/${total}] ${w.name} round ${r + 1} ${t}: ${fmtInt(s.rps)} req/s, p99 ${fmtMs(s.p99Us)} ms, ${s.errors} errors${s.cpuUsPerRequest !== null ? `, ${s.cpuUsPerRequest.toFixed(1)} µs CPU/req, ${s.faultsPerRequest!.toFixed(2)} faults/req, RSS ${mib(rss0)} -> peak ${mib(peak)}${settleS > 0 ? ` -> ${mib(rss1)} after ${settleS} s` : ''} MiB` : ''}`,
           );
         }
       }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { intArg, parseOptions } from '../scripts/bench/args.js';
 import { selectWorkloads, WORKLOADS, type Workload } from '../scripts/bench/workloads.js';
-import { H2_WORKLOADS } from './h2.js';
+import { H2_SOAK_WORKLOADS, H2_WORKLOADS } from './h2.js';
 
 /** the workloads native-bench can run on every target (the others use fulcrum-only features), and HTTP/2 (fulcrum and nginx) */
 export const NATIVE_WORKLOADS = [...WORKLOADS.filter((w) => w.native !== false), ...H2_WORKLOADS];
@@ -10,10 +10,13 @@ export const NATIVE_WORKLOADS = [...WORKLOADS.filter((w) => w.native !== false),
 export const HELP = `usage: npm run bench:native -- [options]
 
   --duration S       seconds per measured run (default 5)
-  --warmup S         seconds of unmeasured load before each run (default 1)
+  --warmup S         seconds of unmeasured load before each run (default 1; h2-*: a request
+                     count that gives the rate, then S - 1 seconds more at that rate)
   --rounds N         alternations (default 3, at least 1)
   --workloads LIST   comma-separated (default all): ${NATIVE_WORKLOADS.map((w) => w.name).join(', ')}
-                     (h2-*: HTTP/2 with h2load over TLS, on fulcrum and nginx only)
+                     (h2-*: HTTP/2 with h2load over TLS, on fulcrum and nginx only); opt-in:
+                     ${H2_SOAK_WORKLOADS.map((w) => w.name).join(', ')} (many connections × streams,
+                     for the memory table: peak RSS, per connection, and settled after the load)
   --targets LIST     any of direct,fulcrum,fulcrum-uws,nginx,haproxy,http-proxy,fastify-proxy
                      (default all; fulcrum-uws: this checkout with listen.engine "uws"),
                      and uws-floor (opt-in: a bare uWS + node:net proxy, the floor of
@@ -33,8 +36,11 @@ export const HELP = `usage: npm run bench:native -- [options]
   --h2-implementation NAME
                      fulcrum's http2.implementation on its TLS listener: fulcrum (its own
                      frame layer, src/worker/h2/) or node (node:http2); default: the
-                     checkout's own default; this checkout's only (a --baseline runs its own)
+                     checkout's own default; this checkout's only (see --baseline-h2-implementation)
   --baseline DIR     also run the fulcrum of another built checkout (A/B of a change), as "baseline"
+  --baseline-h2-implementation NAME
+                     the baseline's http2.implementation (default: not named, its own default;
+                     a checkout from before the key refuses a config that names it)
   --out DIR          where the JSON and Markdown results go (default bench-results)
 `;
 
@@ -71,6 +77,7 @@ export interface Options {
   baseline: string | null;
   upstreamIdle: number;
   h2Implementation: 'node' | 'fulcrum' | null;
+  baselineH2Implementation: 'node' | 'fulcrum' | null;
 }
 
 /** parse reads the command line; null after printing the help; throws on a bad option. */
@@ -88,6 +95,7 @@ export function parse(argv: string[]): Options | null {
     baseline: null,
     upstreamIdle: 1024,
     h2Implementation: null,
+    baselineH2Implementation: null,
   };
   const ok = parseOptions(
     argv,
@@ -95,7 +103,7 @@ export function parse(argv: string[]): Options | null {
       '--duration': (v) => (o.durationS = intArg('--duration', v(), 1)),
       '--warmup': (v) => (o.warmupS = intArg('--warmup', v(), 0)),
       '--rounds': (v) => (o.rounds = intArg('--rounds', v(), 1)),
-      '--workloads': (v) => (o.workloads = selectWorkloads(v(), [...WORKLOADS, ...H2_WORKLOADS])),
+      '--workloads': (v) => (o.workloads = selectWorkloads(v(), [...WORKLOADS, ...H2_WORKLOADS, ...H2_SOAK_WORKLOADS])),
       '--targets': (v) => {
         const t = v()
           .split(',')
@@ -116,6 +124,11 @@ export function parse(argv: string[]): Options | null {
         const i = v();
         if (i !== 'node' && i !== 'fulcrum') throw new Error(`--h2-implementation is node or fulcrum, got ${JSON.stringify(i)}`);
         o.h2Implementation = i;
+      },
+      '--baseline-h2-implementation': (v) => {
+        const i = v();
+        if (i !== 'node' && i !== 'fulcrum') throw new Error(`--baseline-h2-implementation is node or fulcrum, got ${JSON.stringify(i)}`);
+        o.baselineH2Implementation = i;
       },
       '--baseline': (v) => (o.baseline = path.resolve(v())),
       '--no-install': () => (o.install = false),

@@ -1,6 +1,9 @@
 /**
  * native-bench's report: per workload, the median req/s of the rounds (with min–max) per target
- * and fulcrum's ratio to each peer, then latency and proxy CPU per request, printed and written
+ * and fulcrum's ratio to each peer, then latency and proxy CPU per request, then memory (the
+ * proxy's process tree: RSS once started, before the run, its peak, the peak's growth over the
+ * started RSS per client connection, and RSS after the run, settled for the soak workloads;
+ * medians of the rounds), printed and written
  * as Markdown (for BENCHMARKS.md) and JSON (every sample) under --out.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +26,12 @@ export interface Sample {
   cpuSystemUsPerRequest: number | null;
   /** minor page faults of the proxy's processes per request */
   faultsPerRequest: number | null;
+  /** summed RSS of the proxy's processes (primary + workers, nginx master + workers) right before the run, its peak (sampled every 100 ms), and after it (null for direct) */
+  /** the same once the target started (answer check only, before any load) */
+  rssIdleBytes: number | null;
+  rssBeforeBytes: number | null;
+  rssPeakBytes: number | null;
+  rssAfterBytes: number | null;
   load: string;
 }
 
@@ -98,6 +107,24 @@ export function report(
       errors.some((e) => e > 0) ? order.map((t, i) => `${t} ${errors[i]}`).join(', ') : '0',
     ];
   });
+  const memTargets = order.filter((t) => t !== 'direct');
+  const head3 = ['workload', ...memTargets.map((t) => `${t} RSS MiB started / before / peak / after`), ...memTargets.map((t) => `${t} KiB per conn`)];
+  const rows3 = o.workloads.map((w) => {
+    const get = (t: Target) => samples.get(`${w.name}/${t}`) ?? [];
+    const med = (t: Target, f: (x: Sample) => number | null) => median(get(t).map((x) => f(x) ?? NaN));
+    const mib = (t: Target, f: (x: Sample) => number | null) => (med(t, f) / 2 ** 20).toFixed(1);
+    return [
+      w.title,
+      ...memTargets.map((t) =>
+        get(t).length
+          ? `${mib(t, (x) => x.rssIdleBytes)} / ${mib(t, (x) => x.rssBeforeBytes)} / ${mib(t, (x) => x.rssPeakBytes)} / ${mib(t, (x) => x.rssAfterBytes)}`
+          : '-',
+      ),
+      ...memTargets.map((t) =>
+        get(t).length ? (med(t, (x) => (x.rssPeakBytes === null ? null : x.rssPeakBytes - x.rssIdleBytes!)) / 1024 / w.connections).toFixed(0) : '-',
+      ),
+    ];
+  });
   const loads = [...samples.values()].flat().map((s) => s.load);
   const setup = [
     `date: ${new Date().toISOString()}`,
@@ -105,7 +132,7 @@ export function report(
     `versions: ${Object.entries(versions)
       .map(([k, v]) => `${k}: ${v}`)
       .join('; ')}`,
-    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers); fulcrum http2.implementation ${o.h2Implementation ?? 'its default'}`,
+    `upstream keep-alive: ${o.upstreamIdle} idle connections kept (nginx keepalive, fulcrum keepAlive.maxIdle; HAProxy http-reuse always, unlimited); fulcrum limits.maxConnectionsPerClient 0 (no per-client cap, as the peers); fulcrum http2.implementation ${o.h2Implementation ?? 'its default'}${o.baseline ? `, baseline's ${o.baselineH2Implementation ?? 'its default'}` : ''}`,
     ...(order.some((t) => (NODE_PEERS as readonly string[]).includes(t))
       ? [
           `Node peers: http-proxy = node:http + http-proxy (proxy.web, proxy.ws) with an http.Agent({ keepAlive: true, maxSockets: 1024 }) to the backend; fastify-proxy = fastify + @fastify/http-proxy (undici pool, its defaults: 128 keep-alive connections), logger off, websocket: true; ${o.workers > 1 ? `node:cluster with ${o.workers} workers each (plus the primary, counted in CPU/request)` : 'one Node process each'}`,
@@ -123,17 +150,19 @@ export function report(
       ? [
           `HTTP/2 (${o.workloads
             .filter(isH2)
-            .map((w) => w.name)
+            .map((w) => `${w.name}: ${w.connections} connections × ${w.streams} streams`)
             .join(
               ', ',
-            )}): ${versions.h2load ?? 'h2load'}, one thread, ${o.workloads.find(isH2)!.connections} connections × ${o.workloads.find(isH2)!.streams} streams (-c, -m), over TLS to fulcrum's HTTPS listener (tls.http2, http2.* defaults) and nginx's http2 server, one self-signed P-256 certificate; both proxy to the backend over HTTP/1.1 keep-alive; each run is a request count (-n: the target's warm-up rate × the duration; h2load's -D can hang, native-bench/h2.ts), percentiles from h2load's per-request log`,
+            )}; -c, -m): ${versions.h2load ?? 'h2load'}, one thread, over TLS to fulcrum's HTTPS listener (tls.http2, http2.* defaults) and nginx's http2 server, one self-signed P-256 certificate; both proxy to the backend over HTTP/1.1 keep-alive; each run is a request count (-n: the target's warm-up rate × the duration; h2load's -D can hang, native-bench/h2.ts), percentiles from h2load's per-request log`,
         ]
       : []),
     `load average (1, 5, 15 min) at the first and last run: ${loads[0]} / ${loads[loads.length - 1]}`,
   ];
-  const text = `${setup.join('\n')}\n\nreq/s: median (min–max)\n${table(head1, rows1)}\nlatency (medians) and proxy CPU per request\n${table(head2, rows2)}`;
+  const memo =
+    "memory: the proxy's processes, RSS once started (before any load) / right before the run (after its warm-up) / the run's peak / after it (soak workloads: settled); KiB per conn = (peak - started) ÷ client connections; medians of the rounds";
+  const text = `${setup.join('\n')}\n\nreq/s: median (min–max)\n${table(head1, rows1)}\nlatency (medians) and proxy CPU per request\n${table(head2, rows2)}\n${memo}\n${table(head3, rows3)}`;
   process.stdout.write('\n' + text);
-  const md = `${setup.map((s) => `- ${s}`).join('\n')}\n\nRequests per second, median (min–max) of ${o.rounds} runs:\n\n${markdownTable(head1, rows1)}\nLatency (medians of the runs' percentiles) and proxy CPU time per request:\n\n${markdownTable(head2, rows2)}`;
+  const md = `${setup.map((s) => `- ${s}`).join('\n')}\n\nRequests per second, median (min–max) of ${o.rounds} runs:\n\n${markdownTable(head1, rows1)}\nLatency (medians of the runs' percentiles) and proxy CPU time per request:\n\n${markdownTable(head2, rows2)}\n${memo[0]!.toUpperCase()}${memo.slice(1)}:\n\n${markdownTable(head3, rows3)}`;
   mkdirSync(o.out, { recursive: true });
   const base = path.join(o.out, `native-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
   writeFileSync(`${base}.md`, md);

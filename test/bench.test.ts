@@ -267,6 +267,11 @@ test("nginx's HTTP/2 server: TLS with the run's certificate, http2 as this nginx
     h2.map((w) => w.name),
     ['h2-get-100b', 'h2-get-16k'],
   );
+  // the soaks are opt-in
+  assert.deepEqual(
+    parse(['--workloads', 'h2-soak-16k,h2-soak-1m'])!.workloads.map((w) => w.name),
+    ['h2-soak-16k', 'h2-soak-1m'],
+  );
 });
 
 test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and nginx, or says why it skips them', async () => {
@@ -287,7 +292,7 @@ test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and ngi
   const json = readdirSync(out).find((f) => f.endsWith('.json'));
   assert.ok(json, r.stderr);
   const report = JSON.parse(readFileSync(path.join(out, json), 'utf8')) as {
-    samples: Record<string, { rps: number; errors: number; p99Us: number; cpuUsPerRequest: number | null }[]>;
+    samples: Record<string, { rps: number; errors: number; p99Us: number; cpuUsPerRequest: number | null; rssBeforeBytes: number; rssPeakBytes: number }[]>;
     versions: Record<string, string>;
   };
   assert.match(report.versions.h2load!, /nghttp2/);
@@ -300,5 +305,8 @@ test('native-bench runs the HTTP/2 workloads with h2load through fulcrum and ngi
     assert.ok(s.rps > 0 && s.p99Us > 0, `${k} answered`);
     assert.equal(s.errors, 0, `${k} had errors`);
     assert.ok(s.cpuUsPerRequest !== null && s.cpuUsPerRequest > 0, `${k} CPU measured`);
+    // the memory table: RSS of the proxy's process tree, its peak at least what it was before
+    assert.ok(s.rssBeforeBytes > 1e6 && s.rssPeakBytes >= s.rssBeforeBytes, `${k} RSS measured`);
   }
+  assert.match(r.stdout, /RSS MiB started \/ before \/ peak \/ after/);
 });

@@ -3,11 +3,18 @@
  * Frames (RFC 9113 6) are written into a pooled arena as they are produced, and what a connection
  * produced in one event-loop turn leaves in one socket write (flushAll, one setImmediate for every
  * connection). The socket refers to written bytes until the write's callback, so an arena is given
- * back to the pool only once no write of it is in flight and it is no longer the current one.
+ * back to the pool only once no write of it is in flight and it is no longer the current one, or,
+ * the current one, once every write has left and nothing waits to be flushed: an idle connection
+ * holds no arena (64 KiB each, ~64 MiB for 1,000 keep-alive connections otherwise), and the next
+ * turn's frames go into the pool's most recently used arena, still in cache.
  *
- * Backpressure: `congested` is set when the socket's write() says false (cleared by the owner on
- * 'drain'); `framed` counts the DATA octets of this turn so that the owner stops at OUT_HIGH and
- * leaves the rest to the next turn. Response headers use HPACK from hpack.ts; END_STREAM is set on
+ * Backpressure: `congested` is set when more than SOCKET_HIGH octets wait in the socket after a
+ * flush (cleared by the owner on 'drain'); `framed` counts the DATA octets of this turn so that the
+ * owner stops at OUT_HIGH and leaves the rest to the next turn. Not write()'s false: that says
+ * only that one write was over the socket's 16 KiB highWaterMark, which a turn's frames usually
+ * are, and a TLS socket completes every write a turn later, so with it nearly every turn congested
+ * the connection and the next turn's DATA was copied into held pieces (a fresh allocation and its
+ * page faults per response) to be copied again into the arena (BENCHMARKS.md, "HTTP/2 soak"). Response headers use HPACK from hpack.ts; END_STREAM is set on
  * the stream's last DATA frame while that frame is still unsent, else an empty DATA frame carries it.
  */
 import type net from 'node:net';
@@ -18,6 +25,13 @@ import { encodeField, encodeStatus, fieldBytesMax } from './hpack.js';
 const ARENA_BYTES = 64 * 1024;
 const ARENA_FREE_MAX = 256;
 const arenas: Buffer[] = [];
+/** a connection's `out` while it holds no arena (reserve() takes one) */
+const NO_ARENA = Buffer.alloc(0);
+/**
+ * octets a connection's socket may hold unsent before no more DATA is framed: over the socket's
+ * highWaterMark (16 KiB), so a write this large always said false and 'drain' will follow
+ */
+const SOCKET_HIGH = 256 * 1024;
 
 /** the writers with frames to send this turn, flushed by one setImmediate */
 const dirty: FrameWriter[] = [];
@@ -51,7 +65,7 @@ export class FrameWriter {
     /** called after each turn's flush (the owner sends what OUT_HIGH held back) */
     private readonly flushed: () => void,
   ) {
-    this.out = arenas.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+    this.out = NO_ARENA;
   }
 
   /**
@@ -174,7 +188,8 @@ export class FrameWriter {
       return;
     }
     this.inflight.push(this.out);
-    if (!s.write(this.out.subarray(this.start, this.pos), this.onWritten)) this.congested = true;
+    s.write(this.out.subarray(this.start, this.pos), this.onWritten);
+    if (s.writableLength >= SOCKET_HIGH) this.congested = true;
     this.start = this.pos;
     this.lastDataAt = -1;
   }
@@ -208,7 +223,14 @@ export class FrameWriter {
   /** written: a write left; its arena is free once no later write uses it and it is no longer the current one */
   private written(): void {
     const a = this.inflight.shift();
-    if (a === undefined || a === this.out || this.inflight[0] === a) return;
+    if (a === undefined || this.inflight[0] === a) return;
+    if (a === this.out) {
+      // the current arena: given back when all of it has left (the next frames take one from the pool)
+      if (this.inflight.length > 0 || this.pos !== this.start) return;
+      this.out = NO_ARENA;
+      this.start = this.pos = 0;
+      this.lastDataAt = -1;
+    }
     if (a.length === ARENA_BYTES && arenas.length < ARENA_FREE_MAX) arenas.push(a);
   }
 }
