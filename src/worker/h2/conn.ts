@@ -28,8 +28,8 @@
  *   so a paused upload stops its client. Sending: DATA goes out as the client's windows allow
  *   (INITIAL_WINDOW_SIZE changes apply to open streams); what does not fit waits in the stream.
  * - Writes (frame-writer.ts): frames go into a pooled arena and leave once per event-loop turn, one
- *   socket write per connection. While the socket is backed up (write() said false, until
- *   'drain') or a turn has framed OUT_HIGH octets of DATA, no more DATA is framed: the streams
+ *   socket write per connection. While the socket is backed up (SOCKET_HIGH octets wait in it,
+ *   until 'drain') or a turn has framed OUT_HIGH octets of DATA, no more DATA is framed: the streams
  *   keep it and say so to their callers (TLS backpressure reaches upstream).
  * - Defences as on node:http2 (h2-limits.ts): rapid resets and refused streams take from the
  *   reset bucket, PING and SETTINGS frames from the control bucket; out of tokens: GOAWAY

@@ -18,7 +18,9 @@
  * - Several cookie fields (HPACK sends each crumb on its own) are joined with "; " into one
  *   (8.2.3), which is what an HTTP/1.1 server expects.
  * - Connection-specific fields (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding,
- *   Upgrade) make the request malformed: 400 (8.2.2); TE is allowed only as "trailers".
+ *   Upgrade) make the request malformed (8.2.2); TE is allowed only as "trailers". Both
+ *   implementations reset such a stream before it gets here (nghttp2, header-block.ts); the
+ *   400 below is the last line.
  * - Content-Length gives the body length (several that differ, or a bad number: 400); without
  *   it the length is unknown unless the HEADERS frame ended the stream.
  * nghttp2 already refuses most of these with a stream error (its HTTP messaging checks: pseudo
