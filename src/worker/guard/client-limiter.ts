@@ -20,8 +20,13 @@
  * decays at the report after the load drops (the worker reports its count again).
  * The excess is closed at once (no response).
  */
-import type { ClientPeer } from '../engine/exchange.js';
 import { addReporter, onState } from '../obs/report.js';
+
+/** what the limiter needs of a connection's ClientPeer (engine/exchange.ts): its address and its busy count */
+interface CountedPeer {
+  readonly ip: string;
+  busy: number;
+}
 
 /** a client's requests in flight in this worker, and the most since the last report */
 interface Count {
@@ -38,7 +43,7 @@ let registered = false;
 let announced = false;
 
 /** admitClient counts `peer`'s connection as busy for one more request; false (do not serve) when over the limit (`workers`: how many share it). */
-export function admitClient(peer: ClientPeer, limit: number, workers: number): boolean {
+export function admitClient(peer: CountedPeer, limit: number, workers: number): boolean {
   // a connection already counted (another HTTP/2 stream of it): no new connection
   if (peer.busy > 0) {
     peer.busy++;
@@ -59,7 +64,7 @@ export function admitClient(peer: ClientPeer, limit: number, workers: number): b
 }
 
 /** releaseClient ends a request counted by admitClient; its connection stops counting with its last one. */
-export function releaseClient(peer: ClientPeer): void {
+export function releaseClient(peer: CountedPeer): void {
   if (peer.busy > 1) {
     peer.busy--;
     return;
