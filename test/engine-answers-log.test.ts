@@ -1,7 +1,7 @@
 /**
  * The answers fulcrum's HTTP/1.1 engine writes itself to requests it cannot parse
  * (src/worker/engine/engine-answers.ts) carry X-Request-Id and reach the access log with their
- * kind as reason, through the engine's answer hook and obs/observe.ts observeEngineAnswer (the
+ * kind as reason, through the engine's answer hook and observe.ts observeEngineAnswer (the
  * worker installs the same hook in dispatch.ts): an in-process engine on a real socket, raw bytes,
  * and the access log file read back.
  */
@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setEngineAnswerHook } from '../src/worker/engine/engine-answers.js';
 import { AccessLog } from '../src/worker/obs/access-log.js';
-import { observeEngineAnswer } from '../src/worker/obs/observe.js';
+import { observeEngineAnswer } from '../src/worker/observe.js';
 import { type EngineHarness, exchange, RawClient, startEngine } from './helpers/engine.js';
 
 const H = 'Host: a.test\r\n';

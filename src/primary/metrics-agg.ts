@@ -170,7 +170,7 @@ export class MetricsAggregator {
     for (const r of cfg.raw.routes) {
       const up = cfg.upstreams[r.upstream];
       if (!up) continue;
-      // the worker's route label (src/worker/obs/observe.ts)
+      // the worker's route label (src/worker/observe.ts)
       const route = r.host + r.pathPrefix;
       for (const sv of up.servers) for (const c of CODE_CLASSES) add(this.requests, [route, up.name, sv.id, c], 0);
     }

@@ -19,7 +19,7 @@ import { closeEdge, respondEdge, respondLogged } from './guard/edge-response.js'
 import { targetRefusal } from './guard/limits.js';
 import { rateKey, take } from './guard/rate-limiter.js';
 import { counter } from './obs/metrics.js';
-import { observeEngineAnswer } from './obs/observe.js';
+import { observeEngineAnswer } from './observe.js';
 import { validHost } from './proxy/head.js';
 import { ProxyRequest } from './proxy/proxy-request.js';
 import { isWebSocketUpgrade, Tunnel } from './proxy/tunnel.js';

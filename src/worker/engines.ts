@@ -1,7 +1,7 @@
 /**
  * The worker's client engine, chosen by listen.engine when the worker starts (a reload cannot
  * change it: the primary refuses that, as it refuses a new listen.port): fulcrum's own HTTP/1.1
- * engine (engine/fulcrum-engine.ts, the default; HTTP/2 too) or the uWS front (engine/uws-engine.ts). Both
+ * engine (fulcrum-engine.ts, the default; HTTP/2 too) or the uWS front (engine/uws-engine.ts). Both
  * hand every request to the same dispatcher (dispatch.ts) through the ClientExchange seam; this
  * file adapts their listeners, TLS and draining to one shape for worker.ts.
  *
@@ -11,7 +11,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { admitUpgrade, dispatch } from './dispatch.js';
-import { FulcrumEngine } from './engine/fulcrum-engine.js';
+import { FulcrumEngine } from './fulcrum-engine.js';
 import { UwsEngine } from './engine/uws-engine.js';
 import { runtime, type ListenerOpener, type Runtime } from './runtime.js';
 import { createWsFront } from './ws/ws-front.js';

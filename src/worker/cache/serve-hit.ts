@@ -5,7 +5,7 @@
  * result is stored with the entry, and concurrent requests share the pool task, or wait for the
  * variant the streamed miss is still compressing). An answer the cache makes alone (a hit; not a
  * fill's, which its ProxyRequest logs) writes its access log line here, as an edge answer does
- * (obs/observe.ts): the route, no upstream or server, reason null; only-if-cached's 504 has its
+ * (observe.ts): the route, no upstream or server, reason null; only-if-cached's 504 has its
  * kind as reason.
  */
 import { ERRORS } from '../../errors.js';
@@ -16,7 +16,7 @@ import { writeEncodedHead } from '../compress/compress-tap.js';
 import { compressibleType, type Alg, type CompressPolicy } from '../compress/negotiate.js';
 import { ResponseBody } from '../engine/exchange.js';
 import { respondLogged, type HeaderSink } from '../guard/edge-response.js';
-import { observeEdge, observeEdgeAnswer } from '../obs/observe.js';
+import { observeEdge, observeEdgeAnswer } from '../observe.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
 import type { CacheCtx, CacheSettings } from './cache-context.js';
 import { currentAge, notModified, type CacheEntry } from './policy.js';

@@ -11,7 +11,7 @@
  * "handshake").
  *
  * h2c (options.h2c, plain listener with the hook): each connection's first bytes are compared
- * with the HTTP/2 connection preface (RFC 9113 3.4, h2/preface-sniff.ts); a match goes to the
+ * with the HTTP/2 connection preface (RFC 9113 3.4, preface-sniff.ts); a match goes to the
  * hook, anything else to the HTTP/1.1 engine. Without h2c nothing is sniffed.
  *
  * Under node:cluster every worker listens on the same address (exclusive: false): the primary
@@ -22,7 +22,7 @@ import tls from 'node:tls';
 import { AcceptCopies } from './accept-copies.js';
 import type { EngineOptions } from './engine-options.js';
 import type { RequestHandler } from './exchange.js';
-import { sniffPreface } from '../h2/preface-sniff.js';
+import { sniffPreface } from './preface-sniff.js';
 import { sharedReadOption } from './client-socket.js';
 import { type ConnectionHost, Http1Connection } from './connection.js';
 import { countTimeout, now, type Timed, track, untrack, Wait } from './timeouts.js';

@@ -4,7 +4,7 @@
  * response policy, and X-Request-Id on every one, so that a client's report can be found in the
  * log. Status and metric come from the error table (src/errors.ts); edge rejections, answered
  * before any server is involved, count in fulcrum_rejections_total and get their access log line
- * here (obs/observe.ts observeEdge), with the kind as its reason; the proxy's own failures are
+ * here (observe.ts observeEdge), with the kind as its reason; the proxy's own failures are
  * logged when the request is over (observeFinish).
  */
 import { ERRORS, type ErrorKind } from '../../errors.js';
@@ -12,7 +12,7 @@ import { STATUS_LINES } from '../../net/http-status.js';
 import type { ClientExchange } from '../engine/exchange.js';
 import type { AccessLog } from '../obs/access-log.js';
 import { counter, type CounterChild } from '../obs/metrics.js';
-import { observeEdge, observeEdgeAnswer, STATUS_CLOSED } from '../obs/observe.js';
+import { observeEdge, observeEdgeAnswer, STATUS_CLOSED } from '../observe.js';
 import { requestId } from '../obs/request-id.js';
 import type { ResponsePolicy } from './response-policy.js';
 

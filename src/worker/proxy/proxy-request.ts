@@ -16,7 +16,7 @@ import type { ClientExchange, ClientHandler, ClientPeer } from '../engine/exchan
 import { releaseClient } from '../guard/client-limiter.js';
 import { trackRequest, untrackRequest, type Expirable } from '../guard/limits.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
-import { observeFinish } from '../obs/observe.js';
+import { observeFinish } from '../observe.js';
 import { requestId } from '../obs/request-id.js';
 import type { RouteTarget } from '../router.js';
 import type { UpstreamConnection, UpstreamHandler } from '../upstream/connection.js';

@@ -95,7 +95,7 @@ function weakEtag(v: string | Buffer): string | Buffer {
 export abstract class ResponseWriter implements EncoderOwner {
   /** the client; null once it left or the exchange ended abruptly */
   client: ClientExchange | null;
-  // what metrics and the access log read when the request finishes (obs/observe.ts)
+  // what metrics and the access log read when the request finishes (observe.ts)
   /** status sent to the client (0: none, e.g. the client left first) */
   status = 0;
   /** when the upstream response head arrived (0: never) */

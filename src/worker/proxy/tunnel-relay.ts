@@ -19,8 +19,7 @@
  */
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { counter, gauge } from '../obs/metrics.js';
-import { openWebSockets } from '../ws/ws-proxy.js';
+import { counter } from '../obs/metrics.js';
 
 /** What a relay tells its owner (the Tunnel): both sockets are gone. */
 export interface RelayOwner {
@@ -31,10 +30,14 @@ export interface RelayOwner {
 const bytesFamily = counter('fulcrum_websocket_bytes_total', 'WebSocket message payload bytes relayed.', ['direction']);
 const bytesFromClients = bytesFamily.labels('from_client');
 const bytesToClients = bytesFamily.labels('to_client');
-gauge('fulcrum_websockets_open', 'WebSocket connections open (client hop).', [], (emit) => emit([], openWebSockets() + live.size));
 
 /** open tunnels: swept for idleness, closed at the end of a drain */
 const live = new Set<TunnelRelay>();
+
+/** openTunnels counts the tunnels still open (ws/ws-proxy.ts adds them to fulcrum_websockets_open) */
+export function openTunnels(): number {
+  return live.size;
+}
 /** the sweep's clock (ms, performance.now() at the last sweep): what a byte stamps */
 let clock = 0;
 let sweeper: NodeJS.Timeout | null = null;

@@ -36,10 +36,11 @@ import { respondGenerated, type HeaderSink, type HeaderWriter } from '../guard/e
 import type { EdgeLimits } from '../guard/limits.js';
 import type { ResponsePolicy } from '../guard/response-policy.js';
 import { requestFinished, requestStarted } from '../obs/activity.js';
-import { counter } from '../obs/metrics.js';
+import { counter, gauge } from '../obs/metrics.js';
 import { requestId } from '../obs/request-id.js';
 import { BodyMode, buildHeadFor, type HeadInfo } from '../proxy/head.js';
 import { selectServer, type Selection } from '../proxy/select.js';
+import { openTunnels } from '../proxy/tunnel-relay.js';
 import type { RouteTarget } from '../router.js';
 import type { ServerState } from '../upstream/server-state.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -96,6 +97,9 @@ const headInfo: HeadInfo = { head: '', bodyMode: BodyMode.None, contentLength: -
 
 /** relays whose client hop is open: swept for idle servers, closed with 1001 at shutdown */
 const live = new Set<WsRelay>();
+// the uWS relays' and fulcrum's engine's tunnels (proxy/tunnel-relay.ts) together: this module is
+// always loaded (worker.ts), and the import runs ws/ -> proxy/ as its others do
+gauge('fulcrum_websockets_open', 'WebSocket connections open (client hop).', [], (emit) => emit([], live.size + openTunnels()));
 let tick = 0;
 let sweeper: NodeJS.Timeout | null = null;
 
@@ -477,11 +481,6 @@ function startSweeper(idleTimeoutMs: number): void {
     for (const r of live) r.sweep();
   }, idleTimeoutMs / 2);
   sweeper.unref();
-}
-
-/** openWebSockets counts the relays whose client hop is open. */
-export function openWebSockets(): number {
-  return live.size;
 }
 
 /** closeAllWebSockets sends 1001 Going Away on every open WebSocket; returns how many. */

@@ -18,13 +18,13 @@
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import type { Config } from '../../config/schema.js';
-import { checkCertPair } from '../../net/cert-pair.js';
-import { ENGINE_DEFAULTS, engineOptions, type EngineOptions } from './engine-options.js';
-import { createH2Handler, type H2Front, loadH2 } from '../h2/h2-front.js';
-import { H2_DEFAULTS, h2Options, type H2Options } from '../h2/h2-options.js';
-import type { RequestHandler } from './exchange.js';
-import { Listener, type TlsContexts } from './listener.js';
+import type { Config } from '../config/schema.js';
+import { checkCertPair } from '../net/cert-pair.js';
+import { ENGINE_DEFAULTS, engineOptions, type EngineOptions } from './engine/engine-options.js';
+import { createH2Handler, type H2Front, loadH2 } from './h2/h2-front.js';
+import { H2_DEFAULTS, h2Options, type H2Options } from './h2/h2-options.js';
+import type { RequestHandler } from './engine/exchange.js';
+import { Listener, type TlsContexts } from './engine/listener.js';
 
 type TlsConfig = NonNullable<Config['tls']>;
 

@@ -16,11 +16,11 @@
  * method, path and protocol when the request line was read (null in JSON, "-" in combined when
  * not), and totalMs 0 (the engine does not time a head it refuses).
  */
-import type { ErrorKind } from '../../errors.js';
-import type { AnsweredConnection } from '../engine/engine-answers.js';
-import type { ClientExchange } from '../engine/exchange.js';
-import type { AccessLog, Observed } from './access-log.js';
-import { codeClass, type ServerMetrics } from './metrics.js';
+import type { ErrorKind } from '../errors.js';
+import type { AnsweredConnection } from './engine/engine-answers.js';
+import type { ClientExchange } from './engine/exchange.js';
+import type { AccessLog, Observed } from './obs/access-log.js';
+import { codeClass, type ServerMetrics } from './obs/metrics.js';
 
 /** STATUS_CLIENT_CLOSED is logged (as nginx's 499) when the client left before any response. */
 export const STATUS_CLIENT_CLOSED = 499;

@@ -13,7 +13,7 @@
  * head must (counted as a "header" timeout).
  */
 import type net from 'node:net';
-import { countTimeout, now, type Timed, track, untrack, Wait } from '../engine/timeouts.js';
+import { countTimeout, now, type Timed, track, untrack, Wait } from './timeouts.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
