@@ -7,6 +7,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import { Waiters } from './wait.js';
 
 export interface H2Response {
   status: number;
@@ -110,7 +111,7 @@ export class RawH2 {
   frames: RawFrame[] = [];
   closed = false;
   private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
+  private readonly waits = new Waiters();
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
@@ -162,20 +163,7 @@ export class RawH2 {
 
   /** until resolves once `cond` holds, or rejects after timeoutMs. */
   until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames: ${this.frames.map((f) => `${f.type}/${f.stream}`).join(' ')}`));
-      }, timeoutMs);
-      this.waiters.push(check);
-    });
+    return this.waits.until(cond, timeoutMs, what, () => `; frames: ${this.frames.map((f) => `${f.type}/${f.stream}`).join(' ')}`);
   }
 
   destroy(): void {
@@ -183,7 +171,7 @@ export class RawH2 {
   }
 
   private wake(): void {
-    for (const w of [...this.waiters]) w();
+    this.waits.wake();
   }
 }
 

@@ -35,3 +35,33 @@ export async function eventually(check: () => Promise<void>, timeoutMs = 5000, s
     }
   }
 }
+
+/**
+ * Waiters: promises that settle when a condition holds, checked each time the owner calls wake()
+ * (a raw client after every frame or message it reads), or fail after their own timeout.
+ */
+export class Waiters {
+  private list: (() => void)[] = [];
+
+  /** until resolves once cond holds, or rejects after timeoutMs with `timed out ... waiting for <what>` and describe()'s state */
+  until(cond: () => boolean, timeoutMs: number, what: string, describe: () => string): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!cond()) return;
+        clearTimeout(timer);
+        this.list = this.list.filter((w) => w !== check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.list = this.list.filter((w) => w !== check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe()}`));
+      }, timeoutMs);
+      this.list.push(check);
+    });
+  }
+
+  wake(): void {
+    for (const w of [...this.list]) w();
+  }
+}

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { Waiters } from './wait.js';
 
 export const enum Op {
   Text = 1,
@@ -54,7 +55,7 @@ export class WsReader {
   private buf: Buffer = Buffer.alloc(0);
   private parts: Buffer[] = [];
   private partOp = 0;
-  private waiters: (() => void)[] = [];
+  private readonly waits = new Waiters();
   ended = false;
 
   constructor(stream: Duplex) {
@@ -112,23 +113,10 @@ export class WsReader {
   }
 
   until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${this.messages.length} messages, ended ${this.ended})`));
-      }, timeoutMs);
-      this.waiters.push(check);
-    });
+    return this.waits.until(cond, timeoutMs, what, () => ` (${this.messages.length} messages, ended ${this.ended})`);
   }
 
   private wake(): void {
-    for (const w of [...this.waiters]) w();
+    this.waits.wake();
   }
 }
