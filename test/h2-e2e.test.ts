@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { tcpCounter } from './helpers/tcp-counter.js';
 import { createOrigin, type Origin } from './helpers/origin.js';
 import { oneUpstream, startFulcrum, type Fulcrum } from './helpers/fulcrum.js';
 import { freePort } from './helpers/origin.js';
@@ -29,41 +29,6 @@ const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>';
 
 function hasCurlHttp2(): boolean {
   return existsSync('/usr/bin/curl');
-}
-
-/**
- * TcpCounter forwards to a port and counts the connections it accepted, and those that carried
- * responses (over 5000 bytes from the server: a spare connection gets a TLS handshake and
- * SETTINGS, about 2000; the page and its 50 images are about 10000).
- */
-async function tcpCounter(target: number): Promise<{ port: number; count: () => number; busy: () => number; close: () => void }> {
-  let n = 0;
-  const sent: number[] = [];
-  const socks = new Set<net.Socket>();
-  const srv = net.createServer((c) => {
-    const i = n++;
-    sent[i] = 0;
-    const u = net.connect(target, '127.0.0.1');
-    u.on('data', (d: Buffer) => (sent[i]! += d.length));
-    socks.add(c).add(u);
-    c.pipe(u).pipe(c);
-    const end = () => {
-      c.destroy();
-      u.destroy();
-    };
-    c.on('error', end).on('close', end);
-    u.on('error', end).on('close', end);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    count: () => n,
-    busy: () => sent.filter((b) => b > 5000).length,
-    close: () => {
-      for (const s of socks) s.destroy();
-      srv.close();
-    },
-  };
 }
 
 /** the suite runs on both HTTP/2 implementations (http2.implementation) */

@@ -24,6 +24,7 @@ import { request } from './helpers/client.js';
 import { type Fulcrum, startFulcrum } from './helpers/fulcrum.js';
 import { Frame, h2connect, h2request, RawH2 } from './helpers/h2.js';
 import { freePort } from './helpers/origin.js';
+import { tcpCounter } from './helpers/tcp-counter.js';
 import { eventually, sleep, until } from './helpers/wait.js';
 import { closeFrame, Op, wsFrame, WsReader } from './helpers/ws-frames.js';
 import { createWsOrigin, echo, type WsOrigin } from './helpers/ws-origin.js';
@@ -45,43 +46,6 @@ ws.onopen = () => ws.send('x'.repeat(200000));
 ws.onmessage = (e) => { document.title = 'echo ' + e.data.length; };
 ws.onerror = () => { document.title = 'error'; };
 </script>`;
-
-/**
- * tlsCounter forwards to a TLS port and records, per connection, whether its ClientHello offers
- * h2 and how many bytes it carried (a connection that carried over 5000 bytes is busy).
- */
-async function tlsCounter(target: number): Promise<{ port: number; offers: () => string[]; busy: () => number; close: () => void }> {
-  const offers: string[] = [];
-  const bytes: number[] = [];
-  const socks = new Set<net.Socket>();
-  const srv = net.createServer((c) => {
-    const i = offers.length;
-    offers.push('?');
-    bytes.push(0);
-    c.once('data', (d: Buffer) => (offers[i] = d.includes(Buffer.from('\x02h2', 'latin1')) ? 'h2' : 'http/1.1 only'));
-    const u = net.connect(target, '127.0.0.1');
-    c.on('data', (d: Buffer) => (bytes[i]! += d.length));
-    u.on('data', (d: Buffer) => (bytes[i]! += d.length));
-    socks.add(c).add(u);
-    c.pipe(u).pipe(c);
-    const end = () => {
-      c.destroy();
-      u.destroy();
-    };
-    c.on('error', end).on('close', end);
-    u.on('error', end).on('close', end);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as net.AddressInfo).port,
-    offers: () => offers,
-    busy: () => bytes.filter((b) => b > 5000).length,
-    close: () => {
-      for (const s of socks) s.destroy();
-      srv.close();
-    },
-  };
-}
 
 /** openWs sends an extended CONNECT for `path` and resolves once the response head is in. */
 function openWs(s: http2.ClientHttp2Session, authority: string, p: string, headers: http2.OutgoingHttpHeaders = {}): Promise<WsStream> {
@@ -409,7 +373,7 @@ for (const implementation of ['node', 'fulcrum'] as const) {
       skip: chromiumSkip,
       timeout: 60_000,
     }, async () => {
-      const counter = await tlsCounter(tlsPort);
+      const counter = await tcpCounter(tlsPort);
       const browser = await launchChromium(['--ignore-certificate-errors'], { ignoreHTTPSErrors: true });
       try {
         const page = await browser.newPage();
@@ -423,7 +387,7 @@ for (const implementation of ['node', 'fulcrum'] as const) {
       // Chromium may open a spare connection (TLS handshake and SETTINGS, about 3 kB); a WebSocket
       // over HTTP/1.1 would be a connection of its own that offers only "http/1.1"
       assert.deepEqual(counter.offers(), Array(counter.offers().length).fill('h2'), 'every connection offered h2');
-      assert.equal(counter.busy(), 1, 'the page and its WebSocket over one connection');
+      assert.equal(counter.busy(true), 1, 'the page and its WebSocket over one connection');
     });
 
     it('counts in the WebSocket metrics', async () => {
